@@ -8,7 +8,10 @@ use crate::parser::{rule_name, HacmpParser, Rule};
 use crate::span::{Span, Spanned};
 
 /// Parses the text of an instance-vector field whose span is `base`.
-pub fn parse_instance_vector(text: &str, base: Span) -> Result<InstanceVector, InstanceVectorError> {
+pub fn parse_instance_vector(
+    text: &str,
+    base: Span,
+) -> Result<InstanceVector, InstanceVectorError> {
     let at = |s: usize, e: usize| base.sub(text, s, e);
     let pairs = HacmpParser::parse(Rule::instance_vector, text).map_err(|e| {
         let pos = match e.location {
@@ -23,7 +26,10 @@ pub fn parse_instance_vector(text: &str, base: Span) -> Result<InstanceVector, I
         };
         expected.sort_unstable();
         expected.dedup();
-        let end = text[pos..].chars().next().map_or(pos, |c| pos + c.len_utf8());
+        let end = text[pos..]
+            .chars()
+            .next()
+            .map_or(pos, |c| pos + c.len_utf8());
         InstanceVectorError {
             span: at(pos, end),
             kind: InstanceVectorErrorKind::Malformed { expected },
@@ -54,8 +60,15 @@ pub fn parse_instance_vector(text: &str, base: Span) -> Result<InstanceVector, I
                 },
             });
         }
-        let pattern = if raw == "*" { Pattern::Any } else { Pattern::Exact(raw.to_string()) };
-        elements.push(Element { name, value: Spanned::new(pattern, at(vs.start(), vs.end())) });
+        let pattern = if raw == "*" {
+            Pattern::Any
+        } else {
+            Pattern::Exact(raw.to_string())
+        };
+        elements.push(Element {
+            name,
+            value: Spanned::new(pattern, at(vs.start(), vs.end())),
+        });
     }
     Ok(InstanceVector { elements })
 }

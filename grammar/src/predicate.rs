@@ -51,7 +51,9 @@ pub fn parse_predicate(text: &str, base: Span) -> Result<Expr, PredicateError> {
     if text.len() > MAX_PREDICATE_LEN {
         return Err(PredicateError {
             span: at(0, text.len()),
-            kind: PredicateErrorKind::TooLong { limit: MAX_PREDICATE_LEN },
+            kind: PredicateErrorKind::TooLong {
+                limit: MAX_PREDICATE_LEN,
+            },
         });
     }
     if let Some(pos) = too_deep(text) {
@@ -73,7 +75,10 @@ pub fn parse_predicate(text: &str, base: Span) -> Result<Expr, PredicateError> {
         };
         expected.sort_unstable();
         expected.dedup();
-        let found = text[pos.min(text.len())..].chars().next().map(|c| c.to_string());
+        let found = text[pos.min(text.len())..]
+            .chars()
+            .next()
+            .map(|c| c.to_string());
         let end = pos + found.as_ref().map_or(0, |f| f.len());
         PredicateError {
             span: at(pos, end),
@@ -85,7 +90,10 @@ pub fn parse_predicate(text: &str, base: Span) -> Result<Expr, PredicateError> {
         .and_then(|p| p.into_inner().next())
         .ok_or_else(|| PredicateError {
             span: at(0, text.len()),
-            kind: PredicateErrorKind::Syntax { expected: vec!["an expression"], found: None },
+            kind: PredicateErrorKind::Syntax {
+                expected: vec!["an expression"],
+                found: None,
+            },
         })?;
     build_expr(expr.into_inner(), text, base)
 }
@@ -159,8 +167,14 @@ fn build_expr(pairs: Pairs<'_, Rule>, text: &str, base: Span) -> Built {
                 Rule::op_neg => UnaryOp::Neg,
                 _ => UnaryOp::BitNot,
             };
-            let span = Span { end: rhs.span.end, ..op_span };
-            Ok(Expr { kind: ExprKind::Unary(u, Box::new(rhs)), span })
+            let span = Span {
+                end: rhs.span.end,
+                ..op_span
+            };
+            Ok(Expr {
+                kind: ExprKind::Unary(u, Box::new(rhs)),
+                span,
+            })
         })
         .map_infix(|lhs, op, rhs| {
             let (lhs, rhs) = (lhs?, rhs?);
@@ -190,8 +204,14 @@ fn build_expr(pairs: Pairs<'_, Rule>, text: &str, base: Span) -> Built {
                     })
                 }
             };
-            let span = Span { end: rhs.span.end, ..lhs.span };
-            Ok(Expr { kind: ExprKind::Binary(b, Box::new(lhs), Box::new(rhs)), span })
+            let span = Span {
+                end: rhs.span.end,
+                ..lhs.span
+            };
+            Ok(Expr {
+                kind: ExprKind::Binary(b, Box::new(lhs), Box::new(rhs)),
+                span,
+            })
         })
         .parse(pairs)
 }
@@ -239,7 +259,9 @@ fn primary(p: Pair<'_, Rule>, text: &str, base: Span) -> Built {
             ExprKind::Str(unescape(raw))
         }
         Rule::name => {
-            return err(PredicateErrorKind::UnknownName { name: p.as_str().to_string() })
+            return err(PredicateErrorKind::UnknownName {
+                name: p.as_str().to_string(),
+            })
         }
         other => {
             return err(PredicateErrorKind::Syntax {

@@ -43,7 +43,9 @@ impl<'a> Lines<'a> {
             Err(i) => i - 1,
         };
         let ls = self.starts[idx];
-        let le = self.text[ls..].find('\n').map_or(self.text.len(), |e| ls + e);
+        let le = self.text[ls..]
+            .find('\n')
+            .map_or(self.text.len(), |e| ls + e);
         Span::in_line(ls, idx as u32 + 1, &self.text[ls..le], start - ls, end - ls)
     }
 }
@@ -76,9 +78,7 @@ fn statement(pair: Pair<'_, Rule>, lines: &Lines<'_>, out: &mut ParsedRp) {
             let s = t.as_span();
             let span = lines.span(s.start(), s.end());
             let tok = match t.as_rule() {
-                Rule::rp_quoted => {
-                    Token::Quoted(t.into_inner().next().map_or("", |i| i.as_str()))
-                }
+                Rule::rp_quoted => Token::Quoted(t.into_inner().next().map_or("", |i| i.as_str())),
                 Rule::rp_unclosed => Token::Unclosed,
                 _ => Token::Word(t.as_str()),
             };
@@ -95,8 +95,7 @@ fn statement(pair: Pair<'_, Rule>, lines: &Lines<'_>, out: &mut ParsedRp) {
     let node_set = match first {
         Token::Word(w) if w.eq_ignore_ascii_case("barrier") => {
             if tokens.len() > 1 {
-                let only_null =
-                    tokens.len() == 2 && matches!(tokens[1].0, Token::Word("NULL"));
+                let only_null = tokens.len() == 2 && matches!(tokens[1].0, Token::Word("NULL"));
                 let span = join(tokens[1].1, tokens[tokens.len() - 1].1);
                 err(out, span, RpErrorKind::BarrierExtra { only_null });
             }
@@ -145,7 +144,13 @@ fn statement(pair: Pair<'_, Rule>, lines: &Lines<'_>, out: &mut ParsedRp) {
             return;
         }
         Some((Token::Word(w), span)) => {
-            err(out, *span, RpErrorKind::CommandNotQuoted { found: w.to_string() });
+            err(
+                out,
+                *span,
+                RpErrorKind::CommandNotQuoted {
+                    found: w.to_string(),
+                },
+            );
             return;
         }
         None => {
@@ -159,17 +164,39 @@ fn statement(pair: Pair<'_, Rule>, lines: &Lines<'_>, out: &mut ParsedRp) {
     match tokens.get(2) {
         Some((Token::Word(w), span)) => match parse_status(w) {
             Some(e) => expected = Spanned::new(e, *span),
-            None => err(out, *span, RpErrorKind::BadStatus { found: w.to_string() }),
+            None => err(
+                out,
+                *span,
+                RpErrorKind::BadStatus {
+                    found: w.to_string(),
+                },
+            ),
         },
-        Some((_, span)) => err(out, *span, RpErrorKind::BadStatus { found: "a quoted string".into() }),
-        None => err(out, lines.span(tokens[1].1.end, tokens[1].1.end), RpErrorKind::MissingStatus),
+        Some((_, span)) => err(
+            out,
+            *span,
+            RpErrorKind::BadStatus {
+                found: "a quoted string".into(),
+            },
+        ),
+        None => err(
+            out,
+            lines.span(tokens[1].1.end, tokens[1].1.end),
+            RpErrorKind::MissingStatus,
+        ),
     }
     if tokens.len() >= 3 {
         match tokens.get(3) {
             Some((Token::Word("NULL"), _)) => {
                 if tokens.len() > 4 {
                     let span = join(tokens[4].1, tokens[tokens.len() - 1].1);
-                    err(out, span, RpErrorKind::AfterNull { count: tokens.len() - 4 });
+                    err(
+                        out,
+                        span,
+                        RpErrorKind::AfterNull {
+                            count: tokens.len() - 4,
+                        },
+                    );
                 }
             }
             Some((tok, span)) => {
@@ -179,7 +206,11 @@ fn statement(pair: Pair<'_, Rule>, lines: &Lines<'_>, out: &mut ParsedRp) {
                 };
                 err(out, *span, RpErrorKind::NotNull { found });
             }
-            None => err(out, lines.span(tokens[2].1.end, tokens[2].1.end), RpErrorKind::MissingNull),
+            None => err(
+                out,
+                lines.span(tokens[2].1.end, tokens[2].1.end),
+                RpErrorKind::MissingNull,
+            ),
         }
     }
 
@@ -246,7 +277,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 fn split_words(inner: &str, span: Span) -> Vec<Spanned<String>> {
     let mut words = Vec::new();
     let mut start = None;
-    for (i, c) in inner.char_indices().chain(std::iter::once((inner.len(), ' '))) {
+    for (i, c) in inner
+        .char_indices()
+        .chain(std::iter::once((inner.len(), ' ')))
+    {
         if c == ' ' || c == '\t' {
             if let Some(s) = start.take() {
                 words.push(Spanned::new(inner[s..i].to_string(), span.sub(inner, s, i)));
@@ -259,6 +293,10 @@ fn split_words(inner: &str, span: Span) -> Vec<Spanned<String>> {
 }
 
 fn join(a: Span, b: Span) -> Span {
-    Span { start: a.start, end: b.end, line: a.line, col: a.col }
+    Span {
+        start: a.start,
+        end: b.end,
+        line: a.line,
+        col: a.col,
+    }
 }
-

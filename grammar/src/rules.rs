@@ -22,7 +22,12 @@ pub fn parse_rules(bytes: &[u8]) -> Result<RulesText, NotUtf8> {
     let Some(pairs) = pairs else {
         out.fields.push(Field {
             text: text.to_string(),
-            span: Span { start: 0, end: text.len(), line: 1, col: 1 },
+            span: Span {
+                start: 0,
+                end: text.len(),
+                line: 1,
+                col: 1,
+            },
         });
         return Ok(out);
     };

@@ -59,7 +59,8 @@ pub enum ScalarType {
 }
 
 /// The type of a variable's value, as predicates see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ValueType {
     Scalar(ScalarType),
     Sbs(Vec<ScalarType>),

@@ -69,7 +69,12 @@ mod tests {
 
     #[test]
     fn parses_and_prints_units() {
-        for (s, ms) in [("500ms", 500), ("180s", 180_000), ("10m", 600_000), ("1h", 3_600_000)] {
+        for (s, ms) in [
+            ("500ms", 500),
+            ("180s", 180_000),
+            ("10m", 600_000),
+            ("1h", 3_600_000),
+        ] {
             let d = Duration::parse(s).unwrap();
             assert_eq!(d.0.as_millis(), ms);
             assert_eq!(Duration::parse(&d.to_string()).unwrap(), d);

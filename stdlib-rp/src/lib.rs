@@ -19,14 +19,38 @@ pub const RULES: &str = include_str!("../data/rules.hacmprd");
 /// The standard recovery programs, by file name.
 pub const PROGRAMS: &[(&str, &str)] = &[
     ("node_up.rp", include_str!("../data/programs/node_up.rp")),
-    ("node_down.rp", include_str!("../data/programs/node_down.rp")),
-    ("network_up.rp", include_str!("../data/programs/network_up.rp")),
-    ("network_down.rp", include_str!("../data/programs/network_down.rp")),
-    ("swap_adapter.rp", include_str!("../data/programs/swap_adapter.rp")),
-    ("join_standby.rp", include_str!("../data/programs/join_standby.rp")),
-    ("fail_standby.rp", include_str!("../data/programs/fail_standby.rp")),
-    ("reconfig_topology.rp", include_str!("../data/programs/reconfig_topology.rp")),
-    ("reconfig_resource.rp", include_str!("../data/programs/reconfig_resource.rp")),
+    (
+        "node_down.rp",
+        include_str!("../data/programs/node_down.rp"),
+    ),
+    (
+        "network_up.rp",
+        include_str!("../data/programs/network_up.rp"),
+    ),
+    (
+        "network_down.rp",
+        include_str!("../data/programs/network_down.rp"),
+    ),
+    (
+        "swap_adapter.rp",
+        include_str!("../data/programs/swap_adapter.rp"),
+    ),
+    (
+        "join_standby.rp",
+        include_str!("../data/programs/join_standby.rp"),
+    ),
+    (
+        "fail_standby.rp",
+        include_str!("../data/programs/fail_standby.rp"),
+    ),
+    (
+        "reconfig_topology.rp",
+        include_str!("../data/programs/reconfig_topology.rp"),
+    ),
+    (
+        "reconfig_resource.rp",
+        include_str!("../data/programs/reconfig_resource.rp"),
+    ),
 ];
 
 /// The system events of the shipped rules file: name, program file, and

@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use hacmp_cli::lint;
+
+/// Check a site's rules file and recovery programs before deploying them.
+#[derive(Parser, Debug)]
+#[command(name = "hacmp-lint", version)]
+struct Cli {
+    #[command(flatten)]
+    args: lint::LintArgs,
+}
+
+fn main() -> ExitCode {
+    ExitCode::from(lint::run(&Cli::parse().args))
+}

@@ -1,0 +1,123 @@
+//! `hacmp init DIR`: a starter site that lints clean.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::exit;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Directory to create (must not exist or be empty).
+    pub dir: PathBuf,
+    /// Cluster name.
+    #[arg(long, default_value = "cluster1")]
+    pub name: String,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: u32,
+}
+
+fn site_toml(name: &str, nodes: u32) -> String {
+    let mut s = format!(
+        "# Site configuration of cluster `{name}`.\n\
+         # `hacmp lint --site site.toml` checks the site before deploy.\n\n\
+         [cluster]\nid = 1\nname = \"{name}\"\n# How long the event queue must be quiet before the next event is chosen.\nsettle = \"200ms\"\n\n"
+    );
+    for n in 1..=nodes {
+        s.push_str(&format!("[[node]]\nnumber = {n}\nname = \"node{n}\"\n\n"));
+    }
+    s.push_str(
+        "[paths]\n\
+         # Absolute paths in the rules, programs and scripts resolve under this\n\
+         # staging tree (remove it once the files are installed in /).\n\
+         root = \"root\"\n\
+         rules = \"rules.hacmprd\"\n\n\
+         [defaults]\n\
+         # wait (stop before the next barrier until an operator resumes), abort, continue\n\
+         on_failure = \"wait\"\n\
+         warn_after = \"180s\"\n\
+         verbose_logging = \"low\"\n\n\
+         # Event scripts: override any field of the standard definitions, e.g.\n\
+         # [event_scripts.node_up]\n\
+         # timeout = \"10m\"\n\
+         # recovery = \"/usr/sbin/cluster/local/node_up_recover\"\n\
+         # retry = 1\n",
+    );
+    s
+}
+
+fn write(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(path, text)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// Writes the starter site into `dir`.
+pub fn init(dir: &Path, name: &str, nodes: u32) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut put = |rel: &str, text: &str, mode: u32| -> std::io::Result<()> {
+        let p = dir.join(rel);
+        write(&p, text, mode)?;
+        written.push(p);
+        Ok(())
+    };
+    put("site.toml", &site_toml(name, nodes), 0o644)?;
+    put("rules.hacmprd", hacmp_stdlib::RULES, 0o644)?;
+    let events = hacmp_stdlib::EVENTS_DIR.trim_start_matches('/');
+    for (file, text) in hacmp_stdlib::PROGRAMS {
+        put(&format!("root/{events}/{file}"), text, 0o644)?;
+    }
+    for (script, def) in &hacmp_stdlib::event_scripts().0 {
+        let _ = script;
+        put(
+            &format!("root/{}", def.path.trim_start_matches('/')),
+            hacmp_stdlib::STARTER_SCRIPT,
+            0o755,
+        )?;
+    }
+    // Directories created along the way must not be group-writable either.
+    let mut d = dir.join("root");
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
+    for part in events.split('/') {
+        d = d.join(part);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(written)
+}
+
+pub fn run(args: &InitArgs) -> u8 {
+    if args.dir.exists()
+        && fs::read_dir(&args.dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        eprintln!("error: `{}` exists and is not empty", args.dir.display());
+        return exit::USAGE;
+    }
+    if args.nodes == 0 {
+        eprintln!("error: a cluster needs at least one node");
+        return exit::USAGE;
+    }
+    match init(&args.dir, &args.name, args.nodes) {
+        Ok(files) => {
+            println!("wrote {} files into `{}`", files.len(), args.dir.display());
+            println!(
+                "next: hacmp lint --site {}",
+                args.dir.join("site.toml").display()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the site into `{}`: {e}",
+                args.dir.display()
+            );
+            exit::USAGE
+        }
+    }
+}

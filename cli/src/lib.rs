@@ -1,0 +1,17 @@
+//! The command-line front ends. Each subcommand is a module with an `Args`
+//! struct and a `run` function returning the exit status.
+
+pub mod compile;
+pub mod explain;
+pub mod init;
+pub mod lint;
+
+/// Exit statuses shared by every command.
+pub mod exit {
+    /// Nothing wrong.
+    pub const OK: u8 = 0;
+    /// The input has errors (or warnings under `--deny-warnings`).
+    pub const FINDINGS: u8 = 1;
+    /// Usage or I/O problem.
+    pub const USAGE: u8 = 2;
+}

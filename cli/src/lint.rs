@@ -1,0 +1,137 @@
+//! `hacmp lint` / `hacmp-lint`: check a site before deploying it.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use hacmp_compiler::{lint, lint_nodes, render, Lint, LintOptions};
+
+use crate::exit;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Rules files (each checked with every `.rp` it names) and `.rp` files.
+    /// With `--site` and no file, the site's rules file.
+    pub files: Vec<PathBuf>,
+    /// Resolve the absolute paths inside the files under this staging tree.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Site configuration: event-script definitions, catalog extensions.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+    /// Skip every file-system check (programs and commands are not read).
+    #[arg(long)]
+    pub no_fs: bool,
+    /// Exit with status 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
+    /// The same site staged for several nodes: report every file that
+    /// differs between these roots.
+    #[arg(long, value_name = "ROOT", num_args = 1.., conflicts_with = "root")]
+    pub nodes: Vec<PathBuf>,
+}
+
+impl LintArgs {
+    pub fn options(&self, compiling: bool) -> LintOptions {
+        LintOptions {
+            root: self.root.clone(),
+            fs_checks: !self.no_fs,
+            site: self.site.clone(),
+            compiling,
+        }
+    }
+
+    /// The files to lint: those given, or the site's rules file.
+    pub fn inputs(&self) -> Result<Vec<PathBuf>, String> {
+        if !self.files.is_empty() {
+            return Ok(self.files.clone());
+        }
+        let Some(site) = &self.site else {
+            return Err(
+                "nothing to lint: give a rules file or `.rp` files, or `--site FILE`".into(),
+            );
+        };
+        let text = std::fs::read_to_string(site)
+            .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
+        let rules = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string));
+        match rules {
+            Some(r) => Ok(vec![site
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(r)]),
+            None => Err(format!(
+                "`{}` has no `[paths] rules`: give the rules file",
+                site.display()
+            )),
+        }
+    }
+}
+
+/// Prints a lint in the chosen format.
+pub fn print(l: &Lint, format: Format, color: Color) {
+    let color = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let text = match format {
+        Format::Human => render::human(&l.sources, &l.diagnostics, color),
+        Format::Json => render::json(&l.sources, &l.diagnostics),
+        Format::Sarif => render::sarif(&l.sources, &l.diagnostics),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+pub fn run(args: &LintArgs) -> u8 {
+    let inputs = match args.inputs() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = args.options(false);
+    let result = if args.nodes.is_empty() {
+        lint(&inputs, &opts)
+    } else {
+        lint_nodes(&inputs, &args.nodes, &opts)
+    };
+    let l = match result {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    print(&l, args.format, args.color);
+    let s = l.summary();
+    if s.errors > 0 || (args.deny_warnings && s.warnings > 0) {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    }
+}

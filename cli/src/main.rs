@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hacmp_cli::{compile, explain, init, lint};
+
+/// Cluster manager tools: check, compile and run the rules and recovery
+/// programs of a cluster.
+#[derive(Parser, Debug)]
+#[command(name = "hacmp", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check rules files and recovery programs (same as `hacmp-lint`).
+    Lint(lint::LintArgs),
+    /// Write the checked IR bundle of a site (refuses on errors).
+    Compile(compile::CompileArgs),
+    /// Explain a diagnostic code, with a wrong and a right example.
+    Explain(explain::ExplainArgs),
+    /// Write a starter site that lints clean.
+    Init(init::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Lint(a) => lint::run(a),
+        Command::Compile(a) => compile::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Init(a) => init::run(a),
+    };
+    ExitCode::from(code)
+}

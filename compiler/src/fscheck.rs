@@ -1,0 +1,68 @@
+//! File-system checks: existence, executability, ownership and permissions of
+//! the files a site runs as root.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where an absolute site path lives on this machine: under the staging
+/// root when there is one.
+pub fn resolve(root: Option<&Path>, path: &str) -> PathBuf {
+    match root {
+        Some(r) => r.join(path.trim_start_matches('/')),
+        None => PathBuf::from(path),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    Missing,
+    NotAFile,
+    NotExecutable,
+    /// Writable by group or others, or owned by another user (P008).
+    Unsafe(String),
+    Unreadable(String),
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Ownership and mode problems of a file that runs as root.
+pub fn safety(meta: &std::fs::Metadata) -> Option<String> {
+    let mode = meta.permissions().mode();
+    let uid = meta.uid();
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and all users",
+            (true, false) => "its group",
+            _ => "all users",
+        };
+        return Some(format!("is writable by {who} (mode {:o})", mode & 0o7777));
+    }
+    if uid != 0 && uid != euid() {
+        return Some(format!(
+            "is owned by uid {uid}, neither root nor the user running the linter"
+        ));
+    }
+    None
+}
+
+/// Checks a file to be executed.
+pub fn check_command(path: &Path) -> Vec<Problem> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![Problem::Missing],
+        Err(e) => vec![Problem::Unreadable(e.to_string())],
+        Ok(m) if !m.is_file() => vec![Problem::NotAFile],
+        Ok(m) => {
+            let mut out = Vec::new();
+            if m.permissions().mode() & 0o111 == 0 {
+                out.push(Problem::NotExecutable);
+            }
+            if let Some(s) = safety(&m) {
+                out.push(Problem::Unsafe(s));
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The evaluator: no allocation, no panic.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, StrRef};
+
+/// One value of an observation record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Int(v) => write!(f, "{v}"),
+            Scalar::Float(v) => write!(f, "{v}"),
+            Scalar::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// The values a predicate reads: the current record (one value for a plain
+/// variable, one per field for a structured one) and the previous one.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation<'a> {
+    pub current: &'a [Scalar],
+    pub previous: Option<&'a [Scalar]>,
+}
+
+/// Why an evaluation was false without being evaluated to the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EvalError {
+    DivisionByZero,
+    Overflow,
+    /// `X@P` before a second observation exists (not reported).
+    NoPrevious,
+    /// The record does not have the catalog's layout.
+    Layout,
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EvalError::DivisionByZero => "division by zero",
+            EvalError::Overflow => "integer overflow",
+            EvalError::NoPrevious => "no previous observation yet",
+            EvalError::Layout => "the observation does not have the variable's layout",
+        })
+    }
+}
+
+#[inline(always)]
+fn slot<'a>(obs: &Observation<'a>, atom: Atom) -> Result<&'a Scalar, EvalError> {
+    match atom {
+        Atom::Value => obs.current.first().ok_or(EvalError::Layout),
+        Atom::Field(n) => obs.current.get(n as usize).ok_or(EvalError::Layout),
+        Atom::Previous => obs
+            .previous
+            .ok_or(EvalError::NoPrevious)?
+            .first()
+            .ok_or(EvalError::Layout),
+    }
+}
+
+#[inline(always)]
+fn load_i(obs: &Observation<'_>, atom: Atom) -> Result<i64, EvalError> {
+    match slot(obs, atom)? {
+        Scalar::Int(v) => Ok(*v),
+        _ => Err(EvalError::Layout),
+    }
+}
+
+#[inline(always)]
+fn load_f(obs: &Observation<'_>, atom: Atom) -> Result<f64, EvalError> {
+    match slot(obs, atom)? {
+        Scalar::Float(v) => Ok(*v),
+        Scalar::Int(v) => Ok(*v as f64),
+        Scalar::Str(_) => Err(EvalError::Layout),
+    }
+}
+
+#[inline(always)]
+fn cmp_i(c: Cmp, a: i64, b: i64) -> bool {
+    match c {
+        Cmp::Lt => a < b,
+        Cmp::Le => a <= b,
+        Cmp::Gt => a > b,
+        Cmp::Ge => a >= b,
+        Cmp::Eq => a == b,
+        Cmp::Ne => a != b,
+    }
+}
+
+#[inline(always)]
+fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
+    match c {
+        Cmp::Lt => a < b,
+        Cmp::Le => a <= b,
+        Cmp::Gt => a > b,
+        Cmp::Ge => a >= b,
+        Cmp::Eq => a == b,
+        Cmp::Ne => a != b,
+    }
+}
+
+impl CompiledPredicate {
+    /// Evaluates on one observation. Errors make the evaluation false; the
+    /// caller decides whether to report them.
+    #[inline]
+    pub fn eval(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
+        // The common one-instruction predicates skip the stack machine.
+        match self.ops.as_slice() {
+            [Op::CmpAtomI(a, c, k)] => return Ok(cmp_i(*c, load_i(obs, *a)?, *k)),
+            [Op::CmpAtomF(a, c, k)] => return Ok(cmp_f(*c, load_f(obs, *a)?, *k)),
+            _ => {}
+        }
+        if self.max_stack as usize <= 8 {
+            self.run::<8>(obs)
+        } else {
+            self.run::<{ super::MAX_STACK }>(obs)
+        }
+    }
+
+    fn strref<'a>(&'a self, obs: &Observation<'a>, r: StrRef) -> Result<&'a str, EvalError> {
+        match r {
+            StrRef::Const(i) => self
+                .strings
+                .get(i as usize)
+                .map(String::as_str)
+                .ok_or(EvalError::Layout),
+            StrRef::Atom(a) => match slot(obs, a)? {
+                Scalar::Str(s) => Ok(s.as_str()),
+                _ => Err(EvalError::Layout),
+            },
+        }
+    }
+
+    fn run<const N: usize>(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
+        let mut st = [0u64; N];
+        let mut sp = 0usize;
+        let mut pc = 0usize;
+        let ops = self.ops.as_slice();
+        // Stack discipline is fixed by the compiler; `get`/checked indexing
+        // keeps a corrupted bundle from panicking all the same.
+        macro_rules! push {
+            ($v:expr) => {{
+                *st.get_mut(sp).ok_or(EvalError::Layout)? = $v;
+                sp += 1;
+            }};
+        }
+        macro_rules! pop {
+            () => {{
+                sp = sp.checked_sub(1).ok_or(EvalError::Layout)?;
+                st[sp]
+            }};
+        }
+        macro_rules! top {
+            () => {
+                *st.get_mut(sp.checked_sub(1).ok_or(EvalError::Layout)?)
+                    .ok_or(EvalError::Layout)?
+            };
+        }
+        let fi = |w: u64| w as i64;
+        let ff = f64::from_bits;
+        let wi = |v: i64| v as u64;
+        let wf = |v: f64| v.to_bits();
+        let b = |v: bool| u64::from(v);
+        while let Some(op) = ops.get(pc) {
+            pc += 1;
+            match *op {
+                Op::PushI(v) => push!(wi(v)),
+                Op::PushF(v) => push!(wf(v)),
+                Op::Load(a, NumTy::I) => push!(wi(load_i(obs, a)?)),
+                Op::Load(a, NumTy::F) => push!(wf(load_f(obs, a)?)),
+                Op::I2F => {
+                    let t = top!();
+                    top!() = wf(fi(t) as f64);
+                }
+                Op::I2FBelow => {
+                    let t = pop!();
+                    let u = top!();
+                    top!() = wf(fi(u) as f64);
+                    push!(t);
+                }
+                Op::Neg(NumTy::I) => {
+                    let v = fi(top!()).checked_neg().ok_or(EvalError::Overflow)?;
+                    top!() = wi(v);
+                }
+                Op::Neg(NumTy::F) => {
+                    let v = -ff(top!());
+                    top!() = wf(v);
+                }
+                Op::Not(NumTy::I) => {
+                    let v = fi(top!()) == 0;
+                    top!() = b(v);
+                }
+                Op::Not(NumTy::F) => {
+                    let v = ff(top!()) == 0.0;
+                    top!() = b(v);
+                }
+                Op::BitNot => {
+                    let v = !fi(top!());
+                    top!() = wi(v);
+                }
+                Op::Arith(a, NumTy::I) => {
+                    let y = fi(pop!());
+                    let x = fi(top!());
+                    let r = match a {
+                        Arith::Add => x.checked_add(y).ok_or(EvalError::Overflow)?,
+                        Arith::Sub => x.checked_sub(y).ok_or(EvalError::Overflow)?,
+                        Arith::Mul => x.checked_mul(y).ok_or(EvalError::Overflow)?,
+                        Arith::Div | Arith::Rem if y == 0 => return Err(EvalError::DivisionByZero),
+                        Arith::Div => x.checked_div(y).ok_or(EvalError::Overflow)?,
+                        Arith::Rem => x.checked_rem(y).ok_or(EvalError::Overflow)?,
+                    };
+                    top!() = wi(r);
+                }
+                Op::Arith(a, NumTy::F) => {
+                    let y = ff(pop!());
+                    let x = ff(top!());
+                    let r = match a {
+                        Arith::Add => x + y,
+                        Arith::Sub => x - y,
+                        Arith::Mul => x * y,
+                        Arith::Div | Arith::Rem if y == 0.0 => {
+                            return Err(EvalError::DivisionByZero)
+                        }
+                        Arith::Div => x / y,
+                        Arith::Rem => x % y,
+                    };
+                    top!() = wf(r);
+                }
+                Op::Bit(op) => {
+                    let y = fi(pop!());
+                    let x = fi(top!());
+                    let shift = || {
+                        u32::try_from(y)
+                            .ok()
+                            .filter(|s| *s < 64)
+                            .ok_or(EvalError::Overflow)
+                    };
+                    let r = match op {
+                        Bit::Shl => x.checked_shl(shift()?).ok_or(EvalError::Overflow)?,
+                        Bit::Shr => x.checked_shr(shift()?).ok_or(EvalError::Overflow)?,
+                        Bit::And => x & y,
+                        Bit::Xor => x ^ y,
+                        Bit::Or => x | y,
+                    };
+                    top!() = wi(r);
+                }
+                Op::Cmp(c, NumTy::I) => {
+                    let y = fi(pop!());
+                    let x = fi(top!());
+                    top!() = b(cmp_i(c, x, y));
+                }
+                Op::Cmp(c, NumTy::F) => {
+                    let y = ff(pop!());
+                    let x = ff(top!());
+                    top!() = b(cmp_f(c, x, y));
+                }
+                Op::CmpAtomI(a, c, k) => push!(b(cmp_i(c, load_i(obs, a)?, k))),
+                Op::CmpAtomF(a, c, k) => push!(b(cmp_f(c, load_f(obs, a)?, k))),
+                Op::StrCmp(x, y, eq) => {
+                    let same = self.strref(obs, x)? == self.strref(obs, y)?;
+                    push!(b(same == eq));
+                }
+                Op::Truth(NumTy::I) => {
+                    let v = fi(top!()) != 0;
+                    top!() = b(v);
+                }
+                Op::Truth(NumTy::F) => {
+                    let v = ff(top!()) != 0.0;
+                    top!() = b(v);
+                }
+                Op::JumpIfZero(t) => {
+                    if top!() == 0 {
+                        pc = t as usize;
+                    } else {
+                        sp -= 1;
+                    }
+                }
+                Op::JumpIfOne(t) => {
+                    if top!() != 0 {
+                        pc = t as usize;
+                    } else {
+                        sp -= 1;
+                    }
+                }
+            }
+        }
+        let r = pop!();
+        Ok(match self.result {
+            NumTy::I => fi(r) != 0,
+            NumTy::F => ff(r) != 0.0,
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Predicates compiled to a small typed stack code that evaluates without
+//! allocating, on a fixed-layout observation record.
+//!
+//! Type checking happens while compiling, so every operation knows the types
+//! of its operands: integers and floats travel on one stack of raw 64-bit
+//! words, strings never reach the stack (string comparisons read their two
+//! operands directly).
+
+mod analysis;
+mod compile;
+mod eval;
+
+use serde::{Deserialize, Serialize};
+
+pub use analysis::{always_constant, overlap_witness, Witness};
+pub use compile::{compile, TypeError};
+pub use eval::{EvalError, Observation, Scalar};
+
+/// Deepest evaluation stack a compiled predicate may need.
+pub const MAX_STACK: usize = 64;
+
+/// What a predicate reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Atom {
+    /// `X`
+    Value,
+    /// `X@n`
+    Field(u32),
+    /// `X@P`
+    Previous,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NumTy {
+    I,
+    F,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Bit {
+    Shl,
+    Shr,
+    And,
+    Xor,
+    Or,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// A string operand of a string comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StrRef {
+    Atom(Atom),
+    /// Index into the predicate's string constants.
+    Const(u32),
+}
+
+/// One instruction. Integers and floats are 64-bit words on the stack; the
+/// instruction says which it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    PushI(i64),
+    PushF(f64),
+    Load(Atom, NumTy),
+    /// Converts the top word from integer to float.
+    I2F,
+    /// Converts the word below the top from integer to float.
+    I2FBelow,
+    Neg(NumTy),
+    /// Logical not: pushes integer 0 or 1.
+    Not(NumTy),
+    BitNot,
+    Arith(Arith, NumTy),
+    Bit(Bit),
+    Cmp(Cmp, NumTy),
+    /// Fused `atom <cmp> constant`, the common case (`X>90`, `X@0==0`).
+    CmpAtomI(Atom, Cmp, i64),
+    CmpAtomF(Atom, Cmp, f64),
+    /// Pushes 1 when the strings are equal (`eq`) or differ (`!eq`).
+    StrCmp(StrRef, StrRef, bool),
+    /// Replaces the top word by integer 0 or 1.
+    Truth(NumTy),
+    /// If the top is 0, jumps to the target keeping it; else pops it.
+    JumpIfZero(u32),
+    /// If the top is 1, jumps to the target keeping it; else pops it.
+    JumpIfOne(u32),
+}
+
+/// A predicate ready to evaluate, with its source for messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompiledPredicate {
+    pub source: String,
+    pub ops: Vec<Op>,
+    pub strings: Vec<String>,
+    pub result: NumTy,
+    pub max_stack: u32,
+    /// Reads `X@P`: false until a second observation exists.
+    pub reads_previous: bool,
+    /// Reads the observed value at all (`X`, `X@n` or `X@P`).
+    pub reads_value: bool,
+}

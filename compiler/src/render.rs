@@ -1,0 +1,250 @@
+//! The one place where diagnostics become text: ariadne reports for people,
+//! JSON for scripts, SARIF 2.1.0 for code-scanning in CI systems.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use ariadne::{Cache, Config, IndexType, Label, Report, ReportKind, Source};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::code::Severity;
+use crate::diagnostic::{Diagnostic, Summary};
+use crate::explain::explain;
+use crate::source::{FileId, SourceMap};
+
+/// Ariadne's view of our source map, building each `Source` once.
+struct Sources<'a> {
+    map: &'a SourceMap,
+    built: HashMap<FileId, Source<&'a str>>,
+}
+
+impl<'a> Cache<FileId> for Sources<'a> {
+    type Storage = &'a str;
+
+    fn fetch(&mut self, id: &FileId) -> Result<&Source<&'a str>, impl fmt::Debug> {
+        let map = self.map;
+        Ok::<_, ()>(
+            self.built
+                .entry(*id)
+                .or_insert_with(|| Source::from(map.get(*id).text.as_str())),
+        )
+    }
+
+    fn display<'b>(&self, id: &'b FileId) -> Option<impl fmt::Display + 'b> {
+        Some(self.map.get(*id).name.clone())
+    }
+}
+
+/// Human-readable reports, one after the other, and a summary line.
+pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let mut cache = Sources {
+        map: sources,
+        built: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    let config = Config::default()
+        .with_index_type(IndexType::Byte)
+        .with_color(color);
+    for d in diags {
+        let kind = match d.severity {
+            Severity::Error => ReportKind::Error,
+            Severity::Warning => ReportKind::Warning,
+            Severity::Info => ReportKind::Advice,
+        };
+        let text_len = sources.get(d.file).text.len();
+        let clamp = |s: usize, e: usize| s.min(text_len)..e.min(text_len).max(s.min(text_len));
+        let range = clamp(d.span.start, d.span.end);
+        let mut report = Report::build(kind, (d.file, range.clone()))
+            .with_config(config)
+            .with_code(d.code)
+            .with_message(&d.message);
+        if text_len > 0 || !range.is_empty() {
+            report = report.with_label(
+                Label::new((d.file, range)).with_message(
+                    d.label
+                        .clone()
+                        .unwrap_or_else(|| d.code.title().to_string()),
+                ),
+            );
+        }
+        for (f, s, m) in &d.secondary {
+            let len = sources.get(*f).text.len();
+            let r = s.start.min(len)..s.end.min(len).max(s.start.min(len));
+            report = report.with_label(Label::new((*f, r)).with_message(m).with_order(1));
+        }
+        if let Some(h) = &d.help {
+            report = report.with_help(h);
+        }
+        for n in &d.notes {
+            report = report.with_note(n);
+        }
+        if text_len == 0 {
+            // Nothing to show a snippet of: say where, in one line.
+            let f = sources.get(d.file);
+            out.extend_from_slice(
+                format!(
+                    "{}[{}]: {}\n  --> {}\n",
+                    d.severity.as_str(),
+                    d.code,
+                    d.message,
+                    f.name
+                )
+                .as_bytes(),
+            );
+            if let Some(h) = &d.help {
+                out.extend_from_slice(format!("  help: {h}\n").as_bytes());
+            }
+            continue;
+        }
+        let _ = report.finish().write(&mut cache, &mut out);
+    }
+    let mut s = String::from_utf8_lossy(&out).into_owned();
+    s.push_str(&summary_line(&Summary::of(diags, sources.len())));
+    s
+}
+
+pub fn summary_line(s: &Summary) -> String {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {}, {} in {}\n",
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+        plural(s.infos, "info"),
+        plural(s.files, "file"),
+    )
+}
+
+#[derive(Serialize)]
+struct JsonDiag<'a> {
+    code: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    file: &'a str,
+    line: u32,
+    column: u32,
+    end_line: u32,
+    end_column: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+}
+
+fn positions(sources: &SourceMap, d: &Diagnostic) -> (u32, u32, u32, u32) {
+    let f = sources.get(d.file);
+    if f.text.is_empty() {
+        return (
+            d.span.line.max(1),
+            d.span.col.max(1),
+            d.span.line.max(1),
+            d.span.col.max(1),
+        );
+    }
+    let (el, ec) = f.line_col(d.span.end);
+    (d.span.line.max(1), d.span.col.max(1), el, ec)
+}
+
+/// One JSON object: `{"diagnostics": [...], "summary": {...}}`.
+pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
+    let list: Vec<JsonDiag<'_>> = diags
+        .iter()
+        .map(|d| {
+            let (line, column, end_line, end_column) = positions(sources, d);
+            JsonDiag {
+                code: d.code.as_str(),
+                severity: d.severity.as_str(),
+                message: &d.message,
+                file: &sources.get(d.file).name,
+                line,
+                column,
+                end_line,
+                end_column,
+                help: d.help.as_deref(),
+            }
+        })
+        .collect();
+    let v = json!({ "diagnostics": list, "summary": Summary::of(diags, sources.len()) });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// SARIF 2.1.0: one run, the codes as rules, each diagnostic as a result.
+pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
+    let rules: Vec<serde_json::Value> = crate::code::Code::ALL
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.as_str(),
+                "shortDescription": { "text": c.title() },
+                "fullDescription": { "text": explain(*c).text },
+                "defaultConfiguration": { "level": level(c.severity()) },
+                "helpUri": format!("hacmp:explain/{}", c.as_str()),
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let (line, column, end_line, end_column) = positions(sources, d);
+            let mut message = d.message.clone();
+            if let Some(h) = &d.help {
+                message.push_str("\nhelp: ");
+                message.push_str(h);
+            }
+            json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": crate::code::Code::ALL.iter().position(|c| *c == d.code),
+                "level": level(d.severity),
+                "message": { "text": message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&sources.get(d.file).name) },
+                        "region": {
+                            "startLine": line, "startColumn": column,
+                            "endLine": end_line, "endColumn": end_column,
+                        }
+                    }
+                }]
+            })
+        })
+        .collect();
+    let v = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "hacmp-lint",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// A relative URI reference for a path (blanks and `%` escaped).
+fn uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' => out.push_str("%20"),
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            '?' => out.push_str("%3F"),
+            c => out.push(c),
+        }
+    }
+    out
+}
