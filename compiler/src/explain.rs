@@ -33,8 +33,8 @@ pub fn explain(code: Code) -> Explanation {
              earlier on, which shifts every later field. The linter tries shifting by -2 to +2 lines \
              and says which line is most likely missing or extra when the following events line up \
              again.",
-            ("rules.hacmprd", "TE_JOIN_NODE\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\n"),
-            ("rules.hacmprd", SYSTEM_RULE),
+            ("rules.hacmprd", "TE_JOIN_NODE\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\nTE_FAIL_NODE\n0\n/usr/sbin/cluster/events/node_down.rp\n2\n0\n\n\n\n\n"),
+            ("rules.hacmprd", "TE_JOIN_NODE\n0\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\nTE_FAIL_NODE\n0\n/usr/sbin/cluster/events/node_down.rp\n2\n0\n\n\n\n\n"),
         ),
         R003 => e(
             "Event names must be unique in the rules file: the manager picks the rule by name and \
@@ -217,7 +217,9 @@ pub fn explain(code: Code) -> Explanation {
             ("a.rp", "all \"/usr/sbin/cluster/local/a\" 0 NULL\n"),
         ),
         P011 => e(
-            "The recovery program has no command: the event runs nothing.",
+            "The recovery program has no command line (only comments, blank lines or barriers): \
+             when the event happens, every node runs nothing and meets at the closing cbarrier. \
+             Usually the program is not written yet, or its lines were commented out.",
             ("a.rp", "# nothing yet\n"),
             ("a.rp", "all \"/usr/sbin/cluster/local/a\" 0 NULL\n"),
         ),

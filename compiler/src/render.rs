@@ -162,8 +162,13 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
             }
         })
         .collect();
-    let v = json!({ "diagnostics": list, "summary": Summary::of(diags, sources.len()) });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    #[derive(Serialize)]
+    struct Out<'a> {
+        diagnostics: Vec<JsonDiag<'a>>,
+        summary: Summary,
+    }
+    let out = Out { diagnostics: list, summary: Summary::of(diags, sources.len()) };
+    let mut s = serde_json::to_string_pretty(&out).unwrap_or_default();
     s.push('\n');
     s
 }

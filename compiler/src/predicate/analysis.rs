@@ -8,7 +8,7 @@ use std::fmt;
 use hacmp_stdlib::{ScalarType, ValueType};
 
 use super::eval::Observation;
-use super::{CompiledPredicate, Op, Scalar, StrRef};
+use super::{Atom, CompiledPredicate, Op, Scalar, StrRef};
 
 /// Most combinations of values tried.
 const MAX_SAMPLES: usize = 4096;
@@ -159,11 +159,13 @@ fn search(
             }
         };
         if f(&obs) {
+            let read = read_labels(preds);
             return Some(Witness(
                 slots
                     .iter()
                     .map(|(n, _)| n.clone())
                     .zip(record.iter().cloned())
+                    .filter(|(n, _)| read.contains(n))
                     .collect(),
             ));
         }
@@ -181,6 +183,32 @@ fn search(
             i += 1;
         }
     }
+}
+
+/// The labels (`X`, `X@P`, `X@n`) of what the predicates read.
+fn read_labels(preds: &[&CompiledPredicate]) -> Vec<String> {
+    let label = |a: &Atom| match a {
+        Atom::Value => "X".to_string(),
+        Atom::Previous => "X@P".to_string(),
+        Atom::Field(n) => format!("X@{n}"),
+    };
+    let mut out = Vec::new();
+    for p in preds {
+        for op in &p.ops {
+            match op {
+                Op::Load(a, _) | Op::CmpAtomI(a, _, _) | Op::CmpAtomF(a, _, _) => out.push(label(a)),
+                Op::StrCmp(x, y, _) => {
+                    for r in [x, y] {
+                        if let StrRef::Atom(a) = r {
+                            out.push(label(a));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// A value on which both the predicate and the rearm predicate are true.
