@@ -447,6 +447,26 @@ pub fn lint_nodes(
             .collect();
         diffs.push((path.clone(), parts.join(" ≠ ")));
     }
+    // Problems found only in some roots' copies are reported too.
+    let key = |l: &Lint, d: &Diagnostic, root: &Path| {
+        let r = root.display().to_string();
+        (d.code, d.message.replace(&r, ""), relative_key(&l.sources.get(d.file).name, root), d.span.line, d.span.col)
+    };
+    let known: std::collections::HashSet<_> = first.diagnostics.iter().map(|d| key(&first, d, &roots[0])).collect();
+    let mut extra = Vec::new();
+    for (i, l) in per_root.iter().enumerate() {
+        for d in &l.diagnostics {
+            if !known.contains(&key(l, d, &roots[i + 1])) {
+                extra.push((l.sources.get(d.file).name.clone(), l.sources.get(d.file).text.clone(), d.clone()));
+            }
+        }
+    }
+    for (name, text, mut d) in extra {
+        let id = first.sources.add(name, text);
+        d.file = id;
+        d.secondary.clear();
+        first.diagnostics.push(d);
+    }
     for (path, how) in diffs {
         let id = first.sources.add(path.clone(), String::new());
         first.diagnostics.push(

@@ -1,0 +1,167 @@
+//! Predicate semantics: operators, types, precedence, `X@P`, errors.
+
+use hacmp_compiler::predicate::{compile, CompiledPredicate, EvalError, Observation, Scalar};
+use hacmp_grammar::parse_predicate;
+use hacmp_grammar::span::Span;
+use hacmp_stdlib::{ScalarType, ValueType};
+
+fn base() -> Span {
+    Span { start: 0, end: 0, line: 1, col: 1 }
+}
+
+fn int() -> ValueType {
+    ValueType::Scalar(ScalarType::Int)
+}
+
+fn float() -> ValueType {
+    ValueType::Scalar(ScalarType::Float)
+}
+
+fn pcount() -> ValueType {
+    ValueType::Sbs(vec![ScalarType::Int, ScalarType::Int, ScalarType::String])
+}
+
+fn c(src: &str, t: &ValueType) -> CompiledPredicate {
+    let e = parse_predicate(src, base()).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+    compile(&e, t, src).unwrap_or_else(|e| panic!("{src}: {e:?}"))
+}
+
+fn type_error(src: &str, t: &ValueType) -> String {
+    let e = parse_predicate(src, base()).unwrap();
+    compile(&e, t, src).expect_err(src)[0].message.clone()
+}
+
+fn on(p: &CompiledPredicate, cur: &[Scalar], prev: Option<&[Scalar]>) -> Result<bool, EvalError> {
+    p.eval(&Observation { current: cur, previous: prev })
+}
+
+/// Evaluates a constant predicate (reads no value).
+fn k(src: &str) -> Result<bool, EvalError> {
+    on(&c(src, &int()), &[Scalar::Int(0)], None)
+}
+
+#[test]
+fn precedence_follows_c() {
+    assert_eq!(k("1+2*3==7"), Ok(true));
+    assert_eq!(k("(1+2)*3==9"), Ok(true));
+    assert_eq!(k("1<<2+1==8"), Ok(true));
+    assert_eq!(k("1|2&3==3"), Ok(true), "& binds tighter than |, == tighter than &");
+    assert_eq!(k("1||0&&0"), Ok(true), "&& binds tighter than ||");
+    assert_eq!(k("-2*-3==6"), Ok(true));
+    assert_eq!(k("!0+1==2"), Ok(true), "unary binds tightest");
+    assert_eq!(k("10-4-3==3"), Ok(true), "left associative");
+    assert_eq!(k("7%4==3 && 7/2==3"), Ok(true));
+    assert_eq!(k("~0==-1 && (6^3)==5"), Ok(true));
+    assert_eq!(k("1 < 2 == 1"), Ok(true), "relational before equality");
+    assert_eq!(k("0x10==16"), Ok(true));
+}
+
+#[test]
+fn comparisons_and_logic_give_zero_or_one() {
+    assert_eq!(k("(3>2)+(2>1)==2"), Ok(true));
+    assert_eq!(k("(5&&7)==1"), Ok(true));
+    assert_eq!(k("(0||9)==1"), Ok(true));
+    assert_eq!(k("!5==0"), Ok(true));
+}
+
+#[test]
+fn integer_with_float_gives_float() {
+    assert_eq!(k("1/2==0"), Ok(true), "integer division");
+    assert_eq!(k("1/2.0==0.5"), Ok(true));
+    assert_eq!(k("1.5+1==2.5"), Ok(true));
+    assert_eq!(k("2e3==2000"), Ok(true));
+    let p = c("X>90", &float());
+    assert_eq!(on(&p, &[Scalar::Float(90.5)], None), Ok(true));
+    assert_eq!(on(&p, &[Scalar::Float(90.0)], None), Ok(false));
+    assert_eq!(on(&p, &[Scalar::Int(91)], None), Ok(true), "an integer observation of a float variable");
+}
+
+#[test]
+fn strings_compare_only_for_equality() {
+    let state = ValueType::Sbs(vec![ScalarType::String]);
+    let p = c("X@0==\"READY\"", &state);
+    assert_eq!(on(&p, &[Scalar::Str("READY".into())], None), Ok(true));
+    assert_eq!(on(&p, &[Scalar::Str("DOWN".into())], None), Ok(false));
+    let p = c("X@0!=\"a \\\"quoted\\\" \\\\ word\"", &state);
+    assert_eq!(on(&p, &[Scalar::Str("a \"quoted\" \\ word".into())], None), Ok(false));
+    assert!(type_error("X@0<\"READY\"", &state).contains("only `==` and `!=`"));
+    assert!(type_error("X@0==1", &state).contains("compares a string with an integer"));
+    assert!(type_error("X@0+1", &state).contains("strings"));
+    assert!(type_error("X@0", &state).contains("must be a number"));
+}
+
+#[test]
+fn structured_fields() {
+    let p = c("X@0==0&&X@1!=0", &pcount());
+    let obs = |a: i64, b: i64| vec![Scalar::Int(a), Scalar::Int(b), Scalar::Str(String::new())];
+    assert_eq!(on(&p, &obs(0, 1), None), Ok(true));
+    assert_eq!(on(&p, &obs(0, 0), None), Ok(false));
+    assert_eq!(on(&p, &obs(2, 1), None), Ok(false));
+    assert!(type_error("X@5==0", &pcount()).contains("past the last field"));
+    assert!(type_error("X==0", &pcount()).contains("structured value"));
+    assert!(type_error("X@P==0", &pcount()).contains("plain values only"));
+    assert!(type_error("X@0==0", &int()).contains("plain number"));
+    assert!(type_error("X@2>1", &pcount()).contains("compares a string"));
+}
+
+#[test]
+fn previous_observation() {
+    let p = c("X > X@P && X@P != 0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(5)], None), Err(EvalError::NoPrevious), "false until a second observation");
+    assert_eq!(on(&p, &[Scalar::Int(5)], Some(&[Scalar::Int(3)])), Ok(true));
+    assert_eq!(on(&p, &[Scalar::Int(5)], Some(&[Scalar::Int(0)])), Ok(false));
+    assert!(p.reads_previous);
+}
+
+#[test]
+fn evaluation_errors_make_it_false_not_a_crash() {
+    let p = c("100/X>1", &int());
+    assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::DivisionByZero));
+    assert_eq!(on(&p, &[Scalar::Int(10)], None), Ok(true));
+    let p = c("X%X==0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::DivisionByZero));
+    let p = c("X*2>0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(i64::MAX)], None), Err(EvalError::Overflow));
+    let p = c("-X>0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(i64::MIN)], None), Err(EvalError::Overflow));
+    let p = c("X/-1>0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(i64::MIN)], None), Err(EvalError::Overflow));
+    let p = c("(1<<X)>0", &int());
+    assert_eq!(on(&p, &[Scalar::Int(64)], None), Err(EvalError::Overflow));
+    let p = c("X/0.0>1", &float());
+    assert_eq!(on(&p, &[Scalar::Float(1.0)], None), Err(EvalError::DivisionByZero));
+    // A record that does not have the variable's layout.
+    let p = c("X@1==0", &pcount());
+    assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::Layout));
+}
+
+#[test]
+fn bitwise_and_remainder_take_integers_only() {
+    assert!(type_error("X%2==0", &float()).contains("takes integers"));
+    assert!(type_error("(X&1)==0", &float()).contains("takes integers"));
+    assert!(type_error("~X==0", &float()).contains("`~` takes an integer"));
+}
+
+#[test]
+fn single_equals_is_rejected_with_a_hint() {
+    let e = parse_predicate("X@0=0", base()).unwrap_err();
+    assert_eq!(e.kind, hacmp_grammar::error::PredicateErrorKind::SingleEquals);
+    assert_eq!((e.span.start, e.span.end, e.span.col), (3, 4, 4));
+}
+
+#[test]
+fn short_circuit_skips_the_right_side() {
+    // The right side would divide by zero; `&&` never evaluates it.
+    let p = c("X!=0 && 10/X>1", &int());
+    assert_eq!(on(&p, &[Scalar::Int(0)], None), Ok(false));
+    let p = c("X==0 || 10/X>1", &int());
+    assert_eq!(on(&p, &[Scalar::Int(0)], None), Ok(true));
+}
+
+#[test]
+fn compiled_predicates_round_trip_through_json() {
+    let p = c("X@0==0&&X@1!=0", &pcount());
+    let json = serde_json::to_string(&p).unwrap();
+    let back: CompiledPredicate = serde_json::from_str(&json).unwrap();
+    assert_eq!(p, back);
+}
