@@ -415,27 +415,34 @@ pub fn lint_nodes(
         per_root.push(lint(&files, &o)?);
     }
     let mut first = per_root.remove(0);
-    let mut all: BTreeMap<String, Vec<Option<&String>>> = BTreeMap::new();
     let lints: Vec<&Lint> = std::iter::once(&first).chain(per_root.iter()).collect();
+    // Every file any root's site names, hashed as found under each root (a
+    // file one root's programs no longer name is still compared).
+    let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for (i, l) in lints.iter().enumerate() {
-        for (path, h) in &l.hashes {
-            let entry = all
-                .entry(relative_key(path, &roots[i]))
-                .or_insert_with(|| vec![None; lints.len()]);
-            entry[i] = Some(h);
-        }
+        names.extend(l.hashes.keys().map(|p| relative_key(p, &roots[i])));
     }
+    let all: BTreeMap<String, Vec<Option<String>>> = names
+        .into_iter()
+        .map(|name| {
+            let hashes = roots
+                .iter()
+                .map(|r| std::fs::read(in_root(r, Path::new(&name))).ok().map(|b| sha256_hex(&b)))
+                .collect();
+            (name, hashes)
+        })
+        .collect();
     let mut diffs = Vec::new();
     for (path, hashes) in &all {
         if hashes.iter().all(|h| *h == hashes[0]) {
             continue;
         }
-        let mut groups: Vec<(Option<&String>, Vec<String>)> = Vec::new();
+        let mut groups: Vec<(&Option<String>, Vec<String>)> = Vec::new();
         for (i, h) in hashes.iter().enumerate() {
             let name = roots[i].display().to_string();
-            match groups.iter_mut().find(|(g, _)| g == h) {
+            match groups.iter_mut().find(|(g, _)| *g == h) {
                 Some((_, names)) => names.push(name),
-                None => groups.push((*h, vec![name])),
+                None => groups.push((h, vec![name])),
             }
         }
         let parts: Vec<String> = groups
