@@ -8,11 +8,19 @@ fn repo() -> PathBuf {
 }
 
 fn hacmp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacmp")).args(args).current_dir(repo()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
 }
 
 fn hacmp_lint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacmp-lint")).args(args).current_dir(repo()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_hacmp-lint"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -29,12 +37,26 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn the_rwho_example_lints_clean_with_its_staging_root() {
-    let o = hacmp_lint(&["examples/rwho/rules.hacmprd", "--root", "examples/rwho/root"]);
+    let o = hacmp_lint(&[
+        "examples/rwho/rules.hacmprd",
+        "--root",
+        "examples/rwho/root",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(stdout(&o), "0 errors, 0 warnings, 0 infos in 11 files\n");
-    let o = hacmp(&["lint", "--site", "examples/rwho/site.toml", "--deny-warnings"]);
+    let o = hacmp(&[
+        "lint",
+        "--site",
+        "examples/rwho/site.toml",
+        "--deny-warnings",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let o = hacmp(&["lint", "--site", "examples/tmp-full/site.toml", "--deny-warnings"]);
+    let o = hacmp(&[
+        "lint",
+        "--site",
+        "examples/tmp-full/site.toml",
+        "--deny-warnings",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -43,7 +65,12 @@ fn without_the_root_the_programs_are_missing() {
     let o = hacmp_lint(&["examples/rwho/rules.hacmprd", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    let codes: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes.len(), 10, "{codes:?}");
     assert!(codes.iter().all(|c| *c == "R005"));
     assert_eq!(v["summary"]["errors"], 10);
@@ -63,29 +90,54 @@ fn reference_files_lint_clean_without_file_system_checks() {
 
 #[test]
 fn json_output_round_trips_with_one_based_positions() {
-    let o = hacmp(&["lint", "--no-fs", "--format", "json", "tests/diagnostics/R010-single-equals.hacmprd"]);
+    let o = hacmp(&[
+        "lint",
+        "--no-fs",
+        "--format",
+        "json",
+        "tests/diagnostics/R010-single-equals.hacmprd",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     let d = &v["diagnostics"][0];
     assert_eq!(d["code"], "R010");
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], "tests/diagnostics/R010-single-equals.hacmprd");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(8), Some(4)));
-    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(8), Some(5)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(8), Some(4))
+    );
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(8), Some(5))
+    );
     assert!(d["help"].as_str().unwrap().contains("=="));
-    assert_eq!(v["summary"], serde_json::json!({"errors": 1, "warnings": 0, "infos": 0, "files": 1}));
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"errors": 1, "warnings": 0, "infos": 0, "files": 1})
+    );
 }
 
 #[test]
 fn sarif_output_is_sarif_2_1_0() {
-    let o = hacmp(&["lint", "--no-fs", "--format", "sarif", "tests/diagnostics/R003.hacmprd", "tests/diagnostics/P009.rp"]);
+    let o = hacmp(&[
+        "lint",
+        "--no-fs",
+        "--format",
+        "sarif",
+        "tests/diagnostics/R003.hacmprd",
+        "tests/diagnostics/P009.rp",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "hacmp-lint");
     let results = run["results"].as_array().unwrap();
-    let ids: Vec<&str> = results.iter().map(|r| r["ruleId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = results
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["R003", "P009"]);
     assert_eq!(results[1]["level"], "warning");
     let region = &results[0]["locations"][0]["physicalLocation"]["region"];
@@ -99,18 +151,41 @@ fn sarif_output_is_sarif_2_1_0() {
 fn exit_status_tells_errors_warnings_and_usage_apart() {
     let warn = "tests/diagnostics/P009.rp";
     assert_eq!(hacmp(&["lint", "--no-fs", warn]).status.code(), Some(0));
-    assert_eq!(hacmp(&["lint", "--no-fs", "--deny-warnings", warn]).status.code(), Some(1));
-    assert_eq!(hacmp(&["lint", "--no-fs", "tests/diagnostics/P003.rp"]).status.code(), Some(1));
+    assert_eq!(
+        hacmp(&["lint", "--no-fs", "--deny-warnings", warn])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        hacmp(&["lint", "--no-fs", "tests/diagnostics/P003.rp"])
+            .status
+            .code(),
+        Some(1)
+    );
     let o = hacmp(&["lint", "no/such/file.hacmprd"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot read `no/such/file.hacmprd`"), "{}", stderr(&o));
-    assert_eq!(hacmp(&["lint", "--format", "xml", warn]).status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read `no/such/file.hacmprd`"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        hacmp(&["lint", "--format", "xml", warn]).status.code(),
+        Some(2)
+    );
     assert_eq!(hacmp(&["lint"]).status.code(), Some(2));
 }
 
 #[test]
 fn human_output_reads_like_a_compiler() {
-    let o = hacmp(&["lint", "--no-fs", "--color", "never", "tests/diagnostics/R002-state-deleted.hacmprd"]);
+    let o = hacmp(&[
+        "lint",
+        "--no-fs",
+        "--color",
+        "never",
+        "tests/diagnostics/R002-state-deleted.hacmprd",
+    ]);
     insta::assert_snapshot!(stdout(&o));
 }
 
@@ -121,16 +196,46 @@ fn nodes_report_files_that_differ() {
     for n in ["n1", "n2"] {
         let root = dir.path().join(n);
         copy_tree(&repo().join("examples/rwho/root"), &root);
-        std::fs::copy(repo().join("examples/rwho/rules.hacmprd"), root.join("rules.hacmprd")).unwrap();
+        std::fs::copy(
+            repo().join("examples/rwho/rules.hacmprd"),
+            root.join("rules.hacmprd"),
+        )
+        .unwrap();
         roots.push(root.display().to_string());
     }
-    let ok = hacmp(&["lint", "--format", "json", "rules.hacmprd", "--nodes", &roots[0], &roots[1]]);
+    let ok = hacmp(&[
+        "lint",
+        "--format",
+        "json",
+        "rules.hacmprd",
+        "--nodes",
+        &roots[0],
+        &roots[1],
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
-    std::fs::write(dir.path().join("n2/usr/sbin/cluster/local/rwho.rp"), "all \"/usr/sbin/cluster/local/rwho_restart\" 0 NULL\n").unwrap();
-    let o = hacmp(&["lint", "--format", "json", "rules.hacmprd", "--nodes", &roots[0], &roots[1]]);
+    std::fs::write(
+        dir.path().join("n2/usr/sbin/cluster/local/rwho.rp"),
+        "all \"/usr/sbin/cluster/local/rwho_restart\" 0 NULL\n",
+    )
+    .unwrap();
+    let o = hacmp(&[
+        "lint",
+        "--format",
+        "json",
+        "rules.hacmprd",
+        "--nodes",
+        &roots[0],
+        &roots[1],
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    let n001: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().filter(|d| d["code"] == "N001").map(|d| d["message"].as_str().unwrap()).collect();
+    let n001: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "N001")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
     assert_eq!(n001.len(), 1, "{n001:?}");
     assert!(n001[0].contains("/usr/sbin/cluster/local/rwho.rp"));
 }
@@ -152,9 +257,16 @@ fn copy_tree(from: &Path, to: &Path) {
 fn compile_writes_a_verified_bundle_and_refuses_on_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bundle.json");
-    let o = hacmp(&["compile", "--site", "examples/rwho/site.toml", "-o", out.to_str().unwrap()]);
+    let o = hacmp(&[
+        "compile",
+        "--site",
+        "examples/rwho/site.toml",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let bundle: hacmp_compiler::Bundle = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let bundle: hacmp_compiler::Bundle =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert!(bundle.verify());
     assert_eq!(bundle.rules.len(), 10);
     let rwho = bundle.rule("UE_PGMRWHO_DOWN", 0).unwrap();
@@ -163,7 +275,12 @@ fn compile_writes_a_verified_bundle_and_refuses_on_errors() {
     assert_eq!(bundle.site.nodes.len(), 4);
 
     let bad = dir.path().join("bad.json");
-    let o = hacmp(&["compile", "tests/diagnostics/R003.hacmprd", "-o", bad.to_str().unwrap()]);
+    let o = hacmp(&[
+        "compile",
+        "tests/diagnostics/R003.hacmprd",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!bad.exists());
     assert!(stderr(&o).contains("not writing"));
@@ -174,12 +291,29 @@ fn the_same_site_compiles_to_the_same_hash() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     for p in [&a, &b] {
-        assert_eq!(hacmp(&["compile", "--site", "examples/rwho/site.toml", "-o", p.to_str().unwrap()]).status.code(), Some(0));
+        assert_eq!(
+            hacmp(&[
+                "compile",
+                "--site",
+                "examples/rwho/site.toml",
+                "-o",
+                p.to_str().unwrap()
+            ])
+            .status
+            .code(),
+            Some(0)
+        );
     }
     let ha: hacmp_compiler::Bundle = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
     let hb: hacmp_compiler::Bundle = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
     assert_eq!(ha.hash, hb.hash);
-    let hc = hacmp(&["compile", "--site", "examples/tmp-full/site.toml", "-o", a.to_str().unwrap()]);
+    let hc = hacmp(&[
+        "compile",
+        "--site",
+        "examples/tmp-full/site.toml",
+        "-o",
+        a.to_str().unwrap(),
+    ]);
     assert_eq!(hc.status.code(), Some(0));
     let hc: hacmp_compiler::Bundle = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
     assert_ne!(ha.hash, hc.hash);
@@ -191,9 +325,15 @@ fn explain_prints_the_text_and_both_examples() {
     let o = hacmp(&["explain", "r010"]);
     assert_eq!(o.status.code(), Some(0));
     let s = stdout(&o);
-    assert!(s.starts_with("R010 (error): predicate does not parse"), "{s}");
+    assert!(
+        s.starts_with("R010 (error): predicate does not parse"),
+        "{s}"
+    );
     assert!(s.contains("Wrong (rules.hacmprd):") && s.contains("Right (rules.hacmprd):"));
-    assert!(s.contains("The linter says:") && s.contains("did you mean `==`?"), "{s}");
+    assert!(
+        s.contains("The linter says:") && s.contains("did you mean `==`?"),
+        "{s}"
+    );
     let o = hacmp(&["explain", "R999"]);
     assert_eq!(o.status.code(), Some(2));
     let o = hacmp(&["explain", "list"]);
@@ -206,9 +346,23 @@ fn init_writes_a_site_that_lints_clean() {
     let site = dir.path().join("site");
     let o = hacmp(&["init", site.to_str().unwrap(), "--nodes", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = hacmp(&["lint", "--format", "json", "--site", site.join("site.toml").to_str().unwrap()]);
+    let o = hacmp(&[
+        "lint",
+        "--format",
+        "json",
+        "--site",
+        site.join("site.toml").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(json(&o)["diagnostics"].as_array().unwrap().len(), 0, "{}", stdout(&o));
+    assert_eq!(
+        json(&o)["diagnostics"].as_array().unwrap().len(),
+        0,
+        "{}",
+        stdout(&o)
+    );
     // A second init into the same directory is refused.
-    assert_eq!(hacmp(&["init", site.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(
+        hacmp(&["init", site.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
 }

@@ -11,7 +11,7 @@ use hacmp_stdlib::{priority_class, Catalog, Variable};
 use crate::code::{Code, Severity};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Condition, Rule};
-use crate::predicate::{always_constant, compile, overlap_witness, CompiledPredicate};
+use crate::predicate::{analyze, compile, Analysis, CompiledPredicate};
 use crate::records::{group, Record};
 use crate::shape::{self, FIELD_NAMES, FIELD_SHAPES};
 use crate::source::FileId;
@@ -31,6 +31,28 @@ pub struct RulesCheck<'a> {
     pub catalog: &'a Catalog,
     /// `hacmp compile`: a condition that cannot be compiled is an error.
     pub compiling: bool,
+    /// Conditions already compiled without a problem, by (variable,
+    /// predicate, rearm predicate): sites repeat them across instances.
+    pub memo: std::cell::RefCell<HashMap<(String, String, String), Compiled>>,
+}
+
+/// A condition's compiled predicates and what analysis found.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    predicate: CompiledPredicate,
+    rearm: Option<CompiledPredicate>,
+    analysis: Analysis,
+}
+
+impl<'a> RulesCheck<'a> {
+    pub fn new(file: FileId, catalog: &'a Catalog, compiling: bool) -> Self {
+        RulesCheck {
+            file,
+            catalog,
+            compiling,
+            memo: Default::default(),
+        }
+    }
 }
 
 impl RulesCheck<'_> {
@@ -463,34 +485,112 @@ impl RulesCheck<'_> {
             }
         }
         // 8, 9: predicates
-        let predicate = self.predicate(pred, span(2), variable, "predicate", diags, ok);
-        let rearm_c = if rearm.is_empty() {
-            None
-        } else {
-            self.predicate(rearm, span(3), variable, "rearm predicate", diags, ok)
-        };
-        let (Some(predicate), Some(variable)) = (predicate, variable) else {
+        let Some(variable) = variable else {
+            // Unknown type: the predicates can only be parsed.
+            self.predicate(pred, span(2), None, "predicate", diags, ok);
+            if !rearm.is_empty() {
+                self.predicate(rearm, span(3), None, "rearm predicate", diags, ok);
+            }
             *ok = false;
             return Err(());
         };
+        let key = (var.to_string(), pred.to_string(), rearm.to_string());
+        let cached = self.memo.borrow().get(&key).cloned();
+        let Compiled {
+            predicate,
+            rearm: rearm_c,
+            analysis,
+        } = match cached {
+            Some(c) => c,
+            None => {
+                let before = *ok;
+                let errors_before = diags
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .count();
+                let predicate =
+                    self.predicate(pred, span(2), Some(variable), "predicate", diags, ok);
+                let rearm_c = if rearm.is_empty() {
+                    None
+                } else {
+                    self.predicate(rearm, span(3), Some(variable), "rearm predicate", diags, ok)
+                };
+                let Some(predicate) = predicate else {
+                    *ok = false;
+                    return Err(());
+                };
+                if !rearm.is_empty() && rearm_c.is_none() {
+                    *ok = false;
+                    return Err(());
+                }
+                let analysis = analyze(&predicate, rearm_c.as_ref(), &variable.value_type());
+                let c = Compiled {
+                    predicate,
+                    rearm: rearm_c,
+                    analysis,
+                };
+                let clean = before
+                    && *ok
+                    && diags
+                        .iter()
+                        .filter(|d| d.severity == Severity::Error)
+                        .count()
+                        == errors_before;
+                if clean {
+                    self.memo.borrow_mut().insert(key, c.clone());
+                }
+                c
+            }
+        };
         let vt = variable.value_type();
-        match &rearm_c {
-            None if rearm.is_empty() => diags.push(
+        for (what, text, at, c, constant) in [
+            (
+                "predicate",
+                pred,
+                2,
+                Some(&predicate),
+                analysis.predicate_constant,
+            ),
+            (
+                "rearm predicate",
+                rearm,
+                3,
+                rearm_c.as_ref(),
+                analysis.rearm_constant,
+            ),
+        ] {
+            if let (Some(c), Some(v)) = (c, constant) {
+                let how = if c.reads_value {
+                    "for every value tried"
+                } else {
+                    "whatever the value: it does not read `X`"
+                };
+                let v = if v { "true" } else { "false" };
+                diags.push(
+                    Diagnostic::new(
+                        Code::R016,
+                        self.file,
+                        span(at),
+                        format!("the {what} `{text}` is always {v} ({how})"),
+                    )
+                    .label(format!("always {v}"))
+                    .help("a constant condition fires on every observation or never"),
+                );
+            }
+        }
+        match &analysis.overlap {
+            _ if rearm.is_empty() => diags.push(
                 Diagnostic::new(Code::R012, self.file, span(2), format!("`{name}` has no rearm predicate: it fires on every observation where `{pred}` holds"))
                     .severity(Severity::Info)
                     .label("never disarmed")
                     .help("give a rearm predicate in field 9 to fire once per crossing, e.g. the negation of the predicate"),
             ),
-            Some(r) => {
-                if let Some(w) = overlap_witness(&predicate, r, &vt) {
-                    diags.push(
-                        Diagnostic::new(Code::R012, self.file, span(3), format!("the predicate and the rearm predicate of `{name}` are both true when {w}"))
-                            .label("true together with the predicate")
-                            .also(self.file, span(2), "predicate")
-                            .help("without hysteresis the event can fire, rearm and fire again on one value; make them exclusive (e.g. `X>90` / `X<80`)"),
-                    );
-                }
-            }
+            Some(w) => diags.push(
+                Diagnostic::new(Code::R012, self.file, span(3), format!("the predicate and the rearm predicate of `{name}` are both true when {w}"))
+                    .label("true together with the predicate")
+                    .also(self.file, span(2), "predicate")
+                    .help("without hysteresis the event can fire, rearm and fire again on one value; make them exclusive (e.g. `X>90` / `X<80`)"),
+            ),
             None => {}
         }
         Ok(Some(Condition {
@@ -602,29 +702,7 @@ impl RulesCheck<'_> {
         }
         let variable = variable?;
         match compile(&expr, &variable.value_type(), text) {
-            Ok(c) => {
-                if let Some(v) = always_constant(&c, &variable.value_type()) {
-                    let how = if c.reads_value {
-                        "for every value tried"
-                    } else {
-                        "whatever the value: it does not read `X`"
-                    };
-                    diags.push(
-                        Diagnostic::new(
-                            Code::R016,
-                            self.file,
-                            span,
-                            format!(
-                                "the {what} `{text}` is always {} ({how})",
-                                if v { "true" } else { "false" }
-                            ),
-                        )
-                        .label(format!("always {}", if v { "true" } else { "false" }))
-                        .help("a constant condition fires on every observation or never"),
-                    );
-                }
-                Some(c)
-            }
+            Ok(c) => Some(c),
             Err(errors) => {
                 *ok = false;
                 for e in errors {

@@ -102,7 +102,7 @@ struct Linter<'a> {
     root: Option<PathBuf>,
     lint: Lint,
     /// Commands already checked on disk, with what was found.
-    checked: HashMap<PathBuf, Vec<Problem>>,
+    checked: HashMap<String, Vec<Problem>>,
 }
 
 /// Lints rules files and `.rp` files (told apart by the `.rp` ending).
@@ -229,14 +229,11 @@ impl Linter<'_> {
             .sources
             .add(name, String::from_utf8_lossy(bytes).into_owned());
         let catalog = self.lint.site.full_catalog();
-        let check = RulesCheck {
-            file,
-            catalog: &catalog,
-            compiling: self.opts.compiling,
-        };
+        let check = RulesCheck::new(file, &catalog, self.opts.compiling);
         let (rules, diags) = check.check(&text);
         self.lint.diagnostics.extend(diags);
         let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut jobs: Vec<(String, Span)> = Vec::new();
         for r in &rules {
             match &r.rule {
                 Some(rule) => self.lint.rules.push(rule.clone()),
@@ -253,12 +250,22 @@ impl Linter<'_> {
                 }
                 continue;
             }
-            let on_disk = resolve(self.root.as_deref(), path);
-            match std::fs::read(&on_disk) {
-                Ok(b) => {
-                    let display = on_disk.display().to_string();
-                    self.rp(path, &display, &b, Some(&on_disk));
-                }
+            jobs.push((path.clone(), *span));
+        }
+        // Reading, parsing and checking the programs is independent work:
+        // spread it over the cores, then merge in rule order.
+        let root = self.root.clone();
+        let scripts = &self.lint.site.scripts;
+        let fs_checks = self.opts.fs_checks;
+        let prepared = parallel_map(&jobs, |(path, _)| {
+            let on_disk = resolve(root.as_deref(), path);
+            let read = read_with_metadata(&on_disk)
+                .map(|(bytes, meta)| prepare_rp(path, Some(&meta), &bytes, scripts, fs_checks));
+            (on_disk, read)
+        });
+        for ((path, span), (on_disk, read)) in jobs.iter().zip(prepared) {
+            match read {
+                Ok(p) => self.merge_rp(p, &on_disk.display().to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     self.lint.complete = false;
                     let under = self
@@ -288,54 +295,67 @@ impl Linter<'_> {
         }
     }
 
-    /// `key`: the program's path in the site; `display`: where it was read.
+    /// A `.rp` file named on the command line.
     fn rp(&mut self, key: &str, display: &str, bytes: &[u8], on_disk: Option<&Path>) {
-        self.lint.hashes.insert(key.to_string(), sha256_hex(bytes));
-        let Some(file) = self.text_file(display, bytes) else {
-            self.lint.complete = false;
+        let meta = on_disk.and_then(|p| std::fs::metadata(p).ok());
+        let p = prepare_rp(
+            key,
+            meta.as_ref(),
+            bytes,
+            &self.lint.site.scripts,
+            self.opts.fs_checks,
+        );
+        self.merge_rp(p, display);
+    }
+
+    fn merge_rp(&mut self, p: PreparedRp, display: &str) {
+        self.lint.hashes.insert(p.key.clone(), p.hash);
+        let text = match p.text {
+            Ok(t) => t,
+            Err(bytes) => {
+                self.text_file(display, &bytes);
+                self.lint.complete = false;
+                return;
+            }
+        };
+        let file = self.lint.sources.add(display, text);
+        let Some((checked, diags)) = p.checked else {
             return;
         };
-        let parsed = parse_rp(bytes).unwrap_or_default();
-        let (checked, diags) = check_rp(key, file, &parsed, &self.lint.site.scripts);
-        self.lint.diagnostics.extend(diags);
+        self.lint.diagnostics.extend(diags.into_iter().map(|mut d| {
+            d.file = file;
+            for s in &mut d.secondary {
+                s.0 = file;
+            }
+            d
+        }));
         if !checked.ok {
             self.lint.complete = false;
         }
+        if let Some((why, first)) = p.unsafe_file {
+            self.lint.diagnostics.push(
+                Diagnostic::new(Code::P008, file, first, format!("recovery program `{}` {why}", p.key))
+                    .label("this program runs as root on every node")
+                    .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
+            );
+        }
         if self.opts.fs_checks {
-            if let Some(meta) = on_disk.and_then(|p| std::fs::metadata(p).ok()) {
-                if let Some(why) = safety(&meta) {
-                    let first = parsed
-                        .file
-                        .statements
-                        .first()
-                        .map(|s| s.span)
-                        .unwrap_or_default();
-                    self.lint.diagnostics.push(
-                        Diagnostic::new(Code::P008, file, first, format!("recovery program `{key}` {why}"))
-                            .label("this program runs as root on every node")
-                            .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
-                    );
-                }
-            }
             for (command, span) in &checked.commands {
                 self.command_files(file, command, *span);
             }
         }
-        self.lint.programs.insert(key.to_string(), checked.program);
+        self.lint.programs.insert(p.key, checked.program);
     }
 
     fn command_files(&mut self, file: FileId, command: &Command, span: Span) {
-        let mut paths: Vec<(String, String)> = Vec::new();
+        // (path, who names it): the description is built only for a report.
+        let mut paths: Vec<(&str, Option<(&str, &str)>)> = Vec::new();
+        let scripts = &self.lint.site.scripts;
         match command {
-            Command::Exec { argv } => {
-                paths.push((argv[0].clone(), format!("command `{}`", argv[0])))
-            }
+            Command::Exec { argv } => paths.push((argv[0].as_str(), None)),
             Command::Script { name } => {
-                if let Some(s) = self.lint.site.scripts.get(name) {
-                    paths.push((
-                        s.path.clone(),
-                        format!("event script `{name}` (`{}`)", s.path),
-                    ));
+                if let Some(s) = scripts.get(name) {
+                    paths.push((s.path.as_str(), Some(("", name.as_str()))));
                     for (what, c) in [
                         ("notify", &s.notify),
                         ("pre-event", &s.pre),
@@ -343,28 +363,39 @@ impl Linter<'_> {
                         ("recovery", &s.recovery),
                     ] {
                         if let Some(first) = c.as_ref().and_then(|c| c.split_whitespace().next()) {
-                            paths.push((
-                                first.to_string(),
-                                format!("{what} command `{first}` of event script `{name}`"),
-                            ));
+                            paths.push((first, Some((what, name.as_str()))));
                         }
                     }
                 }
             }
         }
-        for (path, what) in paths {
-            let on_disk = resolve(self.root.as_deref(), &path);
-            let problems = match self.checked.get(&on_disk) {
+        let mut reports = Vec::new();
+        for (path, by) in paths {
+            let problems = match self.checked.get(path) {
                 Some(p) => p.clone(),
                 None => {
+                    let on_disk = resolve(self.root.as_deref(), path);
                     let p = check_command(&on_disk);
                     if let Ok(bytes) = std::fs::read(&on_disk) {
-                        self.lint.hashes.insert(path.clone(), sha256_hex(&bytes));
+                        self.lint
+                            .hashes
+                            .insert(path.to_string(), sha256_hex(&bytes));
                     }
-                    self.checked.insert(on_disk.clone(), p.clone());
+                    self.checked.insert(path.to_string(), p.clone());
                     p
                 }
             };
+            if problems.is_empty() {
+                continue;
+            }
+            let what = match by {
+                None => format!("command `{path}`"),
+                Some(("", name)) => format!("event script `{name}` (`{path}`)"),
+                Some((what, name)) => format!("{what} command `{path}` of event script `{name}`"),
+            };
+            reports.push((what, problems));
+        }
+        for (what, problems) in reports {
             for p in problems {
                 let under = self
                     .root
@@ -388,6 +419,95 @@ impl Linter<'_> {
             }
         }
     }
+}
+
+/// A program read, parsed and checked, not yet in the source map: its
+/// diagnostics name file 0 until merged.
+struct PreparedRp {
+    key: String,
+    hash: String,
+    /// The text, or the bytes when they are not UTF-8.
+    text: Result<String, Vec<u8>>,
+    checked: Option<(crate::check_rp::CheckedRp, Vec<Diagnostic>)>,
+    /// P008: why the file is unsafe, and where to point.
+    unsafe_file: Option<(String, Span)>,
+}
+
+/// One open for both the content and the metadata.
+fn read_with_metadata(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    f.read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
+}
+
+fn prepare_rp(
+    key: &str,
+    meta: Option<&std::fs::Metadata>,
+    bytes: &[u8],
+    scripts: &hacmp_stdlib::EventScripts,
+    fs_checks: bool,
+) -> PreparedRp {
+    let hash = sha256_hex(bytes);
+    let text = match hacmp_grammar::as_text(bytes) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            return PreparedRp {
+                key: key.to_string(),
+                hash,
+                text: Err(bytes.to_vec()),
+                checked: None,
+                unsafe_file: None,
+            }
+        }
+    };
+    let parsed = parse_rp(bytes).unwrap_or_default();
+    let checked = check_rp(key, 0, &parsed, scripts);
+    let unsafe_file = if fs_checks {
+        meta.and_then(safety).map(|why| {
+            (
+                why,
+                parsed
+                    .file
+                    .statements
+                    .first()
+                    .map(|s| s.span)
+                    .unwrap_or_default(),
+            )
+        })
+    } else {
+        None
+    };
+    PreparedRp {
+        key: key.to_string(),
+        hash,
+        text: Ok(text),
+        checked: Some(checked),
+        unsafe_file,
+    }
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if workers < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// `--nodes`: the same site staged under several roots. Lints it as staged
@@ -427,7 +547,11 @@ pub fn lint_nodes(
         .map(|name| {
             let hashes = roots
                 .iter()
-                .map(|r| std::fs::read(in_root(r, Path::new(&name))).ok().map(|b| sha256_hex(&b)))
+                .map(|r| {
+                    std::fs::read(in_root(r, Path::new(&name)))
+                        .ok()
+                        .map(|b| sha256_hex(&b))
+                })
                 .collect();
             (name, hashes)
         })
@@ -457,14 +581,28 @@ pub fn lint_nodes(
     // Problems found only in some roots' copies are reported too.
     let key = |l: &Lint, d: &Diagnostic, root: &Path| {
         let r = root.display().to_string();
-        (d.code, d.message.replace(&r, ""), relative_key(&l.sources.get(d.file).name, root), d.span.line, d.span.col)
+        (
+            d.code,
+            d.message.replace(&r, ""),
+            relative_key(&l.sources.get(d.file).name, root),
+            d.span.line,
+            d.span.col,
+        )
     };
-    let known: std::collections::HashSet<_> = first.diagnostics.iter().map(|d| key(&first, d, &roots[0])).collect();
+    let known: std::collections::HashSet<_> = first
+        .diagnostics
+        .iter()
+        .map(|d| key(&first, d, &roots[0]))
+        .collect();
     let mut extra = Vec::new();
     for (i, l) in per_root.iter().enumerate() {
         for d in &l.diagnostics {
             if !known.contains(&key(l, d, &roots[i + 1])) {
-                extra.push((l.sources.get(d.file).name.clone(), l.sources.get(d.file).text.clone(), d.clone()));
+                extra.push((
+                    l.sources.get(d.file).name.clone(),
+                    l.sources.get(d.file).text.clone(),
+                    d.clone(),
+                ));
             }
         }
     }

@@ -167,7 +167,10 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
         diagnostics: Vec<JsonDiag<'a>>,
         summary: Summary,
     }
-    let out = Out { diagnostics: list, summary: Summary::of(diags, sources.len()) };
+    let out = Out {
+        diagnostics: list,
+        summary: Summary::of(diags, sources.len()),
+    };
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_default();
     s.push('\n');
     s

@@ -14,7 +14,10 @@ fn corpus() -> PathBuf {
 }
 
 fn no_fs() -> LintOptions {
-    LintOptions { fs_checks: false, ..LintOptions::default() }
+    LintOptions {
+        fs_checks: false,
+        ..LintOptions::default()
+    }
 }
 
 const SYSTEM_RULE: &[u8] = b"TE_JOIN_NODE\n0\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\n";
@@ -43,12 +46,17 @@ fn corpus_files() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_corpus_file_triggers_its_code() {
     for (name, bytes) in corpus_files() {
-        let code: Code = name[..4].parse().unwrap_or_else(|_| panic!("{name}: not named after a code"));
+        let code: Code = name[..4]
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: not named after a code"));
         let l = lint_corpus_file(&name, &bytes);
         assert!(
             l.diagnostics.iter().any(|d| d.code == code),
             "{name} should trigger {code}, got {:?}",
-            l.diagnostics.iter().map(|d| (d.code, &d.message)).collect::<Vec<_>>()
+            l.diagnostics
+                .iter()
+                .map(|d| (d.code, &d.message))
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -57,9 +65,18 @@ fn every_corpus_file_triggers_its_code() {
 fn corpus_renderings() {
     for (name, bytes) in corpus_files() {
         let l = lint_corpus_file(&name, &bytes);
-        let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
-        insta::assert_snapshot!(format!("{stem}.human"), render::human(&l.sources, &l.diagnostics, false));
-        insta::assert_snapshot!(format!("{stem}.json"), render::json(&l.sources, &l.diagnostics));
+        let stem = name
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(s, _)| s)
+            .to_string();
+        insta::assert_snapshot!(
+            format!("{stem}.human"),
+            render::human(&l.sources, &l.diagnostics, false)
+        );
+        insta::assert_snapshot!(
+            format!("{stem}.json"),
+            render::json(&l.sources, &l.diagnostics)
+        );
     }
 }
 
@@ -67,7 +84,8 @@ fn corpus_renderings() {
 fn every_code_has_a_corpus_input_or_a_file_system_test() {
     let files = corpus_files();
     for code in Code::ALL {
-        let covered = files.iter().any(|(n, _)| n.starts_with(code.as_str())) || FS_CODES.contains(code);
+        let covered =
+            files.iter().any(|(n, _)| n.starts_with(code.as_str())) || FS_CODES.contains(code);
         assert!(covered, "{code} has no test input in tests/diagnostics");
     }
 }
@@ -81,9 +99,17 @@ fn explanations_wrong_example_triggers_and_right_example_does_not() {
             continue;
         }
         let wrong = lint_corpus_file(e.wrong.0, e.wrong.1.as_bytes());
-        assert!(wrong.diagnostics.iter().any(|d| d.code == *code), "{code}: wrong example does not trigger it: {:?}", wrong.diagnostics);
+        assert!(
+            wrong.diagnostics.iter().any(|d| d.code == *code),
+            "{code}: wrong example does not trigger it: {:?}",
+            wrong.diagnostics
+        );
         let right = lint_corpus_file(e.right.0, e.right.1.as_bytes());
-        assert!(!right.diagnostics.iter().any(|d| d.code == *code), "{code}: right example triggers it: {:?}", right.diagnostics);
+        assert!(
+            !right.diagnostics.iter().any(|d| d.code == *code),
+            "{code}: right example triggers it: {:?}",
+            right.diagnostics
+        );
     }
 }
 
@@ -123,10 +149,19 @@ fn near_misses_do_not_trigger() {
 #[test]
 fn reference_files_lint_clean_without_the_file_system() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/reference");
-    for name in ["rules.hacmprd", "more-user-events.hacmprd", "rwho.rp", "node_up.rp"] {
+    for name in [
+        "rules.hacmprd",
+        "more-user-events.hacmprd",
+        "rwho.rp",
+        "node_up.rp",
+    ] {
         let bytes = fs::read(dir.join(name)).unwrap();
         let l = lint_texts(&[(name, &bytes)], &no_fs());
-        let noisy: Vec<_> = l.diagnostics.iter().filter(|d| d.severity > hacmp_compiler::Severity::Info).collect();
+        let noisy: Vec<_> = l
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity > hacmp_compiler::Severity::Info)
+            .collect();
         assert!(noisy.is_empty(), "{name}: {noisy:?}");
     }
 }
@@ -139,7 +174,16 @@ fn vendored_reference_matches_shared_when_present() {
         return;
     }
     let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/reference");
-    for name in ["rules.hacmprd", "more-user-events.hacmprd", "rwho.rp", "node_up.rp"] {
-        assert_eq!(fs::read(shared.join(name)).unwrap(), fs::read(vendored.join(name)).unwrap(), "{name}");
+    for name in [
+        "rules.hacmprd",
+        "more-user-events.hacmprd",
+        "rwho.rp",
+        "node_up.rp",
+    ] {
+        assert_eq!(
+            fs::read(shared.join(name)).unwrap(),
+            fs::read(vendored.join(name)).unwrap(),
+            "{name}"
+        );
     }
 }

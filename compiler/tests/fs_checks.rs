@@ -19,12 +19,20 @@ fn put(root: &Path, rel: &str, text: &str, mode: u32) -> PathBuf {
 /// A staged site: rules file outside the root, program and command inside.
 fn stage(dir: &Path, rp: &str) -> PathBuf {
     put(dir, "root/usr/sbin/cluster/local/a.rp", rp, 0o644);
-    put(dir, "root/usr/sbin/cluster/local/a", "#!/bin/sh\nexit 0\n", 0o755);
+    put(
+        dir,
+        "root/usr/sbin/cluster/local/a",
+        "#!/bin/sh\nexit 0\n",
+        0o755,
+    );
     put(dir, "rules.hacmprd", RULES, 0o644)
 }
 
 fn run(dir: &Path, rules: &Path) -> Lint {
-    let opts = LintOptions { root: Some(dir.join("root")), ..LintOptions::new() };
+    let opts = LintOptions {
+        root: Some(dir.join("root")),
+        ..LintOptions::new()
+    };
     lint(&[rules.to_path_buf()], &opts).unwrap()
 }
 
@@ -50,7 +58,11 @@ fn a_clean_staged_site_has_no_diagnostics_and_a_bundle() {
     let b = l.bundle().expect("a bundle");
     assert!(b.verify());
     assert_eq!(b.programs["/usr/sbin/cluster/local/a.rp"].groups.len(), 1);
-    assert!(b.sources.contains_key("/usr/sbin/cluster/local/a"), "command hashed: {:?}", b.sources.keys());
+    assert!(
+        b.sources.contains_key("/usr/sbin/cluster/local/a"),
+        "command hashed: {:?}",
+        b.sources.keys()
+    );
 }
 
 #[test]
@@ -70,7 +82,11 @@ fn r005_missing_program() {
 fn p007_missing_and_not_executable_commands() {
     let dir = tempfile::tempdir().unwrap();
     let rules = stage(dir.path(), "all \"/usr/sbin/cluster/local/a\" 0 NULL\nbarrier\nall \"/usr/sbin/cluster/local/missing\" 0 NULL\n");
-    fs::set_permissions(dir.path().join("root/usr/sbin/cluster/local/a"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(
+        dir.path().join("root/usr/sbin/cluster/local/a"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let l = run(dir.path(), &rules);
     assert_eq!(codes(&l), vec![Code::P007, Code::P007]);
     let (human, json) = rendered(&l, dir.path());
@@ -84,15 +100,29 @@ fn p007_event_script_resolved_through_the_definitions() {
     let rules = stage(dir.path(), "all \"node_up\" 0 NULL\n");
     let l = run(dir.path(), &rules);
     assert_eq!(codes(&l), vec![Code::P007]);
-    assert!(l.diagnostics[0].message.contains("/usr/sbin/cluster/events/node_up"), "{}", l.diagnostics[0].message);
+    assert!(
+        l.diagnostics[0]
+            .message
+            .contains("/usr/sbin/cluster/events/node_up"),
+        "{}",
+        l.diagnostics[0].message
+    );
 }
 
 #[test]
 fn p008_group_writable_program_and_command() {
     let dir = tempfile::tempdir().unwrap();
     let rules = stage(dir.path(), "all \"/usr/sbin/cluster/local/a\" 0 NULL\n");
-    fs::set_permissions(dir.path().join("root/usr/sbin/cluster/local/a.rp"), fs::Permissions::from_mode(0o664)).unwrap();
-    fs::set_permissions(dir.path().join("root/usr/sbin/cluster/local/a"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(
+        dir.path().join("root/usr/sbin/cluster/local/a.rp"),
+        fs::Permissions::from_mode(0o664),
+    )
+    .unwrap();
+    fs::set_permissions(
+        dir.path().join("root/usr/sbin/cluster/local/a"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
     let l = run(dir.path(), &rules);
     assert_eq!(codes(&l), vec![Code::P008, Code::P008]);
     let (human, json) = rendered(&l, dir.path());
@@ -119,17 +149,49 @@ fn n001_nodes_with_different_files() {
     for n in ["n1", "n2", "n3"] {
         let root = dir.path().join(n);
         put(&root, "usr/sbin/cluster/etc/rules.hacmprd", RULES, 0o644);
-        put(&root, "usr/sbin/cluster/local/a.rp", "all \"/usr/sbin/cluster/local/a\" 0 NULL\n", 0o644);
-        put(&root, "usr/sbin/cluster/local/a", "#!/bin/sh\nexit 0\n", 0o755);
+        put(
+            &root,
+            "usr/sbin/cluster/local/a.rp",
+            "all \"/usr/sbin/cluster/local/a\" 0 NULL\n",
+            0o644,
+        );
+        put(
+            &root,
+            "usr/sbin/cluster/local/a",
+            "#!/bin/sh\nexit 0\n",
+            0o755,
+        );
     }
-    put(&dir.path().join("n2"), "usr/sbin/cluster/local/a.rp", "all \"/usr/sbin/cluster/local/a\" X NULL\n", 0o644);
+    put(
+        &dir.path().join("n2"),
+        "usr/sbin/cluster/local/a.rp",
+        "all \"/usr/sbin/cluster/local/a\" X NULL\n",
+        0o644,
+    );
     fs::remove_file(dir.path().join("n3/usr/sbin/cluster/local/a")).unwrap();
-    let roots: Vec<PathBuf> = ["n1", "n2", "n3"].iter().map(|n| dir.path().join(n)).collect();
-    let l = lint_nodes(&[PathBuf::from("/usr/sbin/cluster/etc/rules.hacmprd")], &roots, &LintOptions::new()).unwrap();
-    let n001: Vec<&str> = l.diagnostics.iter().filter(|d| d.code == Code::N001).map(|d| d.message.as_str()).collect();
+    let roots: Vec<PathBuf> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| dir.path().join(n))
+        .collect();
+    let l = lint_nodes(
+        &[PathBuf::from("/usr/sbin/cluster/etc/rules.hacmprd")],
+        &roots,
+        &LintOptions::new(),
+    )
+    .unwrap();
+    let n001: Vec<&str> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::N001)
+        .map(|d| d.message.as_str())
+        .collect();
     assert_eq!(n001.len(), 2, "{n001:#?}");
-    assert!(n001.iter().any(|m| m.contains("`/usr/sbin/cluster/local/a.rp` differs")));
-    assert!(n001.iter().any(|m| m.contains("`/usr/sbin/cluster/local/a` differs") && m.contains("(missing)")));
+    assert!(n001
+        .iter()
+        .any(|m| m.contains("`/usr/sbin/cluster/local/a.rp` differs")));
+    assert!(n001
+        .iter()
+        .any(|m| m.contains("`/usr/sbin/cluster/local/a` differs") && m.contains("(missing)")));
     let (human, json) = rendered(&l, dir.path());
     insta::assert_snapshot!("N001.human", human);
     insta::assert_snapshot!("N001.json", json);

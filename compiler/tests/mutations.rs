@@ -8,13 +8,24 @@ use hacmp_compiler::{lint_texts, LintOptions, Severity};
 use proptest::prelude::*;
 
 fn reference(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/reference").join(name)).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/reference")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn errors(name: &str, text: &str) -> usize {
-    let opts = LintOptions { fs_checks: false, ..LintOptions::default() };
+    let opts = LintOptions {
+        fs_checks: false,
+        ..LintOptions::default()
+    };
     let l = lint_texts(&[(name, text.as_bytes())], &opts);
-    l.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+    l.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
 }
 
 fn join(lines: &[&str]) -> String {

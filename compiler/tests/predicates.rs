@@ -6,7 +6,12 @@ use hacmp_grammar::span::Span;
 use hacmp_stdlib::{ScalarType, ValueType};
 
 fn base() -> Span {
-    Span { start: 0, end: 0, line: 1, col: 1 }
+    Span {
+        start: 0,
+        end: 0,
+        line: 1,
+        col: 1,
+    }
 }
 
 fn int() -> ValueType {
@@ -32,7 +37,10 @@ fn type_error(src: &str, t: &ValueType) -> String {
 }
 
 fn on(p: &CompiledPredicate, cur: &[Scalar], prev: Option<&[Scalar]>) -> Result<bool, EvalError> {
-    p.eval(&Observation { current: cur, previous: prev })
+    p.eval(&Observation {
+        current: cur,
+        previous: prev,
+    })
 }
 
 /// Evaluates a constant predicate (reads no value).
@@ -45,7 +53,11 @@ fn precedence_follows_c() {
     assert_eq!(k("1+2*3==7"), Ok(true));
     assert_eq!(k("(1+2)*3==9"), Ok(true));
     assert_eq!(k("1<<2+1==8"), Ok(true));
-    assert_eq!(k("1|2&3==3"), Ok(true), "& binds tighter than |, == tighter than &");
+    assert_eq!(
+        k("1|2&3==3"),
+        Ok(true),
+        "& binds tighter than |, == tighter than &"
+    );
     assert_eq!(k("1||0&&0"), Ok(true), "&& binds tighter than ||");
     assert_eq!(k("-2*-3==6"), Ok(true));
     assert_eq!(k("!0+1==2"), Ok(true), "unary binds tightest");
@@ -73,7 +85,11 @@ fn integer_with_float_gives_float() {
     let p = c("X>90", &float());
     assert_eq!(on(&p, &[Scalar::Float(90.5)], None), Ok(true));
     assert_eq!(on(&p, &[Scalar::Float(90.0)], None), Ok(false));
-    assert_eq!(on(&p, &[Scalar::Int(91)], None), Ok(true), "an integer observation of a float variable");
+    assert_eq!(
+        on(&p, &[Scalar::Int(91)], None),
+        Ok(true),
+        "an integer observation of a float variable"
+    );
 }
 
 #[test]
@@ -83,7 +99,10 @@ fn strings_compare_only_for_equality() {
     assert_eq!(on(&p, &[Scalar::Str("READY".into())], None), Ok(true));
     assert_eq!(on(&p, &[Scalar::Str("DOWN".into())], None), Ok(false));
     let p = c("X@0!=\"a \\\"quoted\\\" \\\\ word\"", &state);
-    assert_eq!(on(&p, &[Scalar::Str("a \"quoted\" \\ word".into())], None), Ok(false));
+    assert_eq!(
+        on(&p, &[Scalar::Str("a \"quoted\" \\ word".into())], None),
+        Ok(false)
+    );
     assert!(type_error("X@0<\"READY\"", &state).contains("only `==` and `!=`"));
     assert!(type_error("X@0==1", &state).contains("compares a string with an integer"));
     assert!(type_error("X@0+1", &state).contains("strings"));
@@ -107,29 +126,54 @@ fn structured_fields() {
 #[test]
 fn previous_observation() {
     let p = c("X > X@P && X@P != 0", &int());
-    assert_eq!(on(&p, &[Scalar::Int(5)], None), Err(EvalError::NoPrevious), "false until a second observation");
+    assert_eq!(
+        on(&p, &[Scalar::Int(5)], None),
+        Err(EvalError::NoPrevious),
+        "false until a second observation"
+    );
     assert_eq!(on(&p, &[Scalar::Int(5)], Some(&[Scalar::Int(3)])), Ok(true));
-    assert_eq!(on(&p, &[Scalar::Int(5)], Some(&[Scalar::Int(0)])), Ok(false));
+    assert_eq!(
+        on(&p, &[Scalar::Int(5)], Some(&[Scalar::Int(0)])),
+        Ok(false)
+    );
     assert!(p.reads_previous);
 }
 
 #[test]
 fn evaluation_errors_make_it_false_not_a_crash() {
     let p = c("100/X>1", &int());
-    assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::DivisionByZero));
+    assert_eq!(
+        on(&p, &[Scalar::Int(0)], None),
+        Err(EvalError::DivisionByZero)
+    );
     assert_eq!(on(&p, &[Scalar::Int(10)], None), Ok(true));
     let p = c("X%X==0", &int());
-    assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::DivisionByZero));
+    assert_eq!(
+        on(&p, &[Scalar::Int(0)], None),
+        Err(EvalError::DivisionByZero)
+    );
     let p = c("X*2>0", &int());
-    assert_eq!(on(&p, &[Scalar::Int(i64::MAX)], None), Err(EvalError::Overflow));
+    assert_eq!(
+        on(&p, &[Scalar::Int(i64::MAX)], None),
+        Err(EvalError::Overflow)
+    );
     let p = c("-X>0", &int());
-    assert_eq!(on(&p, &[Scalar::Int(i64::MIN)], None), Err(EvalError::Overflow));
+    assert_eq!(
+        on(&p, &[Scalar::Int(i64::MIN)], None),
+        Err(EvalError::Overflow)
+    );
     let p = c("X/-1>0", &int());
-    assert_eq!(on(&p, &[Scalar::Int(i64::MIN)], None), Err(EvalError::Overflow));
+    assert_eq!(
+        on(&p, &[Scalar::Int(i64::MIN)], None),
+        Err(EvalError::Overflow)
+    );
     let p = c("(1<<X)>0", &int());
     assert_eq!(on(&p, &[Scalar::Int(64)], None), Err(EvalError::Overflow));
     let p = c("X/0.0>1", &float());
-    assert_eq!(on(&p, &[Scalar::Float(1.0)], None), Err(EvalError::DivisionByZero));
+    assert_eq!(
+        on(&p, &[Scalar::Float(1.0)], None),
+        Err(EvalError::DivisionByZero)
+    );
     // A record that does not have the variable's layout.
     let p = c("X@1==0", &pcount());
     assert_eq!(on(&p, &[Scalar::Int(0)], None), Err(EvalError::Layout));
@@ -145,7 +189,10 @@ fn bitwise_and_remainder_take_integers_only() {
 #[test]
 fn single_equals_is_rejected_with_a_hint() {
     let e = parse_predicate("X@0=0", base()).unwrap_err();
-    assert_eq!(e.kind, hacmp_grammar::error::PredicateErrorKind::SingleEquals);
+    assert_eq!(
+        e.kind,
+        hacmp_grammar::error::PredicateErrorKind::SingleEquals
+    );
     assert_eq!((e.span.start, e.span.end, e.span.col), (3, 4, 4));
 }
 

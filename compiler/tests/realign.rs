@@ -7,15 +7,27 @@ use std::path::Path;
 use hacmp_compiler::{lint_texts, LintOptions, Severity};
 
 fn check_file(name: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/reference").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/reference")
+        .join(name);
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     // Which record each field line belongs to, and the records' fields.
-    let field_lines: Vec<usize> = (0..lines.len()).filter(|i| !lines[*i].starts_with('#')).collect();
+    let field_lines: Vec<usize> = (0..lines.len())
+        .filter(|i| !lines[*i].starts_with('#'))
+        .collect();
     assert_eq!(field_lines.len() % 9, 0, "{name} is well-formed");
     let record_of = |i: usize| field_lines.iter().position(|l| *l == i).map(|k| k / 9);
-    let record = |r: usize| -> Vec<&str> { field_lines[r * 9..r * 9 + 9].iter().map(|l| lines[*l]).collect() };
-    let opts = LintOptions { fs_checks: false, ..LintOptions::default() };
+    let record = |r: usize| -> Vec<&str> {
+        field_lines[r * 9..r * 9 + 9]
+            .iter()
+            .map(|l| lines[*l])
+            .collect()
+    };
+    let opts = LintOptions {
+        fs_checks: false,
+        ..LintOptions::default()
+    };
     let mut checked = 0;
     for i in 0..lines.len() {
         for duplicate in [false, true] {
@@ -27,10 +39,22 @@ fn check_file(name: &str) {
             }
             let new_text = changed.join("\n") + "\n";
             let l = lint_texts(&[(name, new_text.as_bytes())], &opts);
-            let what = format!("{name}: {} line {} ({:?})", if duplicate { "duplicating" } else { "deleting" }, i + 1, lines[i]);
+            let what = format!(
+                "{name}: {} line {} ({:?})",
+                if duplicate { "duplicating" } else { "deleting" },
+                i + 1,
+                lines[i]
+            );
             let Some(r) = record_of(i) else {
-                let errors: Vec<_> = l.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
-                assert!(errors.is_empty(), "{what}: a comment changed the meaning: {errors:?}");
+                let errors: Vec<_> = l
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{what}: a comment changed the meaning: {errors:?}"
+                );
                 continue;
             };
             let fields = record(r);
@@ -38,13 +62,28 @@ fn check_file(name: &str) {
                 .diagnostics
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
-                .map(|d| format!("{} {} {}", d.message, d.label.clone().unwrap_or_default(), d.help.clone().unwrap_or_default()))
+                .map(|d| {
+                    format!(
+                        "{} {} {}",
+                        d.message,
+                        d.label.clone().unwrap_or_default(),
+                        d.help.clone().unwrap_or_default()
+                    )
+                })
                 .collect();
             assert!(!errors.is_empty(), "{what}: no error");
-            let names_event = errors.iter().any(|e| e.contains(&format!("`{}`", fields[0])));
+            let names_event = errors
+                .iter()
+                .any(|e| e.contains(&format!("`{}`", fields[0])));
             // With its name line gone, an event is named by its program.
-            let names_program = !duplicate && i == field_lines[r * 9] && errors.iter().any(|e| e.contains(fields[2]));
-            assert!(names_event || names_program, "{what}: the errors do not name event `{}`: {errors:#?}", fields[0]);
+            let names_program = !duplicate
+                && i == field_lines[r * 9]
+                && errors.iter().any(|e| e.contains(fields[2]));
+            assert!(
+                names_event || names_program,
+                "{what}: the errors do not name event `{}`: {errors:#?}",
+                fields[0]
+            );
             checked += 1;
         }
     }
@@ -63,7 +102,10 @@ fn every_line_of_the_more_user_events_file() {
 
 #[test]
 fn realignment_names_the_missing_field() {
-    let opts = LintOptions { fs_checks: false, ..LintOptions::default() };
+    let opts = LintOptions {
+        fs_checks: false,
+        ..LintOptions::default()
+    };
     let text = "TE_JOIN_NODE\n0\n/usr/sbin/cluster/events/node_up.rp\n0\n\n\n\n\n\nTE_FAIL_NODE\n0\n/usr/sbin/cluster/events/node_down.rp\n2\n0\n\n\n\n\n";
     // Field 4 deleted: the type and level are both integers, so either may be the one missing.
     let text = text.replacen("\n\n\n\n\nTE_FAIL", "\n\n\n\nTE_FAIL", 1);

@@ -62,6 +62,7 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::rp_line => "a line",
         Rule::rp_token => "a word or quoted command",
         Rule::rp_blank => "a blank",
+        Rule::rp_word_char => "a word",
         Rule::prefix => "`!`, `-` or `~`",
         Rule::infix => "an operator",
         Rule::primary => "an operand",

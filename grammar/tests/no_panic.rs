@@ -6,7 +6,12 @@ use hacmp_grammar::{parse_instance_vector, parse_predicate, parse_rp, parse_rule
 use proptest::prelude::*;
 
 fn base() -> Span {
-    Span { start: 0, end: 0, line: 1, col: 1 }
+    Span {
+        start: 0,
+        end: 0,
+        line: 1,
+        col: 1,
+    }
 }
 
 proptest! {

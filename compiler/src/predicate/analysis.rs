@@ -121,16 +121,37 @@ fn slots(var: &ValueType) -> (Vec<(String, ScalarType)>, bool) {
     }
 }
 
-/// Calls `f` on sample observations until it returns `true`; returns the
-/// sample it stopped on.
-fn search(
+/// What trying values found out about a rule's predicates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// `Some(v)`: the predicate gave `v` on every value tried.
+    pub predicate_constant: Option<bool>,
+    pub rearm_constant: Option<bool>,
+    /// Values on which the predicate and the rearm predicate both hold.
+    pub overlap: Option<Witness>,
+}
+
+/// Tries every combination of candidate values (only the slots the
+/// predicates read vary) in one pass.
+pub fn analyze(
+    pred: &CompiledPredicate,
+    rearm: Option<&CompiledPredicate>,
     var: &ValueType,
-    preds: &[&CompiledPredicate],
-    mut f: impl FnMut(&Observation<'_>) -> bool,
-) -> Option<Witness> {
-    let c = constants(preds);
+) -> Analysis {
+    let preds: Vec<&CompiledPredicate> = std::iter::once(pred).chain(rearm).collect();
+    let c = constants(&preds);
+    let read = read_labels(&preds);
     let (slots, scalar) = slots(var);
-    let mut lists: Vec<Vec<Scalar>> = slots.iter().map(|(_, t)| candidates(*t, &c)).collect();
+    let mut lists: Vec<Vec<Scalar>> = slots
+        .iter()
+        .map(|(label, t)| {
+            let mut l = candidates(*t, &c);
+            if !read.contains(label) {
+                l.truncate(1);
+            }
+            l
+        })
+        .collect();
     // Keep the product bounded: trim the longest list until it fits.
     while lists.iter().map(Vec::len).product::<usize>() > MAX_SAMPLES {
         if let Some(l) = lists.iter_mut().max_by_key(|l| l.len()) {
@@ -138,15 +159,15 @@ fn search(
             l.truncate(keep);
         }
     }
+    let mut out = Analysis::default();
     if lists.iter().any(Vec::is_empty) {
-        return None;
+        return out;
     }
+    let mut seen_pred: [bool; 2] = [false; 2];
+    let mut seen_rearm: [bool; 2] = [false; 2];
     let mut idx = vec![0usize; lists.len()];
     let mut record: Vec<Scalar> = lists.iter().map(|l| l[0].clone()).collect();
     loop {
-        for (i, l) in lists.iter().enumerate() {
-            record[i] = l[idx[i]].clone();
-        }
         let obs = if scalar {
             Observation {
                 current: &record[..1],
@@ -158,28 +179,38 @@ fn search(
                 previous: None,
             }
         };
-        if f(&obs) {
-            let read = read_labels(preds);
-            return Some(Witness(
-                slots
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .zip(record.iter().cloned())
-                    .filter(|(n, _)| read.contains(n))
-                    .collect(),
-            ));
+        let p = pred.eval(&obs).unwrap_or(false);
+        seen_pred[usize::from(p)] = true;
+        if let Some(r) = rearm {
+            let r = r.eval(&obs).unwrap_or(false);
+            seen_rearm[usize::from(r)] = true;
+            if p && r && out.overlap.is_none() {
+                out.overlap = Some(Witness(
+                    slots
+                        .iter()
+                        .map(|(n, _)| n.clone())
+                        .zip(record.iter().cloned())
+                        .filter(|(n, _)| read.contains(n))
+                        .collect(),
+                ));
+            }
         }
-        // Next combination.
+        // Next combination: an odometer; only the slots that turn change.
         let mut i = 0;
         loop {
             if i == idx.len() {
-                return None;
+                let constant = |seen: [bool; 2]| (seen[0] != seen[1]).then_some(seen[1]);
+                out.predicate_constant = constant(seen_pred);
+                out.rearm_constant = rearm.and_then(|_| constant(seen_rearm));
+                return out;
             }
             idx[i] += 1;
             if idx[i] < lists[i].len() {
+                record[i] = lists[i][idx[i]].clone();
                 break;
             }
             idx[i] = 0;
+            record[i] = lists[i][0].clone();
             i += 1;
         }
     }
@@ -196,7 +227,9 @@ fn read_labels(preds: &[&CompiledPredicate]) -> Vec<String> {
     for p in preds {
         for op in &p.ops {
             match op {
-                Op::Load(a, _) | Op::CmpAtomI(a, _, _) | Op::CmpAtomF(a, _, _) => out.push(label(a)),
+                Op::Load(a, _) | Op::CmpAtomI(a, _, _) | Op::CmpAtomF(a, _, _) => {
+                    out.push(label(a))
+                }
                 Op::StrCmp(x, y, _) => {
                     for r in [x, y] {
                         if let StrRef::Atom(a) = r {
@@ -209,35 +242,4 @@ fn read_labels(preds: &[&CompiledPredicate]) -> Vec<String> {
         }
     }
     out
-}
-
-/// A value on which both the predicate and the rearm predicate are true.
-pub fn overlap_witness(
-    pred: &CompiledPredicate,
-    rearm: &CompiledPredicate,
-    var: &ValueType,
-) -> Option<Witness> {
-    search(var, &[pred, rearm], |obs| {
-        pred.eval(obs) == Ok(true) && rearm.eval(obs) == Ok(true)
-    })
-}
-
-/// `Some(result)` when the predicate gives the same result on every value
-/// tried (or does not read the value at all).
-pub fn always_constant(pred: &CompiledPredicate, var: &ValueType) -> Option<bool> {
-    let mut seen: Option<bool> = None;
-    let varies = search(var, &[pred], |obs| {
-        let r = pred.eval(obs).unwrap_or(false);
-        match seen {
-            None => {
-                seen = Some(r);
-                false
-            }
-            Some(s) => s != r,
-        }
-    });
-    match varies {
-        Some(_) => None,
-        None => seen,
-    }
 }

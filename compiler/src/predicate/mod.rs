@@ -12,7 +12,7 @@ mod eval;
 
 use serde::{Deserialize, Serialize};
 
-pub use analysis::{always_constant, overlap_witness, Witness};
+pub use analysis::{analyze, Analysis, Witness};
 pub use compile::{compile, TypeError};
 pub use eval::{EvalError, Observation, Scalar};
 
