@@ -1,0 +1,239 @@
+//! Events, their priority, and the queue order.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+/// A node number.
+pub type NodeId = u32;
+
+/// What kind of happening an event is; decides its membership rule and
+/// its place in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A node joins: members plus the joining node take part.
+    NodeJoin,
+    /// A node failed: members minus the failed node take part.
+    NodeFailure,
+    /// A node stops gracefully: it takes part and runs its scripts.
+    NodeStop { takeover: bool },
+    AdapterSwap { network: u32 },
+    StandbyJoin { network: u32 },
+    StandbyFail { network: u32 },
+    NetworkUp { network: u32 },
+    NetworkDown { network: u32 },
+    /// A dynamic reconfiguration.
+    Dare,
+    /// Raised by Event Management or an operator.
+    User,
+}
+
+impl EventKind {
+    /// The standard event name of a kind (user events carry their own).
+    pub fn system_name(&self) -> Option<&'static str> {
+        Some(match self {
+            EventKind::NodeJoin => "TE_JOIN_NODE",
+            EventKind::NodeFailure | EventKind::NodeStop { .. } => "TE_FAIL_NODE",
+            EventKind::AdapterSwap { .. } => "TE_SWAP_ADAPTER",
+            EventKind::StandbyJoin { .. } => "TE_JOIN_STANDBY",
+            EventKind::StandbyFail { .. } => "TE_FAIL_STANDBY",
+            EventKind::NetworkUp { .. } => "TE_JOIN_NETWORK",
+            EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
+            EventKind::Dare | EventKind::User => return None,
+        })
+    }
+
+    /// Network events order by network number, the others by node.
+    fn network(&self) -> Option<u32> {
+        match self {
+            EventKind::AdapterSwap { network }
+            | EventKind::StandbyJoin { network }
+            | EventKind::StandbyFail { network }
+            | EventKind::NetworkUp { network }
+            | EventKind::NetworkDown { network } => Some(*network),
+            _ => None,
+        }
+    }
+}
+
+/// The Event Management data of an event raised by a predicate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmData {
+    pub variable: String,
+    /// The concrete instance vector that fired (no wildcards).
+    pub instance: String,
+    /// The value that made the predicate true (fields joined by `;`).
+    pub value: String,
+}
+
+/// An event as raised, before it is queued.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRequest {
+    pub name: String,
+    pub state: i64,
+    pub location: NodeId,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub em: Option<EmData>,
+}
+
+impl EventRequest {
+    pub fn system(kind: EventKind, location: NodeId) -> EventRequest {
+        EventRequest {
+            name: kind.system_name().unwrap_or("TE_DARE_TOPOLOGY").to_string(),
+            state: 0,
+            location,
+            kind,
+            em: None,
+        }
+    }
+
+    pub fn user(name: impl Into<String>, state: i64, location: NodeId, em: Option<EmData>) -> EventRequest {
+        EventRequest { name: name.into(), state, location, kind: EventKind::User, em }
+    }
+}
+
+/// An event in the queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    #[serde(flatten)]
+    pub request: EventRequest,
+    /// Priority class: 1 (node joins) … 7 (user-defined).
+    pub class: u8,
+    /// Arrival order in the queue, for ties.
+    pub arrival: u64,
+    /// When it was queued (RFC 3339), given to commands as `TIMESTAMP`.
+    pub queued_at: String,
+}
+
+impl QueuedEvent {
+    pub fn new(request: EventRequest, arrival: u64) -> QueuedEvent {
+        let class = match request.kind {
+            EventKind::NodeJoin => 1,
+            EventKind::NodeFailure | EventKind::NodeStop { .. } => 2,
+            _ => hacmp_stdlib::priority_class(&request.name),
+        };
+        QueuedEvent {
+            request,
+            class,
+            arrival,
+            queued_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        }
+    }
+
+    /// The sort key: class, then node (or network) number, then arrival.
+    fn key(&self) -> (u8, u32, u64) {
+        let n = self.request.kind.network().unwrap_or(self.request.location);
+        (self.class, n, self.arrival)
+    }
+
+    /// Why this event is the next one, for the journal.
+    pub fn why_next(&self, others: usize) -> String {
+        let class = match self.class {
+            1 => "node join (class 1)",
+            2 => "node failure (class 2)",
+            3 => "adapter swap or standby change (class 3)",
+            4 => "network up (class 4)",
+            5 => "network down (class 5)",
+            6 => "reconfiguration (class 6)",
+            _ => "user-defined event (class 7)",
+        };
+        if others == 0 {
+            format!("the only queued event: {class}")
+        } else {
+            let by = match self.request.kind.network() {
+                Some(n) => format!("network {n}"),
+                None => format!("node {}", self.request.location),
+            };
+            format!("highest priority of {} queued: {class}, then lowest number ({by}), then arrival", others + 1)
+        }
+    }
+}
+
+impl Ord for QueuedEvent {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for QueuedEvent {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Eq for QueuedEvent {}
+
+/// How an event ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Ran to the cbarrier; every command as expected (or resolved).
+    Completed,
+    /// Unexpected statuses that were not resolved, or stopped by `abort`.
+    Failed,
+    /// Never ran to its end: cancelled or the cluster stopped.
+    Aborted,
+    /// The operator skipped the rest of it.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(kind: EventKind, location: NodeId, arrival: u64) -> QueuedEvent {
+        QueuedEvent::new(EventRequest::system(kind, location), arrival)
+    }
+
+    #[test]
+    fn joins_before_failures_before_network_before_user_events() {
+        let mut v = vec![
+            QueuedEvent::new(EventRequest::user("UE_A", 0, 1, None), 0),
+            q(EventKind::NetworkDown { network: 1 }, 1, 1),
+            q(EventKind::NodeFailure, 3, 2),
+            q(EventKind::NetworkUp { network: 2 }, 1, 3),
+            q(EventKind::NodeJoin, 5, 4),
+            q(EventKind::NodeJoin, 4, 5),
+            q(EventKind::AdapterSwap { network: 1 }, 2, 6),
+        ];
+        v.sort();
+        let order: Vec<(&str, NodeId)> = v.iter().map(|e| (e.request.name.as_str(), e.request.location)).collect();
+        assert_eq!(
+            order,
+            [
+                ("TE_JOIN_NODE", 4),
+                ("TE_JOIN_NODE", 5),
+                ("TE_FAIL_NODE", 3),
+                ("TE_SWAP_ADAPTER", 2),
+                ("TE_JOIN_NETWORK", 1),
+                ("TE_FAIL_NETWORK", 1),
+                ("UE_A", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn network_events_order_by_network_then_arrival() {
+        let mut v = vec![
+            q(EventKind::NetworkUp { network: 2 }, 1, 0),
+            q(EventKind::NetworkUp { network: 1 }, 9, 1),
+            q(EventKind::NetworkUp { network: 1 }, 3, 2),
+        ];
+        v.sort();
+        let order: Vec<u64> = v.iter().map(|e| e.arrival).collect();
+        assert_eq!(order, [1, 2, 0]);
+    }
+}

@@ -1,0 +1,94 @@
+//! Executors run one command. The real one runs processes; the simulated
+//! one takes statuses and durations from a scenario. Everything around them
+//! (node sets, groups, barriers, failure policies) is shared.
+
+pub mod real;
+pub mod sim;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::event::NodeId;
+
+/// Who runs a command, for logs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tags {
+    pub node: NodeId,
+    pub seq: u64,
+    pub event: String,
+    /// The command as written in the `.rp` file (or the site file).
+    pub command: String,
+    /// `main`, `notify`, `pre`, `post`, `recovery`.
+    pub role: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    /// The whole environment: nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Option<Duration>,
+    pub warn_after: Duration,
+    /// Between TERM and KILL.
+    pub kill_grace: Duration,
+    pub tags: Tags,
+}
+
+/// How a command ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "how", rename_all = "snake_case")]
+pub enum Status {
+    Exited { code: i32 },
+    Signaled { signal: i32 },
+    TimedOut,
+    SpawnFailed { error: String },
+}
+
+impl Status {
+    /// The exit code to compare with the expected status, if it exited.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Status::Exited { code } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The code recorded in the journal: the exit code, 128+signal, -1
+    /// for timeouts and -2 for commands that did not start.
+    pub fn journal_code(&self) -> i32 {
+        match self {
+            Status::Exited { code } => *code,
+            Status::Signaled { signal } => 128 + signal,
+            Status::TimedOut => -1,
+            Status::SpawnFailed { .. } => -2,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Status::Exited { code } => format!("exit {code}"),
+            Status::Signaled { signal } => format!("killed by signal {signal}"),
+            Status::TimedOut => "timed out".to_string(),
+            Status::SpawnFailed { error } => format!("could not start: {error}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandResult {
+    pub status: Status,
+    /// The last lines of standard output and error, interleaved.
+    pub output_tail: Vec<String>,
+}
+
+/// Lines of output kept for a failure report.
+pub const TAIL_LINES: usize = 20;
+
+#[async_trait]
+pub trait Executor: Send + Sync + 'static {
+    async fn run(&self, spec: CommandSpec) -> CommandResult;
+}

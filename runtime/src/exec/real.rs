@@ -1,0 +1,231 @@
+//! Real processes: executed directly (no shell), no standard input, in their
+//! own process group, with exactly the environment given; output captured
+//! line by line into the log; `warn_after` reported at each doubling; on
+//! timeout the whole process group gets TERM, then KILL after a grace period.
+//!
+//! The end of a command is seen through a pidfd, before the process is
+//! reaped: while the leader is a zombie its process-group id cannot be
+//! reused, so what is left of the group can be killed safely. No child
+//! outlives its command: leftovers are killed, the leader is always reaped,
+//! and a command dropped half-way (its node crashed, the daemon stopped)
+//! takes its group with it.
+
+use std::collections::VecDeque;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::time::Instant;
+
+use super::{CommandResult, CommandSpec, Executor, Status, Tags, TAIL_LINES};
+
+/// Longest line kept in the tail; longer lines are cut.
+const MAX_LINE: usize = 4096;
+/// How long output may still arrive after the group is gone (a process
+/// outside the group may hold the pipe open).
+const DRAIN: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealExecutor;
+
+/// Kills a process group unless disarmed: a command future dropped half-way
+/// leaves nothing running.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            killpg(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn killpg(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: plain syscall; a vanished group gives ESRCH, which is fine.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// A pidfd that becomes readable when the process exits (it is not reaped).
+fn watch_exit(pid: u32) -> Option<AsyncFd<OwnedFd>> {
+    let fd = pidfd_open(pid)?;
+    // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the same
+    // descriptor, until the AsyncFd is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the syscall returned a fresh descriptor that we now own.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+type Tail = Arc<Mutex<VecDeque<String>>>;
+
+async fn read_lines(stream: impl AsyncRead + Unpin, tags: Tags, which: &'static str, tail: Tail) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            buf.pop();
+        }
+        let mut line = String::from_utf8_lossy(&buf).into_owned();
+        if line.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push('…');
+        }
+        tracing::info!(
+            target: "hacmp::output",
+            node = tags.node,
+            seq = tags.seq,
+            event = %tags.event,
+            command = %tags.command,
+            role = tags.role,
+            stream = which,
+            "{line}"
+        );
+        let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        if t.len() == TAIL_LINES {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+}
+
+#[async_trait]
+impl Executor for RealExecutor {
+    async fn run(&self, spec: CommandSpec) -> CommandResult {
+        let tags = spec.tags.clone();
+        let Some(program) = spec.argv.first() else {
+            return CommandResult { status: Status::SpawnFailed { error: "empty command".into() }, output_tail: Vec::new() };
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(&spec.argv[1..])
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(node = tags.node, event = %tags.event, command = %tags.command, "could not start: {e}");
+                return CommandResult { status: Status::SpawnFailed { error: e.to_string() }, output_tail: Vec::new() };
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let mut guard = GroupGuard { pgid: pid as i32, armed: true };
+        let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(read_lines(out, tags.clone(), "stdout", tail.clone())));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(read_lines(err, tags.clone(), "stderr", tail.clone())));
+        }
+
+        let start = Instant::now();
+        let mut next_warn = spec.warn_after.max(Duration::from_millis(1));
+        let deadline = spec.timeout.map(|t| start + t);
+        let mut timed_out = false;
+        let exited = watch_exit(pid);
+        let status = match exited {
+            Some(exited) => {
+                loop {
+                    tokio::select! {
+                        r = exited.readable() => { let _ = r; break; }
+                        _ = tokio::time::sleep_until(start + next_warn) => {
+                            tracing::warn!(node = tags.node, event = %tags.event, command = %tags.command,
+                                "still running after {}s", start.elapsed().as_secs());
+                            next_warn *= 2;
+                        }
+                        _ = tokio::time::sleep_until(deadline.unwrap_or(start)), if deadline.is_some() && !timed_out => {
+                            timed_out = true;
+                            tracing::error!(node = tags.node, event = %tags.event, command = %tags.command,
+                                "timed out after {}s: terminating its process group", start.elapsed().as_secs());
+                            killpg(pid as i32, libc::SIGTERM);
+                            tokio::select! {
+                                r = exited.readable() => { let _ = r; break; }
+                                _ = tokio::time::sleep(spec.kill_grace) => killpg(pid as i32, libc::SIGKILL),
+                            }
+                        }
+                    }
+                }
+                // The leader is a zombie: its group id is still ours.
+                killpg(pid as i32, libc::SIGKILL);
+                child.wait().await
+            }
+            // No pidfd (old kernel): wait, with the same timeout rule.
+            None => {
+                let waited = match deadline {
+                    Some(d) => tokio::time::timeout_at(d, child.wait()).await,
+                    None => Ok(child.wait().await),
+                };
+                match waited {
+                    Ok(s) => {
+                        killpg(pid as i32, libc::SIGKILL);
+                        s
+                    }
+                    Err(_) => {
+                        timed_out = true;
+                        killpg(pid as i32, libc::SIGTERM);
+                        match tokio::time::timeout(spec.kill_grace, child.wait()).await {
+                            Ok(s) => s,
+                            Err(_) => {
+                                killpg(pid as i32, libc::SIGKILL);
+                                child.wait().await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        guard.armed = false;
+        for r in readers {
+            let abort = r.abort_handle();
+            if tokio::time::timeout(DRAIN, r).await.is_err() {
+                abort.abort();
+            }
+        }
+        let status = match status {
+            _ if timed_out => Status::TimedOut,
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (Some(code), _) => Status::Exited { code },
+                    (None, Some(signal)) => Status::Signaled { signal },
+                    (None, None) => Status::Exited { code: -1 },
+                }
+            }
+            Err(e) => Status::SpawnFailed { error: format!("lost the process: {e}") },
+        };
+        let output_tail = tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        CommandResult { status, output_tail }
+    }
+}

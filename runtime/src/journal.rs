@@ -1,0 +1,219 @@
+//! The event journal: one structured record per event (why it ran next, its
+//! membership, per node and command: start, end, status, barrier arrivals,
+//! operator decisions), kept in memory and written as JSON lines.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::event::{NodeId, Outcome};
+use crate::gs::ClaimedEvent;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    CommandStart,
+    CommandEnd,
+    BarrierArrive,
+    BarrierDone,
+    CbarrierDone,
+    /// The manager changed state (`detail`).
+    State,
+    /// A command's status was not the expected one (`detail` says why).
+    Failure,
+    /// An operator's decision (`detail`).
+    Decision,
+    /// The event ended early on this node (`detail`).
+    Stopped,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub node: NodeId,
+    pub kind: RecordKind,
+    /// Milliseconds since the journal started.
+    pub t_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodeset: Option<String>,
+    /// 1-based group (for commands) or barrier number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// For commands: `main`, `notify`, `pre`, `post`, `recovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Record {
+    pub fn new(node: NodeId, kind: RecordKind, t_ms: u64) -> Record {
+        Record { node, kind, t_ms, command: None, nodeset: None, group: None, status: None, role: None, detail: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventEntry {
+    pub seq: u64,
+    pub name: String,
+    pub state: i64,
+    pub location: NodeId,
+    pub why: String,
+    pub queued_at: String,
+    pub membership: Vec<NodeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    pub records: Vec<Record>,
+}
+
+/// One line of the journal file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// Written when an event starts, so that a restart can tell what was
+    /// interrupted.
+    Begin { seq: u64, name: String, location: NodeId, membership: Vec<NodeId> },
+    /// The whole record, written when the event ends.
+    Event(EventEntry),
+}
+
+/// A record as it happens, for watchers (the simulator's triggers, live
+/// progress).
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub seq: u64,
+    pub event: String,
+    pub record: Record,
+}
+
+pub struct Journal {
+    epoch: Instant,
+    file: Option<Mutex<std::fs::File>>,
+    open: Mutex<BTreeMap<u64, EventEntry>>,
+    done: Mutex<Vec<EventEntry>>,
+    feed: broadcast::Sender<Feed>,
+}
+
+impl Journal {
+    /// A journal kept in memory only.
+    pub fn in_memory() -> Arc<Journal> {
+        Arc::new(Journal {
+            epoch: Instant::now(),
+            file: None,
+            open: Mutex::new(BTreeMap::new()),
+            done: Mutex::new(Vec::new()),
+            feed: broadcast::channel(4096).0,
+        })
+    }
+
+    /// A journal appended to `dir/journal.jsonl`.
+    pub fn in_dir(dir: &Path) -> std::io::Result<Arc<Journal>> {
+        std::fs::create_dir_all(dir)?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl"))?;
+        let mut j = Arc::into_inner(Self::in_memory()).unwrap_or_else(|| unreachable!("fresh Arc"));
+        j.file = Some(Mutex::new(f));
+        Ok(Arc::new(j))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Feed> {
+        self.feed.subscribe()
+    }
+
+    fn write(&self, line: &Line) {
+        if let Some(f) = &self.file {
+            let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(mut s) = serde_json::to_string(line) {
+                s.push('\n');
+                if let Err(e) = f.write_all(s.as_bytes()).and_then(|_| f.flush()) {
+                    tracing::error!("cannot write the journal: {e}");
+                }
+            }
+        }
+    }
+
+    /// Opens the record of an event (once, however many nodes call it).
+    pub fn begin(&self, ev: &ClaimedEvent) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.contains_key(&ev.seq) {
+            return;
+        }
+        let r = &ev.event.request;
+        open.insert(
+            ev.seq,
+            EventEntry {
+                seq: ev.seq,
+                name: r.name.clone(),
+                state: r.state,
+                location: r.location,
+                why: ev.why.clone(),
+                queued_at: ev.event.queued_at.clone(),
+                membership: ev.membership.clone(),
+                outcome: None,
+                records: Vec::new(),
+            },
+        );
+        drop(open);
+        self.write(&Line::Begin { seq: ev.seq, name: r.name.clone(), location: r.location, membership: ev.membership.clone() });
+    }
+
+    pub fn record(&self, seq: u64, record: Record) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = open.get_mut(&seq) else { return };
+        let _ = self.feed.send(Feed { seq, event: e.name.clone(), record: record.clone() });
+        e.records.push(record);
+    }
+
+    /// Closes the record of an event and writes it.
+    pub fn end(&self, seq: u64, outcome: Outcome) {
+        let Some(mut e) = self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq) else { return };
+        e.outcome = Some(outcome);
+        self.write(&Line::Event(e.clone()));
+        self.done.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+    }
+
+    /// Every ended event, in order.
+    pub fn events(&self) -> Vec<EventEntry> {
+        let mut v = self.done.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        v.sort_by_key(|e| e.seq);
+        v
+    }
+
+    /// Events begun and not ended (still running, or interrupted).
+    pub fn open_events(&self) -> Vec<EventEntry> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+/// Reads a journal file: the ended events, and the begun events that never
+/// ended (interrupted by a crash).
+pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<(u64, String, NodeId)>)> {
+    let text = std::fs::read_to_string(path)?;
+    let mut ended = Vec::new();
+    let mut begun: BTreeMap<u64, (String, NodeId)> = BTreeMap::new();
+    for line in text.lines() {
+        match serde_json::from_str::<Line>(line) {
+            Ok(Line::Begin { seq, name, location, .. }) => {
+                begun.insert(seq, (name, location));
+            }
+            Ok(Line::Event(e)) => {
+                begun.remove(&e.seq);
+                ended.push(e);
+            }
+            // A line cut by a crash: the rest is still worth reading.
+            Err(_) => continue,
+        }
+    }
+    Ok((ended, begun.into_iter().map(|(s, (n, l))| (s, n, l)).collect()))
+}

@@ -1,0 +1,24 @@
+//! The runtime: executes compiled recovery programs across a cluster.
+//!
+//! ```text
+//!            ┌──────────── GroupServices (in-process | etcd) ────────────┐
+//!            │ membership · queue · next event · barriers · operator     │
+//!            └───────▲──────────────▲──────────────▲─────────────────────┘
+//!                    │              │              │
+//!               Manager(1)     Manager(2)     Manager(n)   one per node: states,
+//!                    │              │              │        node sets, groups,
+//!               Executor        Executor       Executor     failure policies
+//!             (real | sim)                                  → Journal
+//! ```
+
+pub mod cluster;
+pub mod env;
+pub mod event;
+pub mod exec;
+pub mod gs;
+pub mod journal;
+pub mod manager;
+pub mod state;
+
+pub use event::{EventKind, EventRequest, NodeId, Outcome};
+pub use manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
