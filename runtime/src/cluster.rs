@@ -33,11 +33,25 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, journal: Arc<Journal>, root: Option<PathBuf>, settle: Duration) -> Cluster {
+    pub fn new(
+        bundle: Arc<Bundle>,
+        exec: Arc<dyn Executor>,
+        journal: Arc<Journal>,
+        root: Option<PathBuf>,
+        settle: Duration,
+    ) -> Cluster {
         let gs = Arc::new(InProcess::new(bundle.site.cluster.id, settle));
         let j = journal.clone();
         gs.on_finish(move |seq, outcome| j.end(seq, outcome));
-        Cluster { gs, bundle, journal, exec, root, remind_after: Duration::from_secs(30), nodes: BTreeMap::new() }
+        Cluster {
+            gs,
+            bundle,
+            journal,
+            exec,
+            root,
+            remind_after: Duration::from_secs(30),
+            nodes: BTreeMap::new(),
+        }
     }
 
     /// First reminder of a long wait (then at each doubling).
@@ -57,10 +71,11 @@ impl Cluster {
         &self.bundle
     }
 
-    /// Starts a node's manager: it joins and its node-up event is queued.
-    pub fn start(&mut self, node: NodeId) {
+    /// Starts a node's manager and returns once it joined (its node-up
+    /// event is queued) or was refused.
+    pub async fn start(&mut self, node: NodeId) -> Result<(), GsError> {
         if self.nodes.get(&node).is_some_and(|h| !h.task.is_finished()) {
-            return;
+            return Ok(());
         }
         let cfg = ManagerConfig {
             node,
@@ -71,6 +86,7 @@ impl Cluster {
             remind_after: self.remind_after,
         };
         let m = Manager::new(cfg, self.gs.clone(), self.exec.clone());
+        let joined = m.on_joined();
         let (tx, rx) = watch::channel(None);
         let task = tokio::spawn(async move {
             let r = m.run(rx).await;
@@ -82,6 +98,7 @@ impl Cluster {
             r
         });
         self.nodes.insert(node, NodeHandle { stop: tx, task });
+        joined.await.unwrap_or(Err(GsError::Closed))
     }
 
     /// The node dies: its manager and its commands are gone at once; the
@@ -114,7 +131,11 @@ impl Cluster {
 
     /// Nodes whose manager runs.
     pub fn running(&self) -> Vec<NodeId> {
-        self.nodes.iter().filter(|(_, h)| !h.task.is_finished()).map(|(n, _)| *n).collect()
+        self.nodes
+            .iter()
+            .filter(|(_, h)| !h.task.is_finished())
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// Stops every manager at once and closes the group.

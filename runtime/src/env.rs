@@ -41,9 +41,10 @@ pub fn command_env(c: &EnvContext<'_>, node_set: NodeSet) -> Vec<(String, String
     }
     match r.kind {
         EventKind::NodeFailure => env.push(("HACMP_STOP".to_string(), "failure".to_string())),
-        EventKind::NodeStop { takeover } => {
-            env.push(("HACMP_STOP".to_string(), if takeover { "takeover" } else { "graceful" }.to_string()))
-        }
+        EventKind::NodeStop { takeover } => env.push((
+            "HACMP_STOP".to_string(),
+            if takeover { "takeover" } else { "graceful" }.to_string(),
+        )),
         _ => {}
     }
     env.push(("PATH".to_string(), PATH.to_string()));

@@ -17,12 +17,24 @@ pub enum EventKind {
     /// A node failed: members minus the failed node take part.
     NodeFailure,
     /// A node stops gracefully: it takes part and runs its scripts.
-    NodeStop { takeover: bool },
-    AdapterSwap { network: u32 },
-    StandbyJoin { network: u32 },
-    StandbyFail { network: u32 },
-    NetworkUp { network: u32 },
-    NetworkDown { network: u32 },
+    NodeStop {
+        takeover: bool,
+    },
+    AdapterSwap {
+        network: u32,
+    },
+    StandbyJoin {
+        network: u32,
+    },
+    StandbyFail {
+        network: u32,
+    },
+    NetworkUp {
+        network: u32,
+    },
+    NetworkDown {
+        network: u32,
+    },
     /// A dynamic reconfiguration.
     Dare,
     /// Raised by Event Management or an operator.
@@ -89,8 +101,19 @@ impl EventRequest {
         }
     }
 
-    pub fn user(name: impl Into<String>, state: i64, location: NodeId, em: Option<EmData>) -> EventRequest {
-        EventRequest { name: name.into(), state, location, kind: EventKind::User, em }
+    pub fn user(
+        name: impl Into<String>,
+        state: i64,
+        location: NodeId,
+        em: Option<EmData>,
+    ) -> EventRequest {
+        EventRequest {
+            name: name.into(),
+            state,
+            location,
+            kind: EventKind::User,
+            em,
+        }
     }
 }
 
@@ -146,7 +169,10 @@ impl QueuedEvent {
                 Some(n) => format!("network {n}"),
                 None => format!("node {}", self.request.location),
             };
-            format!("highest priority of {} queued: {class}, then lowest number ({by}), then arrival", others + 1)
+            format!(
+                "highest priority of {} queued: {class}, then lowest number ({by}), then arrival",
+                others + 1
+            )
         }
     }
 }
@@ -210,7 +236,10 @@ mod tests {
             q(EventKind::AdapterSwap { network: 1 }, 2, 6),
         ];
         v.sort();
-        let order: Vec<(&str, NodeId)> = v.iter().map(|e| (e.request.name.as_str(), e.request.location)).collect();
+        let order: Vec<(&str, NodeId)> = v
+            .iter()
+            .map(|e| (e.request.name.as_str(), e.request.location))
+            .collect();
         assert_eq!(
             order,
             [

@@ -56,7 +56,17 @@ pub struct Record {
 
 impl Record {
     pub fn new(node: NodeId, kind: RecordKind, t_ms: u64) -> Record {
-        Record { node, kind, t_ms, command: None, nodeset: None, group: None, status: None, role: None, detail: None }
+        Record {
+            node,
+            kind,
+            t_ms,
+            command: None,
+            nodeset: None,
+            group: None,
+            status: None,
+            role: None,
+            detail: None,
+        }
     }
 }
 
@@ -80,7 +90,12 @@ pub struct EventEntry {
 pub enum Line {
     /// Written when an event starts, so that a restart can tell what was
     /// interrupted.
-    Begin { seq: u64, name: String, location: NodeId, membership: Vec<NodeId> },
+    Begin {
+        seq: u64,
+        name: String,
+        location: NodeId,
+        membership: Vec<NodeId>,
+    },
     /// The whole record, written when the event ends.
     Event(EventEntry),
 }
@@ -117,7 +132,10 @@ impl Journal {
     /// A journal appended to `dir/journal.jsonl`.
     pub fn in_dir(dir: &Path) -> std::io::Result<Arc<Journal>> {
         std::fs::create_dir_all(dir)?;
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl"))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("journal.jsonl"))?;
         let mut j = Arc::into_inner(Self::in_memory()).unwrap_or_else(|| unreachable!("fresh Arc"));
         j.file = Some(Mutex::new(f));
         Ok(Arc::new(j))
@@ -165,19 +183,35 @@ impl Journal {
             },
         );
         drop(open);
-        self.write(&Line::Begin { seq: ev.seq, name: r.name.clone(), location: r.location, membership: ev.membership.clone() });
+        self.write(&Line::Begin {
+            seq: ev.seq,
+            name: r.name.clone(),
+            location: r.location,
+            membership: ev.membership.clone(),
+        });
     }
 
     pub fn record(&self, seq: u64, record: Record) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let Some(e) = open.get_mut(&seq) else { return };
-        let _ = self.feed.send(Feed { seq, event: e.name.clone(), record: record.clone() });
+        let _ = self.feed.send(Feed {
+            seq,
+            event: e.name.clone(),
+            record: record.clone(),
+        });
         e.records.push(record);
     }
 
     /// Closes the record of an event and writes it.
     pub fn end(&self, seq: u64, outcome: Outcome) {
-        let Some(mut e) = self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq) else { return };
+        let Some(mut e) = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&seq)
+        else {
+            return;
+        };
         e.outcome = Some(outcome);
         self.write(&Line::Event(e.clone()));
         self.done.lock().unwrap_or_else(|p| p.into_inner()).push(e);
@@ -192,7 +226,12 @@ impl Journal {
 
     /// Events begun and not ended (still running, or interrupted).
     pub fn open_events(&self) -> Vec<EventEntry> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 }
 
@@ -204,7 +243,12 @@ pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<(u64, 
     let mut begun: BTreeMap<u64, (String, NodeId)> = BTreeMap::new();
     for line in text.lines() {
         match serde_json::from_str::<Line>(line) {
-            Ok(Line::Begin { seq, name, location, .. }) => {
+            Ok(Line::Begin {
+                seq,
+                name,
+                location,
+                ..
+            }) => {
                 begun.insert(seq, (name, location));
             }
             Ok(Line::Event(e)) => {
@@ -215,5 +259,8 @@ pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<(u64, 
             Err(_) => continue,
         }
     }
-    Ok((ended, begun.into_iter().map(|(s, (n, l))| (s, n, l)).collect()))
+    Ok((
+        ended,
+        begun.into_iter().map(|(s, (n, l))| (s, n, l)).collect(),
+    ))
 }

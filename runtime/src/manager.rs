@@ -18,8 +18,8 @@ use crate::env::{command_env, runs_on, EnvContext};
 use crate::event::{EventKind, NodeId, Outcome};
 use crate::exec::{CommandResult, CommandSpec, Executor, Status, Tags};
 use crate::gs::{
-    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity, NodeStatus, RunningCommand,
-    SyncPoint, Wake,
+    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity,
+    NodeStatus, RunningCommand, SyncPoint, Wake,
 };
 use crate::journal::{Journal, Record, RecordKind};
 use crate::state::ManagerState;
@@ -66,6 +66,8 @@ pub struct Manager<G: GroupServices> {
     gs: Arc<G>,
     exec: Arc<dyn Executor>,
     running: Mutex<Vec<RunningCommand>>,
+    /// Told once the join was answered (accepted or refused).
+    joined: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), GsError>>>>,
 }
 
 /// What to do after a failure.
@@ -80,12 +82,27 @@ struct LineOutcome {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl<G: GroupServices> Manager<G> {
     pub fn new(cfg: ManagerConfig, gs: Arc<G>, exec: Arc<dyn Executor>) -> Arc<Self> {
-        Arc::new(Manager { cfg, gs, exec, running: Mutex::new(Vec::new()) })
+        Arc::new(Manager {
+            cfg,
+            gs,
+            exec,
+            running: Mutex::new(Vec::new()),
+            joined: Mutex::new(None),
+        })
+    }
+
+    /// A receiver told when the join is answered.
+    pub fn on_joined(&self) -> tokio::sync::oneshot::Receiver<Result<(), GsError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     pub fn node(&self) -> NodeId {
@@ -102,9 +119,17 @@ impl<G: GroupServices> Manager<G> {
         self.cfg.journal.record(ev.seq, r);
     }
 
-    async fn set_state(&self, state: ManagerState, ev: Option<&ClaimedEvent>, at: Option<SyncPoint>, failure: Option<FailureReport>) {
+    async fn set_state(
+        &self,
+        state: ManagerState,
+        ev: Option<&ClaimedEvent>,
+        at: Option<SyncPoint>,
+        failure: Option<FailureReport>,
+    ) {
         if let Some(ev) = ev {
-            self.record(ev, RecordKind::State, |r| r.detail = Some(state.as_str().to_string()));
+            self.record(ev, RecordKind::State, |r| {
+                r.detail = Some(state.as_str().to_string())
+            });
         }
         let status = NodeStatus {
             node: self.cfg.node,
@@ -112,7 +137,11 @@ impl<G: GroupServices> Manager<G> {
             seq: ev.map(|e| e.seq),
             event: ev.map(|e| e.event.request.name.clone()),
             at,
-            running: self.running.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            running: self
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             failure,
         };
         if let Err(e) = self.gs.report(status).await {
@@ -122,19 +151,36 @@ impl<G: GroupServices> Manager<G> {
 
     /// Runs until the node leaves or is stopped. Errors: refused at join,
     /// expelled, group services gone.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<Stop>>) -> Result<Exit, GsError> {
+    pub async fn run(
+        self: Arc<Self>,
+        mut stop: watch::Receiver<Option<Stop>>,
+    ) -> Result<Exit, GsError> {
         let node = self.cfg.node;
         self.set_state(ManagerState::Init, None, None, None).await;
-        self.gs.join(node, &Identity::of(&self.cfg.bundle)).await?;
+        let joined = self.gs.join(node, &Identity::of(&self.cfg.bundle)).await;
+        if let Some(tx) = self.joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(joined.clone());
+        }
+        joined?;
         tracing::info!(node, group = %self.gs.group_name(), "joined; waiting for this node's node-up event");
-        self.set_state(ManagerState::Joining, None, None, None).await;
+        self.set_state(ManagerState::Joining, None, None, None)
+            .await;
         let mut last = 0;
         let mut leaving = false;
         let mut joined = false;
         loop {
             if joined {
-                let queued = self.gs.queue().await.map(|q| !q.is_empty()).unwrap_or(false);
-                let s = if queued { ManagerState::Unstable } else { ManagerState::Stable };
+                let queued = self
+                    .gs
+                    .queue()
+                    .await
+                    .map(|q| !q.is_empty())
+                    .unwrap_or(false);
+                let s = if queued {
+                    ManagerState::Unstable
+                } else {
+                    ManagerState::Stable
+                };
                 self.set_state(s, None, None, None).await;
             }
             let ev = tokio::select! {
@@ -166,7 +212,8 @@ impl<G: GroupServices> Manager<G> {
                 continue;
             }
             self.cfg.journal.begin(&ev);
-            self.set_state(ManagerState::Voting, Some(&ev), None, None).await;
+            self.set_state(ManagerState::Voting, Some(&ev), None, None)
+                .await;
             tracing::info!(node, seq = ev.seq, event = %ev.event.request.name, location = ev.event.request.location,
                 membership = ?ev.membership, "event: {}", ev.why);
             // A stop-now request must interrupt the event too.
@@ -207,20 +254,29 @@ impl<G: GroupServices> Manager<G> {
         let bundle = self.cfg.bundle.clone();
         let Some(rule) = bundle.rule(&r.name, r.state) else {
             tracing::warn!(node = self.cfg.node, event = %r.name, state = r.state, "no rule for this event and state: nothing to run");
-            self.record(ev, RecordKind::Stopped, |x| x.detail = Some(format!("no rule for {} state {}", r.name, r.state)));
+            self.record(ev, RecordKind::Stopped, |x| {
+                x.detail = Some(format!("no rule for {} state {}", r.name, r.state))
+            });
             return Ok(());
         };
         let Some(program) = bundle.programs.get(&rule.program) else {
             tracing::error!(node = self.cfg.node, program = %rule.program, "the bundle has no such program");
-            self.record(ev, RecordKind::Stopped, |x| x.detail = Some(format!("no program {}", rule.program)));
+            self.record(ev, RecordKind::Stopped, |x| {
+                x.detail = Some(format!("no program {}", rule.program))
+            });
             return Ok(());
         };
         let groups = &program.groups;
         for (i, group) in groups.iter().enumerate() {
             let g = i as u32 + 1;
-            let mine: Vec<&CommandLine> = group.commands.iter().filter(|c| runs_on(c.node_set, self.cfg.node, ev)).collect();
+            let mine: Vec<&CommandLine> = group
+                .commands
+                .iter()
+                .filter(|c| runs_on(c.node_set, self.cfg.node, ev))
+                .collect();
             if !mine.is_empty() {
-                self.set_state(ManagerState::RpRunning, Some(ev), None, None).await;
+                self.set_state(ManagerState::RpRunning, Some(ev), None, None)
+                    .await;
                 let results = join_all(mine.iter().map(|c| self.run_line(ev, rule, g, c))).await;
                 for (line, out) in mine.iter().zip(results) {
                     if !out.ok {
@@ -230,7 +286,11 @@ impl<G: GroupServices> Manager<G> {
                     }
                 }
             }
-            let at = if i + 1 == groups.len() { SyncPoint::Cbarrier } else { SyncPoint::Barrier(g) };
+            let at = if i + 1 == groups.len() {
+                SyncPoint::Cbarrier
+            } else {
+                SyncPoint::Barrier(g)
+            };
             if !self.sync(ev, at).await? {
                 return Ok(());
             }
@@ -266,7 +326,11 @@ impl<G: GroupServices> Manager<G> {
         };
         match outcome {
             BarrierOutcome::Passed => {
-                let kind = if n.is_some() { RecordKind::BarrierDone } else { RecordKind::CbarrierDone };
+                let kind = if n.is_some() {
+                    RecordKind::BarrierDone
+                } else {
+                    RecordKind::CbarrierDone
+                };
                 self.record(ev, kind, |r| {
                     r.group = n;
                     r.detail = Some(at.to_string());
@@ -274,7 +338,9 @@ impl<G: GroupServices> Manager<G> {
                 Ok(true)
             }
             BarrierOutcome::Ended(o) => {
-                self.record(ev, RecordKind::Stopped, |r| r.detail = Some(format!("event {} at {at}", o.as_str())));
+                self.record(ev, RecordKind::Stopped, |r| {
+                    r.detail = Some(format!("event {} at {at}", o.as_str()))
+                });
                 Ok(false)
             }
         }
@@ -292,7 +358,10 @@ impl<G: GroupServices> Manager<G> {
                 match s {
                     Some(s) if s.at == Some(at) && s.seq == Some(ev.seq) => None,
                     Some(s) => Some(match &s.failure {
-                        Some(f) => format!("node {n} (stopped: `{}` {}, expected {})", f.command, f.actual, f.expected),
+                        Some(f) => format!(
+                            "node {n} (stopped: `{}` {}, expected {})",
+                            f.command, f.actual, f.expected
+                        ),
                         None => format!("node {n} ({})", s.state.as_str()),
                     }),
                     None => Some(format!("node {n}")),
@@ -303,13 +372,24 @@ impl<G: GroupServices> Manager<G> {
             "waiting at {at} for {}", if missing.is_empty() { "the group".to_string() } else { missing.join(", ") });
     }
 
-    async fn on_failure(&self, ev: &ClaimedEvent, rule: &Rule, g: u32, line: &CommandLine, out: LineOutcome) -> Result<Flow, GsError> {
+    async fn on_failure(
+        &self,
+        ev: &ClaimedEvent,
+        rule: &Rule,
+        g: u32,
+        line: &CommandLine,
+        out: LineOutcome,
+    ) -> Result<Flow, GsError> {
         let script = match &line.command {
             Command::Script { name } => Some(name.as_str()),
             Command::Exec { .. } => None,
         };
         let policy = rule.policy(self.site(), script);
-        let next = if (g as usize) < self.program_len(rule) { SyncPoint::Barrier(g) } else { SyncPoint::Cbarrier };
+        let next = if (g as usize) < self.program_len(rule) {
+            SyncPoint::Barrier(g)
+        } else {
+            SyncPoint::Cbarrier
+        };
         let mut out = out;
         loop {
             let report = FailureReport {
@@ -327,11 +407,23 @@ impl<G: GroupServices> Manager<G> {
                 r.command = Some(report.command.clone());
                 r.group = Some(g);
                 r.status = Some(out.result.status.journal_code());
-                r.detail = Some(format!("expected {}, got {} (policy {})", report.expected, report.actual, report.policy));
+                r.detail = Some(format!(
+                    "expected {}, got {} (policy {})",
+                    report.expected, report.actual, report.policy
+                ));
             });
             self.gs.report_failure(report.clone()).await?;
-            let others: Vec<String> = ev.membership.iter().filter(|n| **n != self.cfg.node).map(|n| n.to_string()).collect();
-            let tail = if report.output_tail.is_empty() { "(no output)".to_string() } else { report.output_tail.join("\n  | ") };
+            let others: Vec<String> = ev
+                .membership
+                .iter()
+                .filter(|n| **n != self.cfg.node)
+                .map(|n| n.to_string())
+                .collect();
+            let tail = if report.output_tail.is_empty() {
+                "(no output)".to_string()
+            } else {
+                report.output_tail.join("\n  | ")
+            };
             match policy {
                 FailurePolicy::Continue => {
                     tracing::warn!(node = self.cfg.node, seq = ev.seq, event = %report.event, command = %report.command,
@@ -344,7 +436,9 @@ impl<G: GroupServices> Manager<G> {
                         "`{}` {} (expected {}); policy abort: the event is failed, every node stops at its next barrier\n  | {tail}",
                         report.command, report.actual, report.expected);
                     self.gs.end_event(ev.seq, Outcome::Failed).await?;
-                    self.record(ev, RecordKind::Stopped, |r| r.detail = Some("aborted by policy".into()));
+                    self.record(ev, RecordKind::Stopped, |r| {
+                        r.detail = Some("aborted by policy".into())
+                    });
                     return Ok(Flow::Stop);
                 }
                 FailurePolicy::Wait => {
@@ -352,7 +446,13 @@ impl<G: GroupServices> Manager<G> {
                         "`{}` {} (expected {}) in group {g}; policy wait: node {} stops before {next}, nodes {} wait at {next} until an operator resumes (hacmp resume {} --node {} continue|rerun|skip|skip-and-cancel)\n  | {tail}",
                         report.command, report.actual, report.expected, self.cfg.node,
                         if others.is_empty() { "none".to_string() } else { others.join(", ") }, ev.seq, self.cfg.node);
-                    self.set_state(ManagerState::RpRunning, Some(ev), None, Some(report.clone())).await;
+                    self.set_state(
+                        ManagerState::RpRunning,
+                        Some(ev),
+                        None,
+                        Some(report.clone()),
+                    )
+                    .await;
                     let wait = self.gs.wait_decision(self.cfg.node, ev.seq);
                     tokio::pin!(wait);
                     let mut remind = self.cfg.remind_after;
@@ -372,13 +472,24 @@ impl<G: GroupServices> Manager<G> {
                                 r.command = Some(report.command.clone());
                                 r.detail = Some(d.as_str().to_string());
                             });
-                            tracing::info!(node = self.cfg.node, seq = ev.seq, "operator: {}", d.as_str());
+                            tracing::info!(
+                                node = self.cfg.node,
+                                seq = ev.seq,
+                                "operator: {}",
+                                d.as_str()
+                            );
                             match d {
                                 Decision::Rerun => {
                                     out = self.run_line(ev, rule, g, line).await;
                                     if out.ok {
                                         self.gs.resolve_failure(self.cfg.node, ev.seq).await?;
-                                        self.set_state(ManagerState::RpRunning, Some(ev), None, None).await;
+                                        self.set_state(
+                                            ManagerState::RpRunning,
+                                            Some(ev),
+                                            None,
+                                            None,
+                                        )
+                                        .await;
                                         return Ok(Flow::Go);
                                     }
                                     continue;
@@ -388,13 +499,17 @@ impl<G: GroupServices> Manager<G> {
                                     return Ok(Flow::Go);
                                 }
                                 Decision::Skip | Decision::SkipAndCancel => {
-                                    self.record(ev, RecordKind::Stopped, |r| r.detail = Some("skipped by the operator".into()));
+                                    self.record(ev, RecordKind::Stopped, |r| {
+                                        r.detail = Some("skipped by the operator".into())
+                                    });
                                     return Ok(Flow::Stop);
                                 }
                             }
                         }
                         Wake::Ended(o) => {
-                            self.record(ev, RecordKind::Stopped, |r| r.detail = Some(format!("event {}", o.as_str())));
+                            self.record(ev, RecordKind::Stopped, |r| {
+                                r.detail = Some(format!("event {}", o.as_str()))
+                            });
                             return Ok(Flow::Stop);
                         }
                     }
@@ -404,25 +519,50 @@ impl<G: GroupServices> Manager<G> {
     }
 
     fn program_len(&self, rule: &Rule) -> usize {
-        self.cfg.bundle.programs.get(&rule.program).map_or(0, |p| p.groups.len())
+        self.cfg
+            .bundle
+            .programs
+            .get(&rule.program)
+            .map_or(0, |p| p.groups.len())
     }
 
     /// One line of the program on this node: an absolute command, or an
     /// event script with its notify, pre, post and recovery commands.
-    async fn run_line(&self, ev: &ClaimedEvent, rule: &Rule, g: u32, line: &CommandLine) -> LineOutcome {
+    async fn run_line(
+        &self,
+        ev: &ClaimedEvent,
+        rule: &Rule,
+        g: u32,
+        line: &CommandLine,
+    ) -> LineOutcome {
         let _ = rule;
         let site = self.site();
         match &line.command {
             Command::Exec { argv } => {
                 let result = self
-                    .run_cmd(ev, g, line.node_set, "main", argv, &line.command.display(), &[], site.defaults.timeout.map(|d| d.0), site.defaults.warn_after.0)
+                    .run_cmd(
+                        ev,
+                        g,
+                        line.node_set,
+                        "main",
+                        argv,
+                        &line.command.display(),
+                        &[],
+                        site.defaults.timeout.map(|d| d.0),
+                        site.defaults.warn_after.0,
+                    )
                     .await;
-                LineOutcome { ok: status_ok(line, &result.status), result }
+                LineOutcome {
+                    ok: status_ok(line, &result.status),
+                    result,
+                }
             }
             Command::Script { name } => {
                 let Some(def) = site.scripts.get(name).cloned() else {
                     let result = CommandResult {
-                        status: Status::SpawnFailed { error: format!("no definition for event script `{name}`") },
+                        status: Status::SpawnFailed {
+                            error: format!("no definition for event script `{name}`"),
+                        },
                         output_tail: Vec::new(),
                     };
                     return LineOutcome { ok: false, result };
@@ -432,50 +572,161 @@ impl<G: GroupServices> Manager<G> {
         }
     }
 
-    async fn run_script(&self, ev: &ClaimedEvent, g: u32, line: &CommandLine, name: &str, def: &EventScript) -> LineOutcome {
+    async fn run_script(
+        &self,
+        ev: &ClaimedEvent,
+        g: u32,
+        line: &CommandLine,
+        name: &str,
+        def: &EventScript,
+    ) -> LineOutcome {
         let site = self.site();
         let timeout = def.timeout.or(site.defaults.timeout).map(|d| d.0);
         let warn = def.warn_after.unwrap_or(site.defaults.warn_after).0;
-        let aux = |phase: &str| vec![("HACMP_SCRIPT".to_string(), name.to_string()), ("HACMP_SCRIPT_PHASE".to_string(), phase.to_string())];
+        let aux = |phase: &str| {
+            vec![
+                ("HACMP_SCRIPT".to_string(), name.to_string()),
+                ("HACMP_SCRIPT_PHASE".to_string(), phase.to_string()),
+            ]
+        };
         let split = |c: &str| c.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         if let Some(n) = &def.notify {
-            self.run_cmd(ev, g, line.node_set, "notify", &split(n), n, &aux("start"), timeout, warn).await;
+            self.run_cmd(
+                ev,
+                g,
+                line.node_set,
+                "notify",
+                &split(n),
+                n,
+                &aux("start"),
+                timeout,
+                warn,
+            )
+            .await;
         }
         if let Some(p) = &def.pre {
-            let r = self.run_cmd(ev, g, line.node_set, "pre", &split(p), p, &aux("pre"), timeout, warn).await;
+            let r = self
+                .run_cmd(
+                    ev,
+                    g,
+                    line.node_set,
+                    "pre",
+                    &split(p),
+                    p,
+                    &aux("pre"),
+                    timeout,
+                    warn,
+                )
+                .await;
             if r.status.code() != Some(0) {
-                tracing::warn!(node = self.cfg.node, script = name, "pre-event command `{p}` {}", r.status.describe());
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "pre-event command `{p}` {}",
+                    r.status.describe()
+                );
             }
         }
         let mut argv = vec![def.path.clone()];
         argv.extend(def.args.iter().cloned());
         let mut tries = 0;
         let (ok, result) = loop {
-            let result = self.run_cmd(ev, g, line.node_set, "main", &argv, name, &[], timeout, warn).await;
+            let result = self
+                .run_cmd(
+                    ev,
+                    g,
+                    line.node_set,
+                    "main",
+                    &argv,
+                    name,
+                    &[],
+                    timeout,
+                    warn,
+                )
+                .await;
             let ok = status_ok(line, &result.status);
             if ok || tries >= def.retry {
                 break (ok, result);
             }
-            let Some(rec) = &def.recovery else { break (ok, result) };
+            let Some(rec) = &def.recovery else {
+                break (ok, result);
+            };
             tries += 1;
-            tracing::warn!(node = self.cfg.node, script = name, "`{name}` {}: running the recovery command `{rec}` (try {tries} of {})", result.status.describe(), def.retry);
-            let r = self.run_cmd(ev, g, line.node_set, "recovery", &split(rec), rec, &aux("recovery"), timeout, warn).await;
+            tracing::warn!(
+                node = self.cfg.node,
+                script = name,
+                "`{name}` {}: running the recovery command `{rec}` (try {tries} of {})",
+                result.status.describe(),
+                def.retry
+            );
+            let r = self
+                .run_cmd(
+                    ev,
+                    g,
+                    line.node_set,
+                    "recovery",
+                    &split(rec),
+                    rec,
+                    &aux("recovery"),
+                    timeout,
+                    warn,
+                )
+                .await;
             if r.status.code() != Some(0) {
-                tracing::warn!(node = self.cfg.node, script = name, "recovery command `{rec}` {}: not retrying", r.status.describe());
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "recovery command `{rec}` {}: not retrying",
+                    r.status.describe()
+                );
                 break (ok, result);
             }
         };
         if let Some(p) = &def.post {
-            let r = self.run_cmd(ev, g, line.node_set, "post", &split(p), p, &aux("post"), timeout, warn).await;
+            let r = self
+                .run_cmd(
+                    ev,
+                    g,
+                    line.node_set,
+                    "post",
+                    &split(p),
+                    p,
+                    &aux("post"),
+                    timeout,
+                    warn,
+                )
+                .await;
             if r.status.code() != Some(0) {
-                tracing::warn!(node = self.cfg.node, script = name, "post-event command `{p}` {}", r.status.describe());
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "post-event command `{p}` {}",
+                    r.status.describe()
+                );
             }
         }
         if let Some(n) = &def.notify {
             let mut env = aux("end");
-            env.push(("HACMP_SCRIPT_RESULT".to_string(), if ok { "success" } else { "failure" }.to_string()));
-            env.push(("HACMP_SCRIPT_STATUS".to_string(), result.status.journal_code().to_string()));
-            self.run_cmd(ev, g, line.node_set, "notify", &split(n), n, &env, timeout, warn).await;
+            env.push((
+                "HACMP_SCRIPT_RESULT".to_string(),
+                if ok { "success" } else { "failure" }.to_string(),
+            ));
+            env.push((
+                "HACMP_SCRIPT_STATUS".to_string(),
+                result.status.journal_code().to_string(),
+            ));
+            self.run_cmd(
+                ev,
+                g,
+                line.node_set,
+                "notify",
+                &split(n),
+                n,
+                &env,
+                timeout,
+                warn,
+            )
+            .await;
         }
         LineOutcome { ok, result }
     }
@@ -495,17 +746,27 @@ impl<G: GroupServices> Manager<G> {
     ) -> CommandResult {
         let site = self.site();
         let root = self.cfg.root.as_ref().map(|r| r.display().to_string());
-        let ctx = EnvContext { event: ev, node: self.cfg.node, verbose_logging: &site.defaults.verbose_logging, root: root.as_deref() };
+        let ctx = EnvContext {
+            event: ev,
+            node: self.cfg.node,
+            verbose_logging: &site.defaults.verbose_logging,
+            root: root.as_deref(),
+        };
         let mut env = command_env(&ctx, node_set);
         env.extend(extra_env.iter().cloned());
         let mut argv = argv.to_vec();
         if let (Some(root), Some(first)) = (&self.cfg.root, argv.first_mut()) {
             if first.starts_with('/') {
-                *first = root.join(first.trim_start_matches('/')).display().to_string();
+                *first = root
+                    .join(first.trim_start_matches('/'))
+                    .display()
+                    .to_string();
             }
         }
         let cwd = match &self.cfg.root {
-            Some(r) if site.defaults.working_dir != "/" => r.join(site.defaults.working_dir.trim_start_matches('/')),
+            Some(r) if site.defaults.working_dir != "/" => {
+                r.join(site.defaults.working_dir.trim_start_matches('/'))
+            }
             _ => PathBuf::from(&site.defaults.working_dir),
         };
         let spec = CommandSpec {
@@ -515,7 +776,14 @@ impl<G: GroupServices> Manager<G> {
             timeout,
             warn_after,
             kill_grace: site.defaults.kill_grace.0,
-            tags: Tags { node: self.cfg.node, seq: ev.seq, event: ev.event.request.name.clone(), command: display.to_string(), role },
+            tags: Tags {
+                node: self.cfg.node,
+                seq: ev.seq,
+                event: ev.event.request.name.clone(),
+                location: ev.event.request.location,
+                command: display.to_string(),
+                role,
+            },
         };
         self.record(ev, RecordKind::CommandStart, |r| {
             r.command = Some(display.to_string());
@@ -524,9 +792,18 @@ impl<G: GroupServices> Manager<G> {
             r.role = Some(role.to_string());
         });
         let since = unix_ms();
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).push(RunningCommand { command: display.to_string(), since_ms: since });
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(RunningCommand {
+                command: display.to_string(),
+                since_ms: since,
+            });
         let result = self.exec.run(spec).await;
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| !(c.command == display && c.since_ms == since));
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c| !(c.command == display && c.since_ms == since));
         self.record(ev, RecordKind::CommandEnd, |r| {
             r.command = Some(display.to_string());
             r.nodeset = Some(node_set.as_str().to_string());

@@ -19,6 +19,8 @@ pub struct Tags {
     pub node: NodeId,
     pub seq: u64,
     pub event: String,
+    /// The event's node.
+    pub location: NodeId,
     /// The command as written in the `.rp` file (or the site file).
     pub command: String,
     /// `main`, `notify`, `pre`, `post`, `recovery`.

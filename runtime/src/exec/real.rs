@@ -120,7 +120,12 @@ impl Executor for RealExecutor {
     async fn run(&self, spec: CommandSpec) -> CommandResult {
         let tags = spec.tags.clone();
         let Some(program) = spec.argv.first() else {
-            return CommandResult { status: Status::SpawnFailed { error: "empty command".into() }, output_tail: Vec::new() };
+            return CommandResult {
+                status: Status::SpawnFailed {
+                    error: "empty command".into(),
+                },
+                output_tail: Vec::new(),
+            };
         };
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&spec.argv[1..])
@@ -136,18 +141,36 @@ impl Executor for RealExecutor {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(node = tags.node, event = %tags.event, command = %tags.command, "could not start: {e}");
-                return CommandResult { status: Status::SpawnFailed { error: e.to_string() }, output_tail: Vec::new() };
+                return CommandResult {
+                    status: Status::SpawnFailed {
+                        error: e.to_string(),
+                    },
+                    output_tail: Vec::new(),
+                };
             }
         };
         let pid = child.id().unwrap_or(0);
-        let mut guard = GroupGuard { pgid: pid as i32, armed: true };
+        let mut guard = GroupGuard {
+            pgid: pid as i32,
+            armed: true,
+        };
         let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(read_lines(out, tags.clone(), "stdout", tail.clone())));
+            readers.push(tokio::spawn(read_lines(
+                out,
+                tags.clone(),
+                "stdout",
+                tail.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(read_lines(err, tags.clone(), "stderr", tail.clone())));
+            readers.push(tokio::spawn(read_lines(
+                err,
+                tags.clone(),
+                "stderr",
+                tail.clone(),
+            )));
         }
 
         let start = Instant::now();
@@ -223,9 +246,19 @@ impl Executor for RealExecutor {
                     (None, None) => Status::Exited { code: -1 },
                 }
             }
-            Err(e) => Status::SpawnFailed { error: format!("lost the process: {e}") },
+            Err(e) => Status::SpawnFailed {
+                error: format!("lost the process: {e}"),
+            },
         };
-        let output_tail = tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
-        CommandResult { status, output_tail }
+        let output_tail = tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        CommandResult {
+            status,
+            output_tail,
+        }
     }
 }

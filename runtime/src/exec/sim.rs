@@ -22,6 +22,9 @@ pub struct Override {
     /// Only during this event (all when absent).
     #[serde(default)]
     pub event: Option<String>,
+    /// Only during events at this node (all when absent).
+    #[serde(default)]
+    pub location: Option<NodeId>,
     #[serde(default)]
     pub status: Option<i32>,
     #[serde(default, with = "opt_duration")]
@@ -58,7 +61,11 @@ pub struct SimExecutor {
 impl SimExecutor {
     pub fn new(overrides: Vec<Override>, default_duration: Duration) -> SimExecutor {
         let used = Mutex::new(vec![0; overrides.len()]);
-        SimExecutor { overrides, used, default_duration }
+        SimExecutor {
+            overrides,
+            used,
+            default_duration,
+        }
     }
 
     fn matches(o: &Override, spec: &CommandSpec) -> bool {
@@ -67,6 +74,7 @@ impl SimExecutor {
         (o.command == spec.tags.command || o.command == program || o.command == base)
             && o.node.is_none_or(|n| n == spec.tags.node)
             && o.event.as_ref().is_none_or(|e| *e == spec.tags.event)
+            && o.location.is_none_or(|l| l == spec.tags.location)
     }
 }
 
@@ -90,7 +98,13 @@ impl Executor for SimExecutor {
         }
         if let Some(t) = spec.timeout.filter(|t| *t < duration) {
             tokio::time::sleep(t).await;
-            return CommandResult { status: Status::TimedOut, output_tail: vec![format!("simulated: still running after {}ms", t.as_millis())] };
+            return CommandResult {
+                status: Status::TimedOut,
+                output_tail: vec![format!(
+                    "simulated: still running after {}ms",
+                    t.as_millis()
+                )],
+            };
         }
         tokio::time::sleep(duration).await;
         CommandResult {

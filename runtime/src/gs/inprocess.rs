@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{
-    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity, NodeStatus, OperatorCommand,
-    SyncPoint, View, Wake,
+    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity,
+    NodeStatus, OperatorCommand, SyncPoint, View, Wake,
 };
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
 
@@ -100,10 +100,19 @@ impl InProcess {
             return;
         }
         let was_joining = s.joining.remove(&node);
-        let in_event = s.current.as_ref().is_some_and(|c| c.claimed.membership.contains(&node));
+        let in_event = s
+            .current
+            .as_ref()
+            .is_some_and(|c| c.claimed.membership.contains(&node));
         let was_member = s.members.remove(&node);
         // A graceful stop not yet run becomes a failure.
-        s.queue.retain(|q| !(q.request.location == node && matches!(q.request.kind, EventKind::NodeStop { .. } | EventKind::NodeJoin)));
+        s.queue.retain(|q| {
+            !(q.request.location == node
+                && matches!(
+                    q.request.kind,
+                    EventKind::NodeStop { .. } | EventKind::NodeJoin
+                ))
+        });
         if let Some(c) = s.current.as_mut() {
             c.live.remove(&node);
             c.failures.remove(&node);
@@ -127,7 +136,10 @@ impl InProcess {
 
     /// Waits until `f` gives an answer; `f` runs under the lock after every
     /// change. `deadline` gives `f` a time to be asked again at.
-    async fn wait_for<T>(&self, mut f: impl FnMut(&mut State, &Self) -> Step<T>) -> Result<T, GsError> {
+    async fn wait_for<T>(
+        &self,
+        mut f: impl FnMut(&mut State, &Self) -> Step<T>,
+    ) -> Result<T, GsError> {
         let mut rx = self.inner.changed.subscribe();
         loop {
             let step = {
@@ -161,7 +173,11 @@ impl InProcess {
             return;
         }
         let Some(c) = s.current.take() else { return };
-        let outcome = c.ended.unwrap_or(if c.failures.is_empty() { Outcome::Completed } else { Outcome::Failed });
+        let outcome = c.ended.unwrap_or(if c.failures.is_empty() {
+            Outcome::Completed
+        } else {
+            Outcome::Failed
+        });
         let ev = &c.claimed.event.request;
         match ev.kind {
             EventKind::NodeJoin if s.alive.contains(&ev.location) => {
@@ -186,7 +202,13 @@ impl InProcess {
             s.outcomes.remove(&first);
         }
         s.decisions.retain(|(seq, _), _| *seq != c.claimed.seq);
-        if let Some(h) = self.inner.hook.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(h) = self
+            .inner
+            .hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             h(c.claimed.seq, outcome);
         }
     }
@@ -231,7 +253,12 @@ impl InProcess {
             }
             s.seq += 1;
             let why = ev.why_next(s.queue.len());
-            let claimed = ClaimedEvent { seq: s.seq, event: ev, membership: membership.iter().copied().collect(), why };
+            let claimed = ClaimedEvent {
+                seq: s.seq,
+                event: ev,
+                membership: membership.iter().copied().collect(),
+                why,
+            };
             s.current = Some(Running {
                 claimed,
                 live: membership,
@@ -271,7 +298,9 @@ impl GroupServices for InProcess {
             return Err(GsError::Closed);
         }
         if s.alive.contains(&node) {
-            return Err(GsError::Refused(format!("node {node} is already in the group")));
+            return Err(GsError::Refused(format!(
+                "node {node} is already in the group"
+            )));
         }
         match &s.identity {
             Some(group) if group.hash != identity.hash => {
@@ -301,14 +330,18 @@ impl GroupServices for InProcess {
         }
         if !s.members.contains(&node) {
             // Not yet a member: nothing to hand over.
-            s.queue.retain(|q| !(q.request.location == node && q.request.kind == EventKind::NodeJoin));
+            s.queue
+                .retain(|q| !(q.request.location == node && q.request.kind == EventKind::NodeJoin));
             s.alive.remove(&node);
             s.joining.remove(&node);
             s.version += 1;
             self.bump(&mut s);
             return Ok(());
         }
-        enqueue(&mut s, EventRequest::system(EventKind::NodeStop { takeover }, node));
+        enqueue(
+            &mut s,
+            EventRequest::system(EventKind::NodeStop { takeover }, node),
+        );
         self.bump(&mut s);
         Ok(())
     }
@@ -318,7 +351,14 @@ impl GroupServices for InProcess {
     }
 
     async fn watch_view(&self, after: u64) -> Result<View, GsError> {
-        self.wait_for(|s, _| if s.version > after { Step::Done(Ok(Self::view_of(s))) } else { Step::Wait }).await
+        self.wait_for(|s, _| {
+            if s.version > after {
+                Step::Done(Ok(Self::view_of(s)))
+            } else {
+                Step::Wait
+            }
+        })
+        .await
     }
 
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
@@ -360,7 +400,12 @@ impl GroupServices for InProcess {
         .await
     }
 
-    async fn barrier(&self, node: NodeId, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError> {
+    async fn barrier(
+        &self,
+        node: NodeId,
+        seq: u64,
+        at: SyncPoint,
+    ) -> Result<BarrierOutcome, GsError> {
         {
             let mut s = self.lock();
             if let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) {
@@ -373,13 +418,18 @@ impl GroupServices for InProcess {
                 return Step::Done(Err(GsError::Expelled));
             }
             match s.current.as_ref().filter(|c| c.claimed.seq == seq) {
-                None => Step::Done(Ok(BarrierOutcome::Ended(s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted)))),
+                None => Step::Done(Ok(BarrierOutcome::Ended(
+                    s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted),
+                ))),
                 Some(c) => {
                     if let Some(o) = c.ended {
                         return Step::Done(Ok(BarrierOutcome::Ended(o)));
                     }
                     let arrived = c.arrived.get(&at);
-                    if c.live.iter().all(|n| arrived.is_some_and(|a| a.contains(n))) {
+                    if c.live
+                        .iter()
+                        .all(|n| arrived.is_some_and(|a| a.contains(n)))
+                    {
                         Step::Done(Ok(BarrierOutcome::Passed))
                     } else {
                         Step::Wait
@@ -430,7 +480,9 @@ impl GroupServices for InProcess {
     async fn outcome(&self, seq: u64) -> Result<Outcome, GsError> {
         self.wait_for(|s, _| match s.outcomes.get(&seq) {
             Some(o) => Step::Done(Ok(*o)),
-            None if s.current.as_ref().is_some_and(|c| c.claimed.seq == seq) || seq > s.seq => Step::Wait,
+            None if s.current.as_ref().is_some_and(|c| c.claimed.seq == seq) || seq > s.seq => {
+                Step::Wait
+            }
             None => Step::Done(Ok(Outcome::Aborted)),
         })
         .await
@@ -445,7 +497,9 @@ impl GroupServices for InProcess {
                 return Step::Done(Ok(Wake::Decision(d)));
             }
             match s.current.as_ref().filter(|c| c.claimed.seq == seq) {
-                None => Step::Done(Ok(Wake::Ended(s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted)))),
+                None => Step::Done(Ok(Wake::Ended(
+                    s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted),
+                ))),
                 Some(c) => match c.ended {
                     Some(o) => Step::Done(Ok(Wake::Ended(o))),
                     None => Step::Wait,
@@ -461,14 +515,25 @@ impl GroupServices for InProcess {
             OperatorCommand::Raise { event } => {
                 enqueue(&mut s, event);
             }
-            OperatorCommand::Resume { seq, node, decision } => {
+            OperatorCommand::Resume {
+                seq,
+                node,
+                decision,
+            } => {
                 let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) else {
                     return Err(GsError::Refused(format!("event {seq} is not running")));
                 };
-                let waiting: Vec<NodeId> = c.failures.iter().copied().filter(|n| node.is_none_or(|x| x == *n)).collect();
+                let waiting: Vec<NodeId> = c
+                    .failures
+                    .iter()
+                    .copied()
+                    .filter(|n| node.is_none_or(|x| x == *n))
+                    .collect();
                 if waiting.is_empty() {
                     return Err(GsError::Refused(match node {
-                        Some(n) => format!("node {n} is not waiting on a failed command of event {seq}"),
+                        Some(n) => {
+                            format!("node {n} is not waiting on a failed command of event {seq}")
+                        }
                         None => format!("no node is waiting on a failed command of event {seq}"),
                     }));
                 }
@@ -535,7 +600,10 @@ impl InProcess {
         s.current.as_ref().map(|c| {
             (
                 c.claimed.clone(),
-                c.arrived.iter().map(|(k, v)| (*k, v.iter().copied().collect())).collect(),
+                c.arrived
+                    .iter()
+                    .map(|(k, v)| (*k, v.iter().copied().collect()))
+                    .collect(),
                 c.failures.iter().copied().collect(),
             )
         })

@@ -121,7 +121,11 @@ pub enum Wake {
 pub enum OperatorCommand {
     /// Resume an event stopped by a failure; `node` picks one failed node
     /// (all when absent).
-    Resume { seq: u64, node: Option<NodeId>, decision: Decision },
+    Resume {
+        seq: u64,
+        node: Option<NodeId>,
+        decision: Decision,
+    },
     /// Raise an event.
     Raise { event: EventRequest },
 }
@@ -192,7 +196,10 @@ pub struct Identity {
 
 impl Identity {
     pub fn of(bundle: &hacmp_compiler::Bundle) -> Identity {
-        Identity { hash: bundle.hash.clone(), sources: bundle.sources.clone() }
+        Identity {
+            hash: bundle.hash.clone(),
+            sources: bundle.sources.clone(),
+        }
     }
 
     /// Files whose hashes differ from `other`'s (or that only one has).
@@ -203,7 +210,13 @@ impl Identity {
             .filter(|(p, h)| other.sources.get(*p) != Some(*h))
             .map(|(p, _)| p.clone())
             .collect();
-        out.extend(other.sources.keys().filter(|p| !self.sources.contains_key(*p)).cloned());
+        out.extend(
+            other
+                .sources
+                .keys()
+                .filter(|p| !self.sources.contains_key(*p))
+                .cloned(),
+        );
         out.sort();
         out.dedup();
         out
@@ -239,7 +252,12 @@ pub trait GroupServices: Send + Sync + 'static {
 
     /// Arrives at a synchronisation point and waits for every live member of
     /// the event (or for the event to end).
-    async fn barrier(&self, node: NodeId, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError>;
+    async fn barrier(
+        &self,
+        node: NodeId,
+        seq: u64,
+        at: SyncPoint,
+    ) -> Result<BarrierOutcome, GsError>;
 
     /// Records an unexpected status (the event's outcome becomes `failed`
     /// unless it is resolved).
