@@ -50,6 +50,9 @@ pub struct Record {
     /// For commands: `main`, `notify`, `pre`, `post`, `recovery`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// For a command's end: whether its status was the expected one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -65,6 +68,7 @@ impl Record {
             group: None,
             status: None,
             role: None,
+            ok: None,
             detail: None,
         }
     }

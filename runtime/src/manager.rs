@@ -537,21 +537,23 @@ impl<G: GroupServices> Manager<G> {
     ) -> LineOutcome {
         let _ = rule;
         let site = self.site();
+        let run = Run {
+            ev,
+            group: g,
+            node_set: line.node_set,
+        };
         match &line.command {
             Command::Exec { argv } => {
-                let result = self
-                    .run_cmd(
-                        ev,
-                        g,
-                        line.node_set,
-                        "main",
-                        argv,
-                        &line.command.display(),
-                        &[],
-                        site.defaults.timeout.map(|d| d.0),
-                        site.defaults.warn_after.0,
-                    )
-                    .await;
+                let cmd = Cmd {
+                    role: "main",
+                    argv: argv.clone(),
+                    display: line.command.display(),
+                    env: Vec::new(),
+                    timeout: site.defaults.timeout.map(|d| d.0),
+                    warn_after: site.defaults.warn_after.0,
+                    expected: Some(line.expected),
+                };
+                let result = self.run_cmd(&run, cmd).await;
                 LineOutcome {
                     ok: status_ok(line, &result.status),
                     result,
@@ -567,57 +569,45 @@ impl<G: GroupServices> Manager<G> {
                     };
                     return LineOutcome { ok: false, result };
                 };
-                self.run_script(ev, g, line, name, &def).await
+                self.run_script(&run, line, name, &def).await
             }
         }
     }
 
     async fn run_script(
         &self,
-        ev: &ClaimedEvent,
-        g: u32,
+        run: &Run<'_>,
         line: &CommandLine,
         name: &str,
         def: &EventScript,
     ) -> LineOutcome {
         let site = self.site();
         let timeout = def.timeout.or(site.defaults.timeout).map(|d| d.0);
-        let warn = def.warn_after.unwrap_or(site.defaults.warn_after).0;
-        let aux = |phase: &str| {
-            vec![
+        let warn_after = def.warn_after.unwrap_or(site.defaults.warn_after).0;
+        // A notify, pre, post or recovery command: written like a `.rp`
+        // command, told which script and phase it serves.
+        let aux = |role: &'static str, command: &str, phase: &str, extra: Vec<(String, String)>| {
+            let mut env = vec![
                 ("HACMP_SCRIPT".to_string(), name.to_string()),
                 ("HACMP_SCRIPT_PHASE".to_string(), phase.to_string()),
-            ]
-        };
-        let split = |c: &str| c.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-        if let Some(n) = &def.notify {
-            self.run_cmd(
-                ev,
-                g,
-                line.node_set,
-                "notify",
-                &split(n),
-                n,
-                &aux("start"),
+            ];
+            env.extend(extra);
+            Cmd {
+                role,
+                argv: command.split_whitespace().map(str::to_string).collect(),
+                display: command.to_string(),
+                env,
                 timeout,
-                warn,
-            )
-            .await;
+                warn_after,
+                expected: None,
+            }
+        };
+        if let Some(n) = &def.notify {
+            self.run_cmd(run, aux("notify", n, "start", Vec::new()))
+                .await;
         }
         if let Some(p) = &def.pre {
-            let r = self
-                .run_cmd(
-                    ev,
-                    g,
-                    line.node_set,
-                    "pre",
-                    &split(p),
-                    p,
-                    &aux("pre"),
-                    timeout,
-                    warn,
-                )
-                .await;
+            let r = self.run_cmd(run, aux("pre", p, "pre", Vec::new())).await;
             if r.status.code() != Some(0) {
                 tracing::warn!(
                     node = self.cfg.node,
@@ -629,21 +619,18 @@ impl<G: GroupServices> Manager<G> {
         }
         let mut argv = vec![def.path.clone()];
         argv.extend(def.args.iter().cloned());
+        let main = Cmd {
+            role: "main",
+            argv,
+            display: name.to_string(),
+            env: Vec::new(),
+            timeout,
+            warn_after,
+            expected: Some(line.expected),
+        };
         let mut tries = 0;
         let (ok, result) = loop {
-            let result = self
-                .run_cmd(
-                    ev,
-                    g,
-                    line.node_set,
-                    "main",
-                    &argv,
-                    name,
-                    &[],
-                    timeout,
-                    warn,
-                )
-                .await;
+            let result = self.run_cmd(run, main.clone()).await;
             let ok = status_ok(line, &result.status);
             if ok || tries >= def.retry {
                 break (ok, result);
@@ -660,17 +647,7 @@ impl<G: GroupServices> Manager<G> {
                 def.retry
             );
             let r = self
-                .run_cmd(
-                    ev,
-                    g,
-                    line.node_set,
-                    "recovery",
-                    &split(rec),
-                    rec,
-                    &aux("recovery"),
-                    timeout,
-                    warn,
-                )
+                .run_cmd(run, aux("recovery", rec, "recovery", Vec::new()))
                 .await;
             if r.status.code() != Some(0) {
                 tracing::warn!(
@@ -683,19 +660,7 @@ impl<G: GroupServices> Manager<G> {
             }
         };
         if let Some(p) = &def.post {
-            let r = self
-                .run_cmd(
-                    ev,
-                    g,
-                    line.node_set,
-                    "post",
-                    &split(p),
-                    p,
-                    &aux("post"),
-                    timeout,
-                    warn,
-                )
-                .await;
+            let r = self.run_cmd(run, aux("post", p, "post", Vec::new())).await;
             if r.status.code() != Some(0) {
                 tracing::warn!(
                     node = self.cfg.node,
@@ -706,44 +671,23 @@ impl<G: GroupServices> Manager<G> {
             }
         }
         if let Some(n) = &def.notify {
-            let mut env = aux("end");
-            env.push((
-                "HACMP_SCRIPT_RESULT".to_string(),
-                if ok { "success" } else { "failure" }.to_string(),
-            ));
-            env.push((
-                "HACMP_SCRIPT_STATUS".to_string(),
-                result.status.journal_code().to_string(),
-            ));
-            self.run_cmd(
-                ev,
-                g,
-                line.node_set,
-                "notify",
-                &split(n),
-                n,
-                &env,
-                timeout,
-                warn,
-            )
-            .await;
+            let told = vec![
+                (
+                    "HACMP_SCRIPT_RESULT".to_string(),
+                    if ok { "success" } else { "failure" }.to_string(),
+                ),
+                (
+                    "HACMP_SCRIPT_STATUS".to_string(),
+                    result.status.journal_code().to_string(),
+                ),
+            ];
+            self.run_cmd(run, aux("notify", n, "end", told)).await;
         }
         LineOutcome { ok, result }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn run_cmd(
-        &self,
-        ev: &ClaimedEvent,
-        g: u32,
-        node_set: NodeSet,
-        role: &'static str,
-        argv: &[String],
-        display: &str,
-        extra_env: &[(String, String)],
-        timeout: Option<Duration>,
-        warn_after: Duration,
-    ) -> CommandResult {
+    async fn run_cmd(&self, run: &Run<'_>, cmd: Cmd) -> CommandResult {
+        let (ev, g, node_set) = (run.ev, run.group, run.node_set);
         let site = self.site();
         let root = self.cfg.root.as_ref().map(|r| r.display().to_string());
         let ctx = EnvContext {
@@ -753,8 +697,8 @@ impl<G: GroupServices> Manager<G> {
             root: root.as_deref(),
         };
         let mut env = command_env(&ctx, node_set);
-        env.extend(extra_env.iter().cloned());
-        let mut argv = argv.to_vec();
+        env.extend(cmd.env);
+        let mut argv = cmd.argv;
         if let (Some(root), Some(first)) = (&self.cfg.root, argv.first_mut()) {
             if first.starts_with('/') {
                 *first = root
@@ -769,34 +713,35 @@ impl<G: GroupServices> Manager<G> {
             }
             _ => PathBuf::from(&site.defaults.working_dir),
         };
+        let display = cmd.display;
         let spec = CommandSpec {
             argv,
             env,
             cwd,
-            timeout,
-            warn_after,
+            timeout: cmd.timeout,
+            warn_after: cmd.warn_after,
             kill_grace: site.defaults.kill_grace.0,
             tags: Tags {
                 node: self.cfg.node,
                 seq: ev.seq,
                 event: ev.event.request.name.clone(),
                 location: ev.event.request.location,
-                command: display.to_string(),
-                role,
+                command: display.clone(),
+                role: cmd.role,
             },
         };
         self.record(ev, RecordKind::CommandStart, |r| {
-            r.command = Some(display.to_string());
+            r.command = Some(display.clone());
             r.nodeset = Some(node_set.as_str().to_string());
             r.group = Some(g);
-            r.role = Some(role.to_string());
+            r.role = Some(cmd.role.to_string());
         });
         let since = unix_ms();
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(RunningCommand {
-                command: display.to_string(),
+                command: display.clone(),
                 since_ms: since,
             });
         let result = self.exec.run(spec).await;
@@ -805,17 +750,42 @@ impl<G: GroupServices> Manager<G> {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|c| !(c.command == display && c.since_ms == since));
         self.record(ev, RecordKind::CommandEnd, |r| {
-            r.command = Some(display.to_string());
+            r.command = Some(display.clone());
             r.nodeset = Some(node_set.as_str().to_string());
             r.group = Some(g);
-            r.role = Some(role.to_string());
+            r.role = Some(cmd.role.to_string());
             r.status = Some(result.status.journal_code());
+            r.ok = Some(match cmd.expected {
+                Some(e) => result.status.code().is_some_and(|c| e.accepts(c)),
+                None => result.status.code() == Some(0),
+            });
             if !matches!(result.status, Status::Exited { .. }) {
                 r.detail = Some(result.status.describe());
             }
         });
         result
     }
+}
+
+/// Where a command runs: its event, group and node set.
+struct Run<'a> {
+    ev: &'a ClaimedEvent,
+    group: u32,
+    node_set: NodeSet,
+}
+
+/// One command to run.
+#[derive(Clone)]
+struct Cmd {
+    role: &'static str,
+    argv: Vec<String>,
+    display: String,
+    /// Added to the environment of the spec.
+    env: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    warn_after: Duration,
+    /// The expected status (none for notify, pre, post, recovery: 0).
+    expected: Option<hacmp_grammar::ast::Expected>,
 }
 
 fn status_ok(line: &CommandLine, status: &Status) -> bool {

@@ -36,14 +36,29 @@ impl Site {
             0o644,
         );
         for (file, text) in hacmp_stdlib::PROGRAMS {
-            write(d, &format!("root/usr/sbin/cluster/events/{file}"), text, 0o644);
+            write(
+                d,
+                &format!("root/usr/sbin/cluster/events/{file}"),
+                text,
+                0o644,
+            );
         }
         for def in hacmp_stdlib::event_scripts().0.values() {
-            write(d, &format!("root{}", def.path), "#!/bin/sh\nexit 0\n", 0o755);
+            write(
+                d,
+                &format!("root{}", def.path),
+                "#!/bin/sh\nexit 0\n",
+                0o755,
+            );
         }
         write(d, "root/usr/sbin/cluster/local/test.rp", rp, 0o644);
         for (name, body) in scripts {
-            write(d, &format!("root/usr/sbin/cluster/local/{name}"), &format!("#!/bin/sh\n{body}\n"), 0o755);
+            write(
+                d,
+                &format!("root/usr/sbin/cluster/local/{name}"),
+                &format!("#!/bin/sh\n{body}\n"),
+                0o755,
+            );
         }
         std::fs::create_dir_all(d.join("root/out")).unwrap();
         Site { dir }
@@ -60,7 +75,13 @@ impl Site {
     /// A one-node (or two-node) cluster on this site, with real commands.
     async fn cluster(&self, nodes: &[u32]) -> Cluster {
         let bundle = bundle_of(&self.dir.path().join("site.toml"), |_| {});
-        let mut c = Cluster::new(Arc::new(bundle), Arc::new(RealExecutor), Journal::in_memory(), Some(self.root()), Duration::ZERO);
+        let mut c = Cluster::new(
+            Arc::new(bundle),
+            Arc::new(RealExecutor),
+            Journal::in_memory(),
+            Some(self.root()),
+            Duration::ZERO,
+        );
         for n in nodes {
             c.start(*n).await.unwrap();
         }
@@ -77,10 +98,17 @@ fn write(dir: &Path, rel: &str, text: &str, mode: u32) {
 }
 
 async fn run_test_event(c: &Cluster, location: u32) -> hacmp_runtime::journal::EventEntry {
-    c.raise(EventRequest::user("UE_TEST", 0, location, None)).await.unwrap();
+    c.raise(EventRequest::user("UE_TEST", 0, location, None))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     c.wait_idle().await.unwrap();
-    c.journal().events().into_iter().rev().find(|e| e.name == "UE_TEST").unwrap()
+    c.journal()
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.name == "UE_TEST")
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,9 +121,42 @@ async fn commands_of_one_group_run_in_parallel() {
     let c = site.cluster(&[1]).await;
     let e = run_test_event(&c, 1).await;
     assert_eq!(e.outcome, Some(Outcome::Completed));
-    let (a_start, a_end) = (find(&e, 1, RecordKind::CommandStart, "/usr/sbin/cluster/local/slow a")[0].t_ms, find(&e, 1, RecordKind::CommandEnd, "/usr/sbin/cluster/local/slow a")[0].t_ms);
-    let (b_start, b_end) = (find(&e, 1, RecordKind::CommandStart, "/usr/sbin/cluster/local/slow b")[0].t_ms, find(&e, 1, RecordKind::CommandEnd, "/usr/sbin/cluster/local/slow b")[0].t_ms);
-    assert!(a_start < b_end && b_start < a_end, "a {a_start}..{a_end}, b {b_start}..{b_end} do not overlap");
+    let (a_start, a_end) = (
+        find(
+            &e,
+            1,
+            RecordKind::CommandStart,
+            "/usr/sbin/cluster/local/slow a",
+        )[0]
+        .t_ms,
+        find(
+            &e,
+            1,
+            RecordKind::CommandEnd,
+            "/usr/sbin/cluster/local/slow a",
+        )[0]
+        .t_ms,
+    );
+    let (b_start, b_end) = (
+        find(
+            &e,
+            1,
+            RecordKind::CommandStart,
+            "/usr/sbin/cluster/local/slow b",
+        )[0]
+        .t_ms,
+        find(
+            &e,
+            1,
+            RecordKind::CommandEnd,
+            "/usr/sbin/cluster/local/slow b",
+        )[0]
+        .t_ms,
+    );
+    assert!(
+        a_start < b_end && b_start < a_end,
+        "a {a_start}..{a_end}, b {b_start}..{b_end} do not overlap"
+    );
     assert!(a_end - a_start >= 400 && b_end - b_start >= 400);
     c.shutdown().await;
 }
@@ -105,22 +166,45 @@ async fn a_command_sees_exactly_the_environment_of_the_spec() {
     let site = Site::new(
         "[defaults]\nverbose_logging = \"high\"\n",
         "all \"/usr/sbin/cluster/local/envdump\" 0 NULL\n",
-        &[("envdump", "tr '\\0' '\\n' < /proc/$$/environ > \"$HACMP_ROOT/out/env.$HACMP_NODE\"")],
+        &[(
+            "envdump",
+            "tr '\\0' '\\n' < /proc/$$/environ > \"$HACMP_ROOT/out/env.$HACMP_NODE\"",
+        )],
     );
     let c = site.cluster(&[1, 2]).await;
     let e = run_test_event(&c, 2).await;
     assert_eq!(e.outcome, Some(Outcome::Completed));
     for node in [1u32, 2] {
         let text = site.out(&format!("env.{node}"));
-        let mut env: Vec<(String, String)> = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         env.sort();
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["EVLOCATION", "EVNAME", "EVQUALIFIER", "HACMP_MEMBERSHIP", "HACMP_NODE", "HACMP_NODESET", "HACMP_ROOT", "PATH", "TIMESTAMP", "VERBOSE_LOGGING"],
+            [
+                "EVLOCATION",
+                "EVNAME",
+                "EVQUALIFIER",
+                "HACMP_MEMBERSHIP",
+                "HACMP_NODE",
+                "HACMP_NODESET",
+                "HACMP_ROOT",
+                "PATH",
+                "TIMESTAMP",
+                "VERBOSE_LOGGING"
+            ],
             "node {node}"
         );
-        let get = |k: &str| env.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str()).unwrap();
+        let get = |k: &str| {
+            env.iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
         assert_eq!(get("EVNAME"), "UE_TEST");
         assert_eq!(get("EVQUALIFIER"), "0");
         assert_eq!(get("EVLOCATION"), "2");
@@ -129,7 +213,11 @@ async fn a_command_sees_exactly_the_environment_of_the_spec() {
         assert_eq!(get("HACMP_MEMBERSHIP"), "1 2");
         assert_eq!(get("VERBOSE_LOGGING"), "high");
         assert_eq!(get("HACMP_ROOT"), site.root().display().to_string());
-        assert!(humantime::parse_rfc3339(get("TIMESTAMP")).is_ok(), "{}", get("TIMESTAMP"));
+        assert!(
+            humantime::parse_rfc3339(get("TIMESTAMP")).is_ok(),
+            "{}",
+            get("TIMESTAMP")
+        );
     }
     c.shutdown().await;
 }
@@ -137,7 +225,12 @@ async fn a_command_sees_exactly_the_environment_of_the_spec() {
 fn alive(pid: i32) -> bool {
     // A zombie is dead: only its parent (init, here) still has to reap it.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Ok(s) => {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
@@ -154,7 +247,12 @@ async fn a_timeout_kills_the_command_and_its_grandchild() {
     let e = run_test_event(&c, 1).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(e.outcome, Some(Outcome::Failed));
-    let end = find(&e, 1, RecordKind::CommandEnd, "/usr/sbin/cluster/local/hang")[0];
+    let end = find(
+        &e,
+        1,
+        RecordKind::CommandEnd,
+        "/usr/sbin/cluster/local/hang",
+    )[0];
     assert_eq!(end.detail.as_deref(), Some("timed out"));
     let grandchild: i32 = site.out("grandchild").trim().parse().unwrap();
     assert!(!alive(grandchild), "grandchild {grandchild} survived");
@@ -180,20 +278,39 @@ impl std::io::Write for Capture {
 async fn output_lines_reach_the_log_with_their_tags() {
     let cap = Capture::default();
     let w = cap.clone();
-    let subscriber = tracing_subscriber::fmt().json().with_writer(move || w.clone()).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || w.clone())
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let site = Site::new("", "all \"/usr/sbin/cluster/local/talk hello\" 0 NULL\n", &[("talk", "echo \"out: $1\"\necho 'err: oops' >&2")]);
+    let site = Site::new(
+        "",
+        "all \"/usr/sbin/cluster/local/talk hello\" 0 NULL\n",
+        &[("talk", "echo \"out: $1\"\necho 'err: oops' >&2")],
+    );
     let c = site.cluster(&[1]).await;
     run_test_event(&c, 1).await;
     c.shutdown().await;
     let log = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let out = lines.iter().find(|l| l["fields"]["message"] == "out: hello").unwrap_or_else(|| panic!("{log}"));
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let out = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "out: hello")
+        .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(out["fields"]["node"], 1);
     assert_eq!(out["fields"]["event"], "UE_TEST");
-    assert_eq!(out["fields"]["command"], "/usr/sbin/cluster/local/talk hello");
+    assert_eq!(
+        out["fields"]["command"],
+        "/usr/sbin/cluster/local/talk hello"
+    );
     assert_eq!(out["fields"]["stream"], "stdout");
-    let err = lines.iter().find(|l| l["fields"]["message"] == "err: oops").unwrap();
+    let err = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "err: oops")
+        .unwrap();
     assert_eq!(err["fields"]["stream"], "stderr");
 }
 
@@ -226,17 +343,34 @@ async fn event_script_model_runs_notify_pre_recovery_retry_post_in_order() {
             "notify end success",
         ]
     );
-    let roles: Vec<&str> = e.records.iter().filter(|r| r.kind == RecordKind::CommandStart).map(|r| r.role.as_deref().unwrap()).collect();
-    assert_eq!(roles, ["notify", "pre", "main", "recovery", "main", "recovery", "main", "post", "notify"]);
+    let roles: Vec<&str> = e
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::CommandStart)
+        .map(|r| r.role.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["notify", "pre", "main", "recovery", "main", "recovery", "main", "post", "notify"]
+    );
     c.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_with_takeover_says_so_in_the_environment() {
-    let site = Site::new("", "all \"/usr/sbin/cluster/local/a\" 0 NULL\n", &[("a", "exit 0")]);
+    let site = Site::new(
+        "",
+        "all \"/usr/sbin/cluster/local/a\" 0 NULL\n",
+        &[("a", "exit 0")],
+    );
     // node_down on every node records its stop mode.
     let dump = "echo \"$HACMP_NODE $HACMP_NODESET $HACMP_STOP\" >> \"$HACMP_ROOT/out/stop\"";
-    write(site.dir.path(), "root/usr/sbin/cluster/events/node_down", &format!("#!/bin/sh\n{dump}\n"), 0o755);
+    write(
+        site.dir.path(),
+        "root/usr/sbin/cluster/events/node_down",
+        &format!("#!/bin/sh\n{dump}\n"),
+        0o755,
+    );
     let mut c = site.cluster(&[1, 2]).await;
     c.stop(2, true);
     tokio::time::sleep(Duration::from_millis(20)).await;
