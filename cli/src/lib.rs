@@ -1,10 +1,15 @@
 //! The command-line front ends. Each subcommand is a module with an `Args`
 //! struct and a `run` function returning the exit status.
 
+pub mod bundle;
 pub mod compile;
 pub mod explain;
 pub mod init;
 pub mod lint;
+pub mod run;
+pub mod sim;
+pub mod svg;
+pub mod timeline;
 
 /// Exit statuses shared by every command.
 pub mod exit {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, explain, init, lint};
+use hacmp_cli::{compile, explain, init, lint, run, sim};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -22,6 +22,10 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Write a starter site that lints clean.
     Init(init::InitArgs),
+    /// Simulate a whole cluster in one process from a scenario.
+    Sim(sim::SimArgs),
+    /// Run one event for real on this machine, as a one-node cluster.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,8 @@ fn main() -> ExitCode {
         Command::Compile(a) => compile::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Init(a) => init::run(a),
+        Command::Sim(a) => sim::run(a),
+        Command::Run(a) => run::run(a),
     };
     ExitCode::from(code)
 }

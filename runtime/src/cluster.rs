@@ -74,6 +74,16 @@ impl Cluster {
     /// Starts a node's manager and returns once it joined (its node-up
     /// event is queued) or was refused.
     pub async fn start(&mut self, node: NodeId) -> Result<(), GsError> {
+        self.launch(node, false).await
+    }
+
+    /// Starts a node that is a member already: no node-up event runs.
+    pub async fn start_member(&mut self, node: NodeId) -> Result<(), GsError> {
+        self.gs.adopt(node, &crate::gs::Identity::of(&self.bundle));
+        self.launch(node, true).await
+    }
+
+    async fn launch(&mut self, node: NodeId, member: bool) -> Result<(), GsError> {
         if self.nodes.get(&node).is_some_and(|h| !h.task.is_finished()) {
             return Ok(());
         }
@@ -84,6 +94,7 @@ impl Cluster {
             journal: self.journal.clone(),
             journal_mode: JournalMode::Shared,
             remind_after: self.remind_after,
+            member,
         };
         let m = Manager::new(cfg, self.gs.clone(), self.exec.clone());
         let joined = m.on_joined();

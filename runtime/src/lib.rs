@@ -18,6 +18,7 @@ pub mod exec;
 pub mod gs;
 pub mod journal;
 pub mod manager;
+pub mod scenario;
 pub mod state;
 
 pub use event::{EventKind, EventRequest, NodeId, Outcome};

@@ -59,6 +59,8 @@ pub struct ManagerConfig {
     pub journal_mode: JournalMode,
     /// First reminder of a wait (barrier or operator); then at each doubling.
     pub remind_after: Duration,
+    /// Already a member (adopted by the group): no join, no node-up event.
+    pub member: bool,
 }
 
 pub struct Manager<G: GroupServices> {

@@ -127,6 +127,17 @@ impl InProcess {
         self.bump(&mut s);
     }
 
+    /// Takes a node in as a member without a join event (a one-node trial
+    /// run of an event, where running node-up for real is not wanted).
+    pub fn adopt(&self, node: NodeId, identity: &Identity) {
+        let mut s = self.lock();
+        s.identity.get_or_insert_with(|| identity.clone());
+        s.alive.insert(node);
+        s.members.insert(node);
+        s.version += 1;
+        self.bump(&mut s);
+    }
+
     /// Stops every wait with `GsError::Closed`.
     pub fn close(&self) {
         let mut s = self.lock();

@@ -1,0 +1,87 @@
+//! Loading a site for the commands that run it: a site file, a rules file,
+//! or a compiled bundle.
+
+use std::path::{Path, PathBuf};
+
+use hacmp_compiler::{lint, render, Bundle, LintOptions};
+
+/// A site ready to run.
+pub struct Loaded {
+    pub bundle: Bundle,
+    /// Staging root of the absolute paths, if any.
+    pub root: Option<PathBuf>,
+}
+
+/// Reads `path`: `*.json` is a bundle (its hash is checked), `*.toml` a
+/// site file, anything else a rules file (with `root` for its paths).
+/// Errors are printed diagnostics or a one-line reason.
+pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loaded, String> {
+    if path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let bundle: Bundle = serde_json::from_str(&text)
+            .map_err(|e| format!("`{}` is not a bundle: {e}", path.display()))?;
+        if !bundle.verify() {
+            return Err(format!(
+                "`{}`: the content does not match its hash (edited or damaged); compile it again",
+                path.display()
+            ));
+        }
+        return Ok(Loaded {
+            bundle,
+            root: root.map(Path::to_path_buf),
+        });
+    }
+    let (rules, site) = if path.extension().is_some_and(|e| e == "toml") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let rules = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
+            .ok_or_else(|| format!("`{}` has no `[paths] rules`", path.display()))?;
+        (
+            path.parent().unwrap_or(Path::new(".")).join(rules),
+            Some(path.to_path_buf()),
+        )
+    } else {
+        (path.to_path_buf(), site.map(Path::to_path_buf))
+    };
+    let opts = LintOptions {
+        root: root.map(Path::to_path_buf),
+        site,
+        compiling: true,
+        ..LintOptions::new()
+    };
+    let l = lint(&[rules], &opts).map_err(|e| e.to_string())?;
+    match l.bundle() {
+        Some(bundle) => {
+            let root = l.site.root.clone().or_else(|| root.map(Path::to_path_buf));
+            Ok(Loaded { bundle, root })
+        }
+        None => Err(format!(
+            "the site has errors:\n{}",
+            render::human(&l.sources, &l.diagnostics, false)
+        )),
+    }
+}
+
+/// Logs to standard error: `warn` by default, `info` with `-v`, `debug`
+/// with `-vv`; `RUST_LOG` overrides; JSON lines with `json`.
+pub fn init_logging(verbose: u8, json: bool) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = b.json().try_init();
+    } else {
+        let _ = b.with_target(false).try_init();
+    }
+}

@@ -1,0 +1,162 @@
+//! `hacmp sim SCENARIO.toml`: a whole cluster in one process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hacmp_runtime::cluster::Cluster;
+use hacmp_runtime::exec::real::RealExecutor;
+use hacmp_runtime::exec::sim::SimExecutor;
+use hacmp_runtime::exec::Executor;
+use hacmp_runtime::journal::Journal;
+use hacmp_runtime::scenario::{self, Ending, Scenario};
+
+use crate::bundle::{init_logging, load};
+use crate::exit;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SimFormat {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    pub scenario: PathBuf,
+    /// Run the commands for real (in real time) instead of simulating them.
+    #[arg(long)]
+    pub real: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: SimFormat,
+    /// Also draw the run as a swimlane picture.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write the journal (JSON lines) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+pub fn run(args: &SimArgs) -> u8 {
+    init_logging(args.verbose, false);
+    let text = match std::fs::read_to_string(&args.scenario) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read `{}`: {e}", args.scenario.display());
+            return exit::USAGE;
+        }
+    };
+    let sc = match Scenario::from_toml(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            let (line, col) = e.span().map_or((1, 1), |r| {
+                let before = &text[..r.start.min(text.len())];
+                (
+                    before.matches('\n').count() + 1,
+                    before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                )
+            });
+            eprintln!(
+                "error: {}:{line}:{col}: {}",
+                args.scenario.display(),
+                e.message()
+            );
+            return exit::USAGE;
+        }
+    };
+    if let Err(e) = sc.validate() {
+        eprintln!("error: {}: {e}", args.scenario.display());
+        return exit::USAGE;
+    }
+    let source = match sc.source(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.scenario.display());
+            return exit::USAGE;
+        }
+    };
+    let loaded = match load(&source, None, None) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FINDINGS;
+        }
+    };
+    let journal = match &args.state_dir {
+        Some(d) => match Journal::in_dir(d) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the journal into `{}`: {e}",
+                    d.display()
+                );
+                return exit::USAGE;
+            }
+        },
+        None => Journal::in_memory(),
+    };
+    let rt = if args.real {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        // Simulated time: deterministic, and as fast as the machine allows.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let settle = sc.settle.map_or(Duration::ZERO, |d| d.0);
+    let (ending, happened, events) = rt.block_on(async {
+        let exec: Arc<dyn Executor> = if args.real {
+            Arc::new(RealExecutor)
+        } else {
+            Arc::new(SimExecutor::new(
+                sc.overrides.clone(),
+                sc.duration.map_or(Duration::from_millis(100), |d| d.0),
+            ))
+        };
+        let root = if args.real { loaded.root.clone() } else { None };
+        let mut cluster =
+            Cluster::new(Arc::new(loaded.bundle), exec, journal.clone(), root, settle);
+        let (ending, happened) = scenario::run(&mut cluster, &sc).await;
+        let mut events = journal.events();
+        events.extend(journal.open_events());
+        cluster.shutdown().await;
+        (ending, happened, events)
+    });
+    match args.format {
+        SimFormat::Human => print!("{}", crate::timeline::render(&events, &happened)),
+        SimFormat::Json => {
+            let v = serde_json::json!({
+                "events": events,
+                "happenings": happened.iter().map(|(t, n, w)| serde_json::json!({"t_ms": t, "node": n, "what": w})).collect::<Vec<_>>(),
+                "ending": match &ending { Ending::Idle => "idle", Ending::Stuck(_) => "stuck" },
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
+    if let Some(p) = &args.svg {
+        if let Err(e) = std::fs::write(p, crate::svg::render(&events, &happened)) {
+            eprintln!("error: cannot write `{}`: {e}", p.display());
+            return exit::USAGE;
+        }
+    }
+    match ending {
+        Ending::Idle => exit::OK,
+        Ending::Stuck(report) => {
+            eprintln!("the cluster did not settle:\n{report}");
+            exit::FINDINGS
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! A swimlane picture of a simulation: one lane per node, commands as bars,
+//! barriers as vertical lines, failures and crashes marked. Quiet stretches
+//! of time are cut short (and labelled) so the events stay readable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use hacmp_runtime::journal::{EventEntry, RecordKind};
+use hacmp_runtime::scenario::Happened;
+
+const LANE: f64 = 34.0;
+const LEFT: f64 = 80.0;
+const TOP: f64 = 56.0;
+const WIDTH: f64 = 1100.0;
+/// A quiet stretch longer than this is cut to `CUT_PX`.
+const QUIET_MS: u64 = 300;
+const CUT_PX: f64 = 28.0;
+
+struct Axis {
+    /// (from, to, x at from) of each busy stretch.
+    spans: Vec<(u64, u64, f64)>,
+    scale: f64,
+}
+
+impl Axis {
+    fn new(mut points: Vec<(u64, u64)>) -> Axis {
+        points.sort();
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        for (a, b) in points {
+            match spans.last_mut() {
+                Some(last) if a <= last.1 + QUIET_MS => last.1 = last.1.max(b),
+                _ => spans.push((a, b)),
+            }
+        }
+        let busy: u64 = spans.iter().map(|(a, b)| (b - a).max(1)).sum();
+        let cuts = spans.len().saturating_sub(1) as f64 * CUT_PX;
+        let scale = ((WIDTH - cuts - 20.0) / busy.max(1) as f64).clamp(0.02, 4.0);
+        let mut x = LEFT + 10.0;
+        let mut out = Vec::new();
+        for (a, b) in spans {
+            out.push((a, b, x));
+            x += (b - a).max(1) as f64 * scale + CUT_PX;
+        }
+        Axis { spans: out, scale }
+    }
+
+    fn x(&self, t: u64) -> f64 {
+        let mut best = LEFT + 10.0;
+        for (a, b, x) in &self.spans {
+            if t < *a {
+                return best;
+            }
+            best = x + (t.min(*b) - a) as f64 * self.scale;
+            if t <= *b {
+                return best;
+            }
+            best += CUT_PX / 2.0;
+        }
+        best
+    }
+
+    fn end(&self) -> f64 {
+        self.spans.last().map_or(LEFT + 10.0, |(a, b, x)| {
+            x + (b - a).max(1) as f64 * self.scale
+        }) + 20.0
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn base(command: &str) -> &str {
+    let first = command.split_whitespace().next().unwrap_or("");
+    first.rsplit('/').next().unwrap_or(first)
+}
+
+pub fn render(events: &[EventEntry], happened: &Happened) -> String {
+    let nodes: Vec<u32> = events
+        .iter()
+        .flat_map(|e| {
+            e.records
+                .iter()
+                .map(|r| r.node)
+                .chain(e.membership.iter().copied())
+        })
+        .chain(happened.iter().filter_map(|(_, n, _)| *n))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lane = |n: u32| TOP + nodes.iter().position(|x| *x == n).unwrap_or(0) as f64 * LANE;
+    let mut points: Vec<(u64, u64)> = events
+        .iter()
+        .filter_map(|e| Some((e.records.first()?.t_ms, e.records.last()?.t_ms)))
+        .collect();
+    points.extend(happened.iter().map(|(t, _, _)| (*t, *t)));
+    let axis = Axis::new(points);
+    let width = axis.end().max(400.0);
+    let height = TOP + nodes.len() as f64 * LANE + 40.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="white"/>
+"#
+    );
+    // Lanes.
+    for (i, n) in nodes.iter().enumerate() {
+        let y = lane(*n);
+        let fill = if i % 2 == 0 { "#f6f6f6" } else { "#ffffff" };
+        let _ = writeln!(
+            s,
+            r#"<rect x="{LEFT}" y="{y}" width="{:.0}" height="{LANE}" fill="{fill}"/>"#,
+            width - LEFT
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="8" y="{:.0}" font-weight="bold">node {n}</text>"#,
+            y + LANE / 2.0 + 4.0
+        );
+    }
+    // Quiet stretches cut short.
+    for w in axis.spans.windows(2) {
+        let (_, b, _) = w[0];
+        let (a, _, x) = w[1];
+        let gap = a - b;
+        let cx = x - CUT_PX / 2.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{cx:.1}" y1="{TOP}" x2="{cx:.1}" y2="{:.0}" stroke="#bbb" stroke-dasharray="1,3"/>"##,
+            height - 30.0
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{cx:.1}" y="{:.0}" text-anchor="middle" fill="#888">+{:.1}s</text>"##,
+            height - 16.0,
+            gap as f64 / 1000.0
+        );
+    }
+    for (k, e) in events.iter().enumerate() {
+        let (Some(first), Some(last)) = (e.records.first(), e.records.last()) else {
+            continue;
+        };
+        let (x0, x1) = (
+            axis.x(first.t_ms),
+            axis.x(last.t_ms).max(axis.x(first.t_ms) + 2.0),
+        );
+        let color = match e.outcome.map(|o| o.as_str()) {
+            Some("completed") => "#e8f0fe",
+            Some("failed") => "#fde8e8",
+            _ => "#fff4e0",
+        };
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x0:.1}" y="{:.0}" width="{:.1}" height="{:.0}" fill="{color}" opacity="0.6"/>"#,
+            TOP - 30.0,
+            x1 - x0,
+            height - TOP - 10.0
+        );
+        let label = format!(
+            "#{} {}@{} {}",
+            e.seq,
+            e.name,
+            e.location,
+            e.outcome.map_or("running", |o| o.as_str())
+        );
+        let y = if k % 2 == 0 { TOP - 18.0 } else { TOP - 6.0 };
+        let _ = writeln!(
+            s,
+            r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}</text>"#,
+            esc(&label)
+        );
+        // Commands: pair each start with its end on the same node.
+        let mut open: BTreeMap<(u32, String, String), u64> = BTreeMap::new();
+        for r in &e.records {
+            let key = || {
+                (
+                    r.node,
+                    r.command.clone().unwrap_or_default(),
+                    r.role.clone().unwrap_or_default(),
+                )
+            };
+            match r.kind {
+                RecordKind::CommandStart => {
+                    open.insert(key(), r.t_ms);
+                }
+                RecordKind::CommandEnd => {
+                    let start = open.remove(&key()).unwrap_or(r.t_ms);
+                    // A pixel of air between bars that touch.
+                    let (a, b) = (
+                        axis.x(start) + 0.5,
+                        (axis.x(r.t_ms) - 0.5).max(axis.x(start) + 3.0),
+                    );
+                    let y = lane(r.node) + 6.0;
+                    let main = r.role.as_deref().unwrap_or("main") == "main";
+                    let fill = match (r.ok, main) {
+                        (Some(false), true) => "#d93025",
+                        (_, true) => "#34a853",
+                        _ => "#9aa0a6",
+                    };
+                    let cmd = r.command.clone().unwrap_or_default();
+                    let status = r
+                        .detail
+                        .clone()
+                        .unwrap_or_else(|| format!("exit {}", r.status.unwrap_or(0)));
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{a:.1}" y="{y:.1}" width="{:.1}" height="{:.0}" rx="3" fill="{fill}"><title>{} on node {} ({}, group {}): {} ms, {}</title></rect>"#,
+                        b - a,
+                        LANE - 12.0,
+                        esc(&cmd),
+                        r.node,
+                        r.nodeset.as_deref().unwrap_or(""),
+                        r.group.unwrap_or(0),
+                        r.t_ms.saturating_sub(start),
+                        esc(&status)
+                    );
+                    let label = base(&cmd);
+                    if b - a > label.len() as f64 * 6.0 + 6.0 {
+                        let _ = writeln!(
+                            s,
+                            r#"<text x="{:.1}" y="{:.1}" fill="white">{}</text>"#,
+                            a + 3.0,
+                            y + LANE / 2.0,
+                            esc(label)
+                        );
+                    }
+                }
+                RecordKind::Failure => {
+                    let (x, y) = (axis.x(r.t_ms), lane(r.node) + LANE / 2.0);
+                    let _ = writeln!(
+                        s,
+                        r##"<text x="{x:.1}" y="{:.1}" fill="#d93025" font-size="18" font-weight="bold" text-anchor="middle">✗<title>{}</title></text>"##,
+                        y + 6.0,
+                        esc(r.detail.as_deref().unwrap_or("failure"))
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Barriers: a line where the last member passed.
+        let mut passed: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &e.records {
+            if matches!(r.kind, RecordKind::BarrierDone | RecordKind::CbarrierDone) {
+                let at = r.detail.clone().unwrap_or_default();
+                let t = passed.entry(at).or_insert(r.t_ms);
+                *t = (*t).max(r.t_ms);
+            }
+        }
+        for (at, t) in passed {
+            let x = axis.x(t);
+            let dash = if at == "cbarrier" {
+                ""
+            } else {
+                r#" stroke-dasharray="4,3""#
+            };
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{:.0}" x2="{x:.1}" y2="{:.0}" stroke="#5f6368" stroke-width="1.5"{dash}><title>{}</title></line>"##,
+                TOP - 4.0,
+                TOP + nodes.len() as f64 * LANE + 4.0,
+                esc(&at)
+            );
+        }
+    }
+    for (t, node, what) in happened {
+        let x = axis.x(*t);
+        let (y, mark) = match node {
+            Some(n) if what.contains("crash") => (lane(*n) + LANE / 2.0 + 5.0, "✖"),
+            Some(n) => (lane(*n) + LANE / 2.0 + 5.0, "◆"),
+            None => (TOP - 34.0 + 10.0, "▼"),
+        };
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{y:.1}" font-size="14" text-anchor="middle">{mark}<title>{} ms: {}</title></text>"#,
+            t,
+            esc(what)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="{LEFT}" y="{:.0}" fill="#555">green: command as expected · red: unexpected status · grey: notify/pre/post/recovery · dashed: barrier · solid: cbarrier · ✖ crash · ◆ happening</text>"##,
+        height - 4.0
+    );
+    s.push_str("</svg>\n");
+    s
+}

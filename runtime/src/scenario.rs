@@ -1,0 +1,389 @@
+//! Simulator scenarios: a site, its nodes, and a timeline of happenings
+//! (starts, crashes, graceful stops, network and adapter events, user events,
+//! operator decisions), plus per-node overrides of commands.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::event::{EventKind, EventRequest, NodeId};
+use crate::exec::sim::Override;
+use crate::gs::{Decision, GroupServices, OperatorCommand, SyncPoint};
+use crate::journal::{Feed, RecordKind};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The site file (or `bundle`), relative to the scenario.
+    #[serde(default)]
+    pub site: Option<PathBuf>,
+    /// A compiled bundle instead of a site file.
+    #[serde(default)]
+    pub bundle: Option<PathBuf>,
+    /// Queue settle interval (default 0 in the simulator).
+    #[serde(default)]
+    pub settle: Option<hacmp_stdlib::Duration>,
+    /// Duration of a simulated command without an override.
+    #[serde(default)]
+    pub duration: Option<hacmp_stdlib::Duration>,
+    /// Give up waiting for the cluster after this long (simulated time).
+    #[serde(default)]
+    pub limit: Option<hacmp_stdlib::Duration>,
+    #[serde(default, rename = "at")]
+    pub timeline: Vec<Happening>,
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<Override>,
+}
+
+/// When a happening happens.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// While this event runs…
+    pub event: Option<String>,
+    /// …when a node arrives at this barrier (1-based; 0 is the cbarrier)…
+    pub barrier: Option<u32>,
+    /// …or when a node starts this command…
+    pub command: Option<String>,
+    /// …on this node (any when absent).
+    pub node: Option<NodeId>,
+    /// When a command fails (its status is not the expected one).
+    #[serde(default)]
+    pub failure: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Raise {
+    pub event: String,
+    #[serde(default)]
+    pub state: i64,
+    pub location: NodeId,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAt {
+    pub node: NodeId,
+    #[serde(default = "one")]
+    pub network: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub decision: Decision,
+    /// The failed node (all failed nodes when absent).
+    pub node: Option<NodeId>,
+}
+
+/// One entry of the timeline: a trigger (`time` or `when`) and an action.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Happening {
+    /// Simulated time since the start.
+    pub time: Option<hacmp_stdlib::Duration>,
+    pub when: Option<When>,
+    pub start: Option<Vec<NodeId>>,
+    pub crash: Option<NodeId>,
+    pub stop: Option<NodeId>,
+    #[serde(default)]
+    pub takeover: bool,
+    pub raise: Option<Raise>,
+    pub network_up: Option<NetworkAt>,
+    pub network_down: Option<NetworkAt>,
+    pub swap_adapter: Option<NetworkAt>,
+    pub resume: Option<Resume>,
+}
+
+impl Scenario {
+    pub fn from_toml(text: &str) -> Result<Scenario, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The site or bundle path, resolved against the scenario's directory.
+    pub fn source(&self, scenario_path: &Path) -> Result<PathBuf, String> {
+        let dir = scenario_path.parent().unwrap_or(Path::new("."));
+        match (&self.site, &self.bundle) {
+            (Some(s), None) => Ok(dir.join(s)),
+            (None, Some(b)) => Ok(dir.join(b)),
+            _ => Err("a scenario names exactly one of `site` or `bundle`".into()),
+        }
+    }
+
+    /// Checks each happening has one trigger and one action.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, h) in self.timeline.iter().enumerate() {
+            let n = i + 1;
+            if h.time.is_some() == h.when.is_some() {
+                return Err(format!(
+                    "happening {n}: give exactly one of `time` or `when`"
+                ));
+            }
+            let actions = [
+                h.start.is_some(),
+                h.crash.is_some(),
+                h.stop.is_some(),
+                h.raise.is_some(),
+                h.network_up.is_some(),
+                h.network_down.is_some(),
+                h.swap_adapter.is_some(),
+                h.resume.is_some(),
+            ];
+            if actions.iter().filter(|a| **a).count() != 1 {
+                return Err(format!(
+                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl When {
+    fn matches(&self, f: &Feed) -> bool {
+        let r = &f.record;
+        if self.node.is_some_and(|n| n != r.node)
+            || self.event.as_ref().is_some_and(|e| *e != f.event)
+        {
+            return false;
+        }
+        if self.failure {
+            return r.kind == RecordKind::Failure;
+        }
+        if let Some(b) = self.barrier {
+            let at = if b == 0 {
+                Some("cbarrier".to_string())
+            } else {
+                Some(SyncPoint::Barrier(b).to_string())
+            };
+            return r.kind == RecordKind::BarrierArrive && r.detail == at;
+        }
+        if let Some(c) = &self.command {
+            return r.kind == RecordKind::CommandStart && r.command.as_ref() == Some(c);
+        }
+        false
+    }
+}
+
+/// What the driver did, and when (journal milliseconds), for the reports.
+pub type Happened = Vec<(u64, Option<NodeId>, String)>;
+
+/// How a scenario run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ending {
+    /// Every happening happened and the cluster went idle.
+    Idle,
+    /// The cluster did not go idle within the limit: who waits where.
+    Stuck(String),
+}
+
+/// Applies one action.
+async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened) {
+    let t = c.journal().now_ms();
+    let (node, what) = describe(h);
+    log.push((t, node, what));
+    if let Some(nodes) = &h.start {
+        for n in nodes {
+            if let Err(e) = c.start(*n).await {
+                tracing::error!(node = n, "cannot start: {e}");
+            }
+        }
+    } else if let Some(n) = h.crash {
+        c.crash(n);
+    } else if let Some(n) = h.stop {
+        c.stop(n, h.takeover);
+    } else if let Some(r) = &h.raise {
+        let _ = c
+            .raise(EventRequest::user(
+                r.event.clone(),
+                r.state,
+                r.location,
+                None,
+            ))
+            .await;
+    } else if let Some(a) = &h.network_up {
+        let _ = c
+            .raise(EventRequest::system(
+                EventKind::NetworkUp { network: a.network },
+                a.node,
+            ))
+            .await;
+    } else if let Some(a) = &h.network_down {
+        let _ = c
+            .raise(EventRequest::system(
+                EventKind::NetworkDown { network: a.network },
+                a.node,
+            ))
+            .await;
+    } else if let Some(a) = &h.swap_adapter {
+        let _ = c
+            .raise(EventRequest::system(
+                EventKind::AdapterSwap { network: a.network },
+                a.node,
+            ))
+            .await;
+    } else if let Some(r) = &h.resume {
+        match c.gs().current() {
+            Some((ev, _, failed)) if !failed.is_empty() => {
+                let cmd = OperatorCommand::Resume {
+                    seq: ev.seq,
+                    node: r.node,
+                    decision: r.decision,
+                };
+                if let Err(e) = c.command(cmd).await {
+                    tracing::error!("resume refused: {e}");
+                }
+            }
+            _ => tracing::warn!("resume: no event is waiting for an operator"),
+        }
+    }
+}
+
+fn describe(h: &Happening) -> (Option<NodeId>, String) {
+    if let Some(nodes) = &h.start {
+        let l: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        (None, format!("start node {}", l.join(", ")))
+    } else if let Some(n) = h.crash {
+        (Some(n), format!("node {n} crashes"))
+    } else if let Some(n) = h.stop {
+        (
+            Some(n),
+            format!(
+                "node {n} stops{}",
+                if h.takeover {
+                    " with takeover"
+                } else {
+                    " gracefully"
+                }
+            ),
+        )
+    } else if let Some(r) = &h.raise {
+        (
+            Some(r.location),
+            format!("{} raised at node {}", r.event, r.location),
+        )
+    } else if let Some(a) = &h.network_up {
+        (
+            Some(a.node),
+            format!("network {} up at node {}", a.network, a.node),
+        )
+    } else if let Some(a) = &h.network_down {
+        (
+            Some(a.node),
+            format!("network {} down at node {}", a.network, a.node),
+        )
+    } else if let Some(a) = &h.swap_adapter {
+        (
+            Some(a.node),
+            format!("adapter swap on network {} at node {}", a.network, a.node),
+        )
+    } else if let Some(r) = &h.resume {
+        (r.node, format!("operator: resume {}", r.decision.as_str()))
+    } else {
+        (None, String::new())
+    }
+}
+
+/// Runs a scenario on a cluster until every happening happened and the
+/// cluster is idle, or the limit passes.
+pub async fn run(c: &mut Cluster, scenario: &Scenario) -> (Ending, Happened) {
+    let mut log = Happened::new();
+    let ending = drive(c, scenario, &mut log).await;
+    (ending, log)
+}
+
+async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Ending {
+    let t0 = Instant::now();
+    let limit = scenario
+        .limit
+        .map_or(Duration::from_secs(24 * 3600), |d| d.0);
+    let mut feed = c.journal().subscribe();
+    let mut timed: Vec<(Duration, usize)> = scenario
+        .timeline
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.time.map(|t| (t.0, i)))
+        .collect();
+    timed.sort();
+    let mut timed = timed.into_iter().peekable();
+    let mut waiting: Vec<usize> = scenario
+        .timeline
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.when.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    loop {
+        let next_time = timed.peek().map(|(t, _)| t0 + *t);
+        if next_time.is_none() && waiting.is_empty() {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_time.unwrap_or(t0 + limit)), if next_time.is_some() => {
+                if let Some((_, i)) = timed.next() {
+                    apply(c, &scenario.timeline[i], log).await;
+                }
+            }
+            f = feed.recv() => {
+                let Ok(f) = f else { continue };
+                // Happenings triggered by this record, in timeline order.
+                let fired: Vec<usize> = waiting.iter().copied().filter(|i| scenario.timeline[*i].when.as_ref().is_some_and(|w| w.matches(&f))).collect();
+                waiting.retain(|i| !fired.contains(i));
+                for i in fired {
+                    apply(c, &scenario.timeline[i], log).await;
+                }
+            }
+            _ = tokio::time::sleep_until(t0 + limit) => return Ending::Stuck(stuck_report(c).await),
+            _ = c.wait_idle(), if next_time.is_none() => {
+                // Idle with only `when` happenings left: they cannot happen.
+                if !waiting.is_empty() {
+                    tracing::warn!("{} happening(s) never triggered", waiting.len());
+                }
+                return Ending::Idle;
+            }
+        }
+    }
+    let remaining = (t0 + limit).saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, c.wait_idle()).await {
+        Ok(_) => Ending::Idle,
+        Err(_) => Ending::Stuck(stuck_report(c).await),
+    }
+}
+
+/// Who waits where, and why.
+pub async fn stuck_report(c: &Cluster) -> String {
+    let mut out = String::new();
+    if let Some((ev, arrived, failed)) = c.gs().current() {
+        out.push_str(&format!(
+            "event #{} {} at node {} has not ended\n",
+            ev.seq, ev.event.request.name, ev.event.request.location
+        ));
+        for (at, nodes) in &arrived {
+            let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+            out.push_str(&format!("  waiting at {at}: node {}\n", list.join(", ")));
+        }
+        for s in c.gs().statuses().await.unwrap_or_default() {
+            if let Some(f) = &s.failure {
+                out.push_str(&format!(
+                    "  node {} stopped before barrier {}: `{}` {} (expected {}), policy {}; resume with `hacmp resume {} --node {} continue|rerun|skip|skip-and-cancel`\n",
+                    s.node, f.group, f.command, f.actual, f.expected, f.policy, ev.seq, s.node
+                ));
+                for l in &f.output_tail {
+                    out.push_str(&format!("    | {l}\n"));
+                }
+            }
+        }
+        let _ = failed;
+    } else {
+        out.push_str("the cluster is not idle but no event runs\n");
+    }
+    out
+}
