@@ -57,6 +57,7 @@ pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loa
     match l.bundle() {
         Some(bundle) => {
             let root = l.site.root.clone().or_else(|| root.map(Path::to_path_buf));
+            let root = root.map(|r| std::path::absolute(&r).unwrap_or(r));
             Ok(Loaded { bundle, root })
         }
         None => Err(format!(

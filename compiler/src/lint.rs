@@ -176,7 +176,11 @@ impl Linter<'_> {
             Ok(mut site) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 if self.root.is_none() {
-                    self.root = site.root.as_ref().map(|r| dir.join(r));
+                    // Absolute: commands run with `/` as working directory.
+                    self.root = site.root.as_ref().map(|r| {
+                        let p = dir.join(r);
+                        std::path::absolute(&p).unwrap_or(p)
+                    });
                 }
                 site.root = self.root.clone();
                 site.rules_file = site.rules_file.map(|r| dir.join(r));

@@ -159,17 +159,23 @@ impl<G: GroupServices> Manager<G> {
     ) -> Result<Exit, GsError> {
         let node = self.cfg.node;
         self.set_state(ManagerState::Init, None, None, None).await;
-        let joined = self.gs.join(node, &Identity::of(&self.cfg.bundle)).await;
+        let joined = if self.cfg.member {
+            Ok(())
+        } else {
+            self.gs.join(node, &Identity::of(&self.cfg.bundle)).await
+        };
         if let Some(tx) = self.joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = tx.send(joined.clone());
         }
         joined?;
-        tracing::info!(node, group = %self.gs.group_name(), "joined; waiting for this node's node-up event");
-        self.set_state(ManagerState::Joining, None, None, None)
-            .await;
+        if !self.cfg.member {
+            tracing::info!(node, group = %self.gs.group_name(), "joined; waiting for this node's node-up event");
+            self.set_state(ManagerState::Joining, None, None, None)
+                .await;
+        }
         let mut last = 0;
         let mut leaving = false;
-        let mut joined = false;
+        let mut joined = self.cfg.member;
         loop {
             if joined {
                 let queued = self

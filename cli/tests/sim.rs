@@ -1,0 +1,257 @@
+//! `hacmp sim` and `hacmp run`, as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn hacmp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn scenario(dir: &Path, body: &str) -> String {
+    let site = repo().join("examples/rwho/site.toml");
+    let p = dir.join("scenario.toml");
+    std::fs::write(
+        &p,
+        format!("site = {:?}\n{body}", site.display().to_string()),
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn the_rwho_scenario_shows_the_failure_and_its_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("rwho.svg");
+    let o = hacmp(&[
+        "sim",
+        "examples/rwho/scenario.toml",
+        "--format",
+        "json",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let events = v["events"].as_array().unwrap();
+    let names: Vec<(&str, u64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["location"].as_u64().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("TE_JOIN_NODE", 1, "completed"),
+            ("TE_JOIN_NODE", 2, "completed"),
+            ("TE_JOIN_NODE", 3, "completed"),
+            ("TE_JOIN_NODE", 4, "completed"),
+            ("UE_PGMRWHO_DOWN", 3, "completed"),
+        ]
+    );
+    let ue = &events[4];
+    assert_eq!(ue["membership"], serde_json::json!([1, 2, 3, 4]));
+    for r in ue["records"].as_array().unwrap() {
+        let kind = r["kind"].as_str().unwrap();
+        assert!(
+            [
+                "command_start",
+                "command_end",
+                "barrier_arrive",
+                "barrier_done",
+                "cbarrier_done",
+                "state"
+            ]
+            .contains(&kind),
+            "{kind}"
+        );
+        assert!(r["node"].is_u64() && r["t_ms"].is_u64());
+    }
+    // Only node 3 restarts the daemon, between the two barriers.
+    let restarts: Vec<u64> = ue["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["kind"] == "command_start" && r["command"] == "/usr/sbin/cluster/local/rwho_restart"
+        })
+        .map(|r| r["node"].as_u64().unwrap())
+        .collect();
+    assert_eq!(restarts, [3]);
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.starts_with("<svg")
+            && picture.contains("node 4")
+            && picture.contains("UE_PGMRWHO_DOWN@3")
+    );
+}
+
+#[test]
+fn the_human_timeline_has_a_column_per_node() {
+    let o = hacmp(&["sim", "examples/rwho/scenario.toml"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("#5 UE_PGMRWHO_DOWN at node 3 (state 0) — members 1 2 3 4 — COMPLETED"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("▶ rwho_msg_local"))
+        .unwrap();
+    assert_eq!(row.matches("▶ rwho_msg_remote").count(), 3, "{row}");
+}
+
+#[test]
+fn a_crash_at_a_barrier_and_an_operator_resume_in_one_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        dir.path(),
+        r#"
+[[at]]
+time = "0s"
+start = [1, 2, 3, 4]
+
+[[at]]
+time = "5s"
+raise = { event = "UE_PGMRWHO_DOWN", location = 2 }
+
+# Node 4 dies while the others wait at barrier 2 of the rwho program.
+[[at]]
+when = { event = "UE_PGMRWHO_DOWN", barrier = 2, node = 1 }
+crash = 4
+
+# node_down of 4: node 1's node_down fails once; the operator re-runs it.
+[[override]]
+command = "node_down"
+node = 1
+location = 4
+status = 3
+times = 1
+
+[[at]]
+when = { failure = true }
+resume = { decision = "rerun" }
+"#,
+    );
+    let o = hacmp(&["sim", &sc, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let events = v["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["name"].as_str(), last["location"].as_u64()),
+        (Some("TE_FAIL_NODE"), Some(4))
+    );
+    assert_eq!(last["outcome"], "completed");
+    assert_eq!(last["membership"], serde_json::json!([1, 2, 3]));
+    let ue = &events[events.len() - 2];
+    assert_eq!(ue["outcome"], "completed");
+    let decisions: Vec<&str> = last["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "decision")
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["rerun"]);
+}
+
+#[test]
+fn a_stuck_cluster_is_reported_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        dir.path(),
+        r#"
+limit = "1h"
+[[at]]
+time = "0s"
+start = [1, 2, 3]
+
+[[override]]
+command = "node_up"
+node = 2
+location = 3
+status = 1
+"#,
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("waiting at barrier 1: node 1, 3"), "{err}");
+    assert!(
+        err.contains("node 2 stopped before barrier 1: `node_up` exit 1 (expected 0), policy wait"),
+        "{err}"
+    );
+    assert!(err.contains("hacmp resume"), "{err}");
+}
+
+#[test]
+fn bad_scenarios_get_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario(dir.path(), "[[at]]\ntime = \"soon\"\nstart = [1]\n");
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("scenario.toml:3:8") && err.contains("duration"),
+        "{err}"
+    );
+    let sc = scenario(dir.path(), "[[at]]\ntime = \"1s\"\n");
+    let o = hacmp(&["sim", &sc]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exactly one action"));
+}
+
+#[test]
+fn run_tries_one_event_for_real_with_a_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let o = hacmp(&[
+        "run",
+        "examples/rwho/site.toml",
+        "--event",
+        "UE_PGMRWHO_DOWN",
+        "--location",
+        "2",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("▶ /usr/sbin/cluster/local/rwho_msg_local (event, group 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("detected a failure of \"rwhod\" program"),
+        "the command's output is logged: {err}"
+    );
+    let journal = std::fs::read_to_string(state.join("journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "event");
+    assert_eq!(last["name"], "UE_PGMRWHO_DOWN");
+    assert_eq!(last["outcome"], "completed");
+    assert_eq!(last["membership"], serde_json::json!([2]));
+}
