@@ -10,6 +10,8 @@ pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub struct EnvContext<'a> {
     pub event: &'a ClaimedEvent,
+    /// `HACMP_MEMBERSHIP`, computed once per event.
+    pub membership: &'a str,
     pub node: NodeId,
     pub verbose_logging: &'a str,
     /// The site's staging root, when it has one.
@@ -23,7 +25,6 @@ pub struct EnvContext<'a> {
 /// `HACMP_ROOT` when the site runs under a staging root.
 pub fn command_env(c: &EnvContext<'_>, node_set: NodeSet) -> Vec<(String, String)> {
     let r = &c.event.event.request;
-    let membership: Vec<String> = c.event.membership.iter().map(|n| n.to_string()).collect();
     let mut env = vec![
         ("EVNAME".to_string(), r.name.clone()),
         ("EVQUALIFIER".to_string(), r.state.to_string()),
@@ -31,7 +32,7 @@ pub fn command_env(c: &EnvContext<'_>, node_set: NodeSet) -> Vec<(String, String
         ("TIMESTAMP".to_string(), c.event.event.queued_at.clone()),
         ("HACMP_NODE".to_string(), c.node.to_string()),
         ("HACMP_NODESET".to_string(), node_set.as_str().to_string()),
-        ("HACMP_MEMBERSHIP".to_string(), membership.join(" ")),
+        ("HACMP_MEMBERSHIP".to_string(), c.membership.to_string()),
         ("VERBOSE_LOGGING".to_string(), c.verbose_logging.to_string()),
     ];
     if let Some(em) = &r.em {
@@ -54,10 +55,17 @@ pub fn command_env(c: &EnvContext<'_>, node_set: NodeSet) -> Vec<(String, String
     env
 }
 
+/// The value of `HACMP_MEMBERSHIP`: node numbers separated by blanks.
+pub fn membership_value(event: &ClaimedEvent) -> String {
+    let v: Vec<String> = event.membership.iter().map(|n| n.to_string()).collect();
+    v.join(" ")
+}
+
 /// Whether a line of a node set runs on `node` for this event.
 pub fn runs_on(node_set: NodeSet, node: NodeId, event: &ClaimedEvent) -> bool {
     let location = event.event.request.location;
-    event.membership.contains(&node)
+    // The membership is sorted by node number.
+    event.membership.binary_search(&node).is_ok()
         && match node_set {
             NodeSet::All => true,
             NodeSet::Event => node == location,

@@ -545,8 +545,10 @@ impl<G: GroupServices> Manager<G> {
     ) -> LineOutcome {
         let _ = rule;
         let site = self.site();
+        let membership = crate::env::membership_value(ev);
         let run = Run {
             ev,
+            membership: &membership,
             group: g,
             node_set: line.node_set,
         };
@@ -700,6 +702,7 @@ impl<G: GroupServices> Manager<G> {
         let root = self.cfg.root.as_ref().map(|r| r.display().to_string());
         let ctx = EnvContext {
             event: ev,
+            membership: run.membership,
             node: self.cfg.node,
             verbose_logging: &site.defaults.verbose_logging,
             root: root.as_deref(),
@@ -778,6 +781,8 @@ impl<G: GroupServices> Manager<G> {
 /// Where a command runs: its event, group and node set.
 struct Run<'a> {
     ev: &'a ClaimedEvent,
+    /// `HACMP_MEMBERSHIP` of the event.
+    membership: &'a str,
     group: u32,
     node_set: NodeSet,
 }

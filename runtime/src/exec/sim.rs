@@ -106,7 +106,9 @@ impl Executor for SimExecutor {
                 )],
             };
         }
-        tokio::time::sleep(duration).await;
+        if !duration.is_zero() {
+            tokio::time::sleep(duration).await;
+        }
         CommandResult {
             status: Status::Exited { code: status },
             output_tail: vec![format!("simulated: {} exited {status}", spec.tags.command)],

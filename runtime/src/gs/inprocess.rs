@@ -114,8 +114,13 @@ impl InProcess {
                 ))
         });
         if let Some(c) = s.current.as_mut() {
+            // Arrivals and completions count live members only.
             c.live.remove(&node);
             c.failures.remove(&node);
+            c.done.remove(&node);
+            for a in c.arrived.values_mut() {
+                a.remove(&node);
+            }
         }
         s.statuses.remove(&node);
         if was_member || in_event {
@@ -177,13 +182,19 @@ impl InProcess {
         }
     }
 
-    /// Finishes the current event when every live member is done.
-    fn check_finished(&self, s: &mut State) {
-        let Some(c) = s.current.as_ref() else { return };
-        if !c.live.iter().all(|n| c.done.contains(n)) {
-            return;
+    /// Finishes the current event when every live member is done; true if
+    /// it did.
+    fn check_finished(&self, s: &mut State) -> bool {
+        let Some(c) = s.current.as_ref() else {
+            return false;
+        };
+        // `done` holds live members only.
+        if c.done.len() < c.live.len() {
+            return false;
         }
-        let Some(c) = s.current.take() else { return };
+        let Some(c) = s.current.take() else {
+            return false;
+        };
         let outcome = c.ended.unwrap_or(if c.failures.is_empty() {
             Outcome::Completed
         } else {
@@ -222,6 +233,7 @@ impl InProcess {
         {
             h(c.claimed.seq, outcome);
         }
+        true
     }
 
     fn view_of(s: &State) -> View {
@@ -420,9 +432,15 @@ impl GroupServices for InProcess {
         {
             let mut s = self.lock();
             if let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) {
-                c.arrived.entry(at).or_default().insert(node);
+                let arrived = c.arrived.entry(at).or_default();
+                if c.live.contains(&node) {
+                    arrived.insert(node);
+                }
+                // Only the last arrival changes anything for the waiters.
+                if arrived.len() >= c.live.len() {
+                    self.bump(&mut s);
+                }
             }
-            self.bump(&mut s);
         }
         self.wait_for(|s, _| {
             if !s.alive.contains(&node) {
@@ -456,7 +474,6 @@ impl GroupServices for InProcess {
         if let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == report.seq) {
             c.failures.insert(report.node);
         }
-        self.bump(&mut s);
         Ok(())
     }
 
@@ -465,7 +482,6 @@ impl GroupServices for InProcess {
         if let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) {
             c.failures.remove(&node);
         }
-        self.bump(&mut s);
         Ok(())
     }
 
@@ -481,10 +497,13 @@ impl GroupServices for InProcess {
     async fn finish(&self, node: NodeId, seq: u64) -> Result<(), GsError> {
         let mut s = self.lock();
         if let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) {
-            c.done.insert(node);
+            if c.live.contains(&node) {
+                c.done.insert(node);
+            }
         }
-        self.check_finished(&mut s);
-        self.bump(&mut s);
+        if self.check_finished(&mut s) {
+            self.bump(&mut s);
+        }
         Ok(())
     }
 
@@ -568,10 +587,10 @@ impl GroupServices for InProcess {
     }
 
     async fn report(&self, status: NodeStatus) -> Result<(), GsError> {
+        // Statuses are read on demand; nobody waits on them.
         let mut s = self.lock();
         if s.alive.contains(&status.node) {
             s.statuses.insert(status.node, status);
-            self.bump(&mut s);
         }
         Ok(())
     }

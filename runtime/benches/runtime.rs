@@ -1,0 +1,200 @@
+//! Runtime costs, each against what it is compared with in the same run:
+//! (a) simulated events of a three-group program on 16, 128 and 1024
+//!     in-process nodes with zero-duration commands: µs per event and per
+//!     barrier;
+//! (b) one group of 256 real `true` commands on one node, against spawning
+//!     and waiting the same 256 processes directly.
+//!
+//! `cargo bench -p hacmp-runtime --bench runtime`
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hacmp_compiler::ir::{Command, CommandLine, Group, Program, Rule};
+use hacmp_compiler::site::Node;
+use hacmp_compiler::{Bundle, Site};
+use hacmp_grammar::ast::{Expected, NodeSet};
+use hacmp_runtime::cluster::Cluster;
+use hacmp_runtime::exec::real::RealExecutor;
+use hacmp_runtime::exec::sim::SimExecutor;
+use hacmp_runtime::exec::Executor;
+use hacmp_runtime::journal::Journal;
+use hacmp_runtime::EventRequest;
+
+fn bundle(nodes: u32, groups: Vec<Vec<(NodeSet, &str)>>) -> Bundle {
+    let mut site = Site::default();
+    site.nodes = (1..=nodes)
+        .map(|n| Node {
+            number: n,
+            name: format!("n{n}"),
+        })
+        .collect();
+    let program = Program {
+        path: "/bench.rp".into(),
+        groups: groups
+            .into_iter()
+            .map(|g| Group {
+                commands: g
+                    .into_iter()
+                    .map(|(node_set, cmd)| CommandLine {
+                        node_set,
+                        command: Command::Exec {
+                            argv: vec![cmd.to_string()],
+                        },
+                        expected: Expected::Status(0),
+                        line: 1,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let rule = Rule {
+        name: "UE_BENCH".into(),
+        state: 0,
+        program: "/bench.rp".into(),
+        recovery_type: 2,
+        recovery_level: 0,
+        priority: 7,
+        condition: None,
+        line: 1,
+    };
+    Bundle::new(
+        site,
+        vec![rule],
+        BTreeMap::from([("/bench.rp".to_string(), program)]),
+        BTreeMap::new(),
+    )
+}
+
+async fn events_per_cluster(c: &mut Cluster, nodes: u32, events: u32) -> Duration {
+    for n in 1..=nodes {
+        c.start_member(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    let t = Instant::now();
+    for i in 0..events {
+        c.raise(EventRequest::user("UE_BENCH", 0, 1 + i % nodes, None))
+            .await
+            .unwrap();
+        c.wait_idle().await.unwrap();
+        // Let the event finish on every node before the next.
+        tokio::task::yield_now().await;
+    }
+    t.elapsed()
+}
+
+fn simulated() {
+    println!("(a) simulated events, three groups (other / event / all), zero-duration commands");
+    println!(
+        "    {:>6} {:>8} {:>14} {:>14}",
+        "nodes", "events", "µs per event", "µs per barrier"
+    );
+    for (nodes, events) in [(16u32, 200u32), (128, 50), (1024, 6)] {
+        let b = bundle(
+            nodes,
+            vec![
+                vec![(NodeSet::Other, "/bin/a")],
+                vec![(NodeSet::Event, "/bin/b")],
+                vec![(NodeSet::All, "/bin/c")],
+            ],
+        );
+        // As `hacmp sim` runs: one thread, simulated time.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let elapsed = rt.block_on(async {
+            let exec: Arc<dyn Executor> = Arc::new(SimExecutor::new(vec![], Duration::ZERO));
+            let mut c = Cluster::new(
+                Arc::new(b),
+                exec,
+                Journal::in_memory(),
+                None,
+                Duration::ZERO,
+            );
+            let d = events_per_cluster(&mut c, nodes, events).await;
+            c.shutdown().await;
+            d
+        });
+        let per_event = elapsed.as_secs_f64() * 1e6 / events as f64;
+        // Two barriers and the cbarrier per event.
+        println!(
+            "    {nodes:>6} {events:>8} {per_event:>14.0} {:>14.0}",
+            per_event / 3.0
+        );
+    }
+}
+
+fn real() {
+    const N: usize = 256;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let truth = if std::path::Path::new("/bin/true").exists() {
+        "/bin/true"
+    } else {
+        "/usr/bin/true"
+    };
+    let b = bundle(1, vec![(0..N).map(|_| (NodeSet::All, truth)).collect()]);
+    let runs = 7;
+    let (mut base, mut ours) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        let mut c = Cluster::new(
+            Arc::new(b),
+            Arc::new(RealExecutor),
+            Journal::in_memory(),
+            None,
+            Duration::ZERO,
+        );
+        c.start_member(1).await.unwrap();
+        for _ in 0..runs {
+            // Baseline: spawn the same processes directly, then wait for all.
+            let t = Instant::now();
+            let mut children = Vec::with_capacity(N);
+            for _ in 0..N {
+                children.push(tokio::process::Command::new(truth).spawn().unwrap());
+            }
+            for mut ch in children {
+                ch.wait().await.unwrap();
+            }
+            base.push(t.elapsed());
+
+            let t = Instant::now();
+            c.raise(EventRequest::user("UE_BENCH", 0, 1, None))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_micros(1)).await;
+            c.wait_idle().await.unwrap();
+            ours.push(t.elapsed());
+        }
+        let ok = c
+            .journal()
+            .events()
+            .iter()
+            .all(|e| e.outcome == Some(hacmp_runtime::Outcome::Completed));
+        assert!(ok, "every event completed");
+        c.shutdown().await;
+    });
+    base.sort();
+    ours.sort();
+    let (b, o) = (base[runs / 2], ours[runs / 2]);
+    println!("(b) one group of {N} real `true` commands on one node (median of {runs})");
+    println!(
+        "    baseline spawn + wait: {:>8.2} ms",
+        b.as_secs_f64() * 1e3
+    );
+    println!(
+        "    through the manager:   {:>8.2} ms   ratio {:.2} (target ≤ 1.25)",
+        o.as_secs_f64() * 1e3,
+        o.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
+fn main() {
+    simulated();
+    real();
+}
