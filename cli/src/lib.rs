@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod compile;
+pub mod em;
 pub mod explain;
 pub mod init;
 pub mod lint;

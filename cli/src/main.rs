@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, explain, init, lint, run, sim};
+use hacmp_cli::{compile, em, explain, init, lint, run, sim};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -26,6 +26,12 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run one event for real on this machine, as a one-node cluster.
     Run(run::RunArgs),
+    /// Unit tests for rules: observation series, expected events and arm states.
+    Test(em::TestArgs),
+    /// Sample this machine once and show what every rule would do now.
+    Plan(em::PlanArgs),
+    /// Feed an observation of a resource variable to the running daemons.
+    Observe(em::ObserveArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,9 @@ fn main() -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Run(a) => run::run(a),
+        Command::Test(a) => em::test(a),
+        Command::Plan(a) => em::plan(a),
+        Command::Observe(a) => em::observe(a),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,338 @@
+//! `hacmp test`, `hacmp plan` and `hacmp observe`: Event Management from the
+//! command line.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use hacmp_compiler::ir::Rule;
+use hacmp_compiler::predicate::Observation as Obs;
+use hacmp_compiler::{lint, render, LintOptions};
+use hacmp_runtime::em::engine::{matches, EmRule};
+use hacmp_runtime::em::feed::{append, FeedReader};
+use hacmp_runtime::em::monitor::Monitor;
+use hacmp_runtime::em::testfile::{self, TestFile};
+use hacmp_runtime::em::{instance_string, parse_instance, value_string, Observation};
+
+use crate::exit;
+
+/// The rules and catalog of a site, checked without the file system (rule
+/// tests and plans need the conditions, not the programs).
+fn rules_of(path: &Path) -> Result<(Vec<Rule>, hacmp_stdlib::Catalog), String> {
+    let (rules, site) = if path.extension().is_some_and(|e| e == "toml") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let rules = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
+            .ok_or_else(|| format!("`{}` has no `[paths] rules`", path.display()))?;
+        (
+            path.parent().unwrap_or(Path::new(".")).join(rules),
+            Some(path.to_path_buf()),
+        )
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let opts = LintOptions {
+        site,
+        fs_checks: false,
+        ..LintOptions::default()
+    };
+    let l = lint(&[rules], &opts).map_err(|e| e.to_string())?;
+    if l.has_errors() {
+        return Err(format!(
+            "the rules have errors:\n{}",
+            render::human(&l.sources, &l.diagnostics, false)
+        ));
+    }
+    Ok((l.rules.clone(), l.site.full_catalog()))
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TestFormat {
+    Human,
+    Junit,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Rule test files (TOML).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: TestFormat,
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn test(args: &TestArgs) -> u8 {
+    let mut all_passed = true;
+    let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for path in &args.files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return exit::USAGE;
+            }
+        };
+        let file = match TestFile::parse(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                let (line, col) = e.span().map_or((1, 1), |r| {
+                    let before = &text[..r.start.min(text.len())];
+                    (
+                        before.matches('\n').count() + 1,
+                        before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                    )
+                });
+                eprintln!("error: {}:{line}:{col}: {}", path.display(), e.message());
+                return exit::USAGE;
+            }
+        };
+        let (rules, catalog) = match rules_of(&file.site_path(path)) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        };
+        let outcomes = testfile::run(&file, &rules, &catalog);
+        let failures = outcomes.iter().filter(|o| !o.passed).count();
+        junit.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
+            xml(&path.display().to_string()),
+            outcomes.len()
+        ));
+        for o in &outcomes {
+            all_passed &= o.passed;
+            let mut detail = o.diff.join("\n");
+            if let Some(e) = &o.error {
+                detail = e.clone();
+            }
+            match args.format {
+                TestFormat::Human => {
+                    println!(
+                        "{}  {}  ({})",
+                        if o.passed { "PASS" } else { "FAIL" },
+                        o.name,
+                        path.display()
+                    );
+                    if !o.passed {
+                        for l in detail.lines() {
+                            println!("      {l}");
+                        }
+                    }
+                }
+                TestFormat::Junit => {
+                    junit.push_str(&format!(
+                        "    <testcase name=\"{}\" classname=\"{}\"",
+                        xml(&o.name),
+                        xml(&path.display().to_string())
+                    ));
+                    if o.passed {
+                        junit.push_str("/>\n");
+                    } else {
+                        junit.push_str(&format!(
+                            ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                            xml(o.error.as_deref().unwrap_or("events or arm states differ")),
+                            xml(&detail)
+                        ));
+                    }
+                }
+            }
+        }
+        junit.push_str("  </testsuite>\n");
+    }
+    match args.format {
+        TestFormat::Junit => print!("{junit}</testsuites>\n"),
+        TestFormat::Human => println!(
+            "{}",
+            if all_passed {
+                "all tests passed"
+            } else {
+                "some tests FAILED"
+            }
+        ),
+    }
+    if all_passed {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// A site file or a rules file.
+    pub site: PathBuf,
+    /// The node this machine is.
+    #[arg(long, default_value_t = 1)]
+    pub node: u32,
+    /// Also read every observation of this feed file.
+    #[arg(long, value_name = "FILE")]
+    pub feed: Option<PathBuf>,
+}
+
+pub fn plan(args: &PlanArgs) -> u8 {
+    let (rules, catalog) = match rules_of(&args.site) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let em: Vec<EmRule> = rules
+        .iter()
+        .filter_map(|r| {
+            r.condition.clone().map(|condition| EmRule {
+                name: r.name.clone(),
+                state: r.state,
+                condition,
+            })
+        })
+        .collect();
+    let mut observations = Monitor::new(&em, args.node).sample();
+    if let Some(f) = &args.feed {
+        let (obs, errs) = FeedReader::open(f, true).poll(&catalog);
+        for e in errs {
+            eprintln!("warning: feed line skipped: {e}");
+        }
+        observations.extend(obs);
+    }
+    let yes = |b: Option<bool>| match b {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "-",
+    };
+    for r in &em {
+        let c = &r.condition;
+        let rearm = c
+            .rearm
+            .as_ref()
+            .map_or(String::new(), |p| format!(" / rearm {}", p.source));
+        println!(
+            "{}  {}  {}{}",
+            r.name, c.variable, c.predicate.source, rearm
+        );
+        let mine: Vec<&Observation> = observations
+            .iter()
+            .filter(|o| o.variable == c.variable && matches(c, &o.instance))
+            .filter(|o| {
+                o.instance
+                    .get("NodeNum")
+                    .is_none_or(|n| *n == args.node.to_string())
+            })
+            .collect();
+        if mine.is_empty() {
+            println!(
+                "    no instance on node {} (nothing sampled or fed for it)",
+                args.node
+            );
+        }
+        for o in mine {
+            let view = Obs {
+                current: &o.value,
+                previous: None,
+            };
+            let p = c.predicate.eval(&view).ok();
+            let q = c.rearm.as_ref().and_then(|x| x.eval(&view).ok());
+            let fire = if p == Some(true) {
+                "WOULD FIRE now (armed at start)"
+            } else {
+                "would not fire"
+            };
+            println!(
+                "    {}  value {}  predicate {}  rearm {}  → {fire}",
+                instance_string(&o.instance),
+                value_string(&o.value),
+                yes(p),
+                yes(q)
+            );
+        }
+    }
+    if em.is_empty() {
+        println!("no rule has an Event Management condition");
+    }
+    exit::OK
+}
+
+#[derive(Args, Debug)]
+pub struct ObserveArgs {
+    /// A resource variable, e.g. `IBM.PSSP.pm.User_state1`.
+    pub variable: String,
+    /// A concrete instance, e.g. `NodeNum=2`.
+    pub instance: String,
+    /// The value; fields of a structured value separated by `;`.
+    pub value: String,
+    /// The feed file the daemons read.
+    #[arg(long, value_name = "FILE", default_value = "hacmp-state/feed.jsonl")]
+    pub feed: PathBuf,
+    /// Site file, for the site's own variables.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+}
+
+pub fn observe(args: &ObserveArgs) -> u8 {
+    let catalog = match &args.site {
+        Some(s) => match rules_of(s) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => hacmp_stdlib::catalog(),
+    };
+    let Some(var) = catalog.get(&args.variable) else {
+        eprintln!("error: `{}` is not in the catalog", args.variable);
+        return exit::USAGE;
+    };
+    let instance = match parse_instance(&args.instance) {
+        Ok(i) if i.contains_key("NodeNum") => i,
+        Ok(_) => {
+            eprintln!("error: the instance needs its `NodeNum`");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: instance: {e}");
+            return exit::USAGE;
+        }
+    };
+    let quoted = if args.value.contains(char::is_whitespace) {
+        format!("\"{}\"", args.value)
+    } else {
+        args.value.clone()
+    };
+    let value = match hacmp_runtime::em::series::parse(&quoted, &var.value_type()) {
+        Ok(mut v) if v.len() == 1 => v.remove(0),
+        Ok(_) => {
+            eprintln!("error: give one value");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: value: {e}");
+            return exit::USAGE;
+        }
+    };
+    if let Some(dir) = args.feed.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let obs = Observation {
+        variable: args.variable.clone(),
+        instance,
+        value,
+    };
+    match append(&args.feed, &obs) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write `{}`: {e}", args.feed.display());
+            exit::USAGE
+        }
+    }
+}
