@@ -129,7 +129,7 @@ pub fn run(args: &SimArgs) -> u8 {
         let root = if args.real { loaded.root.clone() } else { None };
         let mut cluster =
             Cluster::new(Arc::new(loaded.bundle), exec, journal.clone(), root, settle);
-        let (ending, happened) = scenario::run(&mut cluster, &sc).await;
+        let (ending, happened) = scenario::run(&mut cluster, &sc, args.real).await;
         let mut events = journal.events();
         events.extend(journal.open_events());
         cluster.shutdown().await;

@@ -32,6 +32,9 @@ pub struct Scenario {
     /// Give up waiting for the cluster after this long (simulated time).
     #[serde(default)]
     pub limit: Option<hacmp_stdlib::Duration>,
+    /// With `--real`: nodes whose Event Management samples this machine.
+    #[serde(default)]
+    pub monitor: Option<MonitorAt>,
     #[serde(default, rename = "at")]
     pub timeline: Vec<Happening>,
     #[serde(default, rename = "override")]
@@ -76,6 +79,26 @@ fn one() -> u32 {
     1
 }
 
+/// Which simulated nodes sample the real machine (they share it).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorAt {
+    pub nodes: Vec<NodeId>,
+    #[serde(default)]
+    pub interval: Option<hacmp_stdlib::Duration>,
+}
+
+/// An observation fed to one node's Event Management.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveAt {
+    pub node: NodeId,
+    pub variable: String,
+    pub instance: String,
+    /// In the notation of rule tests (`0`, `0;1;`, `READY`).
+    pub value: String,
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Resume {
@@ -101,6 +124,7 @@ pub struct Happening {
     pub network_down: Option<NetworkAt>,
     pub swap_adapter: Option<NetworkAt>,
     pub resume: Option<Resume>,
+    pub observe: Option<ObserveAt>,
 }
 
 impl Scenario {
@@ -136,10 +160,11 @@ impl Scenario {
                 h.network_down.is_some(),
                 h.swap_adapter.is_some(),
                 h.resume.is_some(),
+                h.observe.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 return Err(format!(
-                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume)"
+                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe)"
                 ));
             }
         }
@@ -185,8 +210,48 @@ pub enum Ending {
     Stuck(String),
 }
 
+/// Per-node Event Management engines fed by `observe` happenings.
+#[derive(Default)]
+struct Engines(std::collections::BTreeMap<NodeId, crate::em::engine::Engine>);
+
+/// Feeds an observation to a node's engine and queues what it raises.
+async fn observe(c: &mut Cluster, engines: &mut Engines, o: &ObserveAt) {
+    let bundle = c.bundle().clone();
+    let engine = engines
+        .0
+        .entry(o.node)
+        .or_insert_with(|| crate::em::engine::Engine::for_bundle(&bundle, Some(o.node)));
+    let catalog = bundle.site.full_catalog();
+    let Some(var) = catalog.get(&o.variable) else {
+        tracing::error!("observe: `{}` is not in the catalog", o.variable);
+        return;
+    };
+    let (instance, value) = match (
+        crate::em::parse_instance(&o.instance),
+        crate::em::series::parse(&o.value, &var.value_type()),
+    ) {
+        (Ok(i), Ok(mut v)) if v.len() == 1 => (i, v.remove(0)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("observe: {e}");
+            return;
+        }
+        _ => {
+            tracing::error!("observe: give one value");
+            return;
+        }
+    };
+    let (raised, _) = engine.observe(&crate::em::Observation {
+        variable: o.variable.clone(),
+        instance,
+        value,
+    });
+    for ev in raised {
+        let _ = c.raise(ev).await;
+    }
+}
+
 /// Applies one action.
-async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened) {
+async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut Engines) {
     let t = c.journal().now_ms();
     let (node, what) = describe(h);
     log.push((t, node, what));
@@ -230,6 +295,8 @@ async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened) {
                 a.node,
             ))
             .await;
+    } else if let Some(o) = &h.observe {
+        observe(c, engines, o).await;
     } else if let Some(r) = &h.resume {
         match c.gs().current() {
             Some((ev, _, failed)) if !failed.is_empty() => {
@@ -287,20 +354,52 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
         )
     } else if let Some(r) = &h.resume {
         (r.node, format!("operator: resume {}", r.decision.as_str()))
+    } else if let Some(o) = &h.observe {
+        (
+            Some(o.node),
+            format!(
+                "node {} observes {} {} = {}",
+                o.node, o.variable, o.instance, o.value
+            ),
+        )
     } else {
         (None, String::new())
     }
 }
 
 /// Runs a scenario on a cluster until every happening happened and the
-/// cluster is idle, or the limit passes.
-pub async fn run(c: &mut Cluster, scenario: &Scenario) -> (Ending, Happened) {
+/// cluster is idle, or the limit passes. With `real`, the nodes of
+/// `monitor` sample this machine.
+pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, Happened) {
     let mut log = Happened::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut agents = Vec::new();
+    if let (true, Some(m)) = (real, &scenario.monitor) {
+        for n in &m.nodes {
+            let cfg = crate::em::agent::AgentConfig {
+                node: *n,
+                interval: m.interval.map_or(Duration::from_secs(1), |d| d.0),
+                sample: true,
+                feed: None,
+            };
+            agents.push(tokio::spawn(crate::em::agent::run(
+                c.bundle().clone(),
+                c.gs().clone(),
+                cfg,
+                stop_rx.clone(),
+            )));
+        }
+    }
     let ending = drive(c, scenario, &mut log).await;
+    let _ = stop_tx.send(true);
+    for a in agents {
+        let _ = a.await;
+    }
     (ending, log)
 }
 
 async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Ending {
+    let mut engines = Engines::default();
     let t0 = Instant::now();
     let limit = scenario
         .limit
@@ -329,7 +428,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
         tokio::select! {
             _ = tokio::time::sleep_until(next_time.unwrap_or(t0 + limit)), if next_time.is_some() => {
                 if let Some((_, i)) = timed.next() {
-                    apply(c, &scenario.timeline[i], log).await;
+                    apply(c, &scenario.timeline[i], log, &mut engines).await;
                 }
             }
             f = feed.recv() => {
@@ -338,7 +437,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
                 let fired: Vec<usize> = waiting.iter().copied().filter(|i| scenario.timeline[*i].when.as_ref().is_some_and(|w| w.matches(&f))).collect();
                 waiting.retain(|i| !fired.contains(i));
                 for i in fired {
-                    apply(c, &scenario.timeline[i], log).await;
+                    apply(c, &scenario.timeline[i], log, &mut engines).await;
                 }
             }
             _ = tokio::time::sleep_until(t0 + limit) => return Ending::Stuck(stuck_report(c).await),
