@@ -4,7 +4,7 @@ use hacmp_grammar::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use hacmp_grammar::span::Span;
 use hacmp_stdlib::{ScalarType, ValueType};
 
-use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, StrRef, MAX_STACK};
+use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, Plan, StrRef, Test, MAX_STACK};
 
 /// A predicate that parses but does not fit the variable (R011).
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +72,7 @@ pub fn compile(
     match result {
         Some(result) if c.errors.is_empty() => Ok(CompiledPredicate {
             source: source.to_string(),
+            plan: plan(expr, var),
             ops: c.ops,
             strings: c.strings,
             result,
@@ -383,4 +384,106 @@ fn atom_of(k: &ExprKind) -> Option<Atom> {
         ExprKind::Previous => Some(Atom::Previous),
         _ => None,
     }
+}
+
+/// The type a numeric atom has, if it is numeric.
+fn atom_ty(atom: Atom, var: &ValueType) -> Option<NumTy> {
+    let t = match (atom, var) {
+        (Atom::Value | Atom::Previous, ValueType::Scalar(t)) => *t,
+        (Atom::Field(n), ValueType::Sbs(f)) => *f.get(n as usize)?,
+        _ => return None,
+    };
+    scalar_ty(t)
+}
+
+fn flip(c: Cmp) -> Cmp {
+    match c {
+        Cmp::Lt => Cmp::Gt,
+        Cmp::Le => Cmp::Ge,
+        Cmp::Gt => Cmp::Lt,
+        Cmp::Ge => Cmp::Le,
+        c => c,
+    }
+}
+
+/// The direct plan of a predicate already type-checked, or `Plan::Stack`.
+fn plan(e: &Expr, var: &ValueType) -> Plan {
+    if let Some(t) = test(e, var) {
+        return Plan::One(t);
+    }
+    for (op, make) in [
+        (BinaryOp::And, Plan::All as fn(Vec<Test>) -> Plan),
+        (BinaryOp::Or, Plan::Any),
+    ] {
+        let mut tests = Vec::new();
+        if chain(e, op, var, &mut tests) {
+            return make(tests);
+        }
+    }
+    Plan::Stack
+}
+
+/// `a op b op c …` where every operand is a test.
+fn chain(e: &Expr, op: BinaryOp, var: &ValueType, out: &mut Vec<Test>) -> bool {
+    match &e.kind {
+        ExprKind::Binary(o, a, b) if *o == op => chain(a, op, var, out) && chain(b, op, var, out),
+        _ => match test(e, var) {
+            Some(t) => {
+                out.push(t);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+fn test(e: &Expr, var: &ValueType) -> Option<Test> {
+    let ExprKind::Binary(op, a, b) = &e.kind else {
+        return None;
+    };
+    let cmp = match op {
+        BinaryOp::Lt => Cmp::Lt,
+        BinaryOp::Le => Cmp::Le,
+        BinaryOp::Gt => Cmp::Gt,
+        BinaryOp::Ge => Cmp::Ge,
+        BinaryOp::Eq => Cmp::Eq,
+        BinaryOp::Ne => Cmp::Ne,
+        _ => return None,
+    };
+    let (atom, lit, cmp) = match (
+        atom_of(&a.kind),
+        literal(&b.kind),
+        atom_of(&b.kind),
+        literal(&a.kind),
+    ) {
+        (Some(x), Some(k), _, _) => (x, k, cmp),
+        (_, _, Some(x), Some(k)) => (x, k, flip(cmp)),
+        _ => return None,
+    };
+    let (previous, field) = match atom {
+        Atom::Value => (false, 0),
+        Atom::Field(n) => (false, n),
+        Atom::Previous => (true, 0),
+    };
+    let mask = cmp.mask();
+    Some(match (atom_ty(atom, var)?, lit) {
+        (NumTy::I, Lit::I(k)) => Test::I {
+            previous,
+            field,
+            mask,
+            k,
+        },
+        (NumTy::I, Lit::F(k)) | (NumTy::F, Lit::F(k)) => Test::F {
+            previous,
+            field,
+            mask,
+            k,
+        },
+        (NumTy::F, Lit::I(k)) => Test::F {
+            previous,
+            field,
+            mask,
+            k: k as f64,
+        },
+    })
 }

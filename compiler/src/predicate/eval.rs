@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, StrRef};
+use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, Plan, StrRef, Test};
 
 /// One value of an observation record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,17 +107,85 @@ fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
     }
 }
 
+#[inline(always)]
+fn record<'a>(obs: &Observation<'a>, previous: bool) -> Result<&'a [Scalar], EvalError> {
+    if previous {
+        obs.previous.ok_or(EvalError::NoPrevious)
+    } else {
+        Ok(obs.current)
+    }
+}
+
+/// Comparison without branches: which of {greater, equal, less} holds,
+/// against the mask of the wanted ones.
+#[inline(always)]
+fn order_i(x: i64, k: i64) -> u8 {
+    u8::from(x > k) | u8::from(x == k) << 1 | u8::from(x < k) << 2
+}
+
+#[inline(always)]
+fn order_f(x: f64, k: f64) -> u8 {
+    u8::from(x > k)
+        | u8::from(x == k) << 1
+        | u8::from(x < k) << 2
+        | u8::from(x.is_nan() || k.is_nan()) << 3
+}
+
+#[inline(always)]
+fn test(t: &Test, obs: &Observation<'_>) -> Result<bool, EvalError> {
+    match *t {
+        Test::I {
+            previous,
+            field,
+            mask,
+            k,
+        } => match record(obs, previous)?.get(field as usize) {
+            Some(Scalar::Int(x)) => Ok(order_i(*x, k) & mask != 0),
+            _ => Err(EvalError::Layout),
+        },
+        Test::F {
+            previous,
+            field,
+            mask,
+            k,
+        } => match record(obs, previous)?.get(field as usize) {
+            Some(Scalar::Float(x)) => Ok(order_f(*x, k) & mask != 0),
+            Some(Scalar::Int(x)) => Ok(order_f(*x as f64, k) & mask != 0),
+            _ => Err(EvalError::Layout),
+        },
+    }
+}
+
 impl CompiledPredicate {
     /// Evaluates on one observation. Errors make the evaluation false; the
     /// caller decides whether to report them.
-    #[inline]
+    #[inline(always)]
     pub fn eval(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
-        // The common one-instruction predicates skip the stack machine.
-        match self.ops.as_slice() {
-            [Op::CmpAtomI(a, c, k)] => return Ok(cmp_i(*c, load_i(obs, *a)?, *k)),
-            [Op::CmpAtomF(a, c, k)] => return Ok(cmp_f(*c, load_f(obs, *a)?, *k)),
-            _ => {}
+        match &self.plan {
+            Plan::One(t) => test(t, obs),
+            Plan::All(ts) => {
+                for t in ts {
+                    if !test(t, obs)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Plan::Any(ts) => {
+                for t in ts {
+                    if test(t, obs)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Plan::Stack => self.run_stack(obs),
         }
+    }
+
+    /// The stack machine (also what the plan must agree with).
+    #[inline(never)]
+    pub fn run_stack(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
         if self.max_stack as usize <= 8 {
             self.run::<8>(obs)
         } else {

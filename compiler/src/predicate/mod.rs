@@ -103,10 +103,56 @@ pub enum Op {
     JumpIfOne(u32),
 }
 
+/// One comparison of what a predicate reads with a constant: the slot
+/// (`previous` record or current, field index), the comparison as a mask
+/// over {greater, equal, less, unordered}, and the constant.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Test {
+    I {
+        previous: bool,
+        field: u32,
+        mask: u8,
+        k: i64,
+    },
+    F {
+        previous: bool,
+        field: u32,
+        mask: u8,
+        k: f64,
+    },
+}
+
+impl Cmp {
+    /// Bits: 1 greater, 2 equal, 4 less, 8 unordered (NaN).
+    pub fn mask(self) -> u8 {
+        match self {
+            Cmp::Gt => 0b0001,
+            Cmp::Ge => 0b0011,
+            Cmp::Eq => 0b0010,
+            Cmp::Lt => 0b0100,
+            Cmp::Le => 0b0110,
+            Cmp::Ne => 0b1101,
+        }
+    }
+}
+
+/// The common shapes of predicates, evaluated directly instead of on the
+/// stack machine: one comparison with a constant, or several joined by `&&`
+/// (or all by `||`). Anything else runs on `ops`; both give the same result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Plan {
+    One(Test),
+    All(Vec<Test>),
+    Any(Vec<Test>),
+    /// Run the stack code.
+    Stack,
+}
+
 /// A predicate ready to evaluate, with its source for messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompiledPredicate {
     pub source: String,
+    pub plan: Plan,
     pub ops: Vec<Op>,
     pub strings: Vec<String>,
     pub result: NumTy,
