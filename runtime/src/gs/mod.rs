@@ -6,6 +6,7 @@
 //! Every operation is asynchronous and fallible, and every wait is driven by
 //! a change notification, never by polling.
 
+pub mod etcd;
 pub mod inprocess;
 
 use async_trait::async_trait;
