@@ -3,10 +3,12 @@
 
 pub mod bundle;
 pub mod compile;
+pub mod daemon;
 pub mod em;
 pub mod explain;
 pub mod init;
 pub mod lint;
+pub mod ops;
 pub mod run;
 pub mod sim;
 pub mod svg;

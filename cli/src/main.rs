@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, em, explain, init, lint, run, sim};
+use hacmp_cli::{compile, em, explain, init, lint, ops, run, sim};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -32,6 +32,12 @@ enum Command {
     Plan(em::PlanArgs),
     /// Feed an observation of a resource variable to the running daemons.
     Observe(em::ObserveArgs),
+    /// Show a running cluster: nodes, the current event, who waits where, the queue.
+    Status(ops::StatusArgs),
+    /// Resume an event stopped by a failed command.
+    Resume(ops::ResumeArgs),
+    /// Raise an event in a running cluster.
+    Raise(ops::RaiseArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,9 @@ fn main() -> ExitCode {
         Command::Test(a) => em::test(a),
         Command::Plan(a) => em::plan(a),
         Command::Observe(a) => em::observe(a),
+        Command::Status(a) => ops::status(a),
+        Command::Resume(a) => ops::resume(a),
+        Command::Raise(a) => ops::raise(a),
     };
     ExitCode::from(code)
 }

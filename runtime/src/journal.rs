@@ -38,6 +38,10 @@ pub struct Record {
     pub kind: RecordKind,
     /// Milliseconds since the journal started.
     pub t_ms: u64,
+    /// Wall clock, milliseconds since the Unix epoch (comparable across the
+    /// journals of several daemons on one machine or with synced clocks).
+    #[serde(default)]
+    pub wall_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,7 @@ impl Record {
             node,
             kind,
             t_ms,
+            wall_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             command: None,
             nodeset: None,
             group: None,

@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use hacmp_cli::daemon;
+
+/// The cluster manager daemon of one node, coordinated through etcd.
+#[derive(Parser, Debug)]
+#[command(name = "hacmpd", version)]
+struct Cli {
+    #[command(flatten)]
+    args: daemon::DaemonArgs,
+}
+
+fn main() -> ExitCode {
+    ExitCode::from(daemon::run(&Cli::parse().args))
+}
