@@ -63,7 +63,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Exit statuses: 0 left the cluster, 1 refused or bad site, 2 usage or
 /// I/O, 3 expelled or lost the group (restart it).
 pub fn run(args: &DaemonArgs) -> u8 {
-    init_logging(args.verbose.max(1), matches!(args.log_format, LogFormat::Json));
+    init_logging(
+        args.verbose.max(1),
+        matches!(args.log_format, LogFormat::Json),
+    );
     let loaded = match load(&args.site, None, None) {
         Ok(l) => l,
         Err(e) => {
@@ -76,7 +79,10 @@ pub fn run(args: &DaemonArgs) -> u8 {
         eprintln!("hacmpd: node {} is not a node of the site", args.node);
         return 2;
     }
-    let state_dir = args.state_dir.clone().unwrap_or_else(|| PathBuf::from(format!("hacmp-state/node{}", args.node)));
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("hacmp-state/node{}", args.node)));
     // What the last run left unfinished.
     let journal_file = state_dir.join("journal.jsonl");
     if let Ok((_, interrupted)) = read_journal(&journal_file) {
@@ -87,11 +93,17 @@ pub fn run(args: &DaemonArgs) -> u8 {
     let journal = match Journal::in_dir(&state_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("hacmpd: cannot write the journal into `{}`: {e}", state_dir.display());
+            eprintln!(
+                "hacmpd: cannot write the journal into `{}`: {e}",
+                state_dir.display()
+            );
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hacmpd: {e}");

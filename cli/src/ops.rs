@@ -69,19 +69,28 @@ fn parse_decision(s: &str) -> Result<Decision, String> {
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().ok()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
 }
 
 async fn connect(e: &Etcd) -> Result<std::sync::Arc<EtcdGs>, String> {
-    EtcdGs::operator(&e.etcd, e.cluster).await.map_err(|x| format!("cannot reach etcd at {}: {x}", e.etcd.join(",")))
+    EtcdGs::operator(&e.etcd, e.cluster)
+        .await
+        .map_err(|x| format!("cannot reach etcd at {}: {x}", e.etcd.join(",")))
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 pub fn status(args: &StatusArgs) -> u8 {
-    let Some(rt) = runtime() else { return exit::USAGE };
+    let Some(rt) = runtime() else {
+        return exit::USAGE;
+    };
     let r: Result<serde_json::Value, String> = rt.block_on(async {
         let gs = connect(&args.etcd).await?;
         let e = |x: hacmp_runtime::gs::GsError| x.to_string();
@@ -116,7 +125,10 @@ pub fn status(args: &StatusArgs) -> u8 {
 }
 
 fn list(v: &serde_json::Value) -> String {
-    let items: Vec<String> = v.as_array().map(|a| a.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+    let items: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().map(|x| x.to_string()).collect())
+        .unwrap_or_default();
     if items.is_empty() {
         "none".into()
     } else {
@@ -135,7 +147,11 @@ fn human(v: &serde_json::Value) -> String {
         Some(c) => {
             out.push_str(&format!(
                 "event #{} {} at node {} — membership {}\n  {}\n",
-                c["seq"], c["name"].as_str().unwrap_or(""), c["location"], list(&c["membership"]), c["why"].as_str().unwrap_or("")
+                c["seq"],
+                c["name"].as_str().unwrap_or(""),
+                c["location"],
+                list(&c["membership"]),
+                c["why"].as_str().unwrap_or("")
             ));
             if let Some(a) = c["arrived"].as_object() {
                 for (at, nodes) in a {
@@ -149,7 +165,10 @@ fn human(v: &serde_json::Value) -> String {
         }
         None => out.push_str("no event running\n"),
     }
-    out.push_str(&format!("{:<6}{:<12}{:<28}{:<12}{}\n", "node", "state", "event", "at", "commands"));
+    out.push_str(&format!(
+        "{:<6}{:<12}{:<28}{:<12}{}\n",
+        "node", "state", "event", "at", "commands"
+    ));
     let now = now_ms();
     for n in v["nodes"].as_array().into_iter().flatten() {
         let event = match (n["seq"].as_u64(), n["event"].as_str()) {
@@ -157,7 +176,9 @@ fn human(v: &serde_json::Value) -> String {
             _ => String::new(),
         };
         let at = match &n["at"] {
-            serde_json::Value::Object(m) => m.get("barrier").map_or(String::new(), |b| format!("barrier {b}")),
+            serde_json::Value::Object(m) => m
+                .get("barrier")
+                .map_or(String::new(), |b| format!("barrier {b}")),
             serde_json::Value::String(s) if s == "cbarrier" => "cbarrier".into(),
             _ => String::new(),
         };
@@ -165,9 +186,22 @@ fn human(v: &serde_json::Value) -> String {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|r| format!("{} ({}s)", r["command"].as_str().unwrap_or(""), now.saturating_sub(r["since_ms"].as_u64().unwrap_or(now)) / 1000))
+            .map(|r| {
+                format!(
+                    "{} ({}s)",
+                    r["command"].as_str().unwrap_or(""),
+                    now.saturating_sub(r["since_ms"].as_u64().unwrap_or(now)) / 1000
+                )
+            })
             .collect();
-        let line = format!("{:<6}{:<12}{:<28}{:<12}{}", n["node"].to_string(), n["state"].as_str().unwrap_or(""), event, at, running.join(", "));
+        let line = format!(
+            "{:<6}{:<12}{:<28}{:<12}{}",
+            n["node"].to_string(),
+            n["state"].as_str().unwrap_or(""),
+            event,
+            at,
+            running.join(", ")
+        );
         out.push_str(line.trim_end());
         out.push('\n');
         if let Some(f) = n["failure"].as_object() {
@@ -192,17 +226,30 @@ fn human(v: &serde_json::Value) -> String {
     } else {
         out.push_str("queue:\n");
         for e in q {
-            out.push_str(&format!("  {} at node {} (class {})\n", e["name"].as_str().unwrap_or(""), e["location"], e["class"]));
+            out.push_str(&format!(
+                "  {} at node {} (class {})\n",
+                e["name"].as_str().unwrap_or(""),
+                e["location"],
+                e["class"]
+            ));
         }
     }
     out
 }
 
 pub fn resume(args: &ResumeArgs) -> u8 {
-    let Some(rt) = runtime() else { return exit::USAGE };
+    let Some(rt) = runtime() else {
+        return exit::USAGE;
+    };
     let r = rt.block_on(async {
         let gs = connect(&args.etcd).await?;
-        gs.command(OperatorCommand::Resume { seq: args.seq, node: args.node, decision: args.decision }).await.map_err(|e| e.to_string())
+        gs.command(OperatorCommand::Resume {
+            seq: args.seq,
+            node: args.node,
+            decision: args.decision,
+        })
+        .await
+        .map_err(|e| e.to_string())
     });
     match r {
         Ok(()) => {
@@ -217,11 +264,21 @@ pub fn resume(args: &ResumeArgs) -> u8 {
 }
 
 pub fn raise(args: &RaiseArgs) -> u8 {
-    let Some(rt) = runtime() else { return exit::USAGE };
+    let Some(rt) = runtime() else {
+        return exit::USAGE;
+    };
     let r = rt.block_on(async {
         let gs = connect(&args.etcd).await?;
-        let req = EventRequest { name: args.event.clone(), state: args.state, location: args.location, kind: EventKind::User, em: None };
-        gs.command(OperatorCommand::Raise { event: req }).await.map_err(|e| e.to_string())
+        let req = EventRequest {
+            name: args.event.clone(),
+            state: args.state,
+            location: args.location,
+            kind: EventKind::User,
+            em: None,
+        };
+        gs.command(OperatorCommand::Raise { event: req })
+            .await
+            .map_err(|e| e.to_string())
     });
     match r {
         Ok(()) => exit::OK,

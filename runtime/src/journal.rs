@@ -67,7 +67,9 @@ impl Record {
             node,
             kind,
             t_ms,
-            wall_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            wall_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             command: None,
             nodeset: None,
             group: None,

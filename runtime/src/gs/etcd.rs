@@ -27,14 +27,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, WatchOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
+    WatchOptions,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{
-    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity, NodeStatus, OperatorCommand,
-    SyncPoint, View, Wake,
+    BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity,
+    NodeStatus, OperatorCommand, SyncPoint, View, Wake,
 };
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
 
@@ -73,7 +76,13 @@ struct Snap {
 impl Snap {
     /// Members of the running event that are still up.
     fn live(&self) -> BTreeSet<NodeId> {
-        self.current.as_ref().map_or_else(BTreeSet::new, |c| c.membership.iter().copied().filter(|n| self.alive.contains(n)).collect())
+        self.current.as_ref().map_or_else(BTreeSet::new, |c| {
+            c.membership
+                .iter()
+                .copied()
+                .filter(|n| self.alive.contains(n))
+                .collect()
+        })
     }
 
     fn sorted_queue(&self) -> Vec<&(String, QueuedEvent, i64)> {
@@ -126,10 +135,18 @@ impl EtcdGs {
     /// Connects, takes a lease for this node and starts the lease keeper and
     /// the watch of the group's keys.
     pub async fn connect(cfg: &EtcdConfig) -> Result<Arc<EtcdGs>, GsError> {
-        let opts = ConnectOptions::new().with_connect_timeout(Duration::from_secs(3)).with_timeout(Duration::from_secs(5));
-        let mut client = Client::connect(&cfg.endpoints, Some(opts)).await.map_err(unavailable)?;
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(5));
+        let mut client = Client::connect(&cfg.endpoints, Some(opts))
+            .await
+            .map_err(unavailable)?;
         let ttl = cfg.ttl.as_secs().max(1) as i64;
-        let lease = client.lease_grant(ttl, None).await.map_err(unavailable)?.id();
+        let lease = client
+            .lease_grant(ttl, None)
+            .await
+            .map_err(unavailable)?
+            .id();
         let (tx, _) = watch::channel(0);
         let gs = Arc::new(EtcdGs {
             client,
@@ -143,16 +160,32 @@ impl EtcdGs {
             queue_seen: Mutex::new((Vec::new(), Instant::now())),
             tasks: Mutex::new(Vec::new()),
         });
-        let keeper = tokio::spawn(Self::keep_lease(Arc::downgrade(&gs), gs.client.clone(), lease, cfg.ttl));
-        let watcher = tokio::spawn(Self::watch_changes(Arc::downgrade(&gs), gs.client.clone(), format!("{}s/", gs.prefix)));
-        gs.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([keeper, watcher]);
+        let keeper = tokio::spawn(Self::keep_lease(
+            Arc::downgrade(&gs),
+            gs.client.clone(),
+            lease,
+            cfg.ttl,
+        ));
+        let watcher = tokio::spawn(Self::watch_changes(
+            Arc::downgrade(&gs),
+            gs.client.clone(),
+            format!("{}s/", gs.prefix),
+        ));
+        gs.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend([keeper, watcher]);
         Ok(gs)
     }
 
     /// A client for operator commands: no lease, no watch of its own.
     pub async fn operator(endpoints: &[String], cluster_id: u32) -> Result<Arc<EtcdGs>, GsError> {
-        let opts = ConnectOptions::new().with_connect_timeout(Duration::from_secs(3)).with_timeout(Duration::from_secs(5));
-        let client = Client::connect(endpoints, Some(opts)).await.map_err(unavailable)?;
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(5));
+        let client = Client::connect(endpoints, Some(opts))
+            .await
+            .map_err(unavailable)?;
         let (tx, _) = watch::channel(0);
         Ok(Arc::new(EtcdGs {
             client,
@@ -168,7 +201,12 @@ impl EtcdGs {
         }))
     }
 
-    async fn keep_lease(me: std::sync::Weak<EtcdGs>, mut client: Client, lease: i64, ttl: Duration) {
+    async fn keep_lease(
+        me: std::sync::Weak<EtcdGs>,
+        mut client: Client,
+        lease: i64,
+        ttl: Duration,
+    ) {
         let every = (ttl / 3).max(Duration::from_millis(200));
         let mut warned = false;
         loop {
@@ -179,7 +217,9 @@ impl EtcdGs {
                     }
                     match stream.message().await {
                         Ok(Some(r)) if r.ttl() <= 0 => {
-                            tracing::error!("this node's lease expired: the group has declared it failed");
+                            tracing::error!(
+                                "this node's lease expired: the group has declared it failed"
+                            );
                             if let Some(g) = me.upgrade() {
                                 g.expelled.store(true, Ordering::SeqCst);
                                 g.changed.send_modify(|v| *v += 1);
@@ -216,7 +256,11 @@ impl EtcdGs {
     async fn watch_changes(me: std::sync::Weak<EtcdGs>, mut client: Client, prefix: String) {
         let mut from = 0i64;
         loop {
-            let opts = if from > 0 { WatchOptions::new().with_prefix().with_start_revision(from) } else { WatchOptions::new().with_prefix() };
+            let opts = if from > 0 {
+                WatchOptions::new().with_prefix().with_start_revision(from)
+            } else {
+                WatchOptions::new().with_prefix()
+            };
             match client.watch(prefix.clone(), Some(opts)).await {
                 Ok(mut stream) => {
                     while let Ok(Some(msg)) = stream.message().await {
@@ -247,8 +291,14 @@ impl EtcdGs {
     async fn snapshot(&self) -> Result<Snap, GsError> {
         let mut c = self.client.clone();
         let p = self.k("s/");
-        let r = c.get(p.clone(), Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
-        let mut s = Snap { revision: r.header().map_or(0, |h| h.revision()), ..Snap::default() };
+        let r = c
+            .get(p.clone(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(unavailable)?;
+        let mut s = Snap {
+            revision: r.header().map_or(0, |h| h.revision()),
+            ..Snap::default()
+        };
         let mut evs: Vec<(u64, String, Vec<u8>)> = Vec::new();
         for kv in r.kvs() {
             let Ok(key) = kv.key_str() else { continue };
@@ -272,7 +322,11 @@ impl EtcdGs {
                     }
                 }
                 ["seq"] => {
-                    s.seq = kv.value_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    s.seq = kv
+                        .value_str()
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     s.seq_mod = kv.mod_revision();
                 }
                 ["current"] => {
@@ -367,52 +421,99 @@ impl EtcdGs {
         for (n, rev) in &s.roster {
             if !s.alive.contains(n) {
                 let t = Txn::new()
-                    .when([Compare::mod_revision(self.k(&format!("s/roster/{n}")), CompareOp::Equal, *rev)])
+                    .when([Compare::mod_revision(
+                        self.k(&format!("s/roster/{n}")),
+                        CompareOp::Equal,
+                        *rev,
+                    )])
                     .and_then([
                         TxnOp::delete(self.k(&format!("s/roster/{n}")), None),
                         TxnOp::put(
                             self.k(&format!("s/queue/fail-{n}-{rev}")),
-                            json(&QueuedEvent::new(EventRequest::system(EventKind::NodeFailure, *n), 0)),
+                            json(&QueuedEvent::new(
+                                EventRequest::system(EventKind::NodeFailure, *n),
+                                0,
+                            )),
                             None,
                         ),
                     ]);
                 if self.txn(t).await? {
-                    tracing::warn!(node = self.node, failed = n, "node {n} failed (its lease lapsed): its node-down event is queued");
+                    tracing::warn!(
+                        node = self.node,
+                        failed = n,
+                        "node {n} failed (its lease lapsed): its node-down event is queued"
+                    );
                 }
             }
         }
         if let Some(c) = &s.current {
             // A joining node that dies during its own join gets a node-down too.
-            for n in c.membership.iter().filter(|n| !s.alive.contains(n) && !s.roster.contains_key(n) && !s.lost.contains(n)) {
+            for n in c.membership.iter().filter(|n| {
+                !s.alive.contains(n) && !s.roster.contains_key(n) && !s.lost.contains(n)
+            }) {
                 let marker = self.k(&format!("s/ev/{}/lost/{n}", c.seq));
-                let t = Txn::new().when([Compare::version(marker.clone(), CompareOp::Equal, 0)]).and_then([
-                    TxnOp::put(marker, "1", None),
-                    TxnOp::put(
-                        self.k(&format!("s/queue/fail-{n}-s{}", c.seq)),
-                        json(&QueuedEvent::new(EventRequest::system(EventKind::NodeFailure, *n), 0)),
-                        None,
-                    ),
-                ]);
+                let t = Txn::new()
+                    .when([Compare::version(marker.clone(), CompareOp::Equal, 0)])
+                    .and_then([
+                        TxnOp::put(marker, "1", None),
+                        TxnOp::put(
+                            self.k(&format!("s/queue/fail-{n}-s{}", c.seq)),
+                            json(&QueuedEvent::new(
+                                EventRequest::system(EventKind::NodeFailure, *n),
+                                0,
+                            )),
+                            None,
+                        ),
+                    ]);
                 self.txn(t).await?;
             }
             let live = s.live();
             if live.iter().all(|n| s.done.contains(n)) {
-                let outcome = s.ended.unwrap_or(if s.failed.iter().any(|n| live.contains(n)) { Outcome::Failed } else { Outcome::Completed });
+                let outcome = s
+                    .ended
+                    .unwrap_or(if s.failed.iter().any(|n| live.contains(n)) {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Completed
+                    });
                 let r = &c.event.request;
                 let mut ops = vec![
                     TxnOp::delete(self.k("s/current"), None),
-                    TxnOp::put(self.k(&format!("s/outcome/{}", c.seq)), json(&outcome), None),
-                    TxnOp::delete(self.k(&format!("s/ev/{}/", c.seq)), Some(DeleteOptions::new().with_prefix())),
+                    TxnOp::put(
+                        self.k(&format!("s/outcome/{}", c.seq)),
+                        json(&outcome),
+                        None,
+                    ),
+                    TxnOp::delete(
+                        self.k(&format!("s/ev/{}/", c.seq)),
+                        Some(DeleteOptions::new().with_prefix()),
+                    ),
                 ];
                 match r.kind {
-                    EventKind::NodeJoin if s.alive.contains(&r.location) => ops.push(TxnOp::put(self.k(&format!("s/roster/{}", r.location)), "1", None)),
+                    EventKind::NodeJoin if s.alive.contains(&r.location) => ops.push(TxnOp::put(
+                        self.k(&format!("s/roster/{}", r.location)),
+                        "1",
+                        None,
+                    )),
                     EventKind::NodeStop { .. } => {
-                        ops.push(TxnOp::delete(self.k(&format!("s/roster/{}", r.location)), None));
-                        ops.push(TxnOp::delete(self.k(&format!("s/alive/{}", r.location)), None));
+                        ops.push(TxnOp::delete(
+                            self.k(&format!("s/roster/{}", r.location)),
+                            None,
+                        ));
+                        ops.push(TxnOp::delete(
+                            self.k(&format!("s/alive/{}", r.location)),
+                            None,
+                        ));
                     }
                     _ => {}
                 }
-                let t = Txn::new().when([Compare::mod_revision(self.k("s/current"), CompareOp::Equal, s.current_mod)]).and_then(ops);
+                let t = Txn::new()
+                    .when([Compare::mod_revision(
+                        self.k("s/current"),
+                        CompareOp::Equal,
+                        s.current_mod,
+                    )])
+                    .and_then(ops);
                 self.txn(t).await?;
             }
         }
@@ -420,7 +521,11 @@ impl EtcdGs {
     }
 
     /// Re-reads the group after every change until `f` answers.
-    async fn wait_for<T>(&self, what: &str, mut f: impl FnMut(&Snap, &Self) -> Step<T>) -> Result<T, GsError> {
+    async fn wait_for<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&Snap, &Self) -> Step<T>,
+    ) -> Result<T, GsError> {
         let mut rx = self.changed.subscribe();
         loop {
             if self.expelled.load(Ordering::SeqCst) {
@@ -454,15 +559,24 @@ impl EtcdGs {
 
     fn queue_key(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         format!("s/queue/{t:024}-{}-{n}", self.node)
     }
 
     /// Tries to claim the highest-priority event; true if this node won.
     async fn claim(&self, s: &Snap) -> Result<bool, GsError> {
-        let Some((key, ev, _)) = s.sorted_queue().into_iter().next().cloned() else { return Ok(false) };
+        let Some((key, ev, _)) = s.sorted_queue().into_iter().next().cloned() else {
+            return Ok(false);
+        };
         let r = &ev.request;
-        let mut membership: BTreeSet<NodeId> = s.roster.keys().copied().filter(|n| s.alive.contains(n)).collect();
+        let mut membership: BTreeSet<NodeId> = s
+            .roster
+            .keys()
+            .copied()
+            .filter(|n| s.alive.contains(n))
+            .collect();
         match r.kind {
             EventKind::NodeJoin => {
                 membership.insert(r.location);
@@ -473,14 +587,22 @@ impl EtcdGs {
             _ => {}
         }
         let qk = self.k(&format!("s/queue/{key}"));
-        let drop_it = (r.kind == EventKind::NodeJoin && !s.alive.contains(&r.location)) || membership.is_empty();
+        let drop_it = (r.kind == EventKind::NodeJoin && !s.alive.contains(&r.location))
+            || membership.is_empty();
         if drop_it {
-            let t = Txn::new().when([Compare::version(qk.clone(), CompareOp::Greater, 0)]).and_then([TxnOp::delete(qk, None)]);
+            let t = Txn::new()
+                .when([Compare::version(qk.clone(), CompareOp::Greater, 0)])
+                .and_then([TxnOp::delete(qk, None)]);
             self.txn(t).await?;
             return Ok(false);
         }
         let seq = s.seq + 1;
-        let claimed = ClaimedEvent { seq, event: ev.clone(), membership: membership.into_iter().collect(), why: ev.why_next(s.queue.len() - 1) };
+        let claimed = ClaimedEvent {
+            seq,
+            event: ev.clone(),
+            membership: membership.into_iter().collect(),
+            why: ev.why_next(s.queue.len() - 1),
+        };
         let t = Txn::new()
             .when([
                 Compare::mod_revision(self.k("s/seq"), CompareOp::Equal, s.seq_mod),
@@ -498,7 +620,12 @@ impl EtcdGs {
     /// Stops the background tasks and revokes the lease (the node leaves at
     /// once; the others see a failure unless it left gracefully first).
     pub async fn close(&self) {
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
         if self.lease != 0 {
@@ -511,7 +638,12 @@ impl EtcdGs {
 #[async_trait]
 impl GroupServices for EtcdGs {
     fn group_name(&self) -> String {
-        self.prefix.trim_matches('/').rsplit('/').next().unwrap_or_default().to_string()
+        self.prefix
+            .trim_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     async fn join(&self, node: NodeId, identity: &Identity) -> Result<(), GsError> {
@@ -540,26 +672,41 @@ impl GroupServices for EtcdGs {
                 }
             }
         }
-        self.put(&format!("s/alive/{node}"), "1".into(), true).await?;
-        self.enqueue(EventRequest::system(EventKind::NodeJoin, node)).await
+        self.put(&format!("s/alive/{node}"), "1".into(), true)
+            .await?;
+        self.enqueue(EventRequest::system(EventKind::NodeJoin, node))
+            .await
     }
 
     async fn leave(&self, node: NodeId, takeover: bool) -> Result<(), GsError> {
         let s = self.retry("leaving", || self.snapshot()).await?;
         if !s.roster.contains_key(&node) {
             let mut c = self.client.clone();
-            c.delete(self.k(&format!("s/alive/{node}")), None).await.map_err(unavailable)?;
+            c.delete(self.k(&format!("s/alive/{node}")), None)
+                .await
+                .map_err(unavailable)?;
             return Ok(());
         }
-        self.enqueue(EventRequest::system(EventKind::NodeStop { takeover }, node)).await
+        self.enqueue(EventRequest::system(EventKind::NodeStop { takeover }, node))
+            .await
     }
 
     async fn view(&self) -> Result<View, GsError> {
         let s = self.snapshot().await?;
         Ok(View {
             version: s.revision as u64,
-            members: s.roster.keys().copied().filter(|n| s.alive.contains(n)).collect(),
-            joining: s.alive.iter().copied().filter(|n| !s.roster.contains_key(n)).collect(),
+            members: s
+                .roster
+                .keys()
+                .copied()
+                .filter(|n| s.alive.contains(n))
+                .collect(),
+            joining: s
+                .alive
+                .iter()
+                .copied()
+                .filter(|n| !s.roster.contains_key(n))
+                .collect(),
         })
     }
 
@@ -568,8 +715,18 @@ impl GroupServices for EtcdGs {
             if s.revision as u64 > after {
                 Step::Done(Ok(View {
                     version: s.revision as u64,
-                    members: s.roster.keys().copied().filter(|n| s.alive.contains(n)).collect(),
-                    joining: s.alive.iter().copied().filter(|n| !s.roster.contains_key(n)).collect(),
+                    members: s
+                        .roster
+                        .keys()
+                        .copied()
+                        .filter(|n| s.alive.contains(n))
+                        .collect(),
+                    joining: s
+                        .alive
+                        .iter()
+                        .copied()
+                        .filter(|n| !s.roster.contains_key(n))
+                        .collect(),
                 }))
             } else {
                 Step::Wait
@@ -581,7 +738,8 @@ impl GroupServices for EtcdGs {
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
         let key = self.queue_key();
         let v = json(&QueuedEvent::new(request, 0));
-        self.retry("queuing an event", || self.put(&key, v.clone(), false)).await
+        self.retry("queuing an event", || self.put(&key, v.clone(), false))
+            .await
     }
 
     async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError> {
@@ -594,7 +752,12 @@ impl GroupServices for EtcdGs {
             let mut want_claim = false;
             let r = self
                 .wait_for("waiting for the next event", |s, this| {
-                    if !s.alive.contains(&node) && this.lease != 0 && node == this.node && s.revision > 0 && !s.alive.is_empty() {
+                    if !s.alive.contains(&node)
+                        && this.lease != 0
+                        && node == this.node
+                        && s.revision > 0
+                        && !s.alive.is_empty()
+                    {
                         // Our key is gone: declared failed, or left.
                         return Step::Done(Err(GsError::Expelled));
                     }
@@ -619,17 +782,28 @@ impl GroupServices for EtcdGs {
                 return Ok(c);
             }
             if want_claim {
-                let s = self.retry("claiming the next event", || self.snapshot()).await?;
+                let s = self
+                    .retry("claiming the next event", || self.snapshot())
+                    .await?;
                 if s.current.is_none() {
-                    self.retry("claiming the next event", || self.claim(&s)).await?;
+                    self.retry("claiming the next event", || self.claim(&s))
+                        .await?;
                 }
             }
         }
     }
 
-    async fn barrier(&self, node: NodeId, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError> {
+    async fn barrier(
+        &self,
+        node: NodeId,
+        seq: u64,
+        at: SyncPoint,
+    ) -> Result<BarrierOutcome, GsError> {
         let key = format!("s/ev/{seq}/arrive/{}/{node}", at_key(at));
-        self.retry("arriving at a barrier", || self.put(&key, "1".into(), false)).await?;
+        self.retry("arriving at a barrier", || {
+            self.put(&key, "1".into(), false)
+        })
+        .await?;
         let ak = at_key(at);
         self.wait_for(&format!("waiting at {at}"), |s, _| match &s.current {
             Some(c) if c.seq == seq => {
@@ -637,27 +811,38 @@ impl GroupServices for EtcdGs {
                     return Step::Done(Ok(BarrierOutcome::Ended(o)));
                 }
                 let arrived = s.arrived.get(&ak);
-                if s.live().iter().all(|n| arrived.is_some_and(|a| a.contains(n))) {
+                if s.live()
+                    .iter()
+                    .all(|n| arrived.is_some_and(|a| a.contains(n)))
+                {
                     Step::Done(Ok(BarrierOutcome::Passed))
                 } else {
                     Step::Wait
                 }
             }
-            _ => Step::Done(Ok(BarrierOutcome::Ended(s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted)))),
+            _ => Step::Done(Ok(BarrierOutcome::Ended(
+                s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted),
+            ))),
         })
         .await
     }
 
     async fn report_failure(&self, report: FailureReport) -> Result<(), GsError> {
         let key = format!("s/ev/{}/failed/{}", report.seq, report.node);
-        self.retry("reporting a failure", || self.put(&key, json(&report), false)).await
+        self.retry("reporting a failure", || {
+            self.put(&key, json(&report), false)
+        })
+        .await
     }
 
     async fn resolve_failure(&self, node: NodeId, seq: u64) -> Result<(), GsError> {
         let key = self.k(&format!("s/ev/{seq}/failed/{node}"));
         self.retry("resolving a failure", || async {
             let mut c = self.client.clone();
-            c.delete(key.clone(), None).await.map(|_| ()).map_err(unavailable)
+            c.delete(key.clone(), None)
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
         })
         .await
     }
@@ -665,7 +850,9 @@ impl GroupServices for EtcdGs {
     async fn end_event(&self, seq: u64, outcome: Outcome) -> Result<(), GsError> {
         let key = self.k(&format!("s/ev/{seq}/ended"));
         self.retry("ending the event", || async {
-            let t = Txn::new().when([Compare::version(key.clone(), CompareOp::Equal, 0)]).and_then([TxnOp::put(key.clone(), json(&outcome), None)]);
+            let t = Txn::new()
+                .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), json(&outcome), None)]);
             self.txn(t).await.map(|_| ())
         })
         .await
@@ -673,16 +860,21 @@ impl GroupServices for EtcdGs {
 
     async fn finish(&self, node: NodeId, seq: u64) -> Result<(), GsError> {
         let key = format!("s/ev/{seq}/done/{node}");
-        self.retry("finishing the event", || self.put(&key, "1".into(), false)).await?;
-        let s = self.retry("finishing the event", || self.snapshot()).await?;
+        self.retry("finishing the event", || self.put(&key, "1".into(), false))
+            .await?;
+        let s = self
+            .retry("finishing the event", || self.snapshot())
+            .await?;
         self.retry("finishing the event", || self.chores(&s)).await
     }
 
     async fn outcome(&self, seq: u64) -> Result<Outcome, GsError> {
-        self.wait_for("waiting for the event to end", |s, _| match s.outcomes.get(&seq) {
-            Some(o) => Step::Done(Ok(*o)),
-            None if s.current.as_ref().is_some_and(|c| c.seq == seq) => Step::Wait,
-            None => Step::Done(Ok(Outcome::Aborted)),
+        self.wait_for("waiting for the event to end", |s, _| {
+            match s.outcomes.get(&seq) {
+                Some(o) => Step::Done(Ok(*o)),
+                None if s.current.as_ref().is_some_and(|c| c.seq == seq) => Step::Wait,
+                None => Step::Done(Ok(Outcome::Aborted)),
+            }
         })
         .await
     }
@@ -699,12 +891,16 @@ impl GroupServices for EtcdGs {
                         None => Step::Wait,
                     }
                 }
-                _ => Step::Done(Ok(Wake::Ended(s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted)))),
+                _ => Step::Done(Ok(Wake::Ended(
+                    s.outcomes.get(&seq).copied().unwrap_or(Outcome::Aborted),
+                ))),
             })
             .await?;
         if let Wake::Decision(_) = w {
             let mut c = self.client.clone();
-            let _ = c.delete(self.k(&format!("s/ev/{seq}/decision/{node}")), None).await;
+            let _ = c
+                .delete(self.k(&format!("s/ev/{seq}/decision/{node}")), None)
+                .await;
         }
         Ok(w)
     }
@@ -712,15 +908,26 @@ impl GroupServices for EtcdGs {
     async fn command(&self, command: OperatorCommand) -> Result<(), GsError> {
         match command {
             OperatorCommand::Raise { event } => self.enqueue(event).await,
-            OperatorCommand::Resume { seq, node, decision } => {
+            OperatorCommand::Resume {
+                seq,
+                node,
+                decision,
+            } => {
                 let s = self.snapshot().await?;
                 let Some(c) = s.current.as_ref().filter(|c| c.seq == seq) else {
                     return Err(GsError::Refused(format!("event {seq} is not running")));
                 };
-                let waiting: Vec<NodeId> = s.failed.iter().copied().filter(|n| node.is_none_or(|x| x == *n)).collect();
+                let waiting: Vec<NodeId> = s
+                    .failed
+                    .iter()
+                    .copied()
+                    .filter(|n| node.is_none_or(|x| x == *n))
+                    .collect();
                 if waiting.is_empty() {
                     return Err(GsError::Refused(match node {
-                        Some(n) => format!("node {n} is not waiting on a failed command of event {seq}"),
+                        Some(n) => {
+                            format!("node {n} is not waiting on a failed command of event {seq}")
+                        }
                         None => format!("no node is waiting on a failed command of event {seq}"),
                     }));
                 }
@@ -729,12 +936,15 @@ impl GroupServices for EtcdGs {
                         self.end_event(c.seq, Outcome::Skipped).await?;
                         if decision == Decision::SkipAndCancel {
                             let mut cl = self.client.clone();
-                            cl.delete(self.k("s/queue/"), Some(DeleteOptions::new().with_prefix())).await.map_err(unavailable)?;
+                            cl.delete(self.k("s/queue/"), Some(DeleteOptions::new().with_prefix()))
+                                .await
+                                .map_err(unavailable)?;
                         }
                     }
                     Decision::Continue | Decision::Rerun => {
                         for n in waiting {
-                            self.put(&format!("s/ev/{seq}/decision/{n}"), json(&decision), false).await?;
+                            self.put(&format!("s/ev/{seq}/decision/{n}"), json(&decision), false)
+                                .await?;
                         }
                     }
                 }
@@ -745,22 +955,35 @@ impl GroupServices for EtcdGs {
 
     async fn report(&self, status: NodeStatus) -> Result<(), GsError> {
         // Best effort: a status that cannot be written is not worth a wait.
-        self.put(&format!("status/{}", status.node), json(&status), true).await
+        self.put(&format!("status/{}", status.node), json(&status), true)
+            .await
     }
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
         let mut c = self.client.clone();
-        let r = c.get(self.k("status/"), Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
+        let r = c
+            .get(self.k("status/"), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(unavailable)?;
         Ok(r.kvs().iter().filter_map(|kv| parse(kv.value())).collect())
     }
 }
 
 impl EtcdGs {
     /// The running event and who arrived where, for `hacmp status`.
-    pub async fn current(&self) -> Result<Option<(ClaimedEvent, BTreeMap<String, Vec<NodeId>>, Vec<NodeId>)>, GsError> {
+    pub async fn current(
+        &self,
+    ) -> Result<Option<(ClaimedEvent, BTreeMap<String, Vec<NodeId>>, Vec<NodeId>)>, GsError> {
         let s = self.snapshot().await?;
         Ok(s.current.clone().map(|c| {
-            (c, s.arrived.iter().map(|(k, v)| (k.clone(), v.iter().copied().collect())).collect(), s.failed.iter().copied().collect())
+            (
+                c,
+                s.arrived
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.iter().copied().collect()))
+                    .collect(),
+                s.failed.iter().copied().collect(),
+            )
         }))
     }
 
