@@ -595,3 +595,124 @@ fn a_user_event_from_a_real_process_death_runs_everywhere() {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
 }
+
+#[test]
+fn etcd_restarts_and_outages_do_not_make_daemons_go_on_blind() {
+    let Some(bin) = etcd_binary("etcd_restarts_and_outages_do_not_make_daemons_go_on_blind") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let mut etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    // Node 2's part of group 1 takes 3 s.
+    site.script("rwho_msg_local", "sleep 3\necho local");
+    let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
+    let d2 = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor"]);
+    until("node 2", 30, || d2.has("TE_JOIN_NODE", 2));
+    // etcd restarted while the cluster is idle: the daemons reconnect.
+    etcd[0].stop();
+    std::thread::sleep(Duration::from_millis(800));
+    etcd[0].start();
+    etcd[0].wait_ready();
+    assert_eq!(
+        hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "1",
+            "--etcd",
+            &url
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    until("the event after the restart", 30, || {
+        d1.has("UE_PGMRWHO_DOWN", 1) && d2.has("UE_PGMRWHO_DOWN", 1)
+    });
+    // etcd unreachable during an event: nobody runs the next group.
+    assert_eq!(
+        hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "2",
+            "--etcd",
+            &url
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    until("node 1 at barrier 1", 20, || {
+        status(&url)["nodes"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|n| n["node"] == 1 && n["at"] == serde_json::json!({"barrier": 1}))
+        })
+    });
+    etcd[0].stop();
+    std::thread::sleep(Duration::from_millis(4500));
+    assert!(
+        d2.log().contains("etcd unreachable"),
+        "node 2 says so: {}",
+        d2.log()
+    );
+    assert!(
+        !d2.log().contains("Restarting the \"rwhod\" daemon")
+            && !d2.log().contains("Recovery terminated"),
+        "group 2 ran blind: {}",
+        d2.log()
+    );
+    assert!(!d2.has("UE_PGMRWHO_DOWN", 2));
+    etcd[0].start();
+    etcd[0].wait_ready();
+    until("the event to end once etcd is back", 40, || {
+        d1.has("UE_PGMRWHO_DOWN", 2) && d2.has("UE_PGMRWHO_DOWN", 2)
+    });
+    assert_eq!(d2.event("UE_PGMRWHO_DOWN", 2)["outcome"], "completed");
+}
+
+#[test]
+fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
+    let Some(bin) = etcd_binary("a_three_member_etcd_keeps_working_with_one_member_stopped") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let mut etcd = Etcd::members(&bin, base.path(), 3);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    until("node 1", 40, || d1.has("TE_JOIN_NODE", 1));
+    let d2 = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor"]);
+    until("node 2", 40, || d2.has("TE_JOIN_NODE", 2));
+    // Stop the first member, the one every client tries first.
+    etcd[0].stop();
+    assert_eq!(
+        hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "1",
+            "--etcd",
+            &url
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    until("the event with one member down", 40, || {
+        d1.has("UE_PGMRWHO_DOWN", 1) && d2.has("UE_PGMRWHO_DOWN", 1)
+    });
+    let d3 = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    let waited = std::panic::catch_unwind(|| {
+        until("node 3 joining with one member down", 40, || {
+            d3.has("TE_JOIN_NODE", 3)
+        })
+    });
+    if waited.is_err() {
+        panic!("node 3 did not join; its log:\n{}", d3.log());
+    }
+    assert_eq!(d1.event("TE_JOIN_NODE", 3)["outcome"], "completed");
+}

@@ -142,11 +142,19 @@ impl EtcdGs {
             .await
             .map_err(unavailable)?;
         let ttl = cfg.ttl.as_secs().max(1) as i64;
-        let lease = client
-            .lease_grant(ttl, None)
-            .await
-            .map_err(unavailable)?
-            .id();
+        // The channel balances over the endpoints: a request that meets a
+        // member that is down is tried again, and reaches another.
+        let mut tries = 0;
+        let lease = loop {
+            match client.lease_grant(ttl, None).await {
+                Ok(r) => break r.id(),
+                Err(e) if tries >= 20 => return Err(unavailable(e)),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        };
         let (tx, _) = watch::channel(0);
         let gs = Arc::new(EtcdGs {
             client,
@@ -663,10 +671,13 @@ impl GroupServices for EtcdGs {
             }
             Some(_) => {}
             None => {
-                let t = Txn::new()
-                    .when([Compare::version(self.k("s/identity"), CompareOp::Equal, 0)])
-                    .and_then([TxnOp::put(self.k("s/identity"), json(identity), None)]);
-                if !self.txn(t).await? {
+                let set = || async {
+                    let t = Txn::new()
+                        .when([Compare::version(self.k("s/identity"), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(self.k("s/identity"), json(identity), None)]);
+                    self.txn(t).await
+                };
+                if !self.retry("joining", set).await? {
                     // Someone else was first: compare with theirs.
                     return Box::pin(self.join(node, identity)).await;
                 }
