@@ -683,7 +683,8 @@ impl GroupServices for EtcdGs {
                 }
             }
         }
-        self.put(&format!("s/alive/{node}"), "1".into(), true)
+        let key = format!("s/alive/{node}");
+        self.retry("joining", || self.put(&key, "1".into(), true))
             .await?;
         self.enqueue(EventRequest::system(EventKind::NodeJoin, node))
             .await
@@ -692,11 +693,16 @@ impl GroupServices for EtcdGs {
     async fn leave(&self, node: NodeId, takeover: bool) -> Result<(), GsError> {
         let s = self.retry("leaving", || self.snapshot()).await?;
         if !s.roster.contains_key(&node) {
-            let mut c = self.client.clone();
-            c.delete(self.k(&format!("s/alive/{node}")), None)
-                .await
-                .map_err(unavailable)?;
-            return Ok(());
+            let key = self.k(&format!("s/alive/{node}"));
+            return self
+                .retry("leaving", || async {
+                    let mut c = self.client.clone();
+                    c.delete(key.clone(), None)
+                        .await
+                        .map(|_| ())
+                        .map_err(unavailable)
+                })
+                .await;
         }
         self.enqueue(EventRequest::system(EventKind::NodeStop { takeover }, node))
             .await
