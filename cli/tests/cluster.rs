@@ -351,6 +351,7 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
     let site = Site::new(base.path(), "site");
     let ds = four(&site, &url, base.path(), |_| vec!["--no-monitor"]);
     // Every node took part in node 4's join, in the order of node_up.rp.
+    until("every journal to record node 4's join", 10, || ds.iter().all(|d| d.has("TE_JOIN_NODE", 4)));
     let joins: Vec<Value> = ds.iter().map(|d| d.event("TE_JOIN_NODE", 4)).collect();
     for j in &joins {
         assert_eq!(j["membership"], serde_json::json!([1, 2, 3, 4]));
@@ -714,5 +715,7 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     if waited.is_err() {
         panic!("node 3 did not join; its log:\n{}", d3.log());
     }
+    // Each daemon writes its journal when it learns the outcome.
+    until("node 1's record of it", 10, || d1.has("TE_JOIN_NODE", 3));
     assert_eq!(d1.event("TE_JOIN_NODE", 3)["outcome"], "completed");
 }
