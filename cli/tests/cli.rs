@@ -1,19 +1,10 @@
 //! The real binaries, run like a user would.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{copy_tree, hacmp, repo, stderr, stdout};
+
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn hacmp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
 
 fn hacmp_lint(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hacmp-lint"))
@@ -21,14 +12,6 @@ fn hacmp_lint(args: &[&str]) -> Output {
         .current_dir(repo())
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -238,19 +221,6 @@ fn nodes_report_files_that_differ() {
         .collect();
     assert_eq!(n001.len(), 1, "{n001:?}");
     assert!(n001[0].contains("/usr/sbin/cluster/local/rwho.rp"));
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! directory. Without an `etcd` binary the tests say loudly that they were
 //! skipped, unless `HACMP_REQUIRE_ETCD=1`, under which they fail.
 
+mod common;
+
+use common::{copy_tree, repo};
+
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,10 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn etcd_binary(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|p| {
@@ -151,20 +151,6 @@ fn urls(es: &[Etcd]) -> String {
 /// A staged copy of the rwho example, with a short settle interval.
 struct Site {
     dir: PathBuf,
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 impl Site {
@@ -351,7 +337,9 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
     let site = Site::new(base.path(), "site");
     let ds = four(&site, &url, base.path(), |_| vec!["--no-monitor"]);
     // Every node took part in node 4's join, in the order of node_up.rp.
-    until("every journal to record node 4's join", 10, || ds.iter().all(|d| d.has("TE_JOIN_NODE", 4)));
+    until("every journal to record node 4's join", 10, || {
+        ds.iter().all(|d| d.has("TE_JOIN_NODE", 4))
+    });
     let joins: Vec<Value> = ds.iter().map(|d| d.event("TE_JOIN_NODE", 4)).collect();
     for j in &joins {
         assert_eq!(j["membership"], serde_json::json!([1, 2, 3, 4]));

@@ -1,23 +1,8 @@
 //! `hacmp test`, `hacmp plan`, `hacmp observe`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn hacmp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{hacmp, repo, stdout as out};
 
 #[test]
 fn the_documented_arming_examples_pass() {

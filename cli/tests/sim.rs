@@ -1,19 +1,10 @@
 //! `hacmp sim` and `hacmp run`, as a user runs them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{hacmp, repo};
 
-fn hacmp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
+use std::path::Path;
 
 fn scenario(dir: &Path, body: &str) -> String {
     let site = repo().join("examples/rwho/site.toml");

@@ -92,6 +92,26 @@ impl Snap {
     }
 }
 
+/// Members are the roster's nodes that are up; joining nodes are up and not
+/// yet on the roster.
+fn view_of(s: &Snap) -> View {
+    View {
+        version: s.revision as u64,
+        members: s
+            .roster
+            .keys()
+            .copied()
+            .filter(|n| s.alive.contains(n))
+            .collect(),
+        joining: s
+            .alive
+            .iter()
+            .copied()
+            .filter(|n| !s.roster.contains_key(n))
+            .collect(),
+    }
+}
+
 fn at_key(at: SyncPoint) -> String {
     match at {
         SyncPoint::Barrier(n) => format!("b{n}"),
@@ -709,42 +729,13 @@ impl GroupServices for EtcdGs {
     }
 
     async fn view(&self) -> Result<View, GsError> {
-        let s = self.snapshot().await?;
-        Ok(View {
-            version: s.revision as u64,
-            members: s
-                .roster
-                .keys()
-                .copied()
-                .filter(|n| s.alive.contains(n))
-                .collect(),
-            joining: s
-                .alive
-                .iter()
-                .copied()
-                .filter(|n| !s.roster.contains_key(n))
-                .collect(),
-        })
+        Ok(view_of(&self.snapshot().await?))
     }
 
     async fn watch_view(&self, after: u64) -> Result<View, GsError> {
         self.wait_for("watching the membership", |s, _| {
             if s.revision as u64 > after {
-                Step::Done(Ok(View {
-                    version: s.revision as u64,
-                    members: s
-                        .roster
-                        .keys()
-                        .copied()
-                        .filter(|n| s.alive.contains(n))
-                        .collect(),
-                    joining: s
-                        .alive
-                        .iter()
-                        .copied()
-                        .filter(|n| !s.roster.contains_key(n))
-                        .collect(),
-                }))
+                Step::Done(Ok(view_of(s)))
             } else {
                 Step::Wait
             }
@@ -934,20 +925,7 @@ impl GroupServices for EtcdGs {
                 let Some(c) = s.current.as_ref().filter(|c| c.seq == seq) else {
                     return Err(GsError::Refused(format!("event {seq} is not running")));
                 };
-                let waiting: Vec<NodeId> = s
-                    .failed
-                    .iter()
-                    .copied()
-                    .filter(|n| node.is_none_or(|x| x == *n))
-                    .collect();
-                if waiting.is_empty() {
-                    return Err(GsError::Refused(match node {
-                        Some(n) => {
-                            format!("node {n} is not waiting on a failed command of event {seq}")
-                        }
-                        None => format!("no node is waiting on a failed command of event {seq}"),
-                    }));
-                }
+                let waiting = super::resume_targets(s.failed.iter().copied(), node, seq)?;
                 match decision {
                     Decision::Skip | Decision::SkipAndCancel => {
                         self.end_event(c.seq, Outcome::Skipped).await?;

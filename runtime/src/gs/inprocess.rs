@@ -553,20 +553,7 @@ impl GroupServices for InProcess {
                 let Some(c) = s.current.as_mut().filter(|c| c.claimed.seq == seq) else {
                     return Err(GsError::Refused(format!("event {seq} is not running")));
                 };
-                let waiting: Vec<NodeId> = c
-                    .failures
-                    .iter()
-                    .copied()
-                    .filter(|n| node.is_none_or(|x| x == *n))
-                    .collect();
-                if waiting.is_empty() {
-                    return Err(GsError::Refused(match node {
-                        Some(n) => {
-                            format!("node {n} is not waiting on a failed command of event {seq}")
-                        }
-                        None => format!("no node is waiting on a failed command of event {seq}"),
-                    }));
-                }
+                let waiting = super::resume_targets(c.failures.iter().copied(), node, seq)?;
                 match decision {
                     Decision::Skip | Decision::SkipAndCancel => {
                         c.ended.get_or_insert(Outcome::Skipped);

@@ -224,6 +224,26 @@ impl Identity {
     }
 }
 
+/// The failed nodes of event `seq` that an operator's resume applies to
+/// (`node`, or all), or why there are none.
+pub fn resume_targets(
+    failed: impl IntoIterator<Item = NodeId>,
+    node: Option<NodeId>,
+    seq: u64,
+) -> Result<Vec<NodeId>, GsError> {
+    let waiting: Vec<NodeId> = failed
+        .into_iter()
+        .filter(|n| node.is_none_or(|x| x == *n))
+        .collect();
+    if waiting.is_empty() {
+        return Err(GsError::Refused(match node {
+            Some(n) => format!("node {n} is not waiting on a failed command of event {seq}"),
+            None => format!("no node is waiting on a failed command of event {seq}"),
+        }));
+    }
+    Ok(waiting)
+}
+
 /// The operations the cluster manager needs from its group.
 #[async_trait]
 pub trait GroupServices: Send + Sync + 'static {
