@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
-    WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions,
+    Txn, TxnOp, WatchOptions,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
@@ -112,11 +112,110 @@ fn view_of(s: &Snap) -> View {
     }
 }
 
+/// Builds a snapshot from the keys of `s/` (`p` is the full prefix):
+/// (key, value, create revision, mod revision).
+fn parse_snap<'a>(
+    p: &str,
+    revision: i64,
+    kvs: impl Iterator<Item = (&'a str, &'a [u8], i64, i64)>,
+) -> Snap {
+    let mut s = Snap {
+        revision,
+        ..Snap::default()
+    };
+    let mut evs: Vec<(u64, String, Vec<u8>)> = Vec::new();
+    for (key, value, create, modified) in kvs {
+        let Some(rel) = key.strip_prefix(p) else {
+            continue;
+        };
+        let parts: Vec<&str> = rel.split('/').collect();
+        match parts.as_slice() {
+            ["identity"] => s.identity = parse(value),
+            ["alive", n] => s.alive.extend(n.parse::<NodeId>().ok()),
+            ["roster", n] => {
+                if let Ok(n) = n.parse() {
+                    s.roster.insert(n, modified);
+                }
+            }
+            ["queue", id] => {
+                if let Some(q) = parse::<QueuedEvent>(value) {
+                    s.queue.push((id.to_string(), q, create));
+                }
+            }
+            ["seq"] => {
+                s.seq = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                s.seq_mod = modified;
+            }
+            ["current"] => {
+                s.current = parse(value);
+                s.current_mod = modified;
+            }
+            ["outcome", seq] => {
+                if let (Ok(seq), Some(o)) = (seq.parse(), parse::<Outcome>(value)) {
+                    s.outcomes.insert(seq, o);
+                }
+            }
+            ["ev", seq, rest @ ..] => {
+                if let Ok(seq) = seq.parse() {
+                    evs.push((seq, rest.join("/"), value.to_vec()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let cur = s.current.as_ref().map(|c| c.seq);
+    for (seq, rest, value) in evs {
+        if Some(seq) != cur {
+            continue;
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        let node = |x: &str| x.parse::<NodeId>().ok();
+        match parts.as_slice() {
+            ["arrive", at, n] => {
+                if let Some(n) = node(n) {
+                    s.arrived.entry(at.to_string()).or_default().insert(n);
+                }
+            }
+            ["done", n] => s.done.extend(node(n)),
+            ["failed", n] => s.failed.extend(node(n)),
+            ["lost", n] => s.lost.extend(node(n)),
+            ["decision", n] => {
+                if let (Some(n), Some(d)) = (node(n), parse::<Decision>(&value)) {
+                    s.decisions.insert(n, d);
+                }
+            }
+            ["ended"] => s.ended = parse(&value),
+            _ => {}
+        }
+    }
+    s
+}
+
 fn at_key(at: SyncPoint) -> String {
     match at {
         SyncPoint::Barrier(n) => format!("b{n}"),
         SyncPoint::Cbarrier => "cb".to_string(),
     }
+}
+
+/// A key of `s/` as the watch last saw it.
+#[derive(Clone, Debug)]
+struct Kv {
+    value: Vec<u8>,
+    create: i64,
+    modified: i64,
+}
+
+/// `s/` as kept current by the watch: waits evaluate it without a read.
+#[derive(Default)]
+struct Cache {
+    revision: i64,
+    kvs: BTreeMap<String, Kv>,
+    /// False while the watch is down: reads go to etcd (and wait for it).
+    valid: bool,
 }
 
 enum Step<T> {
@@ -137,6 +236,7 @@ pub struct EtcdGs {
     /// Queue keys and when they last changed, for the settle interval.
     queue_seen: Mutex<(Vec<String>, Instant)>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    cache: Mutex<Cache>,
 }
 
 fn unavailable(e: etcd_client::Error) -> GsError {
@@ -187,6 +287,7 @@ impl EtcdGs {
             counter: AtomicU64::new(0),
             queue_seen: Mutex::new((Vec::new(), Instant::now())),
             tasks: Mutex::new(Vec::new()),
+            cache: Mutex::new(Cache::default()),
         });
         let keeper = tokio::spawn(Self::keep_lease(
             Arc::downgrade(&gs),
@@ -203,6 +304,16 @@ impl EtcdGs {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([keeper, watcher]);
+        // Start from a synchronised view (else reads go to etcd until it is).
+        let mut rx = gs.changed.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while !gs.cache.lock().unwrap_or_else(|p| p.into_inner()).valid {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
         Ok(gs)
     }
 
@@ -226,6 +337,7 @@ impl EtcdGs {
             counter: AtomicU64::new(0),
             queue_seen: Mutex::new((Vec::new(), Instant::now())),
             tasks: Mutex::new(Vec::new()),
+            cache: Mutex::new(Cache::default()),
         }))
     }
 
@@ -281,23 +393,74 @@ impl EtcdGs {
         }
     }
 
+    /// Keeps the cache of `s/` current: a read, then a watch from the next
+    /// revision; on any break, marks the cache stale and starts again.
     async fn watch_changes(me: std::sync::Weak<EtcdGs>, mut client: Client, prefix: String) {
-        let mut from = 0i64;
         loop {
-            let opts = if from > 0 {
-                WatchOptions::new().with_prefix().with_start_revision(from)
-            } else {
-                WatchOptions::new().with_prefix()
-            };
-            match client.watch(prefix.clone(), Some(opts)).await {
-                Ok(mut stream) => {
+            let synced = async {
+                let r = client
+                    .get(prefix.clone(), Some(GetOptions::new().with_prefix()))
+                    .await?;
+                let revision = r.header().map_or(0, |h| h.revision());
+                let kvs: BTreeMap<String, Kv> = r
+                    .kvs()
+                    .iter()
+                    .filter_map(|kv| {
+                        let key = kv.key_str().ok()?.to_string();
+                        Some((
+                            key,
+                            Kv {
+                                value: kv.value().to_vec(),
+                                create: kv.create_revision(),
+                                modified: kv.mod_revision(),
+                            },
+                        ))
+                    })
+                    .collect();
+                let opts = WatchOptions::new()
+                    .with_prefix()
+                    .with_start_revision(revision + 1);
+                let stream = client.watch(prefix.clone(), Some(opts)).await?;
+                Ok::<_, etcd_client::Error>((revision, kvs, stream))
+            }
+            .await;
+            let Some(g) = me.upgrade() else { return };
+            match synced {
+                Ok((revision, kvs, mut stream)) => {
+                    *g.cache.lock().unwrap_or_else(|p| p.into_inner()) = Cache {
+                        revision,
+                        kvs,
+                        valid: true,
+                    };
+                    g.changed.send_modify(|v| *v += 1);
+                    drop(g);
                     while let Ok(Some(msg)) = stream.message().await {
                         let Some(g) = me.upgrade() else { return };
-                        if let Some(h) = msg.header() {
-                            from = h.revision() + 1;
-                        }
                         if msg.canceled() {
                             break;
+                        }
+                        {
+                            let mut c = g.cache.lock().unwrap_or_else(|p| p.into_inner());
+                            for ev in msg.events() {
+                                let Some(kv) = ev.kv() else { continue };
+                                let Ok(key) = kv.key_str() else { continue };
+                                match ev.event_type() {
+                                    EventType::Put => {
+                                        let v = Kv {
+                                            value: kv.value().to_vec(),
+                                            create: kv.create_revision(),
+                                            modified: kv.mod_revision(),
+                                        };
+                                        c.kvs.insert(key.to_string(), v);
+                                    }
+                                    EventType::Delete => {
+                                        c.kvs.remove(key);
+                                    }
+                                }
+                            }
+                            if let Some(h) = msg.header() {
+                                c.revision = c.revision.max(h.revision());
+                            }
                         }
                         g.changed.send_modify(|v| *v += 1);
                     }
@@ -305,10 +468,10 @@ impl EtcdGs {
                 Err(e) => tracing::debug!("watch failed: {e}"),
             }
             let Some(g) = me.upgrade() else { return };
-            // Reconnecting: waiters re-read when it works again.
+            g.cache.lock().unwrap_or_else(|p| p.into_inner()).valid = false;
             g.changed.send_modify(|v| *v += 1);
             drop(g);
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 
@@ -317,89 +480,37 @@ impl EtcdGs {
     }
 
     async fn snapshot(&self) -> Result<Snap, GsError> {
-        let mut c = self.client.clone();
         let p = self.k("s/");
+        {
+            let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.valid {
+                return Ok(parse_snap(
+                    &p,
+                    c.revision,
+                    c.kvs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.value.as_slice(), v.create, v.modified)),
+                ));
+            }
+        }
+        let mut c = self.client.clone();
         let r = c
             .get(p.clone(), Some(GetOptions::new().with_prefix()))
             .await
             .map_err(unavailable)?;
-        let mut s = Snap {
-            revision: r.header().map_or(0, |h| h.revision()),
-            ..Snap::default()
-        };
-        let mut evs: Vec<(u64, String, Vec<u8>)> = Vec::new();
-        for kv in r.kvs() {
-            let Ok(key) = kv.key_str() else { continue };
-            let rel = &key[p.len()..];
-            let parts: Vec<&str> = rel.split('/').collect();
-            match parts.as_slice() {
-                ["identity"] => s.identity = parse(kv.value()),
-                ["alive", n] => {
-                    if let Ok(n) = n.parse() {
-                        s.alive.insert(n);
-                    }
-                }
-                ["roster", n] => {
-                    if let Ok(n) = n.parse() {
-                        s.roster.insert(n, kv.mod_revision());
-                    }
-                }
-                ["queue", id] => {
-                    if let Some(q) = parse::<QueuedEvent>(kv.value()) {
-                        s.queue.push((id.to_string(), q, kv.create_revision()));
-                    }
-                }
-                ["seq"] => {
-                    s.seq = kv
-                        .value_str()
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    s.seq_mod = kv.mod_revision();
-                }
-                ["current"] => {
-                    s.current = parse(kv.value());
-                    s.current_mod = kv.mod_revision();
-                }
-                ["outcome", seq] => {
-                    if let (Ok(seq), Some(o)) = (seq.parse(), parse::<Outcome>(kv.value())) {
-                        s.outcomes.insert(seq, o);
-                    }
-                }
-                ["ev", seq, rest @ ..] => {
-                    if let Ok(seq) = seq.parse() {
-                        evs.push((seq, rest.join("/"), kv.value().to_vec()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let cur = s.current.as_ref().map(|c| c.seq);
-        for (seq, rest, value) in evs {
-            if Some(seq) != cur {
-                continue;
-            }
-            let parts: Vec<&str> = rest.split('/').collect();
-            let node = |x: &str| x.parse::<NodeId>().ok();
-            match parts.as_slice() {
-                ["arrive", at, n] => {
-                    if let Some(n) = node(n) {
-                        s.arrived.entry(at.to_string()).or_default().insert(n);
-                    }
-                }
-                ["done", n] => s.done.extend(node(n)),
-                ["failed", n] => s.failed.extend(node(n)),
-                ["lost", n] => s.lost.extend(node(n)),
-                ["decision", n] => {
-                    if let (Some(n), Some(d)) = (node(n), parse::<Decision>(&value)) {
-                        s.decisions.insert(n, d);
-                    }
-                }
-                ["ended"] => s.ended = parse(&value),
-                _ => {}
-            }
-        }
-        Ok(s)
+        let revision = r.header().map_or(0, |h| h.revision());
+        Ok(parse_snap(
+            &p,
+            revision,
+            r.kvs().iter().filter_map(|kv| {
+                Some((
+                    kv.key_str().ok()?,
+                    kv.value(),
+                    kv.create_revision(),
+                    kv.mod_revision(),
+                ))
+            }),
+        ))
     }
 
     async fn put(&self, rel: &str, value: String, leased: bool) -> Result<(), GsError> {
@@ -706,6 +817,15 @@ impl GroupServices for EtcdGs {
         let key = format!("s/alive/{node}");
         self.retry("joining", || self.put(&key, "1".into(), true))
             .await?;
+        // Seen by our own view before anything else is decided on it.
+        self.wait_for("joining", |s, _| {
+            if s.alive.contains(&node) {
+                Step::Done(Ok(()))
+            } else {
+                Step::Wait
+            }
+        })
+        .await?;
         self.enqueue(EventRequest::system(EventKind::NodeJoin, node))
             .await
     }
@@ -756,6 +876,9 @@ impl GroupServices for EtcdGs {
     }
 
     async fn next_event(&self, node: NodeId, after: u64) -> Result<ClaimedEvent, GsError> {
+        // The revision a claim was last tried at: after a lost race, wait for
+        // the change that beat it before trying again.
+        let mut tried_at = 0i64;
         loop {
             let mut want_claim = false;
             let r = self
@@ -782,6 +905,9 @@ impl GroupServices for EtcdGs {
                     if Instant::now() < since + this.settle {
                         return Step::WaitUntil(since + this.settle);
                     }
+                    if s.revision <= tried_at {
+                        return Step::Wait;
+                    }
                     want_claim = true;
                     Step::Done(Ok(None))
                 })
@@ -793,9 +919,12 @@ impl GroupServices for EtcdGs {
                 let s = self
                     .retry("claiming the next event", || self.snapshot())
                     .await?;
-                if s.current.is_none() {
-                    self.retry("claiming the next event", || self.claim(&s))
-                        .await?;
+                if s.current.is_none()
+                    && !self
+                        .retry("claiming the next event", || self.claim(&s))
+                        .await?
+                {
+                    tried_at = s.revision;
                 }
             }
         }
