@@ -707,3 +707,75 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     until("node 1's record of it", 10, || d1.has("TE_JOIN_NODE", 3));
     assert_eq!(d1.event("TE_JOIN_NODE", 3)["outcome"], "completed");
 }
+
+#[test]
+fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
+    let Some(bin) = etcd_binary("status_shows_a_stopped_command_and_resume_ends_the_wait") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    // Fails once on node 3, then works: a re-run succeeds.
+    site.script(
+        "rwho_msg_remote",
+        "if [ \"$HACMP_NODE\" = 3 ] && [ ! -f \"$HACMP_ROOT/out/ran\" ]; then touch \"$HACMP_ROOT/out/ran\"; echo 'cannot reach the message service' >&2; exit 2; fi\necho remote",
+    );
+    let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
+    let d3 = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    until("node 3", 30, || d3.has("TE_JOIN_NODE", 3));
+    assert_eq!(
+        hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "1",
+            "--etcd",
+            &url
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    until("node 3 to report its failure", 20, || {
+        status(&url)["nodes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n["failure"].is_object()))
+    });
+    let o = hacmp(&["status", "--etcd", &url]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("at barrier 1: node 1"), "{text}");
+    assert!(text.contains("STOPPED: `/usr/sbin/cluster/local/rwho_msg_remote` exit 2 (expected 0) in group 1, policy wait"), "{text}");
+    assert!(
+        text.contains("| cannot reach the message service"),
+        "{text}"
+    );
+    let seq = status(&url)["current"]["seq"].as_u64().unwrap().to_string();
+    // A resume for a node that is not waiting is refused.
+    assert_eq!(
+        hacmp(&["resume", &seq, "rerun", "--node", "1", "--etcd", &url])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        hacmp(&["resume", &seq, "rerun", "--node", "3", "--etcd", &url])
+            .status
+            .code(),
+        Some(0)
+    );
+    until("the event to end", 20, || {
+        d1.has("UE_PGMRWHO_DOWN", 1) && d3.has("UE_PGMRWHO_DOWN", 1)
+    });
+    let e = d3.event("UE_PGMRWHO_DOWN", 1);
+    assert_eq!(e["outcome"], "completed");
+    let decisions: Vec<&Value> = e["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "decision")
+        .collect();
+    assert_eq!(decisions[0]["detail"], "rerun");
+}
