@@ -12,6 +12,37 @@ pub struct Loaded {
     pub root: Option<PathBuf>,
 }
 
+/// The rules file a site file names in `[paths] rules`, resolved against the
+/// site file's directory.
+pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string(site)
+        .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
+    let rules = text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            format!(
+                "`{}` has no `[paths] rules`: give the rules file",
+                site.display()
+            )
+        })?;
+    Ok(site.parent().unwrap_or(Path::new(".")).join(rules))
+}
+
+/// `path` is a site file (`*.toml`: its rules file and itself) or a rules
+/// file (with the site file given apart, if any).
+pub fn rules_and_site(
+    path: &Path,
+    site: Option<&Path>,
+) -> Result<(PathBuf, Option<PathBuf>), String> {
+    if path.extension().is_some_and(|e| e == "toml") {
+        Ok((rules_of_site(path)?, Some(path.to_path_buf())))
+    } else {
+        Ok((path.to_path_buf(), site.map(Path::to_path_buf)))
+    }
+}
+
 /// Reads `path`: `*.json` is a bundle (its hash is checked), `*.toml` a
 /// site file, anything else a rules file (with `root` for its paths).
 /// Errors are printed diagnostics or a one-line reason.
@@ -32,21 +63,7 @@ pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loa
             root: root.map(Path::to_path_buf),
         });
     }
-    let (rules, site) = if path.extension().is_some_and(|e| e == "toml") {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let rules = text
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
-            .ok_or_else(|| format!("`{}` has no `[paths] rules`", path.display()))?;
-        (
-            path.parent().unwrap_or(Path::new(".")).join(rules),
-            Some(path.to_path_buf()),
-        )
-    } else {
-        (path.to_path_buf(), site.map(Path::to_path_buf))
-    };
+    let (rules, site) = rules_and_site(path, site)?;
     let opts = LintOptions {
         root: root.map(Path::to_path_buf),
         site,

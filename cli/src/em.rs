@@ -18,21 +18,7 @@ use crate::exit;
 /// The rules and catalog of a site, checked without the file system (rule
 /// tests and plans need the conditions, not the programs).
 fn rules_of(path: &Path) -> Result<(Vec<Rule>, hacmp_stdlib::Catalog), String> {
-    let (rules, site) = if path.extension().is_some_and(|e| e == "toml") {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let rules = text
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
-            .ok_or_else(|| format!("`{}` has no `[paths] rules`", path.display()))?;
-        (
-            path.parent().unwrap_or(Path::new(".")).join(rules),
-            Some(path.to_path_buf()),
-        )
-    } else {
-        (path.to_path_buf(), None)
-    };
+    let (rules, site) = crate::bundle::rules_and_site(path, None)?;
     let opts = LintOptions {
         site,
         fs_checks: false,

@@ -70,22 +70,7 @@ impl LintArgs {
                 "nothing to lint: give a rules file or `.rp` files, or `--site FILE`".into(),
             );
         };
-        let text = std::fs::read_to_string(site)
-            .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
-        let rules = text
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string));
-        match rules {
-            Some(r) => Ok(vec![site
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join(r)]),
-            None => Err(format!(
-                "`{}` has no `[paths] rules`: give the rules file",
-                site.display()
-            )),
-        }
+        crate::bundle::rules_of_site(site).map(|r| vec![r])
     }
 }
 

@@ -710,21 +710,8 @@ impl EtcdGs {
             return Ok(false);
         };
         let r = &ev.request;
-        let mut membership: BTreeSet<NodeId> = s
-            .roster
-            .keys()
-            .copied()
-            .filter(|n| s.alive.contains(n))
-            .collect();
-        match r.kind {
-            EventKind::NodeJoin => {
-                membership.insert(r.location);
-            }
-            EventKind::NodeFailure => {
-                membership.remove(&r.location);
-            }
-            _ => {}
-        }
+        let membership =
+            super::event_membership(s.roster.keys().copied().filter(|n| s.alive.contains(n)), r);
         let qk = self.k(&format!("s/queue/{key}"));
         let drop_it = (r.kind == EventKind::NodeJoin && !s.alive.contains(&r.location))
             || membership.is_empty();

@@ -258,19 +258,10 @@ impl InProcess {
         while !s.queue.is_empty() {
             let ev = s.queue.remove(0);
             let r = &ev.request;
-            let mut membership: BTreeSet<NodeId> = s.members.clone();
-            match r.kind {
-                EventKind::NodeJoin => {
-                    if !s.alive.contains(&r.location) {
-                        continue;
-                    }
-                    membership.insert(r.location);
-                }
-                EventKind::NodeFailure => {
-                    membership.remove(&r.location);
-                }
-                _ => {}
+            if r.kind == EventKind::NodeJoin && !s.alive.contains(&r.location) {
+                continue;
             }
+            let membership = super::event_membership(s.members.iter().copied(), r);
             if membership.is_empty() {
                 continue;
             }

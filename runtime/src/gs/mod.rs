@@ -224,6 +224,26 @@ impl Identity {
     }
 }
 
+/// The membership of an event, fixed when it starts: the members, plus the
+/// node that joins, minus the node that failed (on a graceful stop the
+/// leaving node is still a member and takes part).
+pub fn event_membership(
+    members: impl IntoIterator<Item = NodeId>,
+    request: &EventRequest,
+) -> std::collections::BTreeSet<NodeId> {
+    let mut m: std::collections::BTreeSet<NodeId> = members.into_iter().collect();
+    match request.kind {
+        crate::event::EventKind::NodeJoin => {
+            m.insert(request.location);
+        }
+        crate::event::EventKind::NodeFailure => {
+            m.remove(&request.location);
+        }
+        _ => {}
+    }
+    m
+}
+
 /// The failed nodes of event `seq` that an operator's resume applies to
 /// (`node`, or all), or why there are none.
 pub fn resume_targets(
