@@ -100,6 +100,14 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         let mut i = 0;
         while i < e.records.len() {
             let t = e.records[i].t_ms;
+            // Happenings during the event, where they happened.
+            while let Some((ht, _, what)) = happened.peek() {
+                if *ht > t {
+                    break;
+                }
+                out.push_str(&format!("   {ht:>8}  ── {what}\n"));
+                happened.next();
+            }
             let mut rows: Vec<Vec<Option<String>>> = Vec::new();
             let mut next = vec![0usize; nodes.len()];
             while i < e.records.len() && e.records[i].t_ms == t {
