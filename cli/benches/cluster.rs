@@ -106,6 +106,19 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Kills and reaps its processes however the bench ends (a failed assert
+/// included): no daemon or etcd outlives it.
+struct Reap(Vec<Child>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn p50(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -124,7 +137,7 @@ fn main() {
     let (cp, pp) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{cp}");
     let peer = format!("http://127.0.0.1:{pp}");
-    let mut etcd = Command::new(etcd_bin)
+    let etcd = Command::new(etcd_bin)
         .args([
             "--data-dir",
             dir.path().join("etcd").to_str().unwrap(),
@@ -145,6 +158,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _etcd = Reap(vec![etcd]);
     until(20, || {
         std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok()
     });
@@ -183,7 +197,7 @@ fn main() {
         // A fresh cluster per size (its own key prefix in the same etcd).
         let site_file = site(&dir.path().join(format!("site{n}")), 100 + n);
         let state = dir.path().join(format!("run{n}"));
-        let mut daemons: Vec<Child> = Vec::new();
+        let mut daemons = Reap(Vec::new());
         for node in 1..=n {
             let s = state.join(format!("node{node}"));
             std::fs::create_dir_all(&s).unwrap();
@@ -209,7 +223,7 @@ fn main() {
                 .stderr(std::fs::File::create(s.join("daemon.log")).unwrap())
                 .spawn()
                 .unwrap();
-            daemons.push(child);
+            daemons.0.push(child);
         }
         let last = state.join(format!("node{n}"));
         let formed = until(120, || {
@@ -280,18 +294,13 @@ fn main() {
             }
             lat.push(done.saturating_sub(arrive) as f64);
         }
-        let rss: u64 = daemons.iter().map(|c| rss_kb(c.id())).sum::<u64>() / n as u64;
+        let rss: u64 = daemons.0.iter().map(|c| rss_kb(c.id())).sum::<u64>() / n as u64;
         let b = p50(lat);
         println!(
             "{n:>8} {b:>18.1} {:>10.1} {rate:>14.1} {:>11} KiB",
             b / txn_p50,
             rss
         );
-        for mut d in daemons {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
+        drop(daemons);
     }
-    let _ = etcd.kill();
-    let _ = etcd.wait();
 }
