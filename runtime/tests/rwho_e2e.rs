@@ -68,6 +68,17 @@ fn daemons(root: &Path) -> Vec<i32> {
     out
 }
 
+/// Kills the stand-in daemons of a tree however the test ends.
+struct KillDaemons(std::path::PathBuf);
+
+impl Drop for KillDaemons {
+    fn drop(&mut self) {
+        for p in daemons(&self.0) {
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    }
+}
+
 async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
@@ -99,6 +110,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
     )
     .unwrap();
     let root = std::path::absolute(site.join("root")).unwrap();
+    let _cleanup = KillDaemons(root.clone());
     let local = root.join("usr/sbin/cluster/local");
     std::fs::create_dir_all(root.join("out")).unwrap();
     // rwho_msg_local also records the environment it was given.
