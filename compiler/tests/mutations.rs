@@ -126,3 +126,53 @@ proptest! {
         let _ = errors("rwho.rp", &join(&lines));
     }
 }
+
+/// Lines that look like fields of every kind, to build files the checks
+/// must survive (realignment, predicates, instance vectors, programs).
+fn field_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("TE_JOIN_NODE".to_string()),
+        Just("UE_A".to_string()),
+        Just("0".to_string()),
+        Just("2".to_string()),
+        Just("/usr/sbin/cluster/events/node_up.rp".to_string()),
+        Just("local/a.rp".to_string()),
+        Just("IBM.PSSP.Prog.xpcount".to_string()),
+        Just("IBM.PSSP.aixos.FS.%totused".to_string()),
+        Just("NodeNum=*;ProgName=rwhod".to_string()),
+        Just("NodeNum=*;NodeNum=2".to_string()),
+        Just("X@0==0&&X@1!=0".to_string()),
+        Just("X>90".to_string()),
+        Just("X@9/0".to_string()),
+        Just("# comment".to_string()),
+        "[ -~]{0,24}",
+    ]
+}
+
+fn rp_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("barrier".to_string()),
+        Just("all \"node_up\" 0 NULL".to_string()),
+        Just("event \"/a b\" X NULL".to_string()),
+        Just("other \"/x | y\" 256 NULL extra".to_string()),
+        Just("\"unclosed".to_string()),
+        "[ -~]{0,30}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn checks_never_panic_on_field_soup(lines in proptest::collection::vec(field_line(), 0..40)) {
+        let text = lines.join("\n") + "\n";
+        let _ = errors("r.hacmprd", &text);
+    }
+
+    #[test]
+    fn checks_never_panic_on_program_soup(lines in proptest::collection::vec(rp_line(), 0..20)) {
+        let text = lines.join("\n");
+        let _ = errors("a.rp", &text);
+    }
+}
