@@ -72,8 +72,7 @@ pub fn init(dir: &Path, name: &str, nodes: u32) -> std::io::Result<Vec<PathBuf>>
     for (file, text) in hacmp_stdlib::PROGRAMS {
         put(&format!("root/{events}/{file}"), text, 0o644)?;
     }
-    for (script, def) in &hacmp_stdlib::event_scripts().0 {
-        let _ = script;
+    for def in hacmp_stdlib::event_scripts().0.values() {
         put(
             &format!("root/{}", def.path.trim_start_matches('/')),
             hacmp_stdlib::STARTER_SCRIPT,

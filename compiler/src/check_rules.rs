@@ -57,7 +57,7 @@ impl<'a> RulesCheck<'a> {
 
 impl RulesCheck<'_> {
     pub fn check(&self, text: &RulesText) -> (Vec<CheckedRule>, Vec<Diagnostic>) {
-        let (records, mut diags) = group(&text.fields, self.file, text.end);
+        let (records, mut diags) = group(&text.fields, self.file);
         let mut out = Vec::with_capacity(records.len());
         let mut names: HashMap<String, Span> = HashMap::new();
         for f in &text.fields {

@@ -46,17 +46,15 @@ struct Grouper<'a> {
     fields: &'a [Field],
     values: Vec<&'a str>,
     file: FileId,
-    end: Span,
     records: Vec<Record>,
     diags: Vec<Diagnostic>,
 }
 
-pub fn group(fields: &[Field], file: FileId, end: Span) -> (Vec<Record>, Vec<Diagnostic>) {
+pub fn group(fields: &[Field], file: FileId) -> (Vec<Record>, Vec<Diagnostic>) {
     let mut g = Grouper {
         fields,
         values: fields.iter().map(|f| shape::value(&f.text)).collect(),
         file,
-        end,
         records: Vec::with_capacity(fields.len() / FIELD_COUNT + 1),
         diags: Vec::new(),
     };
@@ -414,7 +412,6 @@ impl<'a> Grouper<'a> {
             fields: layout,
             realigned: true,
         });
-        let _ = self.end;
     }
 }
 

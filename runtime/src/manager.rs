@@ -285,7 +285,7 @@ impl<G: GroupServices> Manager<G> {
             if !mine.is_empty() {
                 self.set_state(ManagerState::RpRunning, Some(ev), None, None)
                     .await;
-                let results = join_all(mine.iter().map(|c| self.run_line(ev, rule, g, c))).await;
+                let results = join_all(mine.iter().map(|c| self.run_line(ev, g, c))).await;
                 for (line, out) in mine.iter().zip(results) {
                     if !out.ok {
                         if let Flow::Stop = self.on_failure(ev, rule, g, line, out).await? {
@@ -488,7 +488,7 @@ impl<G: GroupServices> Manager<G> {
                             );
                             match d {
                                 Decision::Rerun => {
-                                    out = self.run_line(ev, rule, g, line).await;
+                                    out = self.run_line(ev, g, line).await;
                                     if out.ok {
                                         self.gs.resolve_failure(self.cfg.node, ev.seq).await?;
                                         self.set_state(
@@ -536,14 +536,7 @@ impl<G: GroupServices> Manager<G> {
 
     /// One line of the program on this node: an absolute command, or an
     /// event script with its notify, pre, post and recovery commands.
-    async fn run_line(
-        &self,
-        ev: &ClaimedEvent,
-        rule: &Rule,
-        g: u32,
-        line: &CommandLine,
-    ) -> LineOutcome {
-        let _ = rule;
+    async fn run_line(&self, ev: &ClaimedEvent, g: u32, line: &CommandLine) -> LineOutcome {
         let site = self.site();
         let membership = crate::env::membership_value(ev);
         let run = Run {

@@ -460,7 +460,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
 /// Who waits where, and why.
 pub async fn stuck_report(c: &Cluster) -> String {
     let mut out = String::new();
-    if let Some((ev, arrived, failed)) = c.gs().current() {
+    if let Some((ev, arrived, _)) = c.gs().current() {
         out.push_str(&format!(
             "event #{} {} at node {} has not ended\n",
             ev.seq, ev.event.request.name, ev.event.request.location
@@ -480,7 +480,6 @@ pub async fn stuck_report(c: &Cluster) -> String {
                 }
             }
         }
-        let _ = failed;
     } else {
         out.push_str("the cluster is not idle but no event runs\n");
     }

@@ -99,7 +99,7 @@ impl InProcess {
         if !s.alive.remove(&node) {
             return;
         }
-        let was_joining = s.joining.remove(&node);
+        s.joining.remove(&node);
         let in_event = s
             .current
             .as_ref()
@@ -126,7 +126,6 @@ impl InProcess {
         if was_member || in_event {
             enqueue(&mut s, EventRequest::system(EventKind::NodeFailure, node));
         }
-        let _ = was_joining;
         s.version += 1;
         self.check_finished(&mut s);
         self.bump(&mut s);
