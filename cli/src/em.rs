@@ -136,7 +136,7 @@ pub fn test(args: &TestArgs) -> u8 {
         junit.push_str("  </testsuite>\n");
     }
     match args.format {
-        TestFormat::Junit => print!("{junit}</testsuites>\n"),
+        TestFormat::Junit => println!("{junit}</testsuites>"),
         TestFormat::Human => println!(
             "{}",
             if all_passed {

@@ -286,7 +286,7 @@ impl RulesCheck<'_> {
             }
         }
         // 6–9: Event Management
-        let em = [5, 6, 7, 8].map(|k| get(k));
+        let em = [5, 6, 7, 8].map(get);
         let condition = self.condition(&name, name_span, em, rec.realigned, diags, &mut ok);
 
         if name.starts_with("TE_") {
@@ -610,7 +610,7 @@ impl RulesCheck<'_> {
         ok: &mut bool,
     ) {
         for e in &v.elements {
-            if !variable.elements.iter().any(|n| *n == e.name.node) {
+            if !variable.elements.contains(&e.name.node) {
                 *ok = false;
                 let known = variable.elements.join("`, `");
                 diags.push(

@@ -93,7 +93,7 @@ impl Lint {
     /// Diagnostics in file order, then by position.
     pub fn sort(&mut self) {
         self.diagnostics
-            .sort_by(|a, b| (a.file, a.span.start, a.code).cmp(&(b.file, b.span.start, b.code)));
+            .sort_by_key(|a| (a.file, a.span.start, a.code));
     }
 }
 

@@ -405,7 +405,7 @@ impl<'a> Grouper<'a> {
                 whole,
                 format!("the last event is incomplete: {event} has {rem} of 9 lines"),
             )
-            .label(format!("{which}"))
+            .label(which.to_string())
             .help("every event is exactly nine lines; empty fields are empty lines, comments are not counted"),
         );
         self.records.push(Record {

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn joins_before_failures_before_network_before_user_events() {
-        let mut v = vec![
+        let mut v = [
             QueuedEvent::new(EventRequest::user("UE_A", 0, 1, None), 0),
             q(EventKind::NetworkDown { network: 1 }, 1, 1),
             q(EventKind::NodeFailure, 3, 2),
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn network_events_order_by_network_then_arrival() {
-        let mut v = vec![
+        let mut v = [
             q(EventKind::NetworkUp { network: 2 }, 1, 0),
             q(EventKind::NetworkUp { network: 1 }, 9, 1),
             q(EventKind::NetworkUp { network: 1 }, 3, 2),

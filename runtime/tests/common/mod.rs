@@ -70,7 +70,7 @@ pub fn find<'a>(e: &'a EventEntry, node: u32, kind: RecordKind, command: &str) -
         .collect()
 }
 
-pub fn kinds<'a>(e: &'a EventEntry, node: u32, kind: RecordKind) -> Vec<&'a Record> {
+pub fn kinds(e: &EventEntry, node: u32, kind: RecordKind) -> Vec<&Record> {
     e.records
         .iter()
         .filter(|r| r.node == node && r.kind == kind)
