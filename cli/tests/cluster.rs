@@ -779,3 +779,44 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
         .collect();
     assert_eq!(decisions[0]["detail"], "rerun");
 }
+
+#[test]
+fn sigterm_is_a_graceful_stop_in_which_the_node_takes_part() {
+    let Some(bin) = etcd_binary("sigterm_is_a_graceful_stop_in_which_the_node_takes_part") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
+    let mut d2 = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor", "--takeover"]);
+    until("node 2", 30, || d2.has("TE_JOIN_NODE", 2));
+    let pid = d2.child.as_ref().unwrap().id() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(
+        d2.wait_exit(30),
+        Some(0),
+        "leaves and exits 0: {}",
+        d2.log()
+    );
+    let down = d2.event("TE_FAIL_NODE", 2);
+    assert_eq!(
+        down["membership"],
+        serde_json::json!([1, 2]),
+        "the leaving node takes part"
+    );
+    assert_eq!(down["outcome"], "completed");
+    let mine: Vec<&Value> = records(&down, "command_start", "node_down");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["nodeset"], "event");
+    until("node 1's record", 10, || d1.has("TE_FAIL_NODE", 2));
+    assert_eq!(
+        records(&d1.event("TE_FAIL_NODE", 2), "command_start", "node_down")[0]["nodeset"],
+        "other"
+    );
+    until("node 2 out of the group", 10, || {
+        status(&url)["members"] == serde_json::json!([1])
+    });
+}
