@@ -2,6 +2,8 @@
 //! `statvfs` on the test's own directory, the feed with malformed lines, and
 //! evaluation errors reported once.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
@@ -41,18 +43,6 @@ fn xpcount_rule(name: &str, prog: &str, user: &str) -> EmRule {
     }
 }
 
-fn me() -> String {
-    let uid = unsafe { libc::geteuid() };
-    std::fs::read_to_string("/etc/passwd")
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_string())
-        })
-        .unwrap_or_else(|| uid.to_string())
-}
-
 #[test]
 fn the_monitor_counts_a_real_process_and_sees_it_die() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +51,7 @@ fn the_monitor_counts_a_real_process_and_sees_it_die() {
     let prog = dir.path().join(&name);
     std::fs::copy("/bin/sleep", &prog).unwrap();
     std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let rule = xpcount_rule("UE_T_DOWN", &name, &me());
+    let rule = xpcount_rule("UE_T_DOWN", &name, &common::user_name());
     let mut monitor = Monitor::new(std::slice::from_ref(&rule), 4);
     let mut engine = Engine::new(vec![rule], Some(4));
     let value_of = |obs: &[Observation]| {
@@ -97,7 +87,7 @@ fn the_monitor_counts_a_real_process_and_sees_it_die() {
     let em = ev.em.as_ref().unwrap();
     assert_eq!(
         em.instance,
-        format!("NodeNum=4;ProgName={name};UserName={}", me())
+        format!("NodeNum=4;ProgName={name};UserName={}", common::user_name())
     );
     assert_eq!(em.value, "0;1;");
     // Still dead: no second event.

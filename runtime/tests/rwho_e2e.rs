@@ -31,18 +31,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn user_name() -> String {
-    let uid = unsafe { libc::geteuid() };
-    std::fs::read_to_string("/etc/passwd")
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_string())
-        })
-        .unwrap()
-}
-
 /// Pids of our stand-in daemon (named `rwhod`, started from our tree).
 fn daemons(root: &Path) -> Vec<i32> {
     let mut out = Vec::new();

@@ -76,3 +76,17 @@ pub fn kinds(e: &EventEntry, node: u32, kind: RecordKind) -> Vec<&Record> {
         .filter(|r| r.node == node && r.kind == kind)
         .collect()
 }
+
+/// The name of the user running the tests (what the monitor reports as
+/// `UserName`).
+pub fn user_name() -> String {
+    let uid = unsafe { libc::geteuid() };
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
