@@ -173,16 +173,7 @@ pub fn plan(args: &PlanArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let em: Vec<EmRule> = rules
-        .iter()
-        .filter_map(|r| {
-            r.condition.clone().map(|condition| EmRule {
-                name: r.name.clone(),
-                state: r.state,
-                condition,
-            })
-        })
-        .collect();
+    let em = EmRule::of_rules(&rules);
     let mut observations = Monitor::new(&em, args.node).sample();
     if let Some(f) = &args.feed {
         let (obs, errs) = FeedReader::open(f, true).poll(&catalog);

@@ -85,26 +85,12 @@ fn load_f(obs: &Observation<'_>, atom: Atom) -> Result<f64, EvalError> {
 
 #[inline(always)]
 fn cmp_i(c: Cmp, a: i64, b: i64) -> bool {
-    match c {
-        Cmp::Lt => a < b,
-        Cmp::Le => a <= b,
-        Cmp::Gt => a > b,
-        Cmp::Ge => a >= b,
-        Cmp::Eq => a == b,
-        Cmp::Ne => a != b,
-    }
+    order_i(a, b) & c.mask() != 0
 }
 
 #[inline(always)]
 fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
-    match c {
-        Cmp::Lt => a < b,
-        Cmp::Le => a <= b,
-        Cmp::Gt => a > b,
-        Cmp::Ge => a >= b,
-        Cmp::Eq => a == b,
-        Cmp::Ne => a != b,
-    }
+    order_f(a, b) & c.mask() != 0
 }
 
 #[inline(always)]

@@ -44,6 +44,22 @@ pub struct Step {
     pub error: Option<String>,
 }
 
+impl EmRule {
+    /// The rules that have an Event Management condition.
+    pub fn of_rules(rules: &[hacmp_compiler::ir::Rule]) -> Vec<EmRule> {
+        rules
+            .iter()
+            .filter_map(|r| {
+                r.condition.clone().map(|condition| EmRule {
+                    name: r.name.clone(),
+                    state: r.state,
+                    condition,
+                })
+            })
+            .collect()
+    }
+}
+
 pub struct Engine {
     rules: Vec<EmRule>,
     /// (rule index, instance) → state.
@@ -72,18 +88,7 @@ impl Engine {
 
     /// The Event Management rules of a bundle.
     pub fn for_bundle(bundle: &Bundle, node: Option<NodeId>) -> Engine {
-        let rules = bundle
-            .rules
-            .iter()
-            .filter_map(|r| {
-                r.condition.clone().map(|condition| EmRule {
-                    name: r.name.clone(),
-                    state: r.state,
-                    condition,
-                })
-            })
-            .collect();
-        Engine::new(rules, node)
+        Engine::new(EmRule::of_rules(&bundle.rules), node)
     }
 
     pub fn rules(&self) -> &[EmRule] {

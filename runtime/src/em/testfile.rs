@@ -96,16 +96,7 @@ impl TestFile {
 
 /// Runs every test against the rules (those with conditions are used).
 pub fn run(file: &TestFile, rules: &[Rule], catalog: &hacmp_stdlib::Catalog) -> Vec<Outcome> {
-    let em: Vec<EmRule> = rules
-        .iter()
-        .filter_map(|r| {
-            r.condition.clone().map(|condition| EmRule {
-                name: r.name.clone(),
-                state: r.state,
-                condition,
-            })
-        })
-        .collect();
+    let em = EmRule::of_rules(rules);
     file.tests
         .iter()
         .map(|t| run_one(t, &em, catalog))

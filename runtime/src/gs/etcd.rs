@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use super::{
     BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity,
-    NodeStatus, OperatorCommand, SyncPoint, View, Wake,
+    NodeStatus, OperatorCommand, Step, SyncPoint, View, Wake,
 };
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
 
@@ -218,19 +218,13 @@ struct Cache {
     valid: bool,
 }
 
-enum Step<T> {
-    Done(Result<T, GsError>),
-    Wait,
-    WaitUntil(Instant),
-}
-
 pub struct EtcdGs {
     client: Client,
     prefix: String,
     node: NodeId,
     lease: i64,
     settle: Duration,
-    changed: watch::Sender<i64>,
+    changed: watch::Sender<u64>,
     expelled: AtomicBool,
     counter: AtomicU64,
     /// Queue keys and when they last changed, for the settle interval.
@@ -679,19 +673,8 @@ impl EtcdGs {
                     *q = (keys, Instant::now());
                 }
             }
-            match f(&s, self) {
-                Step::Done(r) => return r,
-                Step::Wait => {
-                    if rx.changed().await.is_err() {
-                        return Err(GsError::Closed);
-                    }
-                }
-                Step::WaitUntil(t) => {
-                    tokio::select! {
-                        r = rx.changed() => if r.is_err() { return Err(GsError::Closed) },
-                        _ = tokio::time::sleep_until(t) => {}
-                    }
-                }
+            if let Some(v) = super::pause(&mut rx, f(&s, self)).await? {
+                return Ok(v);
             }
         }
     }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{
     BarrierOutcome, ClaimedEvent, Decision, FailureReport, GroupServices, GsError, Identity,
-    NodeStatus, OperatorCommand, SyncPoint, View, Wake,
+    NodeStatus, OperatorCommand, Step, SyncPoint, View, Wake,
 };
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
 
@@ -164,19 +164,8 @@ impl InProcess {
                 }
                 f(&mut s, self)
             };
-            match step {
-                Step::Done(r) => return r,
-                Step::Wait => {
-                    if rx.changed().await.is_err() {
-                        return Err(GsError::Closed);
-                    }
-                }
-                Step::WaitUntil(t) => {
-                    tokio::select! {
-                        r = rx.changed() => if r.is_err() { return Err(GsError::Closed) },
-                        _ = tokio::time::sleep_until(t) => {}
-                    }
-                }
+            if let Some(v) = super::pause(&mut rx, step).await? {
+                return Ok(v);
             }
         }
     }
@@ -285,12 +274,6 @@ impl InProcess {
         }
         Step::Wait
     }
-}
-
-enum Step<T> {
-    Done(Result<T, GsError>),
-    Wait,
-    WaitUntil(Instant),
 }
 
 fn enqueue(s: &mut State, request: EventRequest) {

@@ -244,6 +244,37 @@ pub fn event_membership(
     m
 }
 
+/// What a wait's condition says after looking at the group's state.
+pub(crate) enum Step<T> {
+    Done(Result<T, GsError>),
+    /// Look again after the next change.
+    Wait,
+    /// Look again after the next change or at this time.
+    WaitUntil(tokio::time::Instant),
+}
+
+/// Carries out a step: `Some` when done; `None` once it is time to look
+/// again.
+pub(crate) async fn pause<T>(
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+    step: Step<T>,
+) -> Result<Option<T>, GsError> {
+    match step {
+        Step::Done(r) => r.map(Some),
+        Step::Wait => rx
+            .changed()
+            .await
+            .map(|_| None)
+            .map_err(|_| GsError::Closed),
+        Step::WaitUntil(t) => {
+            tokio::select! {
+                r = rx.changed() => r.map(|_| None).map_err(|_| GsError::Closed),
+                _ = tokio::time::sleep_until(t) => Ok(None),
+            }
+        }
+    }
+}
+
 /// The failed nodes of event `seq` that an operator's resume applies to
 /// (`node`, or all), or why there are none.
 pub fn resume_targets(
