@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use hacmp_runtime::em::agent::{self, AgentConfig};
 use hacmp_runtime::exec::real::RealExecutor;
-use hacmp_runtime::gs::etcd::{EtcdConfig, EtcdGs};
+use hacmp_runtime::gs::coordinator::Shared;
+use hacmp_runtime::gs::etcd::EtcdStore;
+use hacmp_runtime::gs::group::Group;
 use hacmp_runtime::gs::GsError;
-use hacmp_runtime::journal::{read_journal, Journal};
+use hacmp_runtime::journal::Journal;
 use hacmp_runtime::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -29,8 +31,9 @@ pub struct DaemonArgs {
     /// This node's number.
     #[arg(long)]
     pub node: u32,
-    /// etcd endpoints, comma-separated (`http://10.0.0.1:2379,...`).
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// etcd endpoints, comma-separated (`http://10.0.0.1:2379,...`); every
+    /// one is used.
+    #[arg(long, env = "HACMP_ETCD", value_delimiter = ',', required = true)]
     pub etcd: Vec<String>,
     /// Journal, feed and restart state.
     #[arg(long, value_name = "DIR")]
@@ -60,8 +63,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     hacmp_stdlib::Duration::parse(s).map(|d| d.0)
 }
 
-/// Exit statuses: 0 left the cluster, 1 refused or bad site, 2 usage or
-/// I/O, 3 expelled or lost the group (restart it).
+/// Exit statuses: 0 left the cluster (or stopped at once), 1 refused or
+/// bad site, 2 usage or I/O, 3 lost the group for good (restart it).
 pub fn run(args: &DaemonArgs) -> u8 {
     init_logging(
         args.verbose.max(1),
@@ -83,13 +86,6 @@ pub fn run(args: &DaemonArgs) -> u8 {
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("hacmp-state/node{}", args.node)));
-    // What the last run left unfinished.
-    let journal_file = state_dir.join("journal.jsonl");
-    if let Ok((_, interrupted)) = read_journal(&journal_file) {
-        for (seq, name, location) in interrupted {
-            tracing::warn!(node = args.node, "interrupted by the last stop: event #{seq} {name} at node {location} did not end on this node; rejoining as a new node-up");
-        }
-    }
     let journal = match Journal::in_dir(&state_dir) {
         Ok(j) => j,
         Err(e) => {
@@ -100,6 +96,11 @@ pub fn run(args: &DaemonArgs) -> u8 {
             return 2;
         }
     };
+    // What the last run left unfinished on this node is closed as
+    // interrupted: its commands were killed with the daemon.
+    for b in journal.close_interrupted(args.node) {
+        tracing::warn!(node = args.node, "interrupted by the last stop: event #{} {} at node {} did not end on this node (recorded as interrupted); rejoining as a new node-up", b.seq, b.name, b.location);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,20 +112,16 @@ pub fn run(args: &DaemonArgs) -> u8 {
         }
     };
     rt.block_on(async {
-        let cfg = EtcdConfig {
-            endpoints: args.etcd.clone(),
-            cluster_id: bundle.site.cluster.id,
-            node: args.node,
-            ttl: args.ttl,
-            settle: args.settle.unwrap_or(bundle.site.cluster.settle.0),
-        };
-        let gs = match EtcdGs::connect(&cfg).await {
-            Ok(g) => g,
+        let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
+            Ok(s) => s,
             Err(e) => {
-                eprintln!("hacmpd: cannot reach etcd at {}: {e}", args.etcd.join(","));
-                return 3;
+                eprintln!("hacmpd: cannot use etcd at {}: {e}", args.etcd.join(","));
+                return 2;
             }
         };
+        let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
+        let shared = Shared::new(store, bundle.site.cluster.id, settle);
+        let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
         let mcfg = ManagerConfig {
             node: args.node,
             bundle: bundle.clone(),
@@ -133,13 +130,14 @@ pub fn run(args: &DaemonArgs) -> u8 {
             journal_mode: JournalMode::Own,
             remind_after: Duration::from_secs(30),
             member: false,
+            rejoin: true,
         };
         let manager = Manager::new(mcfg, gs.clone(), Arc::new(RealExecutor));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
         let takeover = args.takeover;
+        let stopper = manager.clone();
         let signals = tokio::spawn(async move {
             let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else { return };
             let mut first = true;
@@ -149,22 +147,24 @@ pub fn run(args: &DaemonArgs) -> u8 {
                     _ = int.recv() => {}
                 }
                 if first {
-                    tracing::warn!("stopping gracefully{}; a second signal stops at once", if takeover { " with takeover" } else { "" });
-                    let _ = stop_tx.send(Some(Stop::Graceful { takeover }));
                     first = false;
+                    tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
+                    // Queued now; the manager leaves after the current event.
+                    let s = stopper.clone();
+                    tokio::spawn(async move { s.stop(Stop::Graceful { takeover }).await });
                 } else {
                     tracing::warn!("stopping at once");
-                    let _ = stop_tx.send(Some(Stop::Now));
+                    stopper.stop(Stop::Now).await;
                     return;
                 }
             }
         });
-        tracing::info!(node = args.node, group = %hacmp_runtime::gs::GroupServices::group_name(&*gs), bundle = %&bundle.hash[..12], "hacmpd started");
-        let result = manager.run(stop_rx).await;
+        tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
+        let result = manager.run().await;
         let _ = agent_stop.send(true);
         let _ = agent.await;
         signals.abort();
-        gs.close().await;
+        shared.shutdown();
         match result {
             Ok(Exit::Left) => {
                 tracing::info!("left the cluster");

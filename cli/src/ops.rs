@@ -1,22 +1,43 @@
-//! Operator commands over etcd: `hacmp status`, `hacmp resume`, `hacmp raise`.
+//! Operator commands on a running cluster over etcd: `hacmp status`,
+//! `hacmp resume`, `hacmp raise`.
+//!
+//! Exit statuses (all three): 0 done; 1 refused by the group (an event
+//! that is not running, a node that is not waiting, an event no rule
+//! handles, a node that is not the site's); 2 usage; 3 etcd could not be
+//! reached, or did not answer within `--timeout`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hacmp_runtime::event::EventKind;
-use hacmp_runtime::gs::etcd::EtcdGs;
-use hacmp_runtime::gs::{Decision, GroupServices, OperatorCommand};
+use hacmp_runtime::gs::etcd::EtcdStore;
+use hacmp_runtime::gs::operator::Operator;
+use hacmp_runtime::gs::state::GroupState;
+use hacmp_runtime::gs::{Decision, GsError, NodeStatus};
 use hacmp_runtime::EventRequest;
 use serde_json::json;
 
 use crate::exit;
 
+/// etcd could not be reached, or did not answer in time.
+pub const UNREACHABLE: u8 = 3;
+
 #[derive(Args, Debug, Clone)]
 pub struct Etcd {
-    /// etcd endpoints, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// etcd endpoints, comma-separated; every one is used.
+    #[arg(long, env = "HACMP_ETCD", value_delimiter = ',', required = true)]
     pub etcd: Vec<String>,
     /// Cluster id (the site's `[cluster] id`).
     #[arg(long, default_value_t = 1)]
     pub cluster: u32,
+    /// Give up after this long (etcd unreachable).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    hacmp_stdlib::Duration::parse(s).map(|d| d.0)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,9 +70,12 @@ pub struct ResumeArgs {
 
 #[derive(Args, Debug)]
 pub struct RaiseArgs {
+    /// The event's name, as the site's rules name it.
     pub event: String,
+    /// The node where it happened (a node of the site).
     #[arg(long)]
     pub location: u32,
+    /// The state qualifier (a rule handles one name and state).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub state: i64,
     #[command(flatten)]
@@ -68,17 +92,59 @@ fn parse_decision(s: &str) -> Result<Decision, String> {
     }
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()
+/// Why an operator command did not happen.
+enum Failed {
+    Refused(String),
+    Unreachable(String),
 }
 
-async fn connect(e: &Etcd) -> Result<std::sync::Arc<EtcdGs>, String> {
-    EtcdGs::operator(&e.etcd, e.cluster)
-        .await
-        .map_err(|x| format!("cannot reach etcd at {}: {x}", e.etcd.join(",")))
+impl Failed {
+    fn report(self) -> u8 {
+        match self {
+            Failed::Refused(why) => {
+                eprintln!("error: {why}");
+                exit::FINDINGS
+            }
+            Failed::Unreachable(why) => {
+                eprintln!("error: {why}");
+                UNREACHABLE
+            }
+        }
+    }
+}
+
+fn failed(e: GsError) -> Failed {
+    match e {
+        GsError::Refused(why) => Failed::Refused(why),
+        other => Failed::Unreachable(other.to_string()),
+    }
+}
+
+/// Runs an operator command against etcd within the timeout.
+fn with_operator<T>(
+    e: &Etcd,
+    f: impl AsyncFnOnce(Arc<Operator<EtcdStore>>) -> Result<T, Failed>,
+) -> Result<T, Failed> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|x| Failed::Unreachable(x.to_string()))?;
+    let where_ = e.etcd.join(",");
+    rt.block_on(async {
+        let work = async {
+            let store = EtcdStore::new(&e.etcd, e.cluster)
+                .await
+                .map_err(|x| Failed::Unreachable(format!("etcd at {where_}: {x}")))?;
+            f(Arc::new(Operator::new(store))).await
+        };
+        match tokio::time::timeout(e.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Failed::Unreachable(format!(
+                "etcd at {where_} did not answer within {}",
+                humantime::format_duration(e.timeout)
+            ))),
+        }
+    })
 }
 
 fn now_ms() -> u64 {
@@ -87,35 +153,67 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The status of the group as one JSON value (what `--format json` prints).
+pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serde_json::Value {
+    let live = s.live();
+    let current = s.current.as_ref().map(|c| {
+        let c = &c.value;
+        let keys = s.event_keys(c.seq);
+        // Arrivals of live members only: a dead node waits nowhere.
+        let arrived: serde_json::Map<String, serde_json::Value> = keys
+            .map(|k| {
+                k.arrived
+                    .iter()
+                    .map(|(at, ns)| {
+                        let ns: Vec<u32> = ns.iter().copied().filter(|n| live.contains(n)).collect();
+                        (at.to_string(), json!(ns))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failed: Vec<u32> = keys
+            .map(|k| k.failed.keys().copied().filter(|n| live.contains(n)).collect())
+            .unwrap_or_default();
+        json!({
+            "seq": c.seq, "name": c.event.request.name, "location": c.event.request.location,
+            "membership": c.membership, "live": live, "why": c.why, "arrived": arrived, "failed": failed,
+            "ended": keys.and_then(|k| k.ended.as_ref()).map(|e| json!({"outcome": e.outcome.as_str(), "by": e.by})),
+        })
+    });
+    let queue: Vec<serde_json::Value> = s
+        .sorted_queue()
+        .into_iter()
+        .map(|(_, q)| serde_json::to_value(q).unwrap_or_default())
+        .collect();
+    let recent: Vec<serde_json::Value> = s
+        .outcomes
+        .iter()
+        .rev()
+        .take(5)
+        .map(|(seq, o)| json!({"seq": seq, "outcome": o.as_str()}))
+        .collect();
+    json!({
+        "group": group,
+        "site": s.identity.as_ref().map(|i| i.value.hash.clone()),
+        "members": s.members(),
+        "joining": s.joining(),
+        "current": current,
+        "nodes": statuses,
+        "queue": queue,
+        "recent": recent,
+    })
+}
+
 pub fn status(args: &StatusArgs) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::USAGE;
-    };
-    let r: Result<serde_json::Value, String> = rt.block_on(async {
-        let gs = connect(&args.etcd).await?;
-        let e = |x: hacmp_runtime::gs::GsError| x.to_string();
-        let view = gs.view().await.map_err(e)?;
-        let statuses = gs.statuses().await.map_err(e)?;
-        let queue = gs.queue().await.map_err(e)?;
-        let current = gs.current().await.map_err(e)?;
-        Ok(json!({
-            "group": gs.group_name(),
-            "members": view.members,
-            "joining": view.joining,
-            "current": current.map(|(c, arrived, failed)| json!({
-                "seq": c.seq, "name": c.event.request.name, "location": c.event.request.location,
-                "membership": c.membership, "why": c.why, "arrived": arrived, "failed": failed,
-            })),
-            "nodes": statuses,
-            "queue": queue,
-        }))
+    let group = format!("clstrmgr_{}", args.etcd.cluster);
+    let r = with_operator(&args.etcd, async |op| {
+        let s = op.state().await.map_err(failed)?;
+        let statuses = op.statuses().await.map_err(failed)?;
+        Ok(status_json(&group, &s, &statuses))
     });
     let v = match r {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
+        Err(f) => return f.report(),
     };
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
@@ -155,12 +253,17 @@ fn human(v: &serde_json::Value) -> String {
             ));
             if let Some(a) = c["arrived"].as_object() {
                 for (at, nodes) in a {
-                    let at = match at.as_str() {
-                        "cb" => "cbarrier".to_string(),
-                        b => format!("barrier {}", b.trim_start_matches('b')),
-                    };
-                    out.push_str(&format!("  at {at}: node {}\n", list(nodes)));
+                    if nodes.as_array().is_some_and(|n| !n.is_empty()) {
+                        out.push_str(&format!("  at {at}: node {}\n", list(nodes)));
+                    }
                 }
+            }
+            if let Some(e) = c["ended"].as_object() {
+                out.push_str(&format!(
+                    "  ending: {} ({})\n",
+                    e["outcome"].as_str().unwrap_or(""),
+                    e["by"].as_str().unwrap_or("")
+                ));
             }
         }
         None => out.push_str("no event running\n"),
@@ -187,11 +290,14 @@ fn human(v: &serde_json::Value) -> String {
             .into_iter()
             .flatten()
             .map(|r| {
-                format!(
-                    "{} ({}s)",
-                    r["command"].as_str().unwrap_or(""),
-                    now.saturating_sub(r["since_ms"].as_u64().unwrap_or(now)) / 1000
-                )
+                let secs = now.saturating_sub(r["since_ms"].as_u64().unwrap_or(now)) / 1000;
+                match r["pid"].as_u64() {
+                    Some(pid) => format!(
+                        "{} (pid {pid}, {secs}s)",
+                        r["command"].as_str().unwrap_or("")
+                    ),
+                    None => format!("{} ({secs}s)", r["command"].as_str().unwrap_or("")),
+                }
             })
             .collect();
         let line = format!(
@@ -238,37 +344,31 @@ fn human(v: &serde_json::Value) -> String {
 }
 
 pub fn resume(args: &ResumeArgs) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::USAGE;
-    };
-    let r = rt.block_on(async {
-        let gs = connect(&args.etcd).await?;
-        gs.command(OperatorCommand::Resume {
-            seq: args.seq,
-            node: args.node,
-            decision: args.decision,
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let r = with_operator(&args.etcd, async |op| {
+        op.resume(args.seq, args.node, args.decision)
+            .await
+            .map_err(failed)
     });
     match r {
-        Ok(()) => {
-            println!("event {}: {}", args.seq, args.decision.as_str());
+        Ok(done) => {
+            let nodes: Vec<String> = done.nodes.iter().map(|n| n.to_string()).collect();
+            println!(
+                "event {}: {} (node {})",
+                args.seq,
+                args.decision.as_str(),
+                nodes.join(", ")
+            );
+            for c in done.cancelled {
+                println!("cancelled: {c}");
+            }
             exit::OK
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::FINDINGS
-        }
+        Err(f) => f.report(),
     }
 }
 
 pub fn raise(args: &RaiseArgs) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::USAGE;
-    };
-    let r = rt.block_on(async {
-        let gs = connect(&args.etcd).await?;
+    let r = with_operator(&args.etcd, async |op| {
         let req = EventRequest {
             name: args.event.clone(),
             state: args.state,
@@ -276,15 +376,13 @@ pub fn raise(args: &RaiseArgs) -> u8 {
             kind: EventKind::User,
             em: None,
         };
-        gs.command(OperatorCommand::Raise { event: req })
-            .await
-            .map_err(|e| e.to_string())
+        op.raise(req).await.map_err(failed)
     });
     match r {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
+        Ok(()) => {
+            println!("{} at node {} queued", args.event, args.location);
+            exit::OK
         }
+        Err(f) => f.report(),
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use hacmp_runtime::cluster::Cluster;
 use hacmp_runtime::exec::real::RealExecutor;
-use hacmp_runtime::gs::{Decision, GroupServices, OperatorCommand};
+use hacmp_runtime::gs::Decision;
 use hacmp_runtime::journal::{Journal, RecordKind};
 use hacmp_runtime::{EventRequest, Outcome};
 
@@ -101,7 +101,7 @@ pub fn run(args: &RunArgs) -> u8 {
             eprintln!("error: {e}");
             return None;
         }
-        let gs = c.gs().clone();
+        let op = c.operator();
         let progress = tokio::spawn(async move {
             while let Ok(f) = feed.recv().await {
                 let r = &f.record;
@@ -135,13 +135,9 @@ pub fn run(args: &RunArgs) -> u8 {
                             .is_some_and(|d| d.contains("policy wait"))
                         {
                             let d = ask();
-                            let _ = gs
-                                .command(OperatorCommand::Resume {
-                                    seq: f.seq,
-                                    node: Some(r.node),
-                                    decision: d,
-                                })
-                                .await;
+                            if let Err(e) = op.resume(f.seq, Some(r.node), d).await {
+                                eprintln!("error: {e}");
+                            }
                         }
                         continue;
                     }
@@ -150,7 +146,6 @@ pub fn run(args: &RunArgs) -> u8 {
                 eprintln!("{:>8} ms  {line}", r.t_ms);
             }
         });
-        tokio::time::sleep(Duration::from_millis(1)).await;
         let _ = c.wait_idle().await;
         let ev = journal
             .events()

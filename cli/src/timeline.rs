@@ -44,6 +44,7 @@ fn cell(r: &Record) -> Option<String> {
         RecordKind::Failure => format!("✗ FAILED {}", r.detail.as_deref().unwrap_or("")),
         RecordKind::Decision => format!("☛ operator: {}", r.detail.as_deref().unwrap_or("")),
         RecordKind::Stopped => format!("⏹ {}", r.detail.as_deref().unwrap_or("stopped")),
+        RecordKind::Cancelled => format!("⊘ cancelled {}", r.detail.as_deref().unwrap_or("")),
         RecordKind::State => return None,
     })
 }

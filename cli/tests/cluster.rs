@@ -491,7 +491,9 @@ fn a_daemon_with_different_rules_is_refused_with_the_file_named() {
     assert_eq!(d2.wait_exit(20), Some(1), "refused");
     let log = d2.log();
     assert!(
-        log.contains("different bundle") && log.contains("/usr/sbin/cluster/local/rwho.rp"),
+        log.contains("different site")
+            && log.contains("/usr/sbin/cluster/local/rwho.rp")
+            && !log.contains("rules.hacmprd"),
         "{log}"
     );
     assert_eq!(status(&url)["members"], serde_json::json!([1]));

@@ -789,10 +789,7 @@ pub(crate) fn or_list(items: &[&str]) -> String {
 }
 
 /// The nearest candidate within a third of the word's length in edits.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.len() / 3).max(1);
     candidates
         .map(|c| (edit_distance(word, c), c))

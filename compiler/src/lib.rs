@@ -26,6 +26,7 @@ pub mod shape;
 pub mod site;
 pub mod source;
 
+pub use check_rules::suggest;
 pub use code::{Code, Severity};
 pub use diagnostic::{Diagnostic, Summary};
 pub use explain::{explain, Explanation};

@@ -126,7 +126,8 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
         if input.extension().is_some_and(|e| e == "rp") {
             l.rp(&name, &name, &bytes, None);
         } else {
-            l.rules(&name, &bytes);
+            let key = site_relative(opts.site.as_deref(), input);
+            l.rules(&name, &key, &bytes);
         }
     }
     l.lint.sort();
@@ -151,7 +152,7 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
         } else if name.ends_with(".toml") {
             l.load_site(Path::new(name), bytes);
         } else {
-            l.rules(name, bytes);
+            l.rules(name, name, bytes);
         }
     }
     l.lint.sort();
@@ -221,8 +222,9 @@ impl Linter<'_> {
         }
     }
 
-    fn rules(&mut self, name: &str, bytes: &[u8]) {
-        self.lint.hashes.insert(name.to_string(), sha256_hex(bytes));
+    /// A rules file: `name` for messages, `key` for its hash.
+    fn rules(&mut self, name: &str, key: &str, bytes: &[u8]) {
+        self.lint.hashes.insert(key.to_string(), sha256_hex(bytes));
         let Ok(text) = parse_rules(bytes) else {
             self.text_file(name, bytes);
             self.lint.complete = false;
@@ -512,6 +514,19 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// The name a site's rules file is hashed under: its path relative to the
+/// site file's directory, so the same site in another directory (or named
+/// by another relative path) has the same identity.
+fn site_relative(site: Option<&Path>, input: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    site.and_then(|s| {
+        let dir = abs(s.parent().unwrap_or(Path::new(".")));
+        let rel = abs(input).strip_prefix(&dir).ok()?.to_path_buf();
+        Some(rel.display().to_string())
+    })
+    .unwrap_or_else(|| input.display().to_string())
 }
 
 /// `--nodes`: the same site staged under several roots. Lints it as staged

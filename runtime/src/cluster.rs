@@ -1,5 +1,7 @@
-//! A whole cluster in one process: the in-process group, one manager per
-//! simulated node, one journal. Used by `hacmp sim`, `hacmp run` and tests.
+//! A whole cluster in one process: the group on the in-memory store, one
+//! manager per simulated node, one journal. Used by `hacmp sim`, `hacmp
+//! run` and tests. The nodes run the same protocol as `hacmpd` on etcd;
+//! only the store differs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,24 +14,39 @@ use tokio::task::JoinHandle;
 
 use crate::event::{EventRequest, NodeId};
 use crate::exec::Executor;
-use crate::gs::inprocess::InProcess;
-use crate::gs::{GroupServices, GsError, OperatorCommand};
+use crate::gs::coordinator::Shared;
+use crate::gs::group::Group;
+use crate::gs::mem::MemStore;
+use crate::gs::operator::{Operator, Resumed};
+use crate::gs::view::Topic;
+use crate::gs::{ClaimedEvent, GsError, NodeStatus, OperatorCommand, SyncPoint};
 use crate::journal::Journal;
 use crate::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
 
+type Node = Manager<Group<MemStore>>;
+
 struct NodeHandle {
-    stop: watch::Sender<Option<Stop>>,
+    manager: Arc<Node>,
     task: JoinHandle<Result<Exit, GsError>>,
 }
 
+/// The running event, who arrived where, and who waits on a failure.
+pub type Current = (ClaimedEvent, BTreeMap<SyncPoint, Vec<NodeId>>, Vec<NodeId>);
+
 pub struct Cluster {
-    gs: Arc<InProcess>,
+    store: Arc<MemStore>,
+    shared: Arc<Shared<MemStore>>,
+    operator: Arc<Operator<MemStore>>,
     bundle: Arc<Bundle>,
     journal: Arc<Journal>,
     exec: Arc<dyn Executor>,
     root: Option<PathBuf>,
     remind_after: Duration,
+    ttl: Duration,
     nodes: BTreeMap<NodeId, NodeHandle>,
+    /// The highest sequence number whose record the journal closed.
+    closed: watch::Receiver<u64>,
+    closer: JoinHandle<()>,
 }
 
 impl Cluster {
@@ -40,17 +57,25 @@ impl Cluster {
         root: Option<PathBuf>,
         settle: Duration,
     ) -> Cluster {
-        let gs = Arc::new(InProcess::new(bundle.site.cluster.id, settle));
-        let j = journal.clone();
-        gs.on_finish(move |seq, outcome| j.end(seq, outcome));
+        let store = MemStore::new();
+        let shared = Shared::new(store.clone(), bundle.site.cluster.id, settle);
+        let (tx, closed) = watch::channel(0);
+        let closer = tokio::spawn(close_records(shared.clone(), journal.clone(), tx));
         Cluster {
-            gs,
+            operator: Arc::new(Operator::new(store.clone())),
+            store,
+            shared,
             bundle,
             journal,
             exec,
             root,
             remind_after: Duration::from_secs(30),
+            // Crashes are seen at once (the lease is revoked); a long time
+            // to live keeps renewals out of long simulated waits.
+            ttl: Duration::from_secs(3600),
             nodes: BTreeMap::new(),
+            closed,
+            closer,
         }
     }
 
@@ -59,8 +84,17 @@ impl Cluster {
         self.remind_after = d;
     }
 
-    pub fn gs(&self) -> &Arc<InProcess> {
-        &self.gs
+    pub fn store(&self) -> &Arc<MemStore> {
+        &self.store
+    }
+
+    /// An operator of the group (raises events unchecked, resumes).
+    pub fn operator(&self) -> Arc<Operator<MemStore>> {
+        self.operator.clone()
+    }
+
+    pub fn shared(&self) -> &Arc<Shared<MemStore>> {
+        &self.shared
     }
 
     pub fn journal(&self) -> &Arc<Journal> {
@@ -77,9 +111,8 @@ impl Cluster {
         self.launch(node, false).await
     }
 
-    /// Starts a node that is a member already: no node-up event runs.
+    /// Starts a node that is a member at once: no node-up event runs.
     pub async fn start_member(&mut self, node: NodeId) -> Result<(), GsError> {
-        self.gs.adopt(node, &crate::gs::Identity::of(&self.bundle));
         self.launch(node, true).await
     }
 
@@ -95,12 +128,14 @@ impl Cluster {
             journal_mode: JournalMode::Shared,
             remind_after: self.remind_after,
             member,
+            rejoin: true,
         };
-        let m = Manager::new(cfg, self.gs.clone(), self.exec.clone());
+        let gs = Arc::new(Group::new(self.shared.clone(), node, self.ttl));
+        let m = Manager::new(cfg, gs, self.exec.clone());
         let joined = m.on_joined();
-        let (tx, rx) = watch::channel(None);
+        let runner = m.clone();
         let task = tokio::spawn(async move {
-            let r = m.run(rx).await;
+            let r = runner.run().await;
             if let Err(e) = &r {
                 if *e != GsError::Expelled && *e != GsError::Closed {
                     tracing::error!(node, "manager stopped: {e}");
@@ -108,36 +143,108 @@ impl Cluster {
             }
             r
         });
-        self.nodes.insert(node, NodeHandle { stop: tx, task });
+        self.nodes.insert(node, NodeHandle { manager: m, task });
         joined.await.unwrap_or(Err(GsError::Closed))
     }
 
-    /// The node dies: its manager and its commands are gone at once; the
-    /// others see a failure.
+    /// The node dies: its manager and its commands are gone at once, and
+    /// the group sees it gone at once.
     pub fn crash(&mut self, node: NodeId) {
         if let Some(h) = self.nodes.remove(&node) {
             h.task.abort();
+            if let Some(lease) = h.manager.group().lease() {
+                self.store.kill_lease(lease);
+            }
         }
-        self.gs.crash(node);
     }
 
-    /// A graceful stop, with or without takeover.
-    pub fn stop(&mut self, node: NodeId, takeover: bool) {
+    /// A graceful stop, with or without takeover: the node's departure is
+    /// queued when this returns.
+    pub async fn stop(&mut self, node: NodeId, takeover: bool) {
         if let Some(h) = self.nodes.get(&node) {
-            let _ = h.stop.send(Some(Stop::Graceful { takeover }));
+            h.manager.stop(Stop::Graceful { takeover }).await;
         }
     }
 
+    /// Queues an event as raised (no check: the simulator raises what the
+    /// scenario says).
     pub async fn raise(&self, request: EventRequest) -> Result<(), GsError> {
-        self.gs.enqueue(request).await
+        self.operator.enqueue(request).await
     }
 
-    pub async fn command(&self, c: OperatorCommand) -> Result<(), GsError> {
-        self.gs.command(c).await
+    pub async fn command(&self, c: OperatorCommand) -> Result<Option<Resumed>, GsError> {
+        match c {
+            OperatorCommand::Raise { event } => self.raise(event).await.map(|_| None),
+            OperatorCommand::Resume {
+                seq,
+                node,
+                decision,
+            } => self.operator.resume(seq, node, decision).await.map(Some),
+        }
     }
 
+    pub async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
+        self.operator.statuses().await
+    }
+
+    /// Members of the group now.
+    pub fn members(&self) -> Vec<NodeId> {
+        self.shared
+            .view
+            .read_any(|s, _| s.members().into_iter().collect())
+    }
+
+    /// The running event, who arrived where (live members only), and who
+    /// waits on a failure.
+    pub fn current(&self) -> Option<Current> {
+        self.shared.view.read_any(|s, _| {
+            let c = s.current.as_ref()?.value.clone();
+            let live = s.live();
+            let keys = s.event_keys(c.seq);
+            let arrived = keys
+                .map(|k| {
+                    k.arrived
+                        .iter()
+                        .map(|(at, ns)| {
+                            (
+                                *at,
+                                ns.iter().copied().filter(|n| live.contains(n)).collect(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let failed = keys
+                .map(|k| {
+                    k.failed
+                        .keys()
+                        .copied()
+                        .filter(|n| live.contains(n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((c, arrived, failed))
+        })
+    }
+
+    /// Waits until nothing runs or is queued, nobody waits to join, and
+    /// the journal closed the record of every event that ran.
     pub async fn wait_idle(&self) -> Result<(), GsError> {
-        self.gs.wait_idle().await
+        let view = &self.shared.view;
+        let mut any = view.subscribe(Topic::Any);
+        let mut closed = self.closed.clone();
+        loop {
+            let (idle, seq) = view
+                .read_any(|s, fresh| (fresh && s.idle(), s.seq.as_ref().map_or(0, |v| v.value)));
+            if idle && *closed.borrow_and_update() >= seq {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                r = any.changed() => r.map_err(|_| GsError::Closed)?,
+                r = closed.changed() => r.map_err(|_| GsError::Closed)?,
+            }
+        }
     }
 
     /// Nodes whose manager runs.
@@ -149,12 +256,40 @@ impl Cluster {
             .collect()
     }
 
-    /// Stops every manager at once and closes the group.
+    /// Stops every manager at once and closes the store.
     pub async fn shutdown(mut self) {
         for (_, h) in std::mem::take(&mut self.nodes) {
-            let _ = h.stop.send(Some(Stop::Now));
+            h.manager.stop(Stop::Now).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), h.task).await;
         }
-        self.gs.close();
+        self.closer.abort();
+        self.shared.shutdown();
+        self.store.close();
+    }
+}
+
+/// Closes the journal's record of each event once the group says how it
+/// ended (one journal for every node of the process).
+async fn close_records(
+    shared: Arc<Shared<MemStore>>,
+    journal: Arc<Journal>,
+    done: watch::Sender<u64>,
+) {
+    let mut rx = shared.view.subscribe(Topic::Event);
+    loop {
+        let outcomes = shared.view.read_any(|s, _| s.outcomes.clone());
+        for (seq, o) in &outcomes {
+            journal.end(*seq, *o);
+        }
+        if let Some(last) = outcomes.keys().next_back() {
+            done.send_if_modified(|v| {
+                let grew = *last > *v;
+                *v = (*v).max(*last);
+                grew
+            });
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
     }
 }

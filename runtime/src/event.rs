@@ -128,6 +128,10 @@ pub struct QueuedEvent {
     pub arrival: u64,
     /// When it was queued (RFC 3339), given to commands as `TIMESTAMP`.
     pub queued_at: String,
+    /// For node joins, stops and failures: the incarnation of the node
+    /// (the create revision of its `alive` key) the event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<i64>,
 }
 
 impl QueuedEvent {
@@ -142,7 +146,23 @@ impl QueuedEvent {
             class,
             arrival,
             queued_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            incarnation: None,
         }
+    }
+
+    /// A membership event about one incarnation of a node.
+    pub fn of_incarnation(kind: EventKind, node: NodeId, incarnation: i64) -> QueuedEvent {
+        QueuedEvent {
+            incarnation: Some(incarnation),
+            ..QueuedEvent::new(EventRequest::system(kind, node), 0)
+        }
+    }
+
+    /// Whether operators may cancel it: never a node join, failure or
+    /// stop, nor a topology event (both say what the cluster is); only
+    /// user-defined events.
+    pub fn cancellable(&self) -> bool {
+        self.request.kind == EventKind::User
     }
 
     /// The sort key: class, then node (or network) number, then arrival.
@@ -203,6 +223,9 @@ pub enum Outcome {
     Aborted,
     /// The operator skipped the rest of it.
     Skipped,
+    /// Every node taking part stopped taking part (failed, or fenced
+    /// itself) before it ended; or, in a node's own journal, this node did.
+    Interrupted,
 }
 
 impl Outcome {
@@ -212,6 +235,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Aborted => "aborted",
             Outcome::Skipped => "skipped",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }

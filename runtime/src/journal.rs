@@ -30,6 +30,8 @@ pub enum RecordKind {
     Decision,
     /// The event ended early on this node (`detail`).
     Stopped,
+    /// A queued event an operator cancelled (`detail`).
+    Cancelled,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +125,7 @@ pub struct Feed {
 pub struct Journal {
     epoch: Instant,
     file: Option<Mutex<std::fs::File>>,
+    path: Option<std::path::PathBuf>,
     open: Mutex<BTreeMap<u64, EventEntry>>,
     done: Mutex<Vec<EventEntry>>,
     feed: broadcast::Sender<Feed>,
@@ -134,6 +137,7 @@ impl Journal {
         Arc::new(Journal {
             epoch: Instant::now(),
             file: None,
+            path: None,
             open: Mutex::new(BTreeMap::new()),
             done: Mutex::new(Vec::new()),
             feed: broadcast::channel(4096).0,
@@ -143,12 +147,14 @@ impl Journal {
     /// A journal appended to `dir/journal.jsonl`.
     pub fn in_dir(dir: &Path) -> std::io::Result<Arc<Journal>> {
         std::fs::create_dir_all(dir)?;
+        let path = dir.join("journal.jsonl");
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("journal.jsonl"))?;
+            .open(&path)?;
         let mut j = Arc::into_inner(Self::in_memory()).unwrap_or_else(|| unreachable!("fresh Arc"));
         j.file = Some(Mutex::new(f));
+        j.path = Some(path);
         Ok(Arc::new(j))
     }
 
@@ -246,21 +252,38 @@ impl Journal {
     }
 }
 
+/// An event begun and never ended in a journal file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Begun {
+    pub seq: u64,
+    pub name: String,
+    pub location: NodeId,
+    pub membership: Vec<NodeId>,
+}
+
 /// Reads a journal file: the ended events, and the begun events that never
 /// ended (interrupted by a crash).
-pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<(u64, String, NodeId)>)> {
+pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<Begun>)> {
     let text = std::fs::read_to_string(path)?;
     let mut ended = Vec::new();
-    let mut begun: BTreeMap<u64, (String, NodeId)> = BTreeMap::new();
+    let mut begun: BTreeMap<u64, Begun> = BTreeMap::new();
     for line in text.lines() {
         match serde_json::from_str::<Line>(line) {
             Ok(Line::Begin {
                 seq,
                 name,
                 location,
-                ..
+                membership,
             }) => {
-                begun.insert(seq, (name, location));
+                begun.insert(
+                    seq,
+                    Begun {
+                        seq,
+                        name,
+                        location,
+                        membership,
+                    },
+                );
             }
             Ok(Line::Event(e)) => {
                 begun.remove(&e.seq);
@@ -270,8 +293,34 @@ pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<(u64, 
             Err(_) => continue,
         }
     }
-    Ok((
-        ended,
-        begun.into_iter().map(|(s, (n, l))| (s, n, l)).collect(),
-    ))
+    Ok((ended, begun.into_values().collect()))
+}
+
+impl Journal {
+    /// Closes, as interrupted on this node, the events a previous run of
+    /// this journal's daemon began and never ended; returns them.
+    pub fn close_interrupted(&self, node: NodeId) -> Vec<Begun> {
+        let Some(path) = &self.path else {
+            return Vec::new();
+        };
+        let Ok((_, begun)) = read_journal(path) else {
+            return Vec::new();
+        };
+        for b in &begun {
+            let mut r = Record::new(node, RecordKind::Stopped, self.now_ms());
+            r.detail = Some("interrupted: the daemon stopped while the event ran".into());
+            self.write(&Line::Event(EventEntry {
+                seq: b.seq,
+                name: b.name.clone(),
+                state: 0,
+                location: b.location,
+                why: String::new(),
+                queued_at: String::new(),
+                membership: b.membership.clone(),
+                outcome: Some(Outcome::Interrupted),
+                records: vec![r],
+            }));
+        }
+        begun
+    }
 }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::cluster::Cluster;
 use crate::event::{EventKind, EventRequest, NodeId};
 use crate::exec::sim::Override;
-use crate::gs::{Decision, GroupServices, OperatorCommand, SyncPoint};
+use crate::gs::{Decision, OperatorCommand, SyncPoint};
 use crate::journal::{Feed, RecordKind};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -264,7 +264,7 @@ async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut
     } else if let Some(n) = h.crash {
         c.crash(n);
     } else if let Some(n) = h.stop {
-        c.stop(n, h.takeover);
+        c.stop(n, h.takeover).await;
     } else if let Some(r) = &h.raise {
         let _ = c
             .raise(EventRequest::user(
@@ -298,7 +298,7 @@ async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut
     } else if let Some(o) = &h.observe {
         observe(c, engines, o).await;
     } else if let Some(r) = &h.resume {
-        match c.gs().current() {
+        match c.current() {
             Some((ev, _, failed)) if !failed.is_empty() => {
                 let cmd = OperatorCommand::Resume {
                     seq: ev.seq,
@@ -384,7 +384,7 @@ pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, H
             };
             agents.push(tokio::spawn(crate::em::agent::run(
                 c.bundle().clone(),
-                c.gs().clone(),
+                c.operator(),
                 cfg,
                 stop_rx.clone(),
             )));
@@ -460,7 +460,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
 /// Who waits where, and why.
 pub async fn stuck_report(c: &Cluster) -> String {
     let mut out = String::new();
-    if let Some((ev, arrived, _)) = c.gs().current() {
+    if let Some((ev, arrived, _)) = c.current() {
         out.push_str(&format!(
             "event #{} {} at node {} has not ended\n",
             ev.seq, ev.event.request.name, ev.event.request.location
@@ -469,7 +469,7 @@ pub async fn stuck_report(c: &Cluster) -> String {
             let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
             out.push_str(&format!("  waiting at {at}: node {}\n", list.join(", ")));
         }
-        for s in c.gs().statuses().await.unwrap_or_default() {
+        for s in c.statuses().await.unwrap_or_default() {
             if let Some(f) = &s.failure {
                 out.push_str(&format!(
                     "  node {} stopped before barrier {}: `{}` {} (expected {}), policy {}; resume with `hacmp resume {} --node {} continue|rerun|skip|skip-and-cancel`\n",

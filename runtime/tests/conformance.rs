@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use hacmp_runtime::exec::sim::Override;
-use hacmp_runtime::gs::{Decision, GroupServices, OperatorCommand, SyncPoint};
+use hacmp_runtime::gs::{Decision, OperatorCommand, SyncPoint};
 use hacmp_runtime::journal::RecordKind;
 use hacmp_runtime::Outcome;
 
@@ -148,7 +148,7 @@ async fn wait_policy_stops_at_barrier_1_until_resumed() {
     ] {
         let (c, seq) = node_up_fails_on_2_in_group_1(Some(1)).await;
         // Everyone but node 2 waits at barrier 1; node 2 reports its failure.
-        let statuses = c.gs().statuses().await.unwrap();
+        let statuses = c.statuses().await.unwrap();
         for n in [1, 3, 4] {
             let s = statuses.iter().find(|s| s.node == n).unwrap();
             assert_eq!(s.at, Some(SyncPoint::Barrier(1)), "node {n}: {s:?}");
@@ -302,7 +302,7 @@ async fn node_up_fails_on_2_in_group_1(
     c.start(3).await.unwrap();
     for _ in 0..1000 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let st = c.gs().statuses().await.unwrap();
+        let st = c.statuses().await.unwrap();
         let failed = st.iter().any(|s| s.node == 2 && s.failure.is_some());
         let waiting = st
             .iter()
@@ -312,7 +312,7 @@ async fn node_up_fails_on_2_in_group_1(
             break;
         }
     }
-    let seq = c.gs().current().unwrap().0.seq;
+    let seq = c.current().unwrap().0.seq;
     (c, seq)
 }
 
@@ -342,7 +342,7 @@ async fn a_crash_releases_the_barrier_and_queues_node_down() {
     .unwrap();
     for _ in 0..1000 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let st = c.gs().statuses().await.unwrap();
+        let st = c.statuses().await.unwrap();
         if st
             .iter()
             .filter(|s| s.at == Some(SyncPoint::Barrier(1)))
@@ -387,8 +387,7 @@ async fn graceful_stop_runs_the_leaving_nodes_part() {
         c.start(n).await.unwrap();
     }
     c.wait_idle().await.unwrap();
-    c.stop(2, false);
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    c.stop(2, false).await;
     c.wait_idle().await.unwrap();
     let evs = events(c.journal());
     let e = evs.last().unwrap();
@@ -405,7 +404,7 @@ async fn graceful_stop_runs_the_leaving_nodes_part() {
             "the others take over after node 2 released"
         );
     }
-    assert_eq!(c.gs().view().await.unwrap().members, [1, 3, 4]);
+    assert_eq!(c.members(), [1, 3, 4]);
     assert_eq!(c.running(), [1, 3, 4]);
     c.shutdown().await;
 }

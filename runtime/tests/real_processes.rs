@@ -372,7 +372,7 @@ async fn graceful_stop_with_takeover_says_so_in_the_environment() {
         0o755,
     );
     let mut c = site.cluster(&[1, 2]).await;
-    c.stop(2, true);
+    c.stop(2, true).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     c.wait_idle().await.unwrap();
     let mut lines: Vec<String> = site.out("stop").lines().map(str::to_string).collect();

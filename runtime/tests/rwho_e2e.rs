@@ -140,7 +140,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
         sample: true,
         feed: None,
     };
-    let agent = tokio::spawn(agent::run(bundle.clone(), c.gs().clone(), cfg, stop_rx));
+    let agent = tokio::spawn(agent::run(bundle.clone(), c.operator(), cfg, stop_rx));
     // Let the monitor see it running, then kill it.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(ue_events(c.journal()).is_empty(), "no event while it runs");

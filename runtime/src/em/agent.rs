@@ -14,7 +14,7 @@ use super::feed::FeedReader;
 use super::monitor::Monitor;
 use super::Observation;
 use crate::event::NodeId;
-use crate::gs::GroupServices;
+use crate::gs::Raiser;
 
 pub struct AgentConfig {
     pub node: NodeId,
@@ -26,9 +26,9 @@ pub struct AgentConfig {
 
 /// Runs until `stop` changes; sampling happens on a blocking thread so that
 /// a hung file system cannot stall the node.
-pub async fn run<G: GroupServices>(
+pub async fn run<R: Raiser + ?Sized>(
     bundle: Arc<Bundle>,
-    gs: Arc<G>,
+    gs: Arc<R>,
     cfg: AgentConfig,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -89,7 +89,7 @@ pub async fn run<G: GroupServices>(
             let (raised, _) = engine.observe(o);
             for ev in raised {
                 tracing::info!(node = cfg.node, event = %ev.name, instance = ?ev.em.as_ref().map(|e| &e.instance), "condition true: raising the event");
-                if let Err(e) = gs.enqueue(ev).await {
+                if let Err(e) = gs.raise(ev).await {
                     tracing::error!(node = cfg.node, "cannot queue the event: {e}");
                 }
             }

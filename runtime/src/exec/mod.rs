@@ -90,7 +90,10 @@ pub struct CommandResult {
 /// Lines of output kept for a failure report.
 pub const TAIL_LINES: usize = 20;
 
+/// Told the process id once a command started (real commands only).
+pub type OnStart = Box<dyn FnOnce(u32) + Send>;
+
 #[async_trait]
 pub trait Executor: Send + Sync + 'static {
-    async fn run(&self, spec: CommandSpec) -> CommandResult;
+    async fn run(&self, spec: CommandSpec, on_start: OnStart) -> CommandResult;
 }

@@ -117,7 +117,7 @@ async fn read_lines(stream: impl AsyncRead + Unpin, tags: Tags, which: &'static 
 
 #[async_trait]
 impl Executor for RealExecutor {
-    async fn run(&self, spec: CommandSpec) -> CommandResult {
+    async fn run(&self, spec: CommandSpec, on_start: super::OnStart) -> CommandResult {
         let tags = spec.tags.clone();
         let Some(program) = spec.argv.first() else {
             return CommandResult {
@@ -150,6 +150,7 @@ impl Executor for RealExecutor {
             }
         };
         let pid = child.id().unwrap_or(0);
+        on_start(pid);
         let mut guard = GroupGuard {
             pgid: pid as i32,
             armed: true,

@@ -80,7 +80,7 @@ impl SimExecutor {
 
 #[async_trait]
 impl Executor for SimExecutor {
-    async fn run(&self, spec: CommandSpec) -> CommandResult {
+    async fn run(&self, spec: CommandSpec, _on_start: super::OnStart) -> CommandResult {
         let mut status = 0;
         let mut duration = self.default_duration;
         {

@@ -1,13 +1,30 @@
 //! Group services: what the cluster managers of one cluster share. The queue
 //! and "which event is next" live here, not in each manager, so every member
-//! runs the same next event. Implementations: in-process (one process, many
-//! simulated nodes, or a one-node site) and etcd (real multi-node clusters).
+//! runs the same next event.
 //!
-//! Every operation is asynchronous and fallible, and every wait is driven by
-//! a change notification, never by polling.
+//! ```text
+//!   Manager ──GroupServices──▶ Group (one per node) ──txn──▶ Store (mem | etcd)
+//!                                 │  waits on                 │ feed
+//!                                 ▼                           ▼
+//!                               View: GroupState ◀── apply ── changes
+//!                                 ▲
+//!                    Coordinator: protocol::chores (claim, declare, finish)
+//! ```
+//!
+//! The protocol is written once (`protocol`, `state`, `group`,
+//! `coordinator`, `operator`) over the store interface (`store`); the
+//! stores (`mem`, `etcd`) hold no protocol. Every wait is driven by a change
+//! of the followed state, never by polling.
 
+pub mod coordinator;
 pub mod etcd;
-pub mod inprocess;
+pub mod group;
+pub mod mem;
+pub mod operator;
+pub mod protocol;
+pub mod state;
+pub mod store;
+pub mod view;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -71,17 +88,21 @@ pub struct ClaimedEvent {
     /// Fixed when the event starts: members plus a joining node, minus a
     /// failed one.
     pub membership: Vec<NodeId>,
+    /// The incarnation of each member taking part: a node that restarts
+    /// is not a member of the events its earlier incarnation took part in.
+    #[serde(default)]
+    pub incarnations: std::collections::BTreeMap<NodeId, i64>,
     /// Why it ran next (for the journal).
     pub why: String,
 }
 
 /// How a wait at a barrier ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BarrierOutcome {
     /// Every live member arrived.
     Passed,
     /// The event was ended (aborted or skipped): stop here.
-    Ended(Outcome),
+    Ended(state::Ended),
 }
 
 /// The operator's choices for a command that failed under `wait`.
@@ -110,10 +131,10 @@ impl Decision {
 }
 
 /// What wakes a node that waits for the operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Wake {
     Decision(Decision),
-    Ended(Outcome),
+    Ended(state::Ended),
 }
 
 /// Commands from operators.
@@ -146,6 +167,10 @@ pub struct FailureReport {
     pub output_tail: Vec<String>,
     /// The policy that applies.
     pub policy: String,
+    /// How many times this command failed in this event on this node (an
+    /// operator's decision answers one attempt).
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 /// What a node tells the group about itself, for `hacmp status`.
@@ -173,6 +198,9 @@ pub struct RunningCommand {
     pub command: String,
     /// Start, in milliseconds since the Unix epoch.
     pub since_ms: u64,
+    /// Its process, once started (none for simulated commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// The membership as the group sees it.
@@ -188,11 +216,19 @@ pub struct View {
 
 /// What a node presents when it joins: its bundle hash and the hashes of the
 /// files it was built from, so a differing node is refused with the names of
-/// the files that differ.
+/// the files that differ; and what operators' commands are checked against
+/// (the cluster, its nodes and the events its rules handle).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     pub hash: String,
     pub sources: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub cluster: u32,
+    #[serde(default)]
+    pub nodes: Vec<NodeId>,
+    /// (name, state) of every rule.
+    #[serde(default)]
+    pub events: Vec<(String, i64)>,
 }
 
 impl Identity {
@@ -200,6 +236,13 @@ impl Identity {
         Identity {
             hash: bundle.hash.clone(),
             sources: bundle.sources.clone(),
+            cluster: bundle.site.cluster.id,
+            nodes: bundle.site.nodes.iter().map(|n| n.number).collect(),
+            events: bundle
+                .rules
+                .iter()
+                .map(|r| (r.name.clone(), r.state))
+                .collect(),
         }
     }
 
@@ -224,57 +267,6 @@ impl Identity {
     }
 }
 
-/// The membership of an event, fixed when it starts: the members, plus the
-/// node that joins, minus the node that failed (on a graceful stop the
-/// leaving node is still a member and takes part).
-pub fn event_membership(
-    members: impl IntoIterator<Item = NodeId>,
-    request: &EventRequest,
-) -> std::collections::BTreeSet<NodeId> {
-    let mut m: std::collections::BTreeSet<NodeId> = members.into_iter().collect();
-    match request.kind {
-        crate::event::EventKind::NodeJoin => {
-            m.insert(request.location);
-        }
-        crate::event::EventKind::NodeFailure => {
-            m.remove(&request.location);
-        }
-        _ => {}
-    }
-    m
-}
-
-/// What a wait's condition says after looking at the group's state.
-pub(crate) enum Step<T> {
-    Done(Result<T, GsError>),
-    /// Look again after the next change.
-    Wait,
-    /// Look again after the next change or at this time.
-    WaitUntil(tokio::time::Instant),
-}
-
-/// Carries out a step: `Some` when done; `None` once it is time to look
-/// again.
-pub(crate) async fn pause<T>(
-    rx: &mut tokio::sync::watch::Receiver<u64>,
-    step: Step<T>,
-) -> Result<Option<T>, GsError> {
-    match step {
-        Step::Done(r) => r.map(Some),
-        Step::Wait => rx
-            .changed()
-            .await
-            .map(|_| None)
-            .map_err(|_| GsError::Closed),
-        Step::WaitUntil(t) => {
-            tokio::select! {
-                r = rx.changed() => r.map(|_| None).map_err(|_| GsError::Closed),
-                _ = tokio::time::sleep_until(t) => Ok(None),
-            }
-        }
-    }
-}
-
 /// The failed nodes of event `seq` that an operator's resume applies to
 /// (`node`, or all), or why there are none.
 pub fn resume_targets(
@@ -295,64 +287,82 @@ pub fn resume_targets(
     Ok(waiting)
 }
 
-/// The operations the cluster manager needs from its group.
+/// Queues events: a node's Event Management agent, an operator.
+#[async_trait]
+pub trait Raiser: Send + Sync + 'static {
+    async fn raise(&self, request: EventRequest) -> Result<(), GsError>;
+}
+
+/// How a graceful stop was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaving {
+    /// A member: its stop event is queued; it takes part in it.
+    Queued,
+    /// Not yet a member: its join was withdrawn; it is out of the group.
+    Gone,
+}
+
+/// The operations a cluster manager needs from its group, for one node.
+/// One implementation ([`group::Group`]) over any [`store::Store`].
 #[async_trait]
 pub trait GroupServices: Send + Sync + 'static {
     /// `clstrmgr_<cluster id>`.
     fn group_name(&self) -> String;
 
-    /// Joins the group; queues the node's join event. Refused when the
-    /// node's bundle differs from the group's.
-    async fn join(&self, node: NodeId, identity: &Identity) -> Result<(), GsError>;
+    fn node(&self) -> NodeId;
+
+    /// Joins the group as a new incarnation of the node and queues its join
+    /// event. Refused when the node's bundle differs from the group's.
+    async fn join(&self, identity: &Identity) -> Result<(), GsError>;
+
+    /// Joins as a member at once, with no join event (a one-node trial run
+    /// of an event, where running node-up for real is not wanted).
+    async fn adopt(&self, identity: &Identity) -> Result<(), GsError>;
 
     /// A graceful stop: queues the node's departure, in which it takes part.
-    async fn leave(&self, node: NodeId, takeover: bool) -> Result<(), GsError>;
+    async fn leave(&self, takeover: bool) -> Result<Leaving, GsError>;
+
+    /// Ends this incarnation at once: the group sees it gone.
+    async fn close(&self);
+
+    /// Resolves when this incarnation is no longer in the group (its lease
+    /// lapsed or it fenced itself), never while it is.
+    async fn lost(&self);
 
     async fn view(&self) -> Result<View, GsError>;
-
-    /// The first view with a version above `after`.
-    async fn watch_view(&self, after: u64) -> Result<View, GsError>;
 
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError>;
 
     async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError>;
 
-    /// The next event after `after` (a sequence number): waits for the
-    /// previous event to finish and the queue to settle, then claims the
-    /// highest-priority event. Every member gets the same one.
-    async fn next_event(&self, node: NodeId, after: u64) -> Result<ClaimedEvent, GsError>;
+    /// The next event after `after` (a sequence number) that the group
+    /// claimed. Every member gets the same one.
+    async fn next_event(&self, after: u64) -> Result<ClaimedEvent, GsError>;
 
     /// Arrives at a synchronisation point and waits for every live member of
     /// the event (or for the event to end).
-    async fn barrier(
-        &self,
-        node: NodeId,
-        seq: u64,
-        at: SyncPoint,
-    ) -> Result<BarrierOutcome, GsError>;
+    async fn barrier(&self, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError>;
 
     /// Records an unexpected status (the event's outcome becomes `failed`
     /// unless it is resolved).
     async fn report_failure(&self, report: FailureReport) -> Result<(), GsError>;
 
-    /// A failure was resolved (a re-run succeeded, or the operator said go
-    /// on as if it had succeeded).
-    async fn resolve_failure(&self, node: NodeId, seq: u64) -> Result<(), GsError>;
+    /// This node's failure was resolved (a re-run succeeded, or the operator
+    /// said go on as if it had succeeded).
+    async fn resolve_failure(&self, seq: u64) -> Result<(), GsError>;
 
     /// Ends the event for everyone (the `abort` policy).
     async fn end_event(&self, seq: u64, outcome: Outcome) -> Result<(), GsError>;
 
     /// This node is done with the event (after the cbarrier, or after
-    /// stopping). The next event starts when every live member is done.
-    async fn finish(&self, node: NodeId, seq: u64) -> Result<(), GsError>;
+    /// stopping). The event ends when every live member is done.
+    async fn finish(&self, seq: u64) -> Result<(), GsError>;
 
-    /// The outcome of an event once every live member finished it.
+    /// The outcome of an event once it ended.
     async fn outcome(&self, seq: u64) -> Result<Outcome, GsError>;
 
-    /// Waits for the operator's decision on a failed command of `node`.
-    async fn wait_decision(&self, node: NodeId, seq: u64) -> Result<Wake, GsError>;
-
-    async fn command(&self, command: OperatorCommand) -> Result<(), GsError>;
+    /// Waits for the operator's answer to failure `attempt` of this node.
+    async fn wait_decision(&self, seq: u64, attempt: u32) -> Result<Wake, GsError>;
 
     async fn report(&self, status: NodeStatus) -> Result<(), GsError>;
 

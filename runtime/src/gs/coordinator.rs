@@ -1,0 +1,196 @@
+//! The coordinator: the group's chores (publish the identity, declare
+//! failures, end the running event, claim the next one) done by one node,
+//! the lowest-numbered one that is up. Every chore is a guarded
+//! transaction, so a second coordinator (two nodes that both believe they
+//! are lowest for a moment) changes nothing: only one attempt takes effect.
+//! When the coordinator goes down, its lease lapses and the next node takes
+//! over.
+//!
+//! One coordinator task runs per process and group; it acts while one of
+//! the process's nodes is the lowest that is up (in one process with many
+//! simulated nodes, always).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::protocol::{self, Incarnation, Note};
+use super::store::{Revision, Store, StoreError};
+use super::view::{Topic, View};
+use super::Identity;
+use crate::event::NodeId;
+
+/// The store, the followed state and the coordinator of one group in this
+/// process; every node of the process shares it.
+pub struct Shared<S: Store> {
+    pub store: Arc<S>,
+    pub view: Arc<View>,
+    pub cluster_id: u32,
+    local: Mutex<BTreeMap<NodeId, (Incarnation, Identity)>>,
+    changed: Arc<Notify>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    notes: Mutex<Option<NoteHook>>,
+}
+
+type NoteHook = Box<dyn Fn(&Note) + Send + Sync>;
+
+impl<S: Store> Shared<S> {
+    /// Follows the group on `store` and starts the coordinator.
+    pub fn new(store: Arc<S>, cluster_id: u32, settle: Duration) -> Arc<Shared<S>> {
+        let view = Arc::new(View::default());
+        store.subscribe(super::state::SHARED, view.clone());
+        let shared = Arc::new(Shared {
+            store,
+            view,
+            cluster_id,
+            local: Mutex::new(BTreeMap::new()),
+            changed: Arc::new(Notify::new()),
+            task: Mutex::new(None),
+            notes: Mutex::new(None),
+        });
+        let task = tokio::spawn(run(Arc::downgrade(&shared), settle));
+        *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        shared
+    }
+
+    pub fn group_name(&self) -> String {
+        format!("clstrmgr_{}", self.cluster_id)
+    }
+
+    /// Called with what every chore that took effect did.
+    pub fn on_note(&self, f: impl Fn(&Note) + Send + Sync + 'static) {
+        *self.notes.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+    }
+
+    /// An incarnation of this process may coordinate.
+    pub(crate) fn register(&self, me: Incarnation, identity: Identity) {
+        self.local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(me.node, (me, identity));
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn unregister(&self, me: &Incarnation) {
+        let mut l = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if l.get(&me.node).is_some_and(|(x, _)| x == me) {
+            l.remove(&me.node);
+        }
+    }
+
+    /// The local incarnation that coordinates, if the lowest node that is
+    /// up is one of ours.
+    fn coordinator(&self, s: &super::state::GroupState) -> Option<(Incarnation, Identity)> {
+        let (n, a) = s.alive.iter().next()?;
+        let l = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        l.get(n).filter(|(me, _)| me.inc == a.inc).cloned()
+    }
+
+    /// Stops the coordinator.
+    pub fn shutdown(&self) {
+        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+}
+
+impl<S: Store> Drop for Shared<S> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
+    let Some(shared) = me.upgrade() else { return };
+    let mut any = shared.view.subscribe(Topic::Any);
+    drop(shared);
+    // The revision of our last write: a plan is made on a state that has
+    // seen it, so a chore is not tried twice on a state that lags.
+    let mut applied: Revision = 0;
+    let mut told_unavailable = false;
+    loop {
+        let Some(shared) = me.upgrade() else { return };
+        let now = Instant::now();
+        let settled_at = protocol::settled_at(shared.view.queue_changed(), settle);
+        let plan = shared
+            .view
+            .read(|s| {
+                if s.revision < applied {
+                    return None;
+                }
+                let (inc, identity) = shared.coordinator(s)?;
+                Some(protocol::chores(s, &inc, &identity, now, settled_at))
+            })
+            .flatten();
+        let mut wake_at = None;
+        let mut backoff = None;
+        if let Some(plan) = plan {
+            wake_at = plan.wake_at;
+            for chore in plan.chores {
+                match shared.store.txn(chore.txn).await {
+                    Ok(r) if r.succeeded => {
+                        applied = applied.max(r.revision);
+                        if told_unavailable {
+                            tracing::info!("{} reachable again", shared.store.describe());
+                            told_unavailable = false;
+                        }
+                        log(&chore.note);
+                        if let Some(h) = shared
+                            .notes
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .as_ref()
+                        {
+                            h(&chore.note);
+                        }
+                    }
+                    // Another attempt won, or the state moved: the next
+                    // change brings the state this one was made against.
+                    Ok(_) => {}
+                    Err(StoreError::Unavailable(e)) => {
+                        if !told_unavailable {
+                            tracing::error!(
+                                "{} unreachable ({e}): the group's chores wait for it",
+                                shared.store.describe()
+                            );
+                            told_unavailable = true;
+                        }
+                        backoff = Some(Instant::now() + Duration::from_millis(300));
+                        break;
+                    }
+                    Err(StoreError::LeaseNotFound) => break,
+                    Err(StoreError::Closed) => return,
+                }
+            }
+        }
+        let notify = shared.changed.clone();
+        drop(shared);
+        let changed = notify.notified();
+        tokio::pin!(changed);
+        let until = backoff.or(wake_at);
+        tokio::select! {
+            biased;
+            r = any.changed() => if r.is_err() { return },
+            _ = &mut changed => {}
+            _ = sleep_until_opt(until) => {}
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log(note: &Note) {
+    match note {
+        Note::Declared { .. } | Note::Dropped { .. } => tracing::warn!("{note}"),
+        Note::Claimed { .. } | Note::Identity => tracing::debug!("{note}"),
+        Note::Finished { .. } => tracing::debug!("{note}"),
+    }
+}

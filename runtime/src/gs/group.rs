@@ -1,0 +1,644 @@
+//! One node's handle on its group: the `GroupServices` a manager uses,
+//! carried out with the protocol's transactions on the store and answered
+//! from the followed state. A node's incarnation lives on a lease it keeps
+//! renewing; when it cannot renew it within its time to live it must assume
+//! the group declared it failed, and fences itself: every wait returns
+//! `Expelled`, its writes no longer count, and it can only join again as a
+//! new incarnation.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::coordinator::Shared;
+use super::protocol::{self, keys, Incarnation, Refusal};
+use super::state::{Ended, GroupState};
+use super::store::{Store, StoreError, Txn, TxnResult};
+use super::view::Topic;
+use super::{
+    BarrierOutcome, ClaimedEvent, FailureReport, GroupServices, GsError, Identity, Leaving,
+    NodeStatus, SyncPoint, View, Wake,
+};
+use crate::event::{EventRequest, NodeId, Outcome, QueuedEvent};
+
+/// One incarnation's lease and its keeper.
+struct Session {
+    me: Incarnation,
+    /// True once the incarnation is out of the group.
+    lost: watch::Sender<bool>,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+pub struct Group<S: Store> {
+    shared: Arc<Shared<S>>,
+    node: NodeId,
+    ttl: Duration,
+    session: Mutex<Option<Arc<Session>>>,
+    /// Names queued events uniquely from this handle.
+    counter: std::sync::atomic::AtomicU64,
+}
+
+fn unavailable(e: StoreError) -> GsError {
+    match e {
+        StoreError::Unavailable(w) => GsError::Unavailable(w),
+        StoreError::LeaseNotFound => GsError::Expelled,
+        StoreError::Closed => GsError::Closed,
+    }
+}
+
+impl<S: Store> Group<S> {
+    pub fn new(shared: Arc<Shared<S>>, node: NodeId, ttl: Duration) -> Group<S> {
+        Group {
+            shared,
+            node,
+            ttl,
+            session: Mutex::new(None),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
+
+    fn session(&self) -> Option<Arc<Session>> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current incarnation, while it is in the group.
+    fn me(&self) -> Result<(Incarnation, watch::Receiver<bool>), GsError> {
+        match self.session() {
+            Some(s) if !*s.lost.borrow() => Ok((s.me, s.lost.subscribe())),
+            _ => Err(GsError::Expelled),
+        }
+    }
+
+    /// The lease of the current incarnation (for the simulators' faults).
+    pub fn lease(&self) -> Option<i64> {
+        self.session().map(|s| s.me.lease)
+    }
+
+    /// Runs a store operation, retrying while the store is unreachable
+    /// (saying so, once) and giving up when this incarnation is lost.
+    async fn retry<T, F, Fut>(&self, what: &str, fenced: bool, mut f: F) -> Result<T, GsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut lost = if fenced { Some(self.me()?.1) } else { None };
+        let mut delay = Duration::from_millis(100);
+        let mut told = false;
+        loop {
+            let r = match lost.as_mut() {
+                Some(l) => tokio::select! {
+                    biased;
+                    _ = l.wait_for(|x| *x) => return Err(GsError::Expelled),
+                    r = f() => r,
+                },
+                None => f().await,
+            };
+            match r {
+                Err(StoreError::Unavailable(e)) => {
+                    if !told {
+                        tracing::error!(
+                            node = self.node,
+                            "{} unreachable ({e}) while {what}: waiting for it, not going on blind",
+                            self.shared.store.describe()
+                        );
+                        told = true;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => {
+                    if told {
+                        tracing::info!(
+                            node = self.node,
+                            "{} reachable again ({what})",
+                            self.shared.store.describe()
+                        );
+                    }
+                    return other.map_err(unavailable);
+                }
+            }
+        }
+    }
+
+    async fn txn(&self, what: &str, t: Txn) -> Result<TxnResult, GsError> {
+        let store = self.shared.store.clone();
+        self.retry(what, true, || store.txn(t.clone())).await
+    }
+
+    /// Waits until `f` answers on a fresh state, waking on `topic`. With
+    /// `fenced`, gives up when this incarnation is lost.
+    async fn wait<T>(
+        &self,
+        topic: Topic,
+        fenced: bool,
+        mut f: impl FnMut(&GroupState) -> Option<Result<T, GsError>>,
+    ) -> Result<T, GsError> {
+        let view = &self.shared.view;
+        let mut rx = view.subscribe(topic);
+        let mut fresh = view.subscribe(Topic::Any);
+        let mut lost = if fenced { Some(self.me()?.1) } else { None };
+        loop {
+            let stale = match view.read(&mut f) {
+                Some(Some(r)) => return r,
+                Some(None) => false,
+                None => true,
+            };
+            tokio::select! {
+                biased;
+                _ = wait_lost(lost.as_mut()) => return Err(GsError::Expelled),
+                r = rx.changed() => r.map_err(|_| GsError::Closed)?,
+                r = fresh.changed(), if stale => r.map_err(|_| GsError::Closed)?,
+            }
+        }
+    }
+
+    /// A new incarnation: a lease, then the alive key (and the identity
+    /// when the group has none), then its join event.
+    async fn begin(&self, identity: &Identity, queue_join: bool) -> Result<(), GsError> {
+        if self.me().is_ok() {
+            return Err(GsError::Refused(format!(
+                "node {} is already in the group",
+                self.node
+            )));
+        }
+        let store = self.shared.store.clone();
+        let ttl = self.ttl;
+        let lease = self.retry("joining", false, || store.grant(ttl)).await?;
+        let pid = std::process::id();
+        // A previous incarnation still up: it goes within its time to live
+        // (a restart), or it is another daemon with our number.
+        let patience = Instant::now() + self.ttl * 3;
+        let mut told = false;
+        let inc = loop {
+            let mut rx = self.shared.view.subscribe(Topic::Membership);
+            let attempt =
+                self.shared
+                    .view
+                    .read(|s| match protocol::refusal(s, self.node, identity) {
+                        None => Ok(protocol::join(s, self.node, lease, pid, identity)),
+                        Some(r) => Err(r),
+                    });
+            match attempt {
+                None => {
+                    rx.changed().await.map_err(|_| GsError::Closed)?;
+                    continue;
+                }
+                Some(Err(Refusal::Differs(files, group))) => {
+                    let _ = store.revoke(lease).await;
+                    return Err(GsError::Refused(differs(
+                        self.node,
+                        &self.shared.group_name(),
+                        identity,
+                        &files,
+                        &group,
+                    )));
+                }
+                Some(Err(Refusal::NodeUp(_))) => {
+                    if Instant::now() >= patience {
+                        let _ = store.revoke(lease).await;
+                        return Err(GsError::Refused(format!(
+                            "node {} is already up in the group {} (another hacmpd with the same node number?)",
+                            self.node,
+                            self.shared.group_name()
+                        )));
+                    }
+                    if !told {
+                        tracing::warn!(node = self.node, "an earlier incarnation of node {} is still in the group: waiting for it to go (its lease lapses within its time to live)", self.node);
+                        told = true;
+                    }
+                    tokio::select! {
+                        biased;
+                        r = rx.changed() => r.map_err(|_| GsError::Closed)?,
+                        _ = tokio::time::sleep_until(patience) => {}
+                    }
+                    continue;
+                }
+                Some(Ok(t)) => {
+                    let r = self
+                        .retry("joining", false, || store.txn(t.clone()))
+                        .await?;
+                    if r.succeeded {
+                        break r.revision;
+                    }
+                    // The group changed under us: look again.
+                    rx.changed().await.map_err(|_| GsError::Closed)?;
+                }
+            }
+        };
+        let me = Incarnation {
+            node: self.node,
+            inc,
+            lease,
+        };
+        let (lost, _) = watch::channel(false);
+        let keeper = tokio::spawn(keep(self.shared.clone(), me, self.ttl, lost.clone()));
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(Session { me, lost, keeper }));
+        self.shared.register(me, identity.clone());
+        let t = if queue_join {
+            protocol::queue_join(&me)
+        } else {
+            protocol::adopt(&me)
+        };
+        self.txn("joining", t).await?;
+        // Seen by this process's view before anything is decided on it.
+        self.wait(Topic::Membership, true, |s| {
+            s.is_up(me.node, me.inc).then_some(Ok(()))
+        })
+        .await
+    }
+
+    /// The running event's end as this node sees it, or `None` while it runs.
+    fn ended(s: &GroupState, seq: u64) -> Option<Ended> {
+        protocol::ended_of(s, seq)
+    }
+}
+
+fn differs(node: NodeId, group: &str, mine: &Identity, files: &[String], theirs: &str) -> String {
+    format!(
+        "node {node} has a different site ({}) from the group {group}'s ({}); files that differ: {}. \
+         A running group keeps its site: stop every node of the group to change it (the group forgets its site when its last node leaves)",
+        short(&mine.hash),
+        short(theirs),
+        if files.is_empty() {
+            "none listed (the site configuration differs)".to_string()
+        } else {
+            files.join(", ")
+        }
+    )
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {
+    match l {
+        Some(l) => {
+            let _ = l.wait_for(|x| *x).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Keeps an incarnation's lease: renews at a third of its time to live;
+/// declares the incarnation lost when the store says the lease is gone,
+/// when the followed state shows its alive key gone, or when no renewal
+/// succeeded for a whole time to live (the group may have declared it
+/// failed: it must fence itself).
+async fn keep<S: Store>(
+    shared: Arc<Shared<S>>,
+    me: Incarnation,
+    ttl: Duration,
+    lost: watch::Sender<bool>,
+) {
+    let every = (ttl / 3).max(Duration::from_millis(50));
+    let mut deadline = Instant::now() + ttl;
+    let mut members = shared.view.subscribe(Topic::Membership);
+    let mut next = Instant::now() + every;
+    let mut told = false;
+    let why = loop {
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(deadline) => {
+                break format!("no renewal of its lease for {} ({} unreachable): fencing itself, since the group may have declared it failed", humantime::format_duration(ttl), shared.store.describe());
+            }
+            r = members.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let gone = shared.view.read(|s| !s.is_up(me.node, me.inc)).unwrap_or(false);
+                if gone {
+                    break "its alive key is gone: the group declared it failed, or it left".to_string();
+                }
+            }
+            _ = tokio::time::sleep_until(next) => {
+                let sent = Instant::now();
+                match tokio::time::timeout_at(deadline, shared.store.keep_alive(me.lease)).await {
+                    Ok(Ok(_)) => {
+                        deadline = sent + ttl;
+                        if told {
+                            tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
+                            told = false;
+                        }
+                    }
+                    Ok(Err(StoreError::LeaseNotFound)) => {
+                        break "its lease lapsed: the group declared it failed".to_string();
+                    }
+                    Ok(Err(StoreError::Closed)) => return,
+                    Ok(Err(StoreError::Unavailable(e))) => {
+                        if !told {
+                            tracing::error!(node = me.node, "cannot renew this node's lease ({e}): it is fenced if that lasts {}", humantime::format_duration(ttl));
+                            told = true;
+                        }
+                    }
+                    Err(_) => {}
+                }
+                next = Instant::now() + every;
+            }
+        }
+    };
+    tracing::error!(
+        node = me.node,
+        "node {} is out of the group: {why}",
+        me.node
+    );
+    shared.unregister(&me);
+    lost.send_replace(true);
+    // The group must see this incarnation gone even if the store still
+    // holds its lease (a stall that ended with renewals first).
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..20 {
+        match shared.store.revoke(me.lease).await {
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            _ => return,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> GroupServices for Group<S> {
+    fn group_name(&self) -> String {
+        self.shared.group_name()
+    }
+
+    fn node(&self) -> NodeId {
+        self.node
+    }
+
+    async fn join(&self, identity: &Identity) -> Result<(), GsError> {
+        self.begin(identity, true).await
+    }
+
+    async fn adopt(&self, identity: &Identity) -> Result<(), GsError> {
+        self.begin(identity, false).await
+    }
+
+    async fn leave(&self, takeover: bool) -> Result<Leaving, GsError> {
+        let (me, _) = self.me()?;
+        let member = self
+            .wait(Topic::Membership, true, |s| {
+                Some(Ok(s
+                    .roster
+                    .get(&me.node)
+                    .is_some_and(|r| r.value.inc == me.inc)))
+            })
+            .await?;
+        if member {
+            self.txn("leaving", protocol::queue_stop(&me, takeover))
+                .await?;
+            return Ok(Leaving::Queued);
+        }
+        let r = self.txn("leaving", protocol::withdraw(&me)).await?;
+        if r.succeeded {
+            self.close().await;
+            Ok(Leaving::Gone)
+        } else {
+            // Its join started meanwhile: it is a participant now.
+            self.txn("leaving", protocol::queue_stop(&me, takeover))
+                .await?;
+            Ok(Leaving::Queued)
+        }
+    }
+
+    async fn close(&self) {
+        let s = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(s) = s {
+            self.shared.unregister(&s.me);
+            s.lost.send_replace(true);
+            s.keeper.abort();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(3), self.shared.store.revoke(s.me.lease))
+                    .await;
+        }
+    }
+
+    async fn lost(&self) {
+        match self.me() {
+            Ok((_, mut l)) => {
+                let _ = l.wait_for(|x| *x).await;
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn view(&self) -> Result<View, GsError> {
+        self.wait(Topic::Membership, false, |s| {
+            Some(Ok(View {
+                version: s.revision as u64,
+                members: s.members().into_iter().collect(),
+                joining: s.joining().into_iter().collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
+        enqueue(&*self.shared.store, self.node, &self.counter, request).await
+    }
+
+    async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError> {
+        self.wait(Topic::Queue, false, |s| {
+            Some(Ok(s
+                .sorted_queue()
+                .into_iter()
+                .map(|(_, q)| q.clone())
+                .collect()))
+        })
+        .await
+    }
+
+    async fn next_event(&self, after: u64) -> Result<ClaimedEvent, GsError> {
+        // Only events this incarnation takes part in.
+        let (me, _) = self.me()?;
+        self.wait(Topic::Event, true, |s| {
+            s.current
+                .as_ref()
+                .filter(|c| {
+                    c.value.seq > after && c.value.incarnations.get(&me.node) == Some(&me.inc)
+                })
+                .map(|c| Ok(c.value.clone()))
+        })
+        .await
+    }
+
+    async fn barrier(&self, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError> {
+        let (me, _) = self.me()?;
+        self.txn(&format!("arriving at {at}"), protocol::arrive(&me, seq, at))
+            .await?;
+        self.wait(Topic::Barrier, true, |s| {
+            if let Some(e) = Self::ended(s, seq) {
+                return Some(Ok(BarrierOutcome::Ended(e)));
+            }
+            s.passed(at).then_some(Ok(BarrierOutcome::Passed))
+        })
+        .await
+    }
+
+    async fn report_failure(&self, report: FailureReport) -> Result<(), GsError> {
+        let (me, _) = self.me()?;
+        self.txn("reporting a failure", protocol::failed(&me, &report))
+            .await
+            .map(|_| ())
+    }
+
+    async fn resolve_failure(&self, seq: u64) -> Result<(), GsError> {
+        let (me, _) = self.me()?;
+        self.txn("resolving a failure", protocol::resolved(&me, seq))
+            .await
+            .map(|_| ())
+    }
+
+    async fn end_event(&self, seq: u64, outcome: Outcome) -> Result<(), GsError> {
+        let (me, _) = self.me()?;
+        let ended = Ended {
+            outcome,
+            by: format!("policy abort on node {}", me.node),
+            decision: None,
+            cancelled: Vec::new(),
+        };
+        self.txn(
+            "ending the event",
+            protocol::end(Some(&me), seq, &ended, &[]),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn finish(&self, seq: u64) -> Result<(), GsError> {
+        let (me, _) = self.me()?;
+        self.txn("finishing the event", protocol::done(&me, seq))
+            .await
+            .map(|_| ())
+    }
+
+    async fn outcome(&self, seq: u64) -> Result<Outcome, GsError> {
+        self.wait(Topic::Event, false, |s| {
+            if let Some(o) = s.outcomes.get(&seq) {
+                return Some(Ok(*o));
+            }
+            let last = s.seq.as_ref().map_or(0, |v| v.value);
+            if s.running(seq).is_some() || seq > last {
+                return None;
+            }
+            // Older than what the store keeps.
+            tracing::warn!(
+                node = self.node,
+                "the outcome of event #{seq} is no longer kept"
+            );
+            Some(Ok(Outcome::Aborted))
+        })
+        .await
+    }
+
+    async fn wait_decision(&self, seq: u64, attempt: u32) -> Result<Wake, GsError> {
+        let node = self.node;
+        self.wait(Topic::Event, true, |s| {
+            if let Some(e) = Self::ended(s, seq) {
+                return Some(Ok(Wake::Ended(e)));
+            }
+            s.event_keys(seq)
+                .and_then(|k| k.decisions.get(&node))
+                .filter(|d| d.attempt == attempt)
+                .map(|d| Ok(Wake::Decision(d.decision)))
+        })
+        .await
+    }
+
+    async fn report(&self, status: NodeStatus) -> Result<(), GsError> {
+        // Best effort: a status that cannot be written is not worth a wait.
+        let Ok((me, _)) = self.me() else {
+            return Ok(());
+        };
+        let t = Txn::new()
+            .when(me.guard())
+            .then(super::store::Op::put_leased(
+                keys::status(me.node),
+                protocol::json(&status),
+                me.lease,
+            ));
+        self.shared
+            .store
+            .txn(t)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
+        statuses(&*self.shared.store).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> super::Raiser for Group<S> {
+    async fn raise(&self, request: EventRequest) -> Result<(), GsError> {
+        GroupServices::enqueue(self, request).await
+    }
+}
+
+/// Queues an event under a fresh key (anyone: nodes, agents, operators).
+pub(crate) async fn enqueue<S: Store + ?Sized>(
+    store: &S,
+    from: NodeId,
+    counter: &std::sync::atomic::AtomicU64,
+    request: EventRequest,
+) -> Result<(), GsError> {
+    let q = QueuedEvent::new(request, 0);
+    loop {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let id = format!("u-{t:024}-{from}-{}-{n}", std::process::id());
+        let mut delay = Duration::from_millis(100);
+        let r = loop {
+            match store.txn(protocol::enqueue(&id, &q)).await {
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(
+                        "{} unreachable ({e}) while queuing an event: trying again",
+                        store.describe()
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => break other.map_err(unavailable)?,
+            }
+        };
+        if r.succeeded {
+            return Ok(());
+        }
+    }
+}
+
+/// What every node shows operators (live nodes only: statuses are leased).
+pub(crate) async fn statuses<S: Store + ?Sized>(store: &S) -> Result<Vec<NodeStatus>, GsError> {
+    let (_, kvs) = store.get_prefix(keys::STATUS).await.map_err(unavailable)?;
+    Ok(kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
+}

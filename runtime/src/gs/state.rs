@@ -1,0 +1,734 @@
+//! The group's shared state as typed data, kept current from the store's
+//! feed one change at a time (no re-reading of the whole prefix), with the
+//! counts that decide barriers and the end of an event kept as the changes
+//! come, so a decision costs the same at 3 nodes as at 4,096.
+//!
+//! The key layout (relative to the group's prefix):
+//!
+//! | key | value | lease |
+//! |---|---|---|
+//! | `s/identity` | the site the group runs ([`Identity`]) | a member's |
+//! | `s/alive/<n>` | node n's incarnation is up ([`AliveRecord`]); its create revision names the incarnation | the node's |
+//! | `s/roster/<n>` | the incarnation that took part in a join ([`RosterRecord`]) | none |
+//! | `s/queue/<id>` | a queued event | none |
+//! | `s/seq`, `s/current` | the last claimed sequence number, the running event | none |
+//! | `s/ev/<seq>/arrive/<at>/<n>`, `done/<n>`, `failed/<n>`, `decision/<n>`, `ended` | the running event's protocol | none |
+//! | `s/outcome/<seq>` | how a finished event ended (the last [`OUTCOMES_KEPT`]) | none |
+//! | `status/<n>` | what node n shows operators (outside `s/`: wakes nobody) | the node's |
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::store::{Change, KeyValue, LeaseId, Revision};
+use super::{ClaimedEvent, Decision, FailureReport, Identity, SyncPoint};
+use crate::event::{NodeId, Outcome, QueuedEvent};
+
+/// Finished outcomes kept in the store; older ones are deleted as new
+/// events finish.
+pub const OUTCOMES_KEPT: u64 = 32;
+
+/// The watched prefix.
+pub const SHARED: &str = "s/";
+
+/// `s/alive/<n>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AliveRecord {
+    /// The bundle hash the incarnation runs.
+    pub hash: String,
+    /// Its process (for operators).
+    #[serde(default)]
+    pub pid: u32,
+}
+
+/// `s/roster/<n>`: this incarnation's join event started; `joined` once
+/// it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RosterRecord {
+    pub inc: Revision,
+    pub joined: bool,
+}
+
+/// `s/ev/<seq>/decision/<n>`: the operator's answer to failure `attempt`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub decision: Decision,
+    pub attempt: u32,
+}
+
+/// `s/ev/<seq>/ended`: the event was ended early for everyone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ended {
+    pub outcome: Outcome,
+    /// Who ended it and why, for the journal.
+    pub by: String,
+    /// The operator's decision that ended it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Queued events an operator's skip-and-cancel removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<QueuedEvent>,
+}
+
+/// A node's incarnation as its `alive` key shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alive {
+    /// The key's create revision: one per incarnation.
+    pub inc: Revision,
+    pub lease: LeaseId,
+    pub record: AliveRecord,
+}
+
+/// A value with the revisions that transactions compare.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored<T> {
+    pub value: T,
+    pub modified: Revision,
+}
+
+/// The keys of one event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventKeys {
+    pub arrived: BTreeMap<SyncPoint, BTreeSet<NodeId>>,
+    pub done: BTreeSet<NodeId>,
+    pub failed: BTreeMap<NodeId, FailureReport>,
+    pub decisions: BTreeMap<NodeId, DecisionRecord>,
+    pub ended: Option<Ended>,
+}
+
+/// Counts over the running event's live members (incarnations that are
+/// still up), kept as changes come.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Tally {
+    seq: u64,
+    live: BTreeSet<NodeId>,
+    arrived: BTreeMap<SyncPoint, usize>,
+    done: usize,
+}
+
+/// What a change touched, for waking only the waiters concerned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Alive keys, the roster, the identity.
+    pub membership: bool,
+    pub queue: bool,
+    /// The running event, its end, failures, decisions, outcomes.
+    pub event: bool,
+    /// A sync point of the running event became complete.
+    pub barrier: bool,
+}
+
+impl Touched {
+    fn or(&mut self, o: Touched) {
+        self.membership |= o.membership;
+        self.queue |= o.queue;
+        self.event |= o.event;
+        self.barrier |= o.barrier;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupState {
+    pub revision: Revision,
+    pub identity: Option<Stored<Identity>>,
+    pub alive: BTreeMap<NodeId, Alive>,
+    pub roster: BTreeMap<NodeId, Stored<RosterRecord>>,
+    /// By key; `arrival` is the key's create revision.
+    pub queue: BTreeMap<String, QueuedEvent>,
+    pub seq: Option<Stored<u64>>,
+    pub current: Option<Stored<ClaimedEvent>>,
+    pub events: BTreeMap<u64, EventKeys>,
+    pub outcomes: BTreeMap<u64, Outcome>,
+    tally: Tally,
+    complete: BTreeSet<SyncPoint>,
+}
+
+/// A key of the group, parsed.
+enum Key {
+    Identity,
+    Alive(NodeId),
+    Roster(NodeId),
+    Queue(String),
+    Seq,
+    Current,
+    Arrive(u64, SyncPoint, NodeId),
+    Done(u64, NodeId),
+    Failed(u64, NodeId),
+    Decision(u64, NodeId),
+    Ended(u64),
+    Outcome(u64),
+}
+
+pub fn sync_key(at: SyncPoint) -> String {
+    match at {
+        SyncPoint::Barrier(n) => format!("b{n}"),
+        SyncPoint::Cbarrier => "cb".to_string(),
+    }
+}
+
+fn parse_sync(s: &str) -> Option<SyncPoint> {
+    if s == "cb" {
+        Some(SyncPoint::Cbarrier)
+    } else {
+        s.strip_prefix('b')?.parse().ok().map(SyncPoint::Barrier)
+    }
+}
+
+fn parse_key(key: &str) -> Option<Key> {
+    let rel = key.strip_prefix(SHARED)?;
+    let parts: Vec<&str> = rel.split('/').collect();
+    let num = |s: &str| s.parse::<u64>().ok();
+    let node = |s: &str| s.parse::<NodeId>().ok();
+    Some(match parts.as_slice() {
+        ["identity"] => Key::Identity,
+        ["alive", n] => Key::Alive(node(n)?),
+        ["roster", n] => Key::Roster(node(n)?),
+        ["queue", id] => Key::Queue((*id).to_string()),
+        ["seq"] => Key::Seq,
+        ["current"] => Key::Current,
+        ["ev", s, "arrive", at, n] => Key::Arrive(num(s)?, parse_sync(at)?, node(n)?),
+        ["ev", s, "done", n] => Key::Done(num(s)?, node(n)?),
+        ["ev", s, "failed", n] => Key::Failed(num(s)?, node(n)?),
+        ["ev", s, "decision", n] => Key::Decision(num(s)?, node(n)?),
+        ["ev", s, "ended"] => Key::Ended(num(s)?),
+        ["outcome", s] => Key::Outcome(num(s)?),
+        _ => return None,
+    })
+}
+
+fn parse<T: DeserializeOwned>(b: &[u8]) -> Option<T> {
+    serde_json::from_slice(b).ok()
+}
+
+impl GroupState {
+    /// The state of a full read.
+    pub fn from_kvs(revision: Revision, kvs: &[KeyValue]) -> GroupState {
+        let mut s = GroupState::default();
+        s.reset(revision, kvs);
+        s
+    }
+
+    /// Replaces everything with a full read.
+    pub fn reset(&mut self, revision: Revision, kvs: &[KeyValue]) -> Touched {
+        *self = GroupState::default();
+        for kv in kvs {
+            self.put(kv);
+        }
+        self.revision = revision;
+        self.recount();
+        self.refresh_complete();
+        Touched {
+            membership: true,
+            queue: true,
+            event: true,
+            barrier: true,
+        }
+    }
+
+    /// Applies the changes of one transaction.
+    pub fn apply(&mut self, revision: Revision, changes: &[Change]) -> Touched {
+        let mut t = Touched::default();
+        for c in changes {
+            t.or(match c {
+                Change::Put(kv) => self.put(kv),
+                Change::Delete { key, .. } => self.delete(key),
+            });
+        }
+        self.revision = self.revision.max(revision);
+        if self.refresh_complete() {
+            t.barrier = true;
+        }
+        t
+    }
+
+    fn put(&mut self, kv: &KeyValue) -> Touched {
+        let mut t = Touched::default();
+        let Some(key) = parse_key(&kv.key) else {
+            return t;
+        };
+        let v = kv.value.as_slice();
+        match key {
+            Key::Identity => {
+                self.identity = parse(v).map(|value| Stored {
+                    value,
+                    modified: kv.modified,
+                });
+                t.membership = true;
+            }
+            Key::Alive(n) => {
+                if let Some(record) = parse(v) {
+                    self.alive.insert(
+                        n,
+                        Alive {
+                            inc: kv.create,
+                            lease: kv.lease,
+                            record,
+                        },
+                    );
+                    self.relive(n);
+                    t.membership = true;
+                }
+            }
+            Key::Roster(n) => {
+                if let Some(value) = parse(v) {
+                    self.roster.insert(
+                        n,
+                        Stored {
+                            value,
+                            modified: kv.modified,
+                        },
+                    );
+                    t.membership = true;
+                }
+            }
+            Key::Queue(id) => {
+                if let Some(mut q) = parse::<QueuedEvent>(v) {
+                    q.arrival = kv.create as u64;
+                    self.queue.insert(id, q);
+                    t.queue = true;
+                }
+            }
+            Key::Seq => {
+                self.seq = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|x| x.parse().ok())
+                    .map(|value| Stored {
+                        value,
+                        modified: kv.modified,
+                    });
+                t.event = true;
+            }
+            Key::Current => {
+                self.current = parse(v).map(|value| Stored {
+                    value,
+                    modified: kv.modified,
+                });
+                self.recount();
+                t.event = true;
+            }
+            Key::Arrive(seq, at, n) => {
+                let new = self
+                    .events
+                    .entry(seq)
+                    .or_default()
+                    .arrived
+                    .entry(at)
+                    .or_default()
+                    .insert(n);
+                if new && seq == self.tally.seq && self.tally.live.contains(&n) {
+                    *self.tally.arrived.entry(at).or_default() += 1;
+                }
+            }
+            Key::Done(seq, n) => {
+                let new = self.events.entry(seq).or_default().done.insert(n);
+                if new && seq == self.tally.seq && self.tally.live.contains(&n) {
+                    self.tally.done += 1;
+                }
+                // Only the coordinator cares (it ends the event).
+            }
+            Key::Failed(seq, n) => {
+                if let Some(r) = parse(v) {
+                    self.events.entry(seq).or_default().failed.insert(n, r);
+                    t.event = true;
+                }
+            }
+            Key::Decision(seq, n) => {
+                if let Some(d) = parse(v) {
+                    self.events.entry(seq).or_default().decisions.insert(n, d);
+                    t.event = true;
+                }
+            }
+            Key::Ended(seq) => {
+                self.events.entry(seq).or_default().ended = parse(v);
+                t.event = true;
+            }
+            Key::Outcome(seq) => {
+                if let Some(o) = parse(v) {
+                    self.outcomes.insert(seq, o);
+                    t.event = true;
+                }
+            }
+        }
+        t
+    }
+
+    fn delete(&mut self, key: &str) -> Touched {
+        let mut t = Touched::default();
+        let Some(key) = parse_key(key) else {
+            return t;
+        };
+        match key {
+            Key::Identity => {
+                self.identity = None;
+                t.membership = true;
+            }
+            Key::Alive(n) => {
+                self.alive.remove(&n);
+                self.relive(n);
+                t.membership = true;
+            }
+            Key::Roster(n) => {
+                self.roster.remove(&n);
+                t.membership = true;
+            }
+            Key::Queue(id) => {
+                self.queue.remove(&id);
+                t.queue = true;
+            }
+            Key::Seq => {
+                self.seq = None;
+                t.event = true;
+            }
+            Key::Current => {
+                self.current = None;
+                self.recount();
+                t.event = true;
+            }
+            Key::Arrive(seq, at, n) => {
+                if let Some(e) = self.events.get_mut(&seq) {
+                    if let Some(a) = e.arrived.get_mut(&at) {
+                        a.remove(&n);
+                    }
+                }
+                self.forget(seq);
+            }
+            Key::Done(seq, n) => {
+                if let Some(e) = self.events.get_mut(&seq) {
+                    e.done.remove(&n);
+                }
+                self.forget(seq);
+            }
+            Key::Failed(seq, n) => {
+                if let Some(e) = self.events.get_mut(&seq) {
+                    e.failed.remove(&n);
+                }
+                self.forget(seq);
+                t.event = true;
+            }
+            Key::Decision(seq, n) => {
+                if let Some(e) = self.events.get_mut(&seq) {
+                    e.decisions.remove(&n);
+                }
+                self.forget(seq);
+            }
+            Key::Ended(seq) => {
+                if let Some(e) = self.events.get_mut(&seq) {
+                    e.ended = None;
+                }
+                self.forget(seq);
+            }
+            Key::Outcome(seq) => {
+                self.outcomes.remove(&seq);
+            }
+        }
+        t
+    }
+
+    /// After a deletion under `ev/<seq>/`: drops empty records, recounts
+    /// when it was the running event's.
+    fn forget(&mut self, seq: u64) {
+        if self
+            .events
+            .get(&seq)
+            .is_some_and(|e| *e == EventKeys::default())
+        {
+            self.events.remove(&seq);
+        }
+        if seq == self.tally.seq && self.current.is_some() {
+            self.recount();
+        }
+    }
+
+    /// Whether incarnation `inc` of node `n` is up.
+    pub fn is_up(&self, n: NodeId, inc: Revision) -> bool {
+        self.alive.get(&n).is_some_and(|a| a.inc == inc)
+    }
+
+    /// Recounts the running event from scratch (a new event, a full read).
+    fn recount(&mut self) {
+        let mut t = Tally::default();
+        if let Some(c) = &self.current {
+            let c = &c.value;
+            t.seq = c.seq;
+            t.live = c
+                .membership
+                .iter()
+                .copied()
+                .filter(|n| self.member_is_up(c, *n))
+                .collect();
+            if let Some(e) = self.events.get(&c.seq) {
+                for (at, nodes) in &e.arrived {
+                    t.arrived
+                        .insert(*at, nodes.iter().filter(|n| t.live.contains(n)).count());
+                }
+                t.done = e.done.iter().filter(|n| t.live.contains(n)).count();
+            }
+        }
+        self.tally = t;
+        // Refilled by `refresh_complete` at the end of the change.
+        self.complete.clear();
+    }
+
+    fn member_is_up(&self, c: &ClaimedEvent, n: NodeId) -> bool {
+        c.incarnations
+            .get(&n)
+            .is_some_and(|inc| self.is_up(n, *inc))
+    }
+
+    /// Node `n`'s alive key changed: its standing in the running event
+    /// may have.
+    fn relive(&mut self, n: NodeId) {
+        let Some(c) = &self.current else { return };
+        let up = self.member_is_up(&c.value, n);
+        let was = self.tally.live.contains(&n);
+        if up == was || !c.value.membership.contains(&n) {
+            return;
+        }
+        let e = self.events.get(&self.tally.seq);
+        let delta = |x: &mut usize| {
+            if up {
+                *x += 1
+            } else {
+                *x = x.saturating_sub(1)
+            }
+        };
+        if let Some(e) = e {
+            for (at, nodes) in &e.arrived {
+                if nodes.contains(&n) {
+                    delta(self.tally.arrived.entry(*at).or_default());
+                }
+            }
+            if e.done.contains(&n) {
+                delta(&mut self.tally.done);
+            }
+        }
+        if up {
+            self.tally.live.insert(n);
+        } else {
+            self.tally.live.remove(&n);
+        }
+    }
+
+    /// Records sync points that became complete; true if any did.
+    fn refresh_complete(&mut self) -> bool {
+        let live = self.tally.live.len();
+        let mut grew = false;
+        for (at, count) in &self.tally.arrived {
+            if *count >= live && self.complete.insert(*at) {
+                grew = true;
+            }
+        }
+        grew
+    }
+
+    /// The running event, if it is `seq`.
+    pub fn running(&self, seq: u64) -> Option<&ClaimedEvent> {
+        self.current
+            .as_ref()
+            .map(|c| &c.value)
+            .filter(|c| c.seq == seq)
+    }
+
+    /// The keys of event `seq`.
+    pub fn event_keys(&self, seq: u64) -> Option<&EventKeys> {
+        self.events.get(&seq)
+    }
+
+    /// The running event's members that are still up.
+    pub fn live(&self) -> &BTreeSet<NodeId> {
+        &self.tally.live
+    }
+
+    /// Whether every live member of the running event reached `at` (true
+    /// for a sync point no live member needs to reach).
+    pub fn passed(&self, at: SyncPoint) -> bool {
+        self.tally.arrived.get(&at).copied().unwrap_or(0) >= self.tally.live.len()
+    }
+
+    /// Whether every live member of the running event finished it.
+    pub fn all_done(&self) -> bool {
+        self.current.is_some() && self.tally.done >= self.tally.live.len()
+    }
+
+    /// Members: incarnations whose join ended and that are still up.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        self.roster
+            .iter()
+            .filter(|(n, r)| r.value.joined && self.is_up(**n, r.value.inc))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// Up, and not (yet) members.
+    pub fn joining(&self) -> BTreeSet<NodeId> {
+        let members = self.members();
+        self.alive
+            .keys()
+            .copied()
+            .filter(|n| !members.contains(n))
+            .collect()
+    }
+
+    /// The queue in the order events run.
+    pub fn sorted_queue(&self) -> Vec<(&String, &QueuedEvent)> {
+        let mut q: Vec<(&String, &QueuedEvent)> = self.queue.iter().collect();
+        q.sort_by(|a, b| a.1.cmp(b.1));
+        q
+    }
+
+    /// Participants that are gone and whose failure is not yet queued.
+    pub fn undeclared(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.roster
+            .iter()
+            .filter(|(n, r)| !self.is_up(**n, r.value.inc))
+            .map(|(n, _)| *n)
+    }
+
+    /// Nothing runs, nothing is queued or about to be, nobody waits to
+    /// join.
+    pub fn idle(&self) -> bool {
+        self.current.is_none()
+            && self.queue.is_empty()
+            && self.joining().is_empty()
+            && self.undeclared().next().is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, EventRequest};
+
+    fn kv(key: &str, value: impl Serialize, create: Revision, lease: LeaseId) -> KeyValue {
+        KeyValue {
+            key: key.to_string(),
+            value: serde_json::to_vec(&value).unwrap(),
+            create,
+            modified: create,
+            lease,
+        }
+    }
+
+    fn alive(n: NodeId, inc: Revision) -> Change {
+        Change::Put(kv(
+            &format!("s/alive/{n}"),
+            AliveRecord {
+                hash: "h".into(),
+                pid: 0,
+            },
+            inc,
+            inc,
+        ))
+    }
+
+    fn current(seq: u64, members: &[(NodeId, Revision)]) -> Change {
+        let ev = ClaimedEvent {
+            seq,
+            event: QueuedEvent::new(EventRequest::user("UE", 0, 1, None), 0),
+            membership: members.iter().map(|m| m.0).collect(),
+            incarnations: members.iter().copied().collect(),
+            why: String::new(),
+        };
+        Change::Put(kv("s/current", ev, 100, 0))
+    }
+
+    fn put(key: &str) -> Change {
+        Change::Put(kv(key, 1, 200, 0))
+    }
+
+    #[test]
+    fn barriers_pass_when_every_live_member_arrived_and_a_death_releases_them() {
+        let mut s = GroupState::default();
+        s.apply(3, &[alive(1, 1), alive(2, 2), alive(3, 3)]);
+        s.apply(4, &[current(7, &[(1, 1), (2, 2), (3, 3)])]);
+        let b1 = SyncPoint::Barrier(1);
+        assert!(!s.passed(b1));
+        let t = s.apply(5, &[put("s/ev/7/arrive/b1/1"), put("s/ev/7/arrive/b1/2")]);
+        assert!(!t.barrier && !s.passed(b1));
+        // Node 3 dies: the barrier completes for the live members.
+        let t = s.apply(
+            6,
+            &[Change::Delete {
+                key: "s/alive/3".into(),
+                revision: 6,
+            }],
+        );
+        assert!(t.barrier && s.passed(b1));
+        assert_eq!(s.live().len(), 2);
+        // A new incarnation of node 3 is not a member of event 7.
+        s.apply(7, &[alive(3, 7)]);
+        assert_eq!(s.live().len(), 2);
+        assert!(s.passed(b1));
+        // The same counts as a full read would give.
+        let mut full = GroupState::default();
+        let kvs: Vec<KeyValue> = [
+            alive(1, 1),
+            alive(2, 2),
+            alive(3, 7),
+            current(7, &[(1, 1), (2, 2), (3, 3)]),
+            put("s/ev/7/arrive/b1/1"),
+            put("s/ev/7/arrive/b1/2"),
+        ]
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Put(kv) => Some(kv),
+            _ => None,
+        })
+        .collect();
+        full.reset(7, &kvs);
+        assert_eq!(full.live(), s.live());
+        assert!(full.passed(b1));
+    }
+
+    #[test]
+    fn done_counts_live_members_only() {
+        let mut s = GroupState::default();
+        s.apply(2, &[alive(1, 1), alive(2, 2)]);
+        s.apply(3, &[current(1, &[(1, 1), (2, 2)])]);
+        s.apply(4, &[put("s/ev/1/done/1")]);
+        assert!(!s.all_done());
+        s.apply(
+            5,
+            &[Change::Delete {
+                key: "s/alive/2".into(),
+                revision: 5,
+            }],
+        );
+        assert!(s.all_done());
+    }
+
+    #[test]
+    fn members_are_joined_roster_entries_of_live_incarnations() {
+        let mut s = GroupState::default();
+        s.apply(2, &[alive(1, 1), alive(2, 2)]);
+        s.apply(
+            3,
+            &[
+                Change::Put(kv(
+                    "s/roster/1",
+                    RosterRecord {
+                        inc: 1,
+                        joined: true,
+                    },
+                    3,
+                    0,
+                )),
+                Change::Put(kv(
+                    "s/roster/2",
+                    RosterRecord {
+                        inc: 1,
+                        joined: true,
+                    },
+                    3,
+                    0,
+                )),
+            ],
+        );
+        assert_eq!(s.members(), BTreeSet::from([1]));
+        assert_eq!(s.joining(), BTreeSet::from([2]));
+        let q = QueuedEvent::new(EventRequest::system(EventKind::NodeJoin, 2), 0);
+        s.apply(4, &[Change::Put(kv("s/queue/x", q, 4, 0))]);
+        assert_eq!(s.queue["x"].arrival, 4);
+        assert!(!s.idle());
+    }
+}

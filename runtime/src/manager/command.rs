@@ -1,0 +1,310 @@
+//! One line of a recovery program on this node: an absolute command, or an
+//! event script with its notify, pre, post and recovery commands (the
+//! script model), and the commands themselves, with the exact environment,
+//! the staging root, and the journal records around them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hacmp_compiler::ir::{Command, CommandLine};
+use hacmp_grammar::ast::NodeSet;
+use hacmp_stdlib::EventScript;
+
+use super::Manager;
+use crate::env::{command_env, EnvContext};
+use crate::exec::{CommandResult, CommandSpec, Status, Tags};
+use crate::gs::{ClaimedEvent, GroupServices};
+use crate::journal::RecordKind;
+
+/// How one line ended.
+pub(super) struct LineOutcome {
+    pub ok: bool,
+    pub result: CommandResult,
+}
+
+impl<G: GroupServices> Manager<G> {
+    pub(super) fn site(&self) -> &hacmp_compiler::Site {
+        &self.cfg.bundle.site
+    }
+
+    /// One line of the program on this node: an absolute command, or an
+    /// event script with its notify, pre, post and recovery commands.
+    pub(super) async fn run_line(
+        &self,
+        ev: &ClaimedEvent,
+        g: u32,
+        line: &CommandLine,
+    ) -> LineOutcome {
+        let site = self.site();
+        let membership = crate::env::membership_value(ev);
+        let run = Run {
+            ev,
+            membership: &membership,
+            group: g,
+            node_set: line.node_set,
+        };
+        match &line.command {
+            Command::Exec { argv } => {
+                let cmd = Cmd {
+                    role: "main",
+                    argv: argv.clone(),
+                    display: line.command.display(),
+                    env: Vec::new(),
+                    timeout: site.defaults.timeout.map(|d| d.0),
+                    warn_after: site.defaults.warn_after.0,
+                    expected: Some(line.expected),
+                };
+                let result = self.run_cmd(&run, cmd).await;
+                LineOutcome {
+                    ok: status_ok(line, &result.status),
+                    result,
+                }
+            }
+            Command::Script { name } => {
+                let Some(def) = site.scripts.get(name).cloned() else {
+                    let result = CommandResult {
+                        status: Status::SpawnFailed {
+                            error: format!("no definition for event script `{name}`"),
+                        },
+                        output_tail: Vec::new(),
+                    };
+                    return LineOutcome { ok: false, result };
+                };
+                self.run_script(&run, line, name, &def).await
+            }
+        }
+    }
+
+    async fn run_script(
+        &self,
+        run: &Run<'_>,
+        line: &CommandLine,
+        name: &str,
+        def: &EventScript,
+    ) -> LineOutcome {
+        let site = self.site();
+        let timeout = def.timeout.or(site.defaults.timeout).map(|d| d.0);
+        let warn_after = def.warn_after.unwrap_or(site.defaults.warn_after).0;
+        // A notify, pre, post or recovery command: written like a `.rp`
+        // command, told which script and phase it serves.
+        let aux = |role: &'static str, command: &str, phase: &str, extra: Vec<(String, String)>| {
+            let mut env = vec![
+                ("HACMP_SCRIPT".to_string(), name.to_string()),
+                ("HACMP_SCRIPT_PHASE".to_string(), phase.to_string()),
+            ];
+            env.extend(extra);
+            Cmd {
+                role,
+                argv: command.split_whitespace().map(str::to_string).collect(),
+                display: command.to_string(),
+                env,
+                timeout,
+                warn_after,
+                expected: None,
+            }
+        };
+        if let Some(n) = &def.notify {
+            self.run_cmd(run, aux("notify", n, "start", Vec::new()))
+                .await;
+        }
+        if let Some(p) = &def.pre {
+            let r = self.run_cmd(run, aux("pre", p, "pre", Vec::new())).await;
+            if r.status.code() != Some(0) {
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "pre-event command `{p}` {}",
+                    r.status.describe()
+                );
+            }
+        }
+        let mut argv = vec![def.path.clone()];
+        argv.extend(def.args.iter().cloned());
+        let main = Cmd {
+            role: "main",
+            argv,
+            display: name.to_string(),
+            env: Vec::new(),
+            timeout,
+            warn_after,
+            expected: Some(line.expected),
+        };
+        let mut tries = 0;
+        let (ok, result) = loop {
+            let result = self.run_cmd(run, main.clone()).await;
+            let ok = status_ok(line, &result.status);
+            if ok || tries >= def.retry {
+                break (ok, result);
+            }
+            let Some(rec) = &def.recovery else {
+                break (ok, result);
+            };
+            tries += 1;
+            tracing::warn!(
+                node = self.cfg.node,
+                script = name,
+                "`{name}` {}: running the recovery command `{rec}` (try {tries} of {})",
+                result.status.describe(),
+                def.retry
+            );
+            let r = self
+                .run_cmd(run, aux("recovery", rec, "recovery", Vec::new()))
+                .await;
+            if r.status.code() != Some(0) {
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "recovery command `{rec}` {}: not retrying",
+                    r.status.describe()
+                );
+                break (ok, result);
+            }
+        };
+        if let Some(p) = &def.post {
+            let r = self.run_cmd(run, aux("post", p, "post", Vec::new())).await;
+            if r.status.code() != Some(0) {
+                tracing::warn!(
+                    node = self.cfg.node,
+                    script = name,
+                    "post-event command `{p}` {}",
+                    r.status.describe()
+                );
+            }
+        }
+        if let Some(n) = &def.notify {
+            let told = vec![
+                (
+                    "HACMP_SCRIPT_RESULT".to_string(),
+                    if ok { "success" } else { "failure" }.to_string(),
+                ),
+                (
+                    "HACMP_SCRIPT_STATUS".to_string(),
+                    result.status.journal_code().to_string(),
+                ),
+            ];
+            self.run_cmd(run, aux("notify", n, "end", told)).await;
+        }
+        LineOutcome { ok, result }
+    }
+
+    async fn run_cmd(&self, run: &Run<'_>, cmd: Cmd) -> CommandResult {
+        let (ev, g, node_set) = (run.ev, run.group, run.node_set);
+        let site = self.site();
+        let root = self.cfg.root.as_ref().map(|r| r.display().to_string());
+        let ctx = EnvContext {
+            event: ev,
+            membership: run.membership,
+            node: self.cfg.node,
+            verbose_logging: &site.defaults.verbose_logging,
+            root: root.as_deref(),
+        };
+        let mut env = command_env(&ctx, node_set);
+        env.extend(cmd.env);
+        let mut argv = cmd.argv;
+        if let (Some(root), Some(first)) = (&self.cfg.root, argv.first_mut()) {
+            if first.starts_with('/') {
+                *first = root
+                    .join(first.trim_start_matches('/'))
+                    .display()
+                    .to_string();
+            }
+        }
+        let cwd = match &self.cfg.root {
+            Some(r) if site.defaults.working_dir != "/" => {
+                r.join(site.defaults.working_dir.trim_start_matches('/'))
+            }
+            _ => PathBuf::from(&site.defaults.working_dir),
+        };
+        let display = cmd.display;
+        let spec = CommandSpec {
+            argv,
+            env,
+            cwd,
+            timeout: cmd.timeout,
+            warn_after: cmd.warn_after,
+            kill_grace: site.defaults.kill_grace.0,
+            tags: Tags {
+                node: self.cfg.node,
+                seq: ev.seq,
+                event: ev.event.request.name.clone(),
+                location: ev.event.request.location,
+                command: display.clone(),
+                role: cmd.role,
+            },
+        };
+        self.record(ev, RecordKind::CommandStart, |r| {
+            r.command = Some(display.clone());
+            r.nodeset = Some(node_set.as_str().to_string());
+            r.group = Some(g);
+            r.role = Some(cmd.role.to_string());
+        });
+        let since = self.running_start(&display);
+        self.publish().await;
+        let (pid_tx, mut pid_rx) = tokio::sync::oneshot::channel::<u32>();
+        let on_start = Box::new(move |pid: u32| {
+            let _ = pid_tx.send(pid);
+        });
+        let exec = self.exec.clone();
+        let run = exec.run(spec, on_start);
+        tokio::pin!(run);
+        let mut told = false;
+        // The pid is shown as soon as the process started.
+        let result = loop {
+            tokio::select! {
+                biased;
+                r = &mut run => break r,
+                pid = &mut pid_rx, if !told => {
+                    told = true;
+                    if let Ok(pid) = pid {
+                        self.running_pid(&display, since, pid);
+                        self.publish().await;
+                    }
+                }
+            }
+        };
+        self.running_end(&display, since);
+        self.publish().await;
+        self.record(ev, RecordKind::CommandEnd, |r| {
+            r.command = Some(display.clone());
+            r.nodeset = Some(node_set.as_str().to_string());
+            r.group = Some(g);
+            r.role = Some(cmd.role.to_string());
+            r.status = Some(result.status.journal_code());
+            r.ok = Some(match cmd.expected {
+                Some(e) => result.status.code().is_some_and(|c| e.accepts(c)),
+                None => result.status.code() == Some(0),
+            });
+            if !matches!(result.status, Status::Exited { .. }) {
+                r.detail = Some(result.status.describe());
+            }
+        });
+        result
+    }
+}
+
+/// Where a command runs: its event, group and node set.
+struct Run<'a> {
+    ev: &'a ClaimedEvent,
+    /// `HACMP_MEMBERSHIP` of the event.
+    membership: &'a str,
+    group: u32,
+    node_set: NodeSet,
+}
+
+/// One command to run.
+#[derive(Clone)]
+struct Cmd {
+    role: &'static str,
+    argv: Vec<String>,
+    display: String,
+    /// Added to the environment of the spec.
+    env: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    warn_after: Duration,
+    /// The expected status (none for notify, pre, post, recovery: 0).
+    expected: Option<hacmp_grammar::ast::Expected>,
+}
+
+fn status_ok(line: &CommandLine, status: &Status) -> bool {
+    status.code().is_some_and(|c| line.expected.accepts(c))
+}

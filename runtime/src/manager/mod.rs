@@ -1,0 +1,443 @@
+//! The cluster manager of one node: joins the group, takes the cluster's
+//! next event from it, runs this node's part of its recovery program
+//! (`program`: parallel groups, barriers, failure policies; `command`: the
+//! lines, the script model, the commands), and records what happened. The
+//! same code drives simulated and real commands.
+//!
+//! A node that finds itself out of the group (its lease lapsed: the group
+//! may have declared it failed and taken over what it held) fences itself:
+//! it stops taking part in the event it was running (its commands are
+//! killed), records that event as interrupted on this node, and joins again
+//! as a new incarnation, through a node-up event.
+
+mod command;
+mod program;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hacmp_compiler::Bundle;
+use tokio::sync::watch;
+
+use crate::event::{EventKind, NodeId, Outcome};
+use crate::exec::Executor;
+use crate::gs::state::Ended;
+use crate::gs::{
+    ClaimedEvent, FailureReport, GroupServices, GsError, Identity, Leaving, NodeStatus,
+    RunningCommand, SyncPoint,
+};
+use crate::journal::{Journal, Record, RecordKind};
+use crate::state::ManagerState;
+
+/// Who closes journal records: one observer of the group (in one process,
+/// one journal for all nodes) or each manager (one journal per daemon).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    Shared,
+    Own,
+}
+
+/// How a manager is asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Leave through a node-down event in which this node takes part.
+    Graceful { takeover: bool },
+    /// Stop at once (commands are killed); the others see a failure.
+    Now,
+}
+
+/// How a manager ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Its own node-down event ran (or it left before its join ran): it
+    /// left the cluster.
+    Left,
+    /// Stopped at once.
+    Stopped,
+}
+
+pub struct ManagerConfig {
+    pub node: NodeId,
+    pub bundle: Arc<Bundle>,
+    /// Staging root under which absolute paths resolve.
+    pub root: Option<PathBuf>,
+    pub journal: Arc<Journal>,
+    pub journal_mode: JournalMode,
+    /// First reminder of a wait (barrier or operator); then at each doubling.
+    pub remind_after: Duration,
+    /// Join as a member at once: no node-up event.
+    pub member: bool,
+    /// After fencing itself, join again as a new incarnation (else stop
+    /// with `Expelled`).
+    pub rejoin: bool,
+}
+
+/// What this node shows operators, kept between reports.
+#[derive(Clone, Debug)]
+struct Shown {
+    state: ManagerState,
+    seq: Option<u64>,
+    event: Option<String>,
+    at: Option<SyncPoint>,
+    failure: Option<FailureReport>,
+    running: Vec<RunningCommand>,
+}
+
+pub struct Manager<G: GroupServices> {
+    cfg: ManagerConfig,
+    gs: Arc<G>,
+    exec: Arc<dyn Executor>,
+    shown: Mutex<Shown>,
+    stop: watch::Sender<Option<Stop>>,
+    /// A graceful stop was asked for.
+    leaving: AtomicBool,
+    /// It left before its join ran.
+    gone: AtomicBool,
+    /// Told once the first join was answered (accepted or refused).
+    joined: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), GsError>>>>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl<G: GroupServices> Manager<G> {
+    pub fn new(cfg: ManagerConfig, gs: Arc<G>, exec: Arc<dyn Executor>) -> Arc<Self> {
+        Arc::new(Manager {
+            cfg,
+            gs,
+            exec,
+            shown: Mutex::new(Shown {
+                state: ManagerState::Init,
+                seq: None,
+                event: None,
+                at: None,
+                failure: None,
+                running: Vec::new(),
+            }),
+            stop: watch::channel(None).0,
+            leaving: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            joined: Mutex::new(None),
+        })
+    }
+
+    /// A receiver told when the first join is answered.
+    pub fn on_joined(&self) -> tokio::sync::oneshot::Receiver<Result<(), GsError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.cfg.node
+    }
+
+    pub fn group(&self) -> &Arc<G> {
+        &self.gs
+    }
+
+    /// Asks the manager to stop. A graceful stop has queued the node's
+    /// departure when this returns (or, before the node's join ran, taken
+    /// it out of the group); the manager takes part in its node-down event
+    /// after the current event, then ends with `Exit::Left`.
+    pub async fn stop(&self, how: Stop) {
+        match how {
+            Stop::Now => {
+                self.stop.send_replace(Some(Stop::Now));
+            }
+            Stop::Graceful { takeover } => {
+                if self.leaving.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                let node = self.cfg.node;
+                tracing::info!(
+                    node,
+                    takeover,
+                    "stopping gracefully: queuing this node's node-down event"
+                );
+                match self.gs.leave(takeover).await {
+                    Ok(Leaving::Queued) => {}
+                    Ok(Leaving::Gone) | Err(GsError::Expelled) => {
+                        // Not (or no longer) a member: nothing to hand over.
+                        self.gone.store(true, Ordering::SeqCst);
+                        self.stop.send_replace(Some(Stop::Now));
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            node,
+                            "cannot queue this node's departure ({e}): stopping at once"
+                        );
+                        self.stop.send_replace(Some(Stop::Now));
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop_exit(&self) -> Exit {
+        if self.gone.load(Ordering::SeqCst) {
+            Exit::Left
+        } else {
+            Exit::Stopped
+        }
+    }
+
+    fn record(&self, ev: &ClaimedEvent, kind: RecordKind, f: impl FnOnce(&mut Record)) {
+        let mut r = Record::new(self.cfg.node, kind, self.cfg.journal.now_ms());
+        f(&mut r);
+        self.cfg.journal.record(ev.seq, r);
+    }
+
+    /// Reports this node's status to the group (best effort).
+    async fn publish(&self) {
+        let status = {
+            let s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+            NodeStatus {
+                node: self.cfg.node,
+                state: s.state,
+                seq: s.seq,
+                event: s.event.clone(),
+                at: s.at,
+                running: s.running.clone(),
+                failure: s.failure.clone(),
+            }
+        };
+        if let Err(e) = self.gs.report(status).await {
+            tracing::debug!(node = self.cfg.node, "status not reported: {e}");
+        }
+    }
+
+    async fn set_state(
+        &self,
+        state: ManagerState,
+        ev: Option<&ClaimedEvent>,
+        at: Option<SyncPoint>,
+        failure: Option<FailureReport>,
+    ) {
+        if let Some(ev) = ev {
+            self.record(ev, RecordKind::State, |r| {
+                r.detail = Some(state.as_str().to_string())
+            });
+        }
+        {
+            let mut s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+            s.state = state;
+            s.seq = ev.map(|e| e.seq);
+            s.event = ev.map(|e| e.event.request.name.clone());
+            s.at = at;
+            s.failure = failure;
+        }
+        self.publish().await;
+    }
+
+    /// Runs until the node leaves or is stopped. Errors: refused at join,
+    /// expelled (when not rejoining), group services gone.
+    pub async fn run(self: Arc<Self>) -> Result<Exit, GsError> {
+        let r = self.clone().incarnations().await;
+        self.gs.close().await;
+        r
+    }
+
+    async fn incarnations(self: Arc<Self>) -> Result<Exit, GsError> {
+        let node = self.cfg.node;
+        let mut stop = self.stop.subscribe();
+        let identity = Identity::of(&self.cfg.bundle);
+        let mut first = true;
+        loop {
+            self.set_state(ManagerState::Init, None, None, None).await;
+            let joined = tokio::select! {
+                biased;
+                _ = stop_now(&mut stop) => return Ok(self.stop_exit()),
+                j = async {
+                    if self.cfg.member {
+                        self.gs.adopt(&identity).await
+                    } else {
+                        self.gs.join(&identity).await
+                    }
+                } => j,
+            };
+            if first {
+                first = false;
+                if let Some(tx) = self.joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(joined.clone());
+                }
+            }
+            joined?;
+            if !self.cfg.member {
+                tracing::info!(node, group = %self.gs.group_name(), "joined; waiting for this node's node-up event");
+                self.set_state(ManagerState::Joining, None, None, None)
+                    .await;
+            }
+            match self.events(&mut stop).await {
+                Err(GsError::Expelled) => {
+                    if self.leaving.load(Ordering::SeqCst) || !self.cfg.rejoin {
+                        self.set_state(ManagerState::Done, None, None, None).await;
+                        return if self.leaving.load(Ordering::SeqCst) {
+                            Ok(Exit::Stopped)
+                        } else {
+                            Err(GsError::Expelled)
+                        };
+                    }
+                    tracing::warn!(node, "joining the group again as a new incarnation");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One incarnation's events, until it leaves, stops or is lost.
+    async fn events(&self, stop: &mut watch::Receiver<Option<Stop>>) -> Result<Exit, GsError> {
+        let node = self.cfg.node;
+        let mut last = 0;
+        let mut member = self.cfg.member;
+        loop {
+            if member {
+                let queued = self
+                    .gs
+                    .queue()
+                    .await
+                    .map(|q| !q.is_empty())
+                    .unwrap_or(false);
+                let s = if queued {
+                    ManagerState::Unstable
+                } else {
+                    ManagerState::Stable
+                };
+                self.set_state(s, None, None, None).await;
+            }
+            let ev = tokio::select! {
+                biased;
+                _ = stop_now(stop) => {
+                    self.set_state(ManagerState::Done, None, None, None).await;
+                    return Ok(self.stop_exit());
+                }
+                ev = self.gs.next_event(last) => ev?,
+            };
+            last = ev.seq;
+            self.cfg.journal.begin(&ev);
+            self.set_state(ManagerState::Voting, Some(&ev), None, None)
+                .await;
+            tracing::info!(node, seq = ev.seq, event = %ev.event.request.name, location = ev.event.request.location,
+                membership = ?ev.membership, "event: {}", ev.why);
+            let ran = tokio::select! {
+                biased;
+                _ = stop_now(stop) => None,
+                _ = self.gs.lost() => Some(Err(GsError::Expelled)),
+                r = self.run_event(&ev) => Some(r),
+            };
+            let ran = match ran {
+                None => {
+                    self.record(&ev, RecordKind::Stopped, |r| {
+                        r.detail = Some("the node stopped at once".into())
+                    });
+                    self.close_own(&ev, Outcome::Interrupted);
+                    self.set_state(ManagerState::Done, None, None, None).await;
+                    return Ok(self.stop_exit());
+                }
+                Some(r) => r.and(self.gs.finish(ev.seq).await),
+            };
+            if let Err(e) = ran {
+                if e == GsError::Expelled {
+                    self.record(&ev, RecordKind::Stopped, |r| {
+                        r.detail = Some(
+                            "fenced: this node is out of the group; its commands were stopped"
+                                .into(),
+                        )
+                    });
+                    self.close_own(&ev, Outcome::Interrupted);
+                }
+                return Err(e);
+            }
+            // The event ended for the group before this node goes on (a
+            // leaving node is out of the group only then).
+            let outcome = self.gs.outcome(ev.seq).await.unwrap_or(Outcome::Aborted);
+            if self.cfg.journal_mode == JournalMode::Own {
+                self.cfg.journal.end(ev.seq, outcome);
+            }
+            let r = &ev.event.request;
+            if r.location == node {
+                match r.kind {
+                    EventKind::NodeJoin => member = true,
+                    EventKind::NodeStop { .. } => {
+                        self.set_state(ManagerState::Done, None, None, None).await;
+                        tracing::info!(node, "left the cluster");
+                        return Ok(Exit::Left);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Closes the event in a journal this manager owns, with how it ended
+    /// on this node.
+    fn close_own(&self, ev: &ClaimedEvent, outcome: Outcome) {
+        if self.cfg.journal_mode == JournalMode::Own {
+            self.cfg.journal.end(ev.seq, outcome);
+        }
+    }
+
+    /// Records an early end of the event: who ended it, the operator's
+    /// decision, the events it cancelled.
+    fn record_end(&self, ev: &ClaimedEvent, e: &Ended, at: &str) {
+        if let Some(d) = e.decision {
+            self.record(ev, RecordKind::Decision, |r| {
+                r.detail = Some(d.as_str().to_string())
+            });
+        }
+        for q in &e.cancelled {
+            self.record(ev, RecordKind::Cancelled, |r| {
+                r.detail = Some(format!(
+                    "{} at node {} (queued {})",
+                    q.request.name, q.request.location, q.queued_at
+                ))
+            });
+        }
+        self.record(ev, RecordKind::Stopped, |r| {
+            r.detail = Some(format!("event {} {at} ({})", e.outcome.as_str(), e.by))
+        });
+    }
+
+    fn running_start(&self, command: &str) -> u64 {
+        let since = unix_ms();
+        self.shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .running
+            .push(RunningCommand {
+                command: command.to_string(),
+                since_ms: since,
+                pid: None,
+            });
+        since
+    }
+
+    fn running_pid(&self, command: &str, since: u64, pid: u32) {
+        let mut s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = s
+            .running
+            .iter_mut()
+            .find(|c| c.command == command && c.since_ms == since)
+        {
+            c.pid = Some(pid);
+        }
+    }
+
+    fn running_end(&self, command: &str, since: u64) {
+        self.shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .running
+            .retain(|c| !(c.command == command && c.since_ms == since));
+    }
+}
+
+/// Resolves once a stop-now is asked for.
+async fn stop_now(stop: &mut watch::Receiver<Option<Stop>>) {
+    let _ = stop.wait_for(|s| *s == Some(Stop::Now)).await;
+}
