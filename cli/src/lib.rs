@@ -6,6 +6,7 @@ pub mod compile;
 pub mod daemon;
 pub mod em;
 pub mod explain;
+pub mod faults;
 pub mod init;
 pub mod lint;
 pub mod ops;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, em, explain, init, lint, ops, run, sim};
+use hacmp_cli::{compile, em, explain, faults, init, lint, ops, run, sim};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -38,6 +38,8 @@ enum Command {
     Resume(ops::ResumeArgs),
     /// Raise an event in a running cluster.
     Raise(ops::RaiseArgs),
+    /// Play seeded fault schedules against the group protocol and check its invariants.
+    Faults(faults::FaultsArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Status(a) => ops::status(a),
         Command::Resume(a) => ops::resume(a),
         Command::Raise(a) => ops::raise(a),
+        Command::Faults(a) => faults::run(a),
     };
     ExitCode::from(code)
 }

@@ -16,6 +16,7 @@ pub mod em;
 pub mod env;
 pub mod event;
 pub mod exec;
+pub mod faultsim;
 pub mod gs;
 pub mod journal;
 pub mod manager;

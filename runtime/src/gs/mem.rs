@@ -420,6 +420,16 @@ impl MemStore {
     pub fn kill_lease(&self, lease: LeaseId) {
         revoke(&mut self.lock(), lease);
     }
+
+    /// Tells a subscriber everything under `prefix` again, in order with
+    /// the changes (a feed that comes back after a partition).
+    pub fn resync(&self, prefix: &str, sink: &dyn FeedSink) {
+        let s = self.lock();
+        sink.deliver(Feed::Reset {
+            revision: s.revision,
+            kvs: under(&s.kvs, prefix),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ pub mod keys {
     pub const SEQ: &str = "s/seq";
     pub const CURRENT: &str = "s/current";
     pub const QUEUE: &str = "s/queue/";
+    /// Rewritten with every event queued: a claim compares it, so the
+    /// event claimed is the highest-priority one queued when it starts.
+    pub const QUEUED: &str = "s/queued";
     pub const STATUS: &str = "status/";
 
     pub fn alive(n: NodeId) -> String {
@@ -89,6 +92,30 @@ pub mod keys {
 pub fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // Plain data to a Vec: cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// Queues `q` under `id`: the key, and the mark of a queue change.
+fn queue_ops(id: &str, q: &QueuedEvent) -> [Op; 2] {
+    [
+        Op::put(keys::queue(id), json(q)),
+        Op::put(keys::QUEUED, id.to_string()),
+    ]
+}
+
+/// Holds while no event was queued since the state `s` was read.
+fn queue_unchanged(s: &GroupState) -> Compare {
+    match s.queued {
+        Some(m) => Compare::Modified(keys::QUEUED.into(), m),
+        None => Compare::Missing(keys::QUEUED.into()),
+    }
+}
+
+/// Holds while no event was claimed since the state `s` was read.
+fn seq_unchanged(s: &GroupState) -> Compare {
+    match &s.seq {
+        Some(v) => Compare::Modified(keys::SEQ.into(), v.modified),
+        None => Compare::Missing(keys::SEQ.into()),
+    }
 }
 
 /// One incarnation of a node: what its writes are guarded by.
@@ -233,9 +260,9 @@ pub fn chores(
                 txn: Txn::new()
                     .when(Compare::Modified(keys::roster(*n), r.modified))
                     .then(Op::delete(keys::roster(*n)))
-                    .then(Op::put(
-                        keys::queue(&keys::membership_id("fail", *n, r.value.inc)),
-                        json(&failure),
+                    .then_all(queue_ops(
+                        &keys::membership_id("fail", *n, r.value.inc),
+                        &failure,
                     )),
                 note: Note::Declared {
                     node: *n,
@@ -371,11 +398,14 @@ fn fate(s: &GroupState, members: &BTreeSet<NodeId>, q: &QueuedEvent) -> Fate {
             }
         }
         EventKind::NodeStop { .. } => {
-            let member = members.contains(&n) && inc.is_some_and(|i| s.is_up(n, i));
-            if !member {
+            if !inc.is_some_and(|i| s.is_up(n, i)) {
                 return Fate::Drop(format!(
                     "node {n} went down before its stop ran (its departure runs as a failure)"
                 ));
+            }
+            if !members.contains(&n) {
+                // Its join has yet to run (it outranks the stop).
+                return Fate::Wait;
             }
         }
         EventKind::NodeFailure => {
@@ -405,8 +435,11 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
             Fate::Wait => continue,
             Fate::Drop(why) => {
                 plan.chores.push(Chore {
+                    // Judged on the membership as read: valid while no
+                    // event started since.
                     txn: Txn::new()
                         .when(Compare::Exists(keys::queue(key)))
+                        .when(seq_unchanged(s))
                         .then(Op::delete(keys::queue(key))),
                     note: Note::Dropped {
                         event: (*q).clone(),
@@ -417,10 +450,7 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
             }
             Fate::Run(m) => m,
         };
-        let (seq, seq_guard) = match &s.seq {
-            Some(v) => (v.value + 1, Compare::Modified(keys::SEQ.into(), v.modified)),
-            None => (1, Compare::Missing(keys::SEQ.into())),
-        };
+        let seq = s.seq.as_ref().map_or(1, |v| v.value + 1);
         let r = &q.request;
         let incarnations = m
             .iter()
@@ -440,22 +470,29 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
             incarnations,
             why: q.why_next(queue.len() - 1 - i),
         };
+        // Every member still the incarnation counted (a claim planned
+        // before a stall may land after leases lapsed).
+        let up: Vec<Compare> = claimed
+            .incarnations
+            .iter()
+            .map(|(n, inc)| Compare::Created(keys::alive(*n), *inc))
+            .collect();
         let mut t = Txn::new()
             .when(Compare::Missing(keys::CURRENT.into()))
-            .when(seq_guard)
+            .when(seq_unchanged(s))
+            .when(queue_unchanged(s))
             .when(Compare::Exists(keys::queue(key)))
+            .when_all(up)
             .then(Op::put(keys::CURRENT, json(&claimed)))
             .then(Op::put(keys::SEQ, seq.to_string()))
             .then(Op::delete(keys::queue(key)));
         if let (EventKind::NodeJoin, Some(inc)) = (&r.kind, q.incarnation) {
             // From now on the incarnation is a participant: its death is a
             // failure.
-            t = t
-                .when(Compare::Created(keys::alive(r.location), inc))
-                .then(Op::put(
-                    keys::roster(r.location),
-                    json(&RosterRecord { inc, joined: false }),
-                ));
+            t = t.then(Op::put(
+                keys::roster(r.location),
+                json(&RosterRecord { inc, joined: false }),
+            ));
         }
         plan.chores.push(Chore {
             txn: t,
@@ -517,10 +554,9 @@ pub fn join(s: &GroupState, node: NodeId, lease: LeaseId, pid: u32, mine: &Ident
 /// Queues the join event of a new incarnation.
 pub fn queue_join(me: &Incarnation) -> Txn {
     let q = QueuedEvent::of_incarnation(EventKind::NodeJoin, me.node, me.inc);
-    Txn::new().when(me.guard()).then(Op::put(
-        keys::queue(&keys::membership_id("join", me.node, me.inc)),
-        json(&q),
-    ))
+    Txn::new()
+        .when(me.guard())
+        .then_all(queue_ops(&keys::membership_id("join", me.node, me.inc), &q))
 }
 
 /// A member at once, without a join event.
@@ -537,21 +573,19 @@ pub fn adopt(me: &Incarnation) -> Txn {
 /// A graceful stop of a member: its stop event.
 pub fn queue_stop(me: &Incarnation, takeover: bool) -> Txn {
     let q = QueuedEvent::of_incarnation(EventKind::NodeStop { takeover }, me.node, me.inc);
-    Txn::new().when(me.guard()).then(Op::put(
-        keys::queue(&keys::membership_id("stop", me.node, me.inc)),
-        json(&q),
-    ))
+    Txn::new()
+        .when(me.guard())
+        .then_all(queue_ops(&keys::membership_id("stop", me.node, me.inc), &q))
 }
 
 /// A graceful stop before the join ran: the join is withdrawn, the node
 /// is gone.
 pub fn withdraw(me: &Incarnation) -> Txn {
+    let join = keys::queue(&keys::membership_id("join", me.node, me.inc));
     Txn::new()
         .when(me.guard())
-        .when(Compare::Missing(keys::roster(me.node)))
-        .then(Op::delete(keys::queue(&keys::membership_id(
-            "join", me.node, me.inc,
-        ))))
+        .when(Compare::Exists(join.clone()))
+        .then(Op::delete(join))
         .then(Op::delete(keys::alive(me.node)))
 }
 
@@ -614,7 +648,7 @@ pub fn decide(seq: u64, node: NodeId, report: &FailureReport, decision: Decision
 pub fn enqueue(id: &str, q: &QueuedEvent) -> Txn {
     Txn::new()
         .when(Compare::Missing(keys::queue(id)))
-        .then(Op::put(keys::queue(id), json(q)))
+        .then_all(queue_ops(id, q))
 }
 
 /// The running event's end as the nodes see it.

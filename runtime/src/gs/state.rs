@@ -11,6 +11,7 @@
 //! | `s/alive/<n>` | node n's incarnation is up ([`AliveRecord`]); its create revision names the incarnation | the node's |
 //! | `s/roster/<n>` | the incarnation that took part in a join ([`RosterRecord`]) | none |
 //! | `s/queue/<id>` | a queued event | none |
+//! | `s/queued` | rewritten with every queued event (claims compare it) | none |
 //! | `s/seq`, `s/current` | the last claimed sequence number, the running event | none |
 //! | `s/ev/<seq>/arrive/<at>/<n>`, `done/<n>`, `failed/<n>`, `decision/<n>`, `ended` | the running event's protocol | none |
 //! | `s/outcome/<seq>` | how a finished event ended (the last [`OUTCOMES_KEPT`]) | none |
@@ -135,6 +136,8 @@ pub struct GroupState {
     pub roster: BTreeMap<NodeId, Stored<RosterRecord>>,
     /// By key; `arrival` is the key's create revision.
     pub queue: BTreeMap<String, QueuedEvent>,
+    /// When an event was last queued (the mod revision of `s/queued`).
+    pub queued: Option<Revision>,
     pub seq: Option<Stored<u64>>,
     pub current: Option<Stored<ClaimedEvent>>,
     pub events: BTreeMap<u64, EventKeys>,
@@ -149,6 +152,7 @@ enum Key {
     Alive(NodeId),
     Roster(NodeId),
     Queue(String),
+    Queued,
     Seq,
     Current,
     Arrive(u64, SyncPoint, NodeId),
@@ -184,6 +188,7 @@ fn parse_key(key: &str) -> Option<Key> {
         ["alive", n] => Key::Alive(node(n)?),
         ["roster", n] => Key::Roster(node(n)?),
         ["queue", id] => Key::Queue((*id).to_string()),
+        ["queued"] => Key::Queued,
         ["seq"] => Key::Seq,
         ["current"] => Key::Current,
         ["ev", s, "arrive", at, n] => Key::Arrive(num(s)?, parse_sync(at)?, node(n)?),
@@ -288,6 +293,7 @@ impl GroupState {
                     t.queue = true;
                 }
             }
+            Key::Queued => self.queued = Some(kv.modified),
             Key::Seq => {
                 self.seq = std::str::from_utf8(v)
                     .ok()
@@ -375,6 +381,7 @@ impl GroupState {
                 self.queue.remove(&id);
                 t.queue = true;
             }
+            Key::Queued => self.queued = None,
             Key::Seq => {
                 self.seq = None;
                 t.event = true;

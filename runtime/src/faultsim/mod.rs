@@ -1,0 +1,618 @@
+//! Deterministic fault simulation of the group protocol, in the manner of
+//! FoundationDB's simulation testing: from a seed, a schedule of faults
+//! (crashes of any node in any state, several at once, restarts, lease
+//! lapses, partitions, store stalls shorter and longer than the time to
+//! live, store outages, graceful stops with and without takeover, stops at
+//! once, user events, failing commands under each policy, every operator
+//! decision) is played against real managers over the in-memory store, in
+//! one thread and simulated time, so a seed replays exactly. Every change
+//! the store commits and every barrier a node passes is checked against
+//! the protocol's invariants (`check`); when the faults stop, the cluster
+//! must settle (liveness), and the journals must agree.
+//!
+//! Each simulated node is a process of its own, as `hacmpd` is: its own
+//! view of the group and its own coordinator, on its own connection to the
+//! shared store, which a partition can cut.
+
+pub mod check;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hacmp_stdlib::FailurePolicy;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::event::NodeId;
+use crate::exec::sim::{Override, SimExecutor};
+use crate::gs::coordinator::Shared;
+use crate::gs::group::Group;
+use crate::gs::mem::MemStore;
+use crate::gs::operator::Operator;
+use crate::gs::{Decision, GsError};
+use crate::journal::{EventEntry, Journal};
+use crate::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+
+use check::Checker;
+use world::{Checked, CutStore};
+
+/// A small, fast, seedable generator (SplitMix64): the same seed gives the
+/// same schedule on every machine.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// One fault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The node's process dies. With `lapse`, the store notices when its
+    /// lease lapses (a kill -9); without, at once.
+    Crash { node: NodeId, lapse: bool },
+    /// Every running node dies at once.
+    CrashAll,
+    /// A node that is down starts again (a new incarnation).
+    Restart { node: NodeId },
+    /// A graceful stop (SIGTERM), with or without takeover.
+    Stop { node: NodeId, takeover: bool },
+    /// A stop at once (a second SIGTERM): the others see a failure.
+    StopNow { node: NodeId },
+    /// The node cannot reach the store for a while.
+    Partition { node: NodeId, ms: u64 },
+    /// The store answers nothing for a while (etcd stopped with SIGSTOP).
+    Stall { ms: u64, expire_first: bool },
+    /// The store is down for a while (etcd restarted).
+    Outage { ms: u64 },
+    /// A user event at a node.
+    Raise { id: u64, location: NodeId },
+    /// An operator's decision on whatever waits for one.
+    Resume { decision: Decision },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Crash { node, lapse } => write!(
+                f,
+                "node {node} crashes ({})",
+                if *lapse {
+                    "seen when its lease lapses"
+                } else {
+                    "seen at once"
+                }
+            ),
+            Fault::CrashAll => f.write_str("every node crashes"),
+            Fault::Restart { node } => write!(f, "node {node} starts again"),
+            Fault::Stop { node, takeover } => write!(
+                f,
+                "node {node} stops gracefully{}",
+                if *takeover { " with takeover" } else { "" }
+            ),
+            Fault::StopNow { node } => write!(f, "node {node} stops at once"),
+            Fault::Partition { node, ms } => write!(f, "node {node} is cut off for {ms} ms"),
+            Fault::Stall { ms, expire_first } => write!(
+                f,
+                "the store stalls for {ms} ms ({} first after)",
+                if *expire_first {
+                    "lease expiry"
+                } else {
+                    "waiting renewals"
+                }
+            ),
+            Fault::Outage { ms } => write!(f, "the store is down for {ms} ms"),
+            Fault::Raise { id, location } => write!(f, "user event {id} at node {location}"),
+            Fault::Resume { decision } => write!(f, "operator: {}", decision.as_str()),
+        }
+    }
+}
+
+/// A fault at a time since the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub at_ms: u64,
+    pub fault: Fault,
+}
+
+/// Everything a run depends on: a seed generates one; a minimised one is
+/// a copy with fewer steps and failures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub seed: u64,
+    pub nodes: u32,
+    pub ttl_ms: u64,
+    /// The user event's failure policy.
+    pub policy: FailurePolicy,
+    /// Commands that fail.
+    pub failing: Vec<Override>,
+    pub steps: Vec<Step>,
+}
+
+impl Schedule {
+    /// The schedule of a seed: 3 to 5 nodes, up to 24 faults in a minute.
+    pub fn generate(seed: u64) -> Schedule {
+        let mut rng = Rng::new(seed);
+        let nodes = 3 + rng.below(3) as u32;
+        let ttl_ms = 2000;
+        let policy = match rng.below(3) {
+            0 => FailurePolicy::Wait,
+            1 => FailurePolicy::Abort,
+            _ => FailurePolicy::Continue,
+        };
+        let mut failing = Vec::new();
+        for _ in 0..rng.below(4) {
+            let command = world::COMMANDS[rng.below(world::COMMANDS.len() as u64) as usize];
+            failing.push(Override {
+                command: command.into(),
+                node: Some(1 + rng.below(nodes as u64) as u32),
+                status: Some(1),
+                times: Some(1 + rng.below(2) as u32),
+                ..Override::default()
+            });
+        }
+        let mut steps = Vec::new();
+        let mut t = 500;
+        let mut next_id = 1;
+        let count = 4 + rng.below(21);
+        for _ in 0..count {
+            t += rng.below(4000);
+            let node = 1 + rng.below(nodes as u64) as u32;
+            let fault = match rng.below(100) {
+                0..=24 => {
+                    let id = next_id;
+                    next_id += 1;
+                    Fault::Raise { id, location: node }
+                }
+                25..=39 => Fault::Crash {
+                    node,
+                    lapse: rng.chance(60),
+                },
+                40..=54 => Fault::Restart { node },
+                55..=61 => Fault::Stop {
+                    node,
+                    takeover: rng.chance(50),
+                },
+                62..=64 => Fault::StopNow { node },
+                65..=71 => Fault::Partition {
+                    node,
+                    ms: 500 + rng.below(2 * ttl_ms),
+                },
+                72..=76 => Fault::Stall {
+                    ms: if rng.chance(50) {
+                        ttl_ms / 2
+                    } else {
+                        ttl_ms * 2
+                    },
+                    expire_first: rng.chance(50),
+                },
+                77..=80 => Fault::Outage {
+                    ms: 300 + rng.below(2 * ttl_ms),
+                },
+                81..=82 => Fault::CrashAll,
+                _ => Fault::Resume {
+                    decision: match rng.below(4) {
+                        0 => Decision::Continue,
+                        1 => Decision::Rerun,
+                        2 => Decision::Skip,
+                        _ => Decision::SkipAndCancel,
+                    },
+                },
+            };
+            steps.push(Step { at_ms: t, fault });
+        }
+        Schedule {
+            seed,
+            nodes,
+            ttl_ms,
+            policy,
+            failing,
+            steps,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "seed {}: {} nodes, lease ttl {} ms, user event policy {}\n",
+            self.seed,
+            self.nodes,
+            self.ttl_ms,
+            self.policy.as_str()
+        );
+        for o in &self.failing {
+            out.push_str(&format!(
+                "  `{}` fails (status 1) on node {} the first {} time(s)\n",
+                o.command,
+                o.node.unwrap_or(0),
+                o.times.unwrap_or(0)
+            ));
+        }
+        for s in &self.steps {
+            out.push_str(&format!("  {:>6} ms  {}\n", s.at_ms, s.fault));
+        }
+        out
+    }
+}
+
+/// What one run found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub violations: Vec<String>,
+    pub trace: Vec<String>,
+    /// Events claimed.
+    pub events: usize,
+    /// A digest of the trace: the same schedule gives the same digest.
+    pub digest: u64,
+}
+
+type Node = Manager<Checked<Group<CutStore>>>;
+
+struct Proc {
+    store: Arc<CutStore>,
+    shared: Arc<Shared<CutStore>>,
+    manager: Arc<Node>,
+    task: JoinHandle<Result<Exit, GsError>>,
+    journal: Arc<Journal>,
+    stop_asked: bool,
+}
+
+struct World {
+    store: Arc<MemStore>,
+    checker: Arc<Mutex<Checker>>,
+    bundle: Arc<hacmp_compiler::Bundle>,
+    exec: Arc<SimExecutor>,
+    ttl: Duration,
+    procs: BTreeMap<NodeId, Proc>,
+    /// Journals of processes that ended, with their node.
+    journals: Vec<(NodeId, Vec<EventEntry>)>,
+    /// Graceful stops asked of processes that did not crash afterwards, and
+    /// how each process ended.
+    stops: Vec<(NodeId, Result<Exit, GsError>)>,
+    violations: Vec<String>,
+}
+
+impl World {
+    fn start(&mut self, node: NodeId) {
+        if self.procs.get(&node).is_some_and(|p| !p.task.is_finished()) {
+            return;
+        }
+        self.reap(node);
+        let store = CutStore::new(self.store.clone());
+        let shared = Shared::new(store.clone(), 1, self.bundle.site.cluster.settle.0);
+        let gs = Arc::new(Checked {
+            inner: Group::new(shared.clone(), node, self.ttl),
+            checker: self.checker.clone(),
+        });
+        let journal = Journal::in_memory();
+        let cfg = ManagerConfig {
+            node,
+            bundle: self.bundle.clone(),
+            root: None,
+            journal: journal.clone(),
+            journal_mode: JournalMode::Own,
+            remind_after: Duration::from_secs(3600),
+            member: false,
+            rejoin: true,
+        };
+        let manager = Manager::new(cfg, gs, self.exec.clone());
+        let task = tokio::spawn(manager.clone().run());
+        self.procs.insert(
+            node,
+            Proc {
+                store,
+                shared,
+                manager,
+                task,
+                journal,
+                stop_asked: false,
+            },
+        );
+    }
+
+    /// Collects what an ended process left.
+    fn reap(&mut self, node: NodeId) {
+        let Some(p) = self.procs.remove(&node) else {
+            return;
+        };
+        p.shared.shutdown();
+        self.journals.push((node, p.journal.events()));
+        if p.stop_asked {
+            let r = if p.task.is_finished() {
+                futures::FutureExt::now_or_never(p.task)
+                    .and_then(|r| r.ok())
+                    .unwrap_or(Err(GsError::Closed))
+            } else {
+                p.task.abort();
+                Err(GsError::Closed)
+            };
+            self.stops.push((node, r));
+        } else {
+            p.task.abort();
+        }
+    }
+
+    fn crash(&mut self, node: NodeId, lapse: bool) {
+        let Some(p) = self.procs.get_mut(&node) else {
+            return;
+        };
+        if p.task.is_finished() {
+            return;
+        }
+        p.task.abort();
+        // A crash after a stop was asked: the stop does not count.
+        p.stop_asked = false;
+        if !lapse {
+            if let Some(lease) = p.manager.group().inner.lease() {
+                self.store.kill_lease(lease);
+            }
+        }
+        self.reap(node);
+    }
+
+    async fn apply(&mut self, f: &Fault, operator: &Operator<MemStore>) {
+        match f {
+            Fault::Crash { node, lapse } => self.crash(*node, *lapse),
+            Fault::CrashAll => {
+                let nodes: Vec<NodeId> = self.procs.keys().copied().collect();
+                for n in nodes {
+                    self.crash(n, true);
+                }
+            }
+            Fault::Restart { node } => self.start(*node),
+            Fault::Stop { node, takeover } => {
+                if let Some(p) = self.procs.get_mut(node).filter(|p| !p.task.is_finished()) {
+                    p.stop_asked = true;
+                    let m = p.manager.clone();
+                    let takeover = *takeover;
+                    // As a signal handler does: in the background.
+                    tokio::spawn(async move { m.stop(Stop::Graceful { takeover }).await });
+                }
+            }
+            Fault::StopNow { node } => {
+                if let Some(p) = self.procs.get(node) {
+                    p.manager.stop(Stop::Now).await;
+                }
+            }
+            Fault::Partition { node, ms } => {
+                if let Some(p) = self.procs.get(node) {
+                    let s = p.store.clone();
+                    s.cut();
+                    let ms = *ms;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        s.heal();
+                    });
+                }
+            }
+            Fault::Stall { ms, expire_first } => {
+                self.store.stall(Duration::from_millis(*ms), *expire_first)
+            }
+            Fault::Outage { ms } => self.store.outage(Duration::from_millis(*ms)),
+            Fault::Raise { id, location } => {
+                // The store may be down: the operator tries until it is back.
+                let _ = operator.enqueue(world::work(*id, *location)).await;
+            }
+            Fault::Resume { decision } => {
+                resume(operator, *decision).await;
+            }
+        }
+    }
+}
+
+/// An operator's decision on the running event, if a node waits for one.
+async fn resume(operator: &Operator<MemStore>, decision: Decision) -> bool {
+    let Ok(s) = operator.state().await else {
+        return false;
+    };
+    let Some(c) = &s.current else { return false };
+    let seq = c.value.seq;
+    let waiting = s
+        .event_keys(seq)
+        .is_some_and(|k| k.ended.is_none() && k.failed.keys().any(|n| s.live().contains(n)));
+    waiting && operator.resume(seq, None, decision).await.is_ok()
+}
+
+/// Plays a schedule; what it found.
+pub fn run(schedule: &Schedule) -> Report {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Report {
+                violations: vec![format!("cannot start a runtime: {e}")],
+                ..Report::default()
+            }
+        }
+    };
+    rt.block_on(play(schedule))
+}
+
+async fn play(schedule: &Schedule) -> Report {
+    let store = MemStore::new();
+    let checker = Arc::new(Mutex::new(Checker::default()));
+    {
+        let c = checker.clone();
+        store.on_commit(move |rev, changes| {
+            c.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .commit(rev, changes)
+        });
+    }
+    let mut w = World {
+        store: store.clone(),
+        checker: checker.clone(),
+        bundle: Arc::new(world::site(schedule.nodes, schedule.policy)),
+        exec: Arc::new(SimExecutor::new(
+            schedule.failing.clone(),
+            Duration::from_millis(200),
+        )),
+        ttl: Duration::from_millis(schedule.ttl_ms),
+        procs: BTreeMap::new(),
+        journals: Vec::new(),
+        stops: Vec::new(),
+        violations: Vec::new(),
+    };
+    let operator = Operator::new(store.clone());
+    let t0 = Instant::now();
+    for n in 1..=schedule.nodes {
+        w.start(n);
+    }
+    for s in &schedule.steps {
+        tokio::time::sleep_until(t0 + Duration::from_millis(s.at_ms)).await;
+        w.apply(&s.fault, &operator).await;
+    }
+    // The faults stop. A node still stopping gets the time to; then every
+    // node that is down starts again, an operator answers every wait, and
+    // the cluster must settle with every node a member (what was queued
+    // while no node was up runs then).
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    for n in 1..=schedule.nodes {
+        w.start(n);
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let settled = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let running: Vec<NodeId> = w
+            .procs
+            .iter()
+            .filter(|(_, p)| !p.task.is_finished())
+            .map(|(n, _)| *n)
+            .collect();
+        if let Ok(s) = operator.state().await {
+            let members: Vec<NodeId> = s.members().into_iter().collect();
+            if s.idle() && members == running {
+                break true;
+            }
+        }
+        resume(&operator, Decision::Continue).await;
+        if Instant::now() >= deadline {
+            break false;
+        }
+    };
+    // Let every manager write its journal.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if !settled {
+        let state = operator
+            .state()
+            .await
+            .map(|s| {
+                format!(
+                    "members {:?}, joining {:?}, running {:?}, queued {}",
+                    s.members(),
+                    s.joining(),
+                    s.current
+                        .as_ref()
+                        .map(|c| (c.value.seq, c.value.event.request.name.clone())),
+                    s.queue.len()
+                )
+            })
+            .unwrap_or_default();
+        w.violations.push(format!(
+            "liveness: the cluster did not settle within 10 minutes after the last fault ({state})"
+        ));
+    }
+    let nodes: Vec<NodeId> = w.procs.keys().copied().collect();
+    for n in nodes {
+        w.reap(n);
+    }
+    for (n, r) in &w.stops {
+        match r {
+            Ok(Exit::Left) | Ok(Exit::Stopped) => {}
+            other => w.violations.push(format!(
+                "node {n} was asked to stop gracefully and ended with {other:?}"
+            )),
+        }
+    }
+    let mut c = checker.lock().unwrap_or_else(|p| p.into_inner());
+    // Each process's journal, as one node's (its incarnations in turn).
+    let journals: Vec<(check::Inc, Vec<EventEntry>)> = w
+        .journals
+        .iter()
+        .map(|(n, e)| ((*n, 0), e.clone()))
+        .collect();
+    c.finish(&journals);
+    let mut violations = std::mem::take(&mut w.violations);
+    violations.extend(c.violations.iter().cloned());
+    store.close();
+    let digest = c.trace.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, l| {
+        l.bytes()
+            .fold(h, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    });
+    Report {
+        violations,
+        trace: c.trace.clone(),
+        events: c.claims.len(),
+        digest,
+    }
+}
+
+/// A smaller schedule that still fails: steps and failing commands are
+/// removed one at a time while some invariant still breaks.
+pub fn minimize(schedule: &Schedule) -> Schedule {
+    minimize_by(schedule, |s| !run(s).violations.is_empty())
+}
+
+/// A smaller schedule for which `fails` still holds.
+pub fn minimize_by(schedule: &Schedule, fails: impl Fn(&Schedule) -> bool) -> Schedule {
+    let run = |s: &Schedule| Report {
+        violations: if fails(s) {
+            vec![String::new()]
+        } else {
+            Vec::new()
+        },
+        ..Report::default()
+    };
+    let mut best = schedule.clone();
+    loop {
+        let mut smaller = false;
+        let mut i = 0;
+        while i < best.steps.len() {
+            let mut t = best.clone();
+            t.steps.remove(i);
+            if !run(&t).violations.is_empty() {
+                best = t;
+                smaller = true;
+            } else {
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < best.failing.len() {
+            let mut t = best.clone();
+            t.failing.remove(i);
+            if !run(&t).violations.is_empty() {
+                best = t;
+                smaller = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !smaller {
+            return best;
+        }
+    }
+}
