@@ -246,3 +246,25 @@ fn run_tries_one_event_for_real_with_a_journal() {
     assert_eq!(last["outcome"], "completed");
     assert_eq!(last["membership"], serde_json::json!([2]));
 }
+
+#[test]
+fn a_graceful_stop_as_the_last_happening_still_runs_its_node_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = scenario(
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\n[[at]]\ntime = \"10s\"\nstop = 2\ntakeover = true\n",
+    );
+    let o = hacmp(&["sim", &p, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["name"], "TE_FAIL_NODE");
+    assert_eq!(last["location"], 2);
+    assert_eq!(last["membership"], serde_json::json!([1, 2, 3]));
+    assert_eq!(last["outcome"], "completed");
+}

@@ -522,7 +522,11 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 fn site_relative(site: Option<&Path>, input: &Path) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     site.and_then(|s| {
-        let dir = abs(s.parent().unwrap_or(Path::new(".")));
+        let dir = s
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = abs(dir);
         let rel = abs(input).strip_prefix(&dir).ok()?.to_path_buf();
         Some(rel.display().to_string())
     })

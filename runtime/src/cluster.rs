@@ -18,6 +18,7 @@ use crate::gs::coordinator::Shared;
 use crate::gs::group::Group;
 use crate::gs::mem::MemStore;
 use crate::gs::operator::{Operator, Resumed};
+use crate::gs::process::Process;
 use crate::gs::view::Topic;
 use crate::gs::{ClaimedEvent, GsError, NodeStatus, OperatorCommand, SyncPoint};
 use crate::journal::Journal;
@@ -130,7 +131,12 @@ impl Cluster {
             member,
             rejoin: true,
         };
-        let gs = Arc::new(Group::new(self.shared.clone(), node, self.ttl));
+        // Simulated nodes share this process: none can tell another's
+        // process apart.
+        let gs = Arc::new(
+            Group::new(self.shared.clone(), node, self.ttl)
+                .with_process(Process::default(), Arc::new(|_: &Process| None)),
+        );
         let m = Manager::new(cfg, gs, self.exec.clone());
         let joined = m.on_joined();
         let runner = m.clone();

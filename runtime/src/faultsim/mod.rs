@@ -31,6 +31,7 @@ use crate::gs::coordinator::Shared;
 use crate::gs::group::Group;
 use crate::gs::mem::MemStore;
 use crate::gs::operator::Operator;
+use crate::gs::process::{Liveness, Process};
 use crate::gs::{Decision, GsError};
 use crate::journal::{EventEntry, Journal};
 use crate::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
@@ -275,6 +276,7 @@ struct Proc {
     task: JoinHandle<Result<Exit, GsError>>,
     journal: Arc<Journal>,
     stop_asked: bool,
+    pid: u32,
 }
 
 struct World {
@@ -290,6 +292,9 @@ struct World {
     /// how each process ended.
     stops: Vec<(NodeId, Result<Exit, GsError>)>,
     violations: Vec<String>,
+    /// Simulated processes: the last pid given, and those running.
+    pids: u32,
+    running: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl World {
@@ -300,8 +305,29 @@ impl World {
         self.reap(node);
         let store = CutStore::new(self.store.clone());
         let shared = Shared::new(store.clone(), 1, self.bundle.site.cluster.settle.0);
+        // Each start is a process of its own, which a restart can tell
+        // from a running one.
+        self.pids += 1;
+        let process = Process {
+            boot: "sim".into(),
+            pid: self.pids,
+            start: 0,
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.pids);
+        let running = self.running.clone();
+        let liveness: Liveness = Arc::new(move |p: &Process| {
+            (p.boot == "sim").then(|| {
+                running
+                    .lock()
+                    .unwrap_or_else(|x| x.into_inner())
+                    .contains(&p.pid)
+            })
+        });
         let gs = Arc::new(Checked {
-            inner: Group::new(shared.clone(), node, self.ttl),
+            inner: Group::new(shared.clone(), node, self.ttl).with_process(process, liveness),
             checker: self.checker.clone(),
         });
         let journal = Journal::in_memory();
@@ -326,6 +352,7 @@ impl World {
                 task,
                 journal,
                 stop_asked: false,
+                pid: self.pids,
             },
         );
     }
@@ -335,6 +362,10 @@ impl World {
         let Some(p) = self.procs.remove(&node) else {
             return;
         };
+        self.running
+            .lock()
+            .unwrap_or_else(|x| x.into_inner())
+            .remove(&p.pid);
         p.shared.shutdown();
         self.journals.push((node, p.journal.events()));
         if p.stop_asked {
@@ -347,6 +378,12 @@ impl World {
                 Err(GsError::Closed)
             };
             self.stops.push((node, r));
+        } else if p.task.is_finished() {
+            // A manager ends on its own only when asked to stop.
+            if let Some(Ok(Err(e))) = futures::FutureExt::now_or_never(p.task) {
+                self.violations
+                    .push(format!("node {node}'s manager ended with an error: {e}"));
+            }
         } else {
             p.task.abort();
         }
@@ -475,6 +512,8 @@ async fn play(schedule: &Schedule) -> Report {
         journals: Vec::new(),
         stops: Vec::new(),
         violations: Vec::new(),
+        pids: 0,
+        running: Arc::new(Mutex::new(Default::default())),
     };
     let operator = Operator::new(store.clone());
     let t0 = Instant::now();

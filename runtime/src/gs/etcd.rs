@@ -70,6 +70,22 @@ fn transient(e: &etcd_client::Error) -> bool {
     }
 }
 
+/// The innermost cause of an error, which says what happened ("Connection
+/// refused") without the layers around it.
+fn brief(e: &etcd_client::Error) -> String {
+    use std::error::Error;
+    let mut last = match e {
+        etcd_client::Error::GRpcStatus(s) => s.message().to_string(),
+        other => other.to_string(),
+    };
+    let mut src = e.source();
+    while let Some(x) = src {
+        last = x.to_string();
+        src = x.source();
+    }
+    last
+}
+
 fn lease_gone(e: &etcd_client::Error) -> bool {
     matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::NotFound)
 }
@@ -149,9 +165,12 @@ impl EtcdStore {
                 }
                 Ok(Err(e)) if lease_gone(&e) => return Err(StoreError::LeaseNotFound),
                 Ok(Err(e)) if !transient(&e) => {
-                    return Err(StoreError::Unavailable(format!("etcd refused {what}: {e}")))
+                    return Err(StoreError::Unavailable(format!(
+                        "etcd refused {what}: {}",
+                        brief(&e)
+                    )))
                 }
-                Ok(Err(e)) => last = format!("{}: {e}", ep.url),
+                Ok(Err(e)) => last = format!("{}: {}", ep.url, brief(&e)),
                 Err(_) => {
                     last = format!(
                         "{}: no answer in {}",

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::coordinator::Shared;
+use super::process::{Liveness, Process};
 use super::protocol::{self, keys, Incarnation, Refusal};
 use super::state::{Ended, GroupState};
 use super::store::{Store, StoreError, Txn, TxnResult};
@@ -42,6 +43,8 @@ pub struct Group<S: Store> {
     shared: Arc<Shared<S>>,
     node: NodeId,
     ttl: Duration,
+    process: Process,
+    liveness: Liveness,
     session: Mutex<Option<Arc<Session>>>,
     /// Names queued events uniquely from this handle.
     counter: std::sync::atomic::AtomicU64,
@@ -61,9 +64,18 @@ impl<S: Store> Group<S> {
             shared,
             node,
             ttl,
+            process: Process::this(),
+            liveness: Process::local_liveness(),
             session: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Another process identity (the simulators' processes share one).
+    pub fn with_process(mut self, process: Process, liveness: Liveness) -> Group<S> {
+        self.process = process;
+        self.liveness = liveness;
+        self
     }
 
     pub fn shared(&self) -> &Arc<Shared<S>> {
@@ -179,66 +191,120 @@ impl<S: Store> Group<S> {
         }
         let store = self.shared.store.clone();
         let ttl = self.ttl;
-        let lease = self.retry("joining", false, || store.grant(ttl)).await?;
-        let pid = std::process::id();
+        // Granted when the join is tried, and renewed before each try: a
+        // wait for an earlier incarnation may outlast it.
+        let mut lease: Option<i64> = None;
         // A previous incarnation still up: it goes within its time to live
         // (a restart), or it is another daemon with our number.
         let patience = Instant::now() + self.ttl * 3;
         let mut told = false;
-        let inc = loop {
+        let give_up = |lease: Option<i64>, why: String| {
+            let store = store.clone();
+            async move {
+                if let Some(l) = lease {
+                    let _ = store.revoke(l).await;
+                }
+                Err(GsError::Refused(why))
+            }
+        };
+        let (inc, lease) = loop {
             let mut rx = self.shared.view.subscribe(Topic::Membership);
-            let attempt =
-                self.shared
-                    .view
-                    .read(|s| match protocol::refusal(s, self.node, identity) {
-                        None => Ok(protocol::join(s, self.node, lease, pid, identity)),
-                        Some(r) => Err(r),
-                    });
-            match attempt {
+            let refused = self
+                .shared
+                .view
+                .read(|s| protocol::refusal(s, self.node, identity));
+            match refused {
                 None => {
                     rx.changed().await.map_err(|_| GsError::Closed)?;
                     continue;
                 }
-                Some(Err(Refusal::Differs(files, group))) => {
-                    let _ = store.revoke(lease).await;
-                    return Err(GsError::Refused(differs(
-                        self.node,
-                        &self.shared.group_name(),
-                        identity,
-                        &files,
-                        &group,
-                    )));
-                }
-                Some(Err(Refusal::NodeUp(_))) => {
+                Some(Some(Refusal::Differs(files, group))) => {
+                    // Its members may be the dead of a whole-cluster stop
+                    // whose leases have yet to lapse: give them the time.
                     if Instant::now() >= patience {
-                        let _ = store.revoke(lease).await;
-                        return Err(GsError::Refused(format!(
-                            "node {} is already up in the group {} (another hacmpd with the same node number?)",
+                        let why = differs(
                             self.node,
-                            self.shared.group_name()
-                        )));
+                            &self.shared.group_name(),
+                            identity,
+                            &files,
+                            &group,
+                        );
+                        return give_up(lease, why).await;
                     }
                     if !told {
-                        tracing::warn!(node = self.node, "an earlier incarnation of node {} is still in the group: waiting for it to go (its lease lapses within its time to live)", self.node);
+                        tracing::warn!(node = self.node, "the group runs another site ({}): waiting up to {} in case its members are going", short(&group), humantime::format_duration(patience - Instant::now()));
                         told = true;
                     }
-                    tokio::select! {
-                        biased;
-                        r = rx.changed() => r.map_err(|_| GsError::Closed)?,
-                        _ = tokio::time::sleep_until(patience) => {}
-                    }
-                    continue;
                 }
-                Some(Ok(t)) => {
-                    let r = self
-                        .retry("joining", false, || store.txn(t.clone()))
-                        .await?;
-                    if r.succeeded {
-                        break r.revision;
+                Some(Some(Refusal::NodeUp(old, process))) => {
+                    // Our own earlier incarnation (fenced) is ended too.
+                    let mine = process == self.process && !process.boot.is_empty();
+                    match (self.liveness)(&process).map(|up| up && !mine) {
+                        Some(false) => {
+                            // Our predecessor on this machine, gone: end it.
+                            tracing::warn!(node = self.node, "ending the previous incarnation of node {} (pid {}, no longer running)", self.node, process.pid);
+                            let _ = self.retry("joining", false, || store.revoke(old)).await;
+                            continue;
+                        }
+                        Some(true) => {
+                            let why = format!(
+                                "another hacmpd (pid {}) runs node {} on this machine",
+                                process.pid, self.node
+                            );
+                            return give_up(lease, why).await;
+                        }
+                        // On another machine: it goes within its time to
+                        // live, or it is a second daemon.
+                        None if Instant::now() >= patience => {
+                            let why = format!(
+                                "node {} is already up in the group {} (another hacmpd with the same node number?)",
+                                self.node,
+                                self.shared.group_name()
+                            );
+                            return give_up(lease, why).await;
+                        }
+                        None => {
+                            if !told {
+                                tracing::warn!(node = self.node, "an earlier incarnation of node {} is still in the group: waiting for it to go (its lease lapses within its time to live)", self.node);
+                                told = true;
+                            }
+                        }
                     }
-                    // The group changed under us: look again.
-                    rx.changed().await.map_err(|_| GsError::Closed)?;
                 }
+                Some(None) => {
+                    let l = match lease {
+                        Some(l)
+                            if self
+                                .retry("joining", false, || store.keep_alive(l))
+                                .await
+                                .is_ok() =>
+                        {
+                            l
+                        }
+                        _ => self.retry("joining", false, || store.grant(ttl)).await?,
+                    };
+                    lease = Some(l);
+                    let t = self
+                        .shared
+                        .view
+                        .read(|s| protocol::join(s, self.node, l, &self.process, identity));
+                    if let Some(t) = t {
+                        let r = self.retry("joining", false, || store.txn(t.clone())).await;
+                        match r {
+                            Ok(r) if r.succeeded => break (r.revision, l),
+                            // The lease lapsed meanwhile: a new one next time.
+                            Err(GsError::Expelled) => lease = None,
+                            Err(e) => return Err(e),
+                            // The group changed under us: look again.
+                            Ok(_) => {}
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                biased;
+                r = rx.changed() => r.map_err(|_| GsError::Closed)?,
+                _ = tokio::time::sleep_until(patience), if Instant::now() < patience => {}
             }
         };
         let me = Incarnation {
@@ -323,7 +389,11 @@ async fn keep<S: Store>(
                 if r.is_err() {
                     return;
                 }
-                let gone = shared.view.read(|s| !s.is_up(me.node, me.inc)).unwrap_or(false);
+                // (Once the view has seen this incarnation created.)
+                let gone = shared
+                    .view
+                    .read(|s| s.revision >= me.inc && !s.is_up(me.node, me.inc))
+                    .unwrap_or(false);
                 if gone {
                     break "its alive key is gone: the group declared it failed, or it left".to_string();
                 }
@@ -437,11 +507,8 @@ impl<S: Store> GroupServices for Group<S> {
     }
 
     async fn lost(&self) {
-        match self.me() {
-            Ok((_, mut l)) => {
-                let _ = l.wait_for(|x| *x).await;
-            }
-            Err(_) => {}
+        if let Ok((_, mut l)) = self.me() {
+            let _ = l.wait_for(|x| *x).await;
         }
     }
 

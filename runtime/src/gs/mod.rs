@@ -21,6 +21,7 @@ pub mod etcd;
 pub mod group;
 pub mod mem;
 pub mod operator;
+pub mod process;
 pub mod protocol;
 pub mod state;
 pub mod store;

@@ -60,7 +60,16 @@ impl<S: Store + ?Sized> Operator<S> {
     /// Queues an event after checking it against the site the group runs:
     /// an event its rules handle, at a node of the site.
     pub async fn raise(&self, request: EventRequest) -> Result<(), GsError> {
-        let s = self.state().await?;
+        let mut s = self.state().await?;
+        // Nodes are up but the site they run is being published again (its
+        // holder just went): give it a moment.
+        for _ in 0..20 {
+            if s.identity.is_some() || s.alive.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            s = self.state().await?;
+        }
         check_raise(&s, &request)?;
         super::group::enqueue(&*self.store, 0, &self.counter, request).await
     }

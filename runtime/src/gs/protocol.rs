@@ -519,7 +519,7 @@ pub fn refusal(s: &GroupState, node: NodeId, mine: &Identity) -> Option<Refusal>
         ));
     }
     if let Some(a) = s.alive.get(&node) {
-        return Some(Refusal::NodeUp(a.inc));
+        return Some(Refusal::NodeUp(a.lease, a.record.process.clone()));
     }
     None
 }
@@ -529,16 +529,23 @@ pub enum Refusal {
     /// The group runs another bundle: files that differ, the group's hash.
     Differs(Vec<String>, String),
     /// An incarnation of this node number is up (a restart before the old
-    /// lease lapsed, or a second daemon with the same number).
-    NodeUp(Revision),
+    /// lease lapsed, or a second daemon with the same number): its lease
+    /// and process.
+    NodeUp(LeaseId, super::process::Process),
 }
 
 /// Joins as a new incarnation: the alive key on `lease`, and the group's
 /// identity if nobody published it.
-pub fn join(s: &GroupState, node: NodeId, lease: LeaseId, pid: u32, mine: &Identity) -> Txn {
+pub fn join(
+    s: &GroupState,
+    node: NodeId,
+    lease: LeaseId,
+    process: &super::process::Process,
+    mine: &Identity,
+) -> Txn {
     let record = AliveRecord {
         hash: mine.hash.clone(),
-        pid,
+        process: process.clone(),
     };
     let t = Txn::new()
         .when(Compare::Missing(keys::alive(node)))
@@ -752,7 +759,8 @@ mod tests {
 
         fn join(&mut self, node: NodeId) -> Incarnation {
             let id = identity();
-            assert!(self.run(&join(&self.state.clone(), node, node as i64, 0, &id)));
+            let p = crate::gs::process::Process::default();
+            assert!(self.run(&join(&self.state.clone(), node, node as i64, &p, &id)));
             let me = Incarnation {
                 node,
                 inc: self.rev,

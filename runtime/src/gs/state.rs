@@ -37,9 +37,9 @@ pub const SHARED: &str = "s/";
 pub struct AliveRecord {
     /// The bundle hash the incarnation runs.
     pub hash: String,
-    /// Its process (for operators).
+    /// Its process.
     #[serde(default)]
-    pub pid: u32,
+    pub process: super::process::Process,
 }
 
 /// `s/roster/<n>`: this incarnation's join event started; `joined` once
@@ -621,7 +621,7 @@ mod tests {
             &format!("s/alive/{n}"),
             AliveRecord {
                 hash: "h".into(),
-                pid: 0,
+                process: Default::default(),
             },
             inc,
             inc,

@@ -1,0 +1,419 @@
+//! The harness of the tests on real etcd: etcd members on free loopback
+//! ports with temporary data directories, staged copies of the rwho site,
+//! and `hacmpd` processes with their journals and logs.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{copy_tree, repo};
+
+pub fn etcd_binary(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("etcd"))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("HACMP_REQUIRE_ETCD").as_deref() == Ok("1") {
+            panic!("{test}: HACMP_REQUIRE_ETCD=1 but there is no `etcd` binary on PATH");
+        }
+        eprintln!("SKIPPED {test}: no `etcd` binary on PATH (Debian: apt-get install etcd-server); HACMP_REQUIRE_ETCD=1 makes this an error");
+    }
+    found
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One etcd member.
+pub struct Etcd {
+    pub bin: PathBuf,
+    pub name: String,
+    pub dir: PathBuf,
+    pub client: String,
+    pub peer: String,
+    pub cluster: String,
+    pub child: Option<Child>,
+}
+
+impl Etcd {
+    pub fn members(bin: &Path, base: &Path, n: usize) -> Vec<Etcd> {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let cluster: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect();
+        let mut v: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, p))| Etcd {
+                bin: bin.to_path_buf(),
+                name: format!("m{i}"),
+                dir: base.join(format!("etcd{i}")),
+                client: format!("http://127.0.0.1:{c}"),
+                peer: format!("http://127.0.0.1:{p}"),
+                cluster: cluster.join(","),
+                child: None,
+            })
+            .collect();
+        for e in &mut v {
+            e.start();
+        }
+        for e in &v {
+            e.wait_ready();
+        }
+        v
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.with_extension("log")).unwrap();
+        let child = Command::new(&self.bin)
+            .args(["--name", &self.name, "--data-dir"])
+            .arg(&self.dir)
+            .args([
+                "--listen-client-urls",
+                &self.client,
+                "--advertise-client-urls",
+                &self.client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &self.peer,
+                "--initial-advertise-peer-urls",
+                &self.peer,
+            ])
+            .args([
+                "--initial-cluster",
+                &self.cluster,
+                "--initial-cluster-state",
+                "new",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn wait_ready(&self) {
+        let addr = self.client.trim_start_matches("http://").to_string();
+        until("etcd to listen", 20, || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+    }
+
+    /// SIGSTOP or SIGCONT: the member stalls, or goes on.
+    pub fn pause(&self, on: bool) {
+        if let Some(c) = &self.child {
+            // SAFETY: a plain signal to our own child.
+            unsafe {
+                libc::kill(
+                    c.id() as i32,
+                    if on { libc::SIGSTOP } else { libc::SIGCONT },
+                );
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn urls(es: &[Etcd]) -> String {
+    es.iter()
+        .map(|e| e.client.clone())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A staged copy of the rwho example, with a short settle interval.
+pub struct Site {
+    pub dir: PathBuf,
+}
+
+impl Site {
+    pub fn new(base: &Path, name: &str) -> Site {
+        let dir = base.join(name);
+        copy_tree(&repo().join("examples/rwho"), &dir);
+        let toml = std::fs::read_to_string(dir.join("site.toml"))
+            .unwrap()
+            .replace("settle = \"200ms\"", "settle = \"50ms\"");
+        std::fs::write(dir.join("site.toml"), toml).unwrap();
+        std::fs::create_dir_all(dir.join("root/out")).unwrap();
+        Site { dir }
+    }
+
+    pub fn script(&self, name: &str, body: &str) {
+        let p = self.dir.join("root/usr/sbin/cluster/local").join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    pub fn root(&self) -> PathBuf {
+        std::path::absolute(self.dir.join("root")).unwrap()
+    }
+}
+
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub state: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(site: &Site, node: u32, etcd: &str, state_base: &Path, extra: &[&str]) -> Daemon {
+        let state = state_base.join(format!("node{node}"));
+        std::fs::create_dir_all(&state).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state.join("daemon.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+            .args([
+                "--site",
+                site.dir.join("site.toml").to_str().unwrap(),
+                "--node",
+                &node.to_string(),
+                "--etcd",
+                etcd,
+            ])
+            .args(["--state-dir", state.to_str().unwrap()])
+            .args(if extra.contains(&"--ttl") {
+                &[][..]
+            } else {
+                &["--ttl", "2s"][..]
+            })
+            .args(["--monitor-interval", "300ms"])
+            .args(extra)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon {
+            child: Some(child),
+            state,
+        }
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state.join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "event")
+            .collect()
+    }
+
+    pub fn has(&self, name: &str, location: u64) -> bool {
+        self.events()
+            .iter()
+            .any(|e| e["name"] == name && e["location"] == location)
+    }
+
+    pub fn event(&self, name: &str, location: u64) -> Value {
+        self.events()
+            .into_iter()
+            .rev()
+            .find(|e| e["name"] == name && e["location"] == location)
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for `f`, failing with this daemon's log.
+    pub fn until(&self, what: &str, secs: u64, mut f: impl FnMut(&Daemon) -> bool) {
+        let t = Instant::now();
+        while !f(self) {
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "timed out after {secs}s waiting for {what}; the daemon's log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.pid();
+        if pid > 0 {
+            // SAFETY: a plain signal to our own child.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    }
+
+    /// How many times an event ended in this node's journal.
+    pub fn count(&self, name: &str, location: u64) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e["name"] == name && e["location"] == location)
+            .count()
+    }
+
+    /// Every event of the journal, with its sequence number, in order.
+    pub fn seqs(&self) -> Vec<(u64, String, String)> {
+        self.events()
+            .iter()
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap_or(0),
+                    e["name"].as_str().unwrap_or("").to_string(),
+                    e["outcome"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let c = self.child.as_mut()?;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(secs) {
+            if let Ok(Some(s)) = c.try_wait() {
+                self.child = None;
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn records<'a>(e: &'a Value, kind: &str, command: &str) -> Vec<&'a Value> {
+    e["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == kind && r["command"] == command)
+        .collect()
+}
+
+pub fn status(etcd: &str) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--format", "json", "--etcd", etcd])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
+}
+
+pub fn hacmp(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Kills the process group a script recorded (a command of a killed daemon).
+pub fn kill_recorded_group(pidfile: &Path) {
+    if let Some(pid) = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    {
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Four daemons joining one by one.
+pub fn four(
+    site: &Site,
+    etcd: &str,
+    base: &Path,
+    extra: impl Fn(u32) -> Vec<&'static str>,
+) -> Vec<Daemon> {
+    let mut ds = Vec::new();
+    for n in 1..=4u32 {
+        let d = Daemon::spawn(site, n, etcd, base, &extra(n));
+        until(&format!("node {n}'s node-up"), 30, || {
+            d.has("TE_JOIN_NODE", n as u64)
+        });
+        ds.push(d);
+    }
+    ds
+}
+
+/// `hacmp status --format json` as a value (null when it failed).
+pub fn status_of(etcd: &str, cluster: u32) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--format", "json", "--etcd", etcd, "--cluster"])
+        .arg(cluster.to_string())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
+}
+
+/// Waits until the group is idle: no event running, nothing queued,
+/// nobody joining, and `members` are the members.
+pub fn until_idle(etcd: &str, members: &[u32], secs: u64) {
+    until(
+        &format!("an idle group with members {members:?}"),
+        secs,
+        || {
+            let st = status(etcd);
+            st["current"].is_null()
+                && st["site"].is_string()
+                && st["queue"].as_array().is_some_and(|q| q.is_empty())
+                && st["joining"].as_array().is_some_and(|j| j.is_empty())
+                && st["members"] == serde_json::json!(members)
+        },
+    );
+}
