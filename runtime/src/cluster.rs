@@ -197,14 +197,14 @@ impl Cluster {
     pub fn members(&self) -> Vec<NodeId> {
         self.shared
             .view
-            .read_any(|s, _| s.members().into_iter().collect())
+            .read_any(|s, _| s.members().iter().copied().collect())
     }
 
     /// The running event, who arrived where (live members only), and who
     /// waits on a failure.
     pub fn current(&self) -> Option<Current> {
         self.shared.view.read_any(|s, _| {
-            let c = s.current.as_ref()?.value.clone();
+            let c = (*s.current.as_ref()?.value).clone();
             let live = s.live();
             let keys = s.event_keys(c.seq);
             let arrived = keys
@@ -262,15 +262,16 @@ impl Cluster {
             .collect()
     }
 
-    /// Stops every manager at once and closes the store.
+    /// Stops every manager at once and closes the store: the whole
+    /// cluster ends together (no node sees the others go).
     pub async fn shutdown(mut self) {
+        self.closer.abort();
+        self.shared.shutdown();
+        self.store.close();
         for (_, h) in std::mem::take(&mut self.nodes) {
             h.manager.stop(Stop::Now).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), h.task).await;
         }
-        self.closer.abort();
-        self.shared.shutdown();
-        self.store.close();
     }
 }
 

@@ -56,9 +56,11 @@ pub fn command_env(c: &EnvContext<'_>, node_set: NodeSet) -> Vec<(String, String
 }
 
 /// The value of `HACMP_MEMBERSHIP`: node numbers separated by blanks.
-pub fn membership_value(event: &ClaimedEvent) -> String {
-    let v: Vec<String> = event.membership.iter().map(|n| n.to_string()).collect();
-    v.join(" ")
+pub fn membership_value(event: &ClaimedEvent) -> &str {
+    event.membership_env.get_or_init(|| {
+        let v: Vec<String> = event.membership.iter().map(|n| n.to_string()).collect();
+        v.join(" ")
+    })
 }
 
 /// Whether a line of a node set runs on `node` for this event.

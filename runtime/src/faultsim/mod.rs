@@ -542,7 +542,7 @@ async fn play(schedule: &Schedule) -> Report {
             .map(|(n, _)| *n)
             .collect();
         if let Ok(s) = operator.state().await {
-            let members: Vec<NodeId> = s.members().into_iter().collect();
+            let members: Vec<NodeId> = s.members().iter().copied().collect();
             if s.idle() && members == running {
                 break true;
             }

@@ -316,10 +316,10 @@ impl<G: GroupServices> GroupServices for Checked<G> {
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
         self.inner.enqueue(request).await
     }
-    async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError> {
-        self.inner.queue().await
+    async fn queued(&self) -> Result<usize, GsError> {
+        self.inner.queued().await
     }
-    async fn next_event(&self, after: u64) -> Result<ClaimedEvent, GsError> {
+    async fn next_event(&self, after: u64) -> Result<Arc<ClaimedEvent>, GsError> {
         self.inner.next_event(after).await
     }
     async fn barrier(&self, seq: u64, at: SyncPoint) -> Result<BarrierOutcome, GsError> {

@@ -376,7 +376,7 @@ async fn keep<S: Store>(
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
     let mut deadline = Instant::now() + ttl;
-    let mut members = shared.view.subscribe(Topic::Membership);
+    let mut members = shared.view.subscribe_alive(me.node);
     let mut next = Instant::now() + every;
     let mut told = false;
     let why = loop {
@@ -516,7 +516,7 @@ impl<S: Store> GroupServices for Group<S> {
         self.wait(Topic::Membership, false, |s| {
             Some(Ok(View {
                 version: s.revision as u64,
-                members: s.members().into_iter().collect(),
+                members: s.members().iter().copied().collect(),
                 joining: s.joining().into_iter().collect(),
             }))
         })
@@ -527,18 +527,12 @@ impl<S: Store> GroupServices for Group<S> {
         enqueue(&*self.shared.store, self.node, &self.counter, request).await
     }
 
-    async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError> {
-        self.wait(Topic::Queue, false, |s| {
-            Some(Ok(s
-                .sorted_queue()
-                .into_iter()
-                .map(|(_, q)| q.clone())
-                .collect()))
-        })
-        .await
+    async fn queued(&self) -> Result<usize, GsError> {
+        self.wait(Topic::Queue, false, |s| Some(Ok(s.queue.len())))
+            .await
     }
 
-    async fn next_event(&self, after: u64) -> Result<ClaimedEvent, GsError> {
+    async fn next_event(&self, after: u64) -> Result<Arc<ClaimedEvent>, GsError> {
         // Only events this incarnation takes part in.
         let (me, _) = self.me()?;
         self.wait(Topic::Event, true, |s| {

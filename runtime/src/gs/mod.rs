@@ -95,6 +95,9 @@ pub struct ClaimedEvent {
     pub incarnations: std::collections::BTreeMap<NodeId, i64>,
     /// Why it ran next (for the journal).
     pub why: String,
+    /// `HACMP_MEMBERSHIP`, made once for every node that takes it.
+    #[serde(skip)]
+    pub membership_env: std::sync::OnceLock<String>,
 }
 
 /// How a wait at a barrier ended.
@@ -334,11 +337,12 @@ pub trait GroupServices: Send + Sync + 'static {
 
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError>;
 
-    async fn queue(&self) -> Result<Vec<QueuedEvent>, GsError>;
+    /// How many events are queued.
+    async fn queued(&self) -> Result<usize, GsError>;
 
     /// The next event after `after` (a sequence number) that the group
     /// claimed. Every member gets the same one.
-    async fn next_event(&self, after: u64) -> Result<ClaimedEvent, GsError>;
+    async fn next_event(&self, after: u64) -> Result<std::sync::Arc<ClaimedEvent>, GsError>;
 
     /// Arrives at a synchronisation point and waits for every live member of
     /// the event (or for the event to end).

@@ -253,8 +253,12 @@ pub fn chores(
             note: Note::Identity,
         });
     }
-    for (n, r) in &s.roster {
-        if !s.is_up(*n, r.value.inc) && !left(s, *n, r.value.inc) {
+    for (n, r) in s
+        .undeclared()
+        .iter()
+        .filter_map(|n| Some((n, s.roster.get(n)?)))
+    {
+        if !left(s, *n, r.value.inc) {
             let failure = QueuedEvent::of_incarnation(EventKind::NodeFailure, *n, r.value.inc);
             plan.chores.push(Chore {
                 txn: Txn::new()
@@ -290,7 +294,7 @@ pub fn chores(
         plan.wake_at = Some(settled_at);
         return plan;
     }
-    claim(s, &members, &mut plan);
+    claim(s, members, &mut plan);
     plan
 }
 
@@ -469,6 +473,7 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
             membership: m.into_iter().collect(),
             incarnations,
             why: q.why_next(queue.len() - 1 - i),
+            membership_env: Default::default(),
         };
         // Every member still the incarnation counted (a claim planned
         // before a stall may land after leases lapsed).
@@ -846,7 +851,7 @@ mod tests {
         m.settle(&a);
         m.finish_all();
         m.settle(&a);
-        assert_eq!(m.state.members(), BTreeSet::from([1, 2]));
+        assert_eq!(*m.state.members(), BTreeSet::from([1, 2]));
         m.kill(2);
         // Two coordinators look at the same state: one declaration wins.
         let now = Instant::now();

@@ -108,8 +108,10 @@ struct Tally {
 }
 
 /// What a change touched, for waking only the waiters concerned.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
+    /// Nodes whose alive key changed.
+    pub alive: Vec<NodeId>,
     /// Alive keys, the roster, the identity.
     pub membership: bool,
     pub queue: bool,
@@ -121,6 +123,7 @@ pub struct Touched {
 
 impl Touched {
     fn or(&mut self, o: Touched) {
+        self.alive.extend(o.alive);
         self.membership |= o.membership;
         self.queue |= o.queue;
         self.event |= o.event;
@@ -139,11 +142,15 @@ pub struct GroupState {
     /// When an event was last queued (the mod revision of `s/queued`).
     pub queued: Option<Revision>,
     pub seq: Option<Stored<u64>>,
-    pub current: Option<Stored<ClaimedEvent>>,
+    /// Shared: every node of a process takes the same one.
+    pub current: Option<Stored<std::sync::Arc<ClaimedEvent>>>,
     pub events: BTreeMap<u64, EventKeys>,
     pub outcomes: BTreeMap<u64, Outcome>,
     tally: Tally,
     complete: BTreeSet<SyncPoint>,
+    /// Kept as alive keys and the roster change (asked at every change).
+    members: BTreeSet<NodeId>,
+    undeclared: BTreeSet<NodeId>,
 }
 
 /// A key of the group, parsed.
@@ -223,6 +230,7 @@ impl GroupState {
         self.recount();
         self.refresh_complete();
         Touched {
+            alive: self.alive.keys().copied().collect(),
             membership: true,
             queue: true,
             event: true,
@@ -271,7 +279,9 @@ impl GroupState {
                         },
                     );
                     self.relive(n);
+                    self.standing(n);
                     t.membership = true;
+                    t.alive.push(n);
                 }
             }
             Key::Roster(n) => {
@@ -283,6 +293,7 @@ impl GroupState {
                             modified: kv.modified,
                         },
                     );
+                    self.standing(n);
                     t.membership = true;
                 }
             }
@@ -306,7 +317,7 @@ impl GroupState {
             }
             Key::Current => {
                 self.current = parse(v).map(|value| Stored {
-                    value,
+                    value: std::sync::Arc::new(value),
                     modified: kv.modified,
                 });
                 self.recount();
@@ -371,10 +382,13 @@ impl GroupState {
             Key::Alive(n) => {
                 self.alive.remove(&n);
                 self.relive(n);
+                self.standing(n);
                 t.membership = true;
+                t.alive.push(n);
             }
             Key::Roster(n) => {
                 self.roster.remove(&n);
+                self.standing(n);
                 t.membership = true;
             }
             Key::Queue(id) => {
@@ -532,7 +546,7 @@ impl GroupState {
     pub fn running(&self, seq: u64) -> Option<&ClaimedEvent> {
         self.current
             .as_ref()
-            .map(|c| &c.value)
+            .map(|c| &*c.value)
             .filter(|c| c.seq == seq)
     }
 
@@ -557,23 +571,41 @@ impl GroupState {
         self.current.is_some() && self.tally.done >= self.tally.live.len()
     }
 
+    /// Node `n`'s alive key or roster entry changed: is it a member, a
+    /// participant gone undeclared?
+    fn standing(&mut self, n: NodeId) {
+        let r = self.roster.get(&n).map(|r| (r.value.inc, r.value.joined));
+        let member = r.is_some_and(|(inc, joined)| joined && self.is_up(n, inc));
+        let gone = r.is_some_and(|(inc, _)| !self.is_up(n, inc));
+        if member {
+            self.members.insert(n);
+        } else {
+            self.members.remove(&n);
+        }
+        if gone {
+            self.undeclared.insert(n);
+        } else {
+            self.undeclared.remove(&n);
+        }
+    }
+
     /// Members: incarnations whose join ended and that are still up.
-    pub fn members(&self) -> BTreeSet<NodeId> {
-        self.roster
-            .iter()
-            .filter(|(n, r)| r.value.joined && self.is_up(**n, r.value.inc))
-            .map(|(n, _)| *n)
-            .collect()
+    pub fn members(&self) -> &BTreeSet<NodeId> {
+        &self.members
     }
 
     /// Up, and not (yet) members.
     pub fn joining(&self) -> BTreeSet<NodeId> {
-        let members = self.members();
         self.alive
             .keys()
             .copied()
-            .filter(|n| !members.contains(n))
+            .filter(|n| !self.members.contains(n))
             .collect()
+    }
+
+    /// Participants that are gone and whose failure is not yet queued.
+    pub fn undeclared(&self) -> &BTreeSet<NodeId> {
+        &self.undeclared
     }
 
     /// The queue in the order events run.
@@ -583,21 +615,14 @@ impl GroupState {
         q
     }
 
-    /// Participants that are gone and whose failure is not yet queued.
-    pub fn undeclared(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.roster
-            .iter()
-            .filter(|(n, r)| !self.is_up(**n, r.value.inc))
-            .map(|(n, _)| *n)
-    }
-
     /// Nothing runs, nothing is queued or about to be, nobody waits to
     /// join.
     pub fn idle(&self) -> bool {
         self.current.is_none()
             && self.queue.is_empty()
-            && self.joining().is_empty()
-            && self.undeclared().next().is_none()
+            // Members are up: nobody else is when they are as many.
+            && self.alive.len() == self.members.len()
+            && self.undeclared.is_empty()
     }
 }
 
@@ -635,6 +660,7 @@ mod tests {
             membership: members.iter().map(|m| m.0).collect(),
             incarnations: members.iter().copied().collect(),
             why: String::new(),
+            membership_env: Default::default(),
         };
         Change::Put(kv("s/current", ev, 100, 0))
     }
@@ -731,7 +757,7 @@ mod tests {
                 )),
             ],
         );
-        assert_eq!(s.members(), BTreeSet::from([1]));
+        assert_eq!(*s.members(), BTreeSet::from([1]));
         assert_eq!(s.joining(), BTreeSet::from([2]));
         let q = QueuedEvent::new(EventRequest::system(EventKind::NodeJoin, 2), 0);
         s.apply(4, &[Change::Put(kv("s/queue/x", q, 4, 0))]);

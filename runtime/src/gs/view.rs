@@ -41,6 +41,9 @@ pub struct View {
     event: watch::Sender<u64>,
     barrier: watch::Sender<u64>,
     any: watch::Sender<u64>,
+    /// Per node: its alive key changed (what a node's lease keeper
+    /// follows, so a join wakes one keeper, not all).
+    alive: Mutex<std::collections::BTreeMap<crate::event::NodeId, watch::Sender<u64>>>,
 }
 
 impl Default for View {
@@ -56,6 +59,7 @@ impl Default for View {
             event: watch::channel(0).0,
             barrier: watch::channel(0).0,
             any: watch::channel(0).0,
+            alive: Mutex::new(Default::default()),
         }
     }
 }
@@ -81,6 +85,17 @@ impl View {
         self.sender(t).subscribe()
     }
 
+    /// A receiver told when node `n`'s alive key changes (or the feed is
+    /// read afresh).
+    pub fn subscribe_alive(&self, n: crate::event::NodeId) -> watch::Receiver<u64> {
+        self.alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(n)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
     /// Reads the state; `None` while it may be stale.
     pub fn read<T>(&self, f: impl FnOnce(&GroupState) -> T) -> Option<T> {
         let g = self.lock();
@@ -99,6 +114,14 @@ impl View {
 
     fn wake(&self, t: Touched) {
         let bump = |s: &watch::Sender<u64>| s.send_modify(|v| *v = v.wrapping_add(1));
+        if !t.alive.is_empty() {
+            let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+            for n in &t.alive {
+                if let Some(s) = alive.get(n) {
+                    bump(s);
+                }
+            }
+        }
         if t.membership {
             bump(&self.membership);
         }
@@ -124,7 +147,16 @@ impl FeedSink for View {
                 Feed::Reset { revision, kvs } => {
                     g.fresh = true;
                     g.queue_changed = Instant::now();
-                    g.state.reset(revision, &kvs)
+                    let mut t = g.state.reset(revision, &kvs);
+                    // Keys gone while the feed was lost are news too.
+                    t.alive = self
+                        .alive
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .keys()
+                        .copied()
+                        .collect();
+                    t
                 }
                 Feed::Changes { revision, changes } => {
                     if changes

@@ -297,12 +297,7 @@ impl<G: GroupServices> Manager<G> {
         let mut member = self.cfg.member;
         loop {
             if member {
-                let queued = self
-                    .gs
-                    .queue()
-                    .await
-                    .map(|q| !q.is_empty())
-                    .unwrap_or(false);
+                let queued = self.gs.queued().await.map(|q| q > 0).unwrap_or(false);
                 let s = if queued {
                     ManagerState::Unstable
                 } else {
