@@ -1,7 +1,10 @@
 //! Real clusters on this machine, in one run: barrier latency (last arrival
-//! to every member released) with 3, 8 and 16 `hacmpd` daemons next to the
-//! p50 of a single etcd transaction measured by the same bench; no-op
-//! events per second through the whole cluster; memory per daemon.
+//! to every member released, from the daemons' monotonic clock) with 3, 8
+//! and 16 `hacmpd` daemons next to the p50 of a single etcd transaction
+//! measured by the same bench; no-op events per second through the whole
+//! cluster; memory per daemon; then a soak of `HACMP_SOAK` events (default
+//! 10,000; 0 skips it) on 3 daemons: etcd keys and daemon memory after the
+//! first thousand and at the end.
 //!
 //! `cargo bench -p hacmp-cli --bench cluster` (needs `etcd` on PATH)
 
@@ -38,7 +41,8 @@ fn write(p: &Path, text: &str, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// A site of 16 nodes with a two-group no-op user event.
+/// A site of 16 nodes with a two-group no-op user event (every node, then
+/// the event's node).
 fn site(dir: &Path, id: u32) -> PathBuf {
     let mut toml = format!("[cluster]\nid = {id}\nname = \"bench\"\nsettle = \"0ms\"\n");
     for n in 1..=16 {
@@ -71,7 +75,9 @@ fn site(dir: &Path, id: u32) -> PathBuf {
     );
     write(
         &root.join("usr/sbin/cluster/local/bench.rp"),
-        "all \"/usr/sbin/cluster/local/noop\" 0 NULL\nbarrier\nall \"/usr/sbin/cluster/local/noop\" 0 NULL\n",
+        // After the barrier one node runs a command: the release is
+        // measured, not N processes starting at once on this machine.
+        "all \"/usr/sbin/cluster/local/noop\" 0 NULL\nbarrier\nevent \"/usr/sbin/cluster/local/noop\" 0 NULL\n",
         0o644,
     );
     for d in [
@@ -188,12 +194,21 @@ fn main() {
         }
         p50(v)
     });
-    println!("etcd 1 member on loopback; single transaction p50: {txn_p50:.2} ms");
+    println!(
+        "etcd 1 member on loopback; single transaction p50: {:.0} µs",
+        txn_p50 * 1000.0
+    );
     println!(
         "{:>8} {:>18} {:>10} {:>14} {:>14}",
-        "daemons", "barrier p50 (ms)", "÷ txn p50", "events/s", "RSS per daemon"
+        "daemons", "barrier p50 (µs)", "÷ txn p50", "events/s", "RSS per daemon"
     );
-    for n in [3u32, 8, 16] {
+    // `HACMP_SOAK_ONLY=1`: the soak alone.
+    let sizes: &[u32] = if std::env::var("HACMP_SOAK_ONLY").is_ok() {
+        &[]
+    } else {
+        &[3, 8, 16]
+    };
+    for &n in sizes {
         // A fresh cluster per size (its own key prefix in the same etcd).
         let site_file = site(&dir.path().join(format!("site{n}")), 100 + n);
         let state = dir.path().join(format!("run{n}"));
@@ -225,24 +240,27 @@ fn main() {
                 .unwrap();
             daemons.0.push(child);
         }
-        let last = state.join(format!("node{n}"));
-        let formed = until(120, || {
-            events(&last)
-                .iter()
-                .filter(|e| e["name"] == "TE_JOIN_NODE")
-                .count()
-                >= 1
+        // Every node a member (joins run in the order they were queued).
+        let all_joined = until(120, || {
+            let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+                .args(["status", "--format", "json", "--etcd", &url, "--cluster"])
+                .arg((100 + n).to_string())
+                .output()
+                .unwrap();
+            serde_json::from_slice::<Value>(&o.stdout).is_ok_and(|v| {
+                v["members"]
+                    .as_array()
+                    .is_some_and(|m| m.len() == n as usize)
+            })
         });
-        assert!(
-            formed,
-            "cluster of {n} did not form: {}",
-            std::fs::read_to_string(last.join("daemon.log")).unwrap_or_default()
-        );
-        assert!(until(120, || (1..=n).all(|k| events(
-            &state.join(format!("node{k}"))
-        )
-        .iter()
-        .any(|e| e["name"] == "TE_JOIN_NODE" && e["location"] == n))));
+        if !all_joined {
+            for k in 1..=n {
+                let log = std::fs::read_to_string(state.join(format!("node{k}/daemon.log")))
+                    .unwrap_or_default();
+                eprintln!("---- node {k}\n{log}");
+            }
+            panic!("the cluster of {n} did not form");
+        }
         let k = 30;
         let t = Instant::now();
         for _ in 0..k {
@@ -284,23 +302,153 @@ fn main() {
                     continue;
                 };
                 for r in e["records"].as_array().unwrap() {
+                    // Monotonic microseconds: one clock for every daemon
+                    // of this machine.
                     if r["group"] == 1 && r["kind"] == "barrier_arrive" {
-                        arrive = arrive.max(r["wall_ms"].as_u64().unwrap());
+                        arrive = arrive.max(r["mono_us"].as_u64().unwrap());
                     }
                     if r["group"] == 1 && r["kind"] == "barrier_done" {
-                        done = done.max(r["wall_ms"].as_u64().unwrap());
+                        done = done.max(r["mono_us"].as_u64().unwrap());
                     }
                 }
             }
-            lat.push(done.saturating_sub(arrive) as f64);
+            lat.push(done.saturating_sub(arrive) as f64 / 1000.0);
         }
         let rss: u64 = daemons.0.iter().map(|c| rss_kb(c.id())).sum::<u64>() / n as u64;
         let b = p50(lat);
         println!(
-            "{n:>8} {b:>18.1} {:>10.1} {rate:>14.1} {:>11} KiB",
+            "{n:>8} {:>18.0} {:>10.1} {rate:>14.1} {:>11} KiB",
+            b * 1000.0,
             b / txn_p50,
             rss
         );
         drop(daemons);
     }
+    let soak: u64 = std::env::var("HACMP_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    if soak > 0 {
+        soak_run(&dir.path().join("soak"), &url, soak);
+    }
+}
+
+/// `n` events through 3 daemons: etcd keys and daemon memory stay flat.
+fn soak_run(dir: &Path, url: &str, n: u64) {
+    use hacmp_runtime::gs::etcd::EtcdStore;
+    use hacmp_runtime::gs::operator::Operator;
+    let id = 200;
+    let site_file = site(dir, id);
+    let mut daemons = Reap(Vec::new());
+    for node in 1..=3u32 {
+        let s = dir.join(format!("node{node}"));
+        std::fs::create_dir_all(&s).unwrap();
+        daemons.0.push(
+            Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+                .args([
+                    "--site",
+                    site_file.to_str().unwrap(),
+                    "--node",
+                    &node.to_string(),
+                    "--etcd",
+                    url,
+                ])
+                .args([
+                    "--state-dir",
+                    s.to_str().unwrap(),
+                    "--no-monitor",
+                    "--ttl",
+                    "10s",
+                    "--settle",
+                    "0ms",
+                ])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(s.join("daemon.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let op = Operator::new(EtcdStore::new(&[url.to_string()], id).await.unwrap());
+        // The group formed: three members, nothing left to do.
+        let formed = async {
+            loop {
+                let s = op.state().await.unwrap();
+                if s.members().len() == 3 && s.idle() {
+                    return s.seq.as_ref().map_or(0, |v| v.value);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let start = tokio::time::timeout(Duration::from_secs(120), formed)
+            .await
+            .expect("the soak cluster formed");
+        let mut c = etcd_client::Client::connect([url], None).await.unwrap();
+        let prefix = format!("/hacmp/clstrmgr_{id}/");
+        let mut keys = async || {
+            c.get(
+                prefix.clone(),
+                Some(
+                    etcd_client::GetOptions::new()
+                        .with_prefix()
+                        .with_count_only(),
+                ),
+            )
+            .await
+            .unwrap()
+            .count()
+        };
+        let rss = |d: &Reap| d.0.iter().map(|c| rss_kb(c.id())).sum::<u64>() / 3;
+        let t = Instant::now();
+        let mut raised = 0u64;
+        let mut marks = Vec::new();
+        while raised < n {
+            let s = op.state().await.unwrap();
+            let done = s.seq.as_ref().map_or(0, |v| v.value) - start;
+            // Keep a short queue: the daemons, not the raising, set the pace.
+            if s.queue.len() < 20 {
+                for _ in 0..20 {
+                    op.enqueue(hacmp_runtime::EventRequest::user("UE_BENCH", 0, 1, None))
+                        .await
+                        .unwrap();
+                    raised += 1;
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // After the first thousand, then every 5,000.
+            let next = if marks.is_empty() {
+                1000
+            } else {
+                5000 * marks.len() as u64
+            };
+            if done >= next {
+                marks.push((done, keys().await, rss(&daemons)));
+            }
+        }
+        loop {
+            let s = op.state().await.unwrap();
+            if s.idle() && s.seq.as_ref().map_or(0, |v| v.value) - start >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        marks.push((n, keys().await, rss(&daemons)));
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "soak: {n} events through 3 daemons in {secs:.0} s ({:.0} events/s)",
+            n as f64 / secs
+        );
+        println!(
+            "{:>10} {:>12} {:>16}",
+            "events", "etcd keys", "RSS per daemon"
+        );
+        for (e, k, r) in &marks {
+            println!("{e:>10} {k:>12} {r:>12} KiB");
+        }
+    });
 }

@@ -101,7 +101,9 @@ pub fn run(args: &DaemonArgs) -> u8 {
     for b in journal.close_interrupted(args.node) {
         tracing::warn!(node = args.node, "interrupted by the last stop: event #{} {} at node {} did not end on this node (recorded as interrupted); rejoining as a new node-up", b.seq, b.name, b.location);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a daemon waits far more than it computes, and a wake-up
+    // stays on the thread that sees it.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

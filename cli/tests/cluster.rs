@@ -21,7 +21,7 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
     let etcd = Etcd::members(&bin, base.path(), 1);
     let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
-    let ds = four(&site, &url, base.path(), |_| vec!["--no-monitor"]);
+    let ds = join_one_by_one(&site, &url, base.path(), 4, |_| vec!["--no-monitor"]);
     // Every node took part in node 4's join, in the order of node_up.rp.
     until("every journal to record node 4's join", 10, || {
         ds.iter().all(|d| d.has("TE_JOIN_NODE", 4))
@@ -80,7 +80,7 @@ fn a_killed_daemon_releases_the_barrier_and_rejoins_after_restart() {
         "rwho_msg_remote",
         "if [ \"$HACMP_NODE\" = 3 ]; then echo $$ > \"$HACMP_ROOT/out/slow.pid\"; sleep 60; fi\necho remote",
     );
-    let mut ds = four(&site, &url, base.path(), |_| vec!["--no-monitor"]);
+    let mut ds = join_one_by_one(&site, &url, base.path(), 4, |_| vec!["--no-monitor"]);
     assert_eq!(
         hacmp(&[
             "raise",
@@ -205,7 +205,7 @@ fn a_user_event_from_a_real_process_death_runs_everywhere() {
     )
     .unwrap();
     // All daemons share this machine: only node 2 samples it.
-    let ds = four(&site, &url, base.path(), |n| {
+    let ds = join_one_by_one(&site, &url, base.path(), 4, |n| {
         if n == 2 {
             vec![]
         } else {

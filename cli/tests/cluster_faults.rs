@@ -80,14 +80,7 @@ fn a_node_killed_at_a_barrier_gets_exactly_one_node_down_and_is_not_shown_as_arr
         "rwho_msg_remote",
         "if [ \"$HACMP_NODE\" = 4 ]; then while [ ! -f \"$HACMP_ROOT/out/go\" ]; do sleep 0.1; done; fi\necho remote",
     );
-    let mut ds = Vec::new();
-    for n in 1..=4u32 {
-        let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
+    let mut ds = join_one_by_one(&site, &url, base.path(), 4, |_| vec!["--no-monitor"]);
     raise(&url, "UE_PGMRWHO_DOWN", 1);
     until("nodes 1, 2, 3 at barrier 1", 20, || {
         let st = status(&url);
@@ -132,14 +125,7 @@ fn sigterm_during_an_event_leaves_after_it_through_its_node_down() {
         "rwho_msg_remote",
         "if [ \"$HACMP_NODE\" = 2 ]; then sleep 3; fi\necho remote",
     );
-    let mut ds = Vec::new();
-    for n in 1..=3u32 {
-        let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
     raise(&url, "UE_PGMRWHO_DOWN", 1);
     // Status shows the running command, with its process.
     let mut pid = 0;
@@ -200,14 +186,7 @@ fn skip_and_cancel_keeps_queued_node_events_and_records_what_it_cancelled() {
         "rwho_msg_remote",
         "if [ \"$HACMP_NODE\" = 3 ]; then echo 'no route to the message service' >&2; exit 2; fi\necho remote",
     );
-    let mut ds = Vec::new();
-    for n in 1..=3u32 {
-        let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
     raise(&url, "UE_PGMRWHO_DOWN", 1);
     until("node 3 waiting on its failure", 20, || {
         status(&url)["current"]["failed"] == json!([3])
@@ -279,14 +258,7 @@ fn a_whole_cluster_killed_mid_event_restarts_with_no_node_down_and_nothing_lost(
         "if [ -f \"$HACMP_ROOT/out/slow\" ]; then echo $$ >> \"$HACMP_ROOT/out/slow.pids\"; sleep 60; fi",
     );
     std::fs::write(site.root().join("out/slow"), "").unwrap();
-    let mut ds = Vec::new();
-    for n in 1..=3u32 {
-        let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
     raise(&url, "UE_PGMRWHO_DOWN", 1);
     until("the event running", 20, || {
         status(&url)["current"]["name"] == "UE_PGMRWHO_DOWN"
@@ -377,14 +349,7 @@ fn an_etcd_stall_past_the_ttl_fences_the_nodes_and_they_rejoin_with_nothing_run_
         "rwho_msg_local",
         "touch \"$HACMP_ROOT/out/started.$HACMP_NODE\"; sleep 6; touch \"$HACMP_ROOT/out/finished.$HACMP_NODE\"",
     );
-    let mut ds = Vec::new();
-    for n in 1..=2u32 {
-        let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
+    let mut ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
     raise(&url, "UE_PGMRWHO_DOWN", 1);
     until("node 1's command running", 20, || {
         site.root().join("out/started.1").exists()
@@ -430,21 +395,9 @@ fn a_short_etcd_outage_within_the_ttl_changes_nothing() {
     let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     site.script("rwho_msg_local", "sleep 2\necho local");
-    let ds: Vec<Daemon> = (1..=2u32)
-        .map(|n| {
-            let d = Daemon::spawn(
-                &site,
-                n,
-                &url,
-                base.path(),
-                &["--no-monitor", "--ttl", "8s"],
-            );
-            until(&format!("node {n}'s node-up"), 30, || {
-                d.has("TE_JOIN_NODE", n as u64)
-            });
-            d
-        })
-        .collect();
+    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
+        vec!["--no-monitor", "--ttl", "8s"]
+    });
     raise(&url, "UE_PGMRWHO_DOWN", 2);
     until("node 1 at barrier 1", 20, || {
         status(&url)["current"]["arrived"]["barrier 1"] == json!([1])
@@ -652,15 +605,7 @@ fn one_etcd_member_down_of_three_costs_operators_nothing() {
     let mut etcd = Etcd::members(&bin, base.path(), 3);
     let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
-    let ds: Vec<Daemon> = (1..=2u32)
-        .map(|n| {
-            let d = Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]);
-            until(&format!("node {n}'s node-up"), 40, || {
-                d.has("TE_JOIN_NODE", n as u64)
-            });
-            d
-        })
-        .collect();
+    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
     // The member every client tries first goes down.
     etcd[0].stop();
     for i in 0..20 {
@@ -688,4 +633,37 @@ fn one_etcd_member_down_of_three_costs_operators_nothing() {
         Some(1),
         "answered (no event waits), not unreachable"
     );
+}
+
+#[test]
+fn eight_daemons_started_at_once_all_join() {
+    let Some(bin) = etcd_binary("eight_daemons_started_at_once_all_join") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let toml = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    let more: String = (5..=8)
+        .map(|n| format!("\n[[node]]\nnumber = {n}\nname = \"node{n}\"\n"))
+        .collect();
+    std::fs::write(
+        site.dir.join("site.toml"),
+        toml.replace("[paths]", &format!("{more}\n[paths]")),
+    )
+    .unwrap();
+    let ds: Vec<Daemon> = (1..=8u32)
+        .map(|n| Daemon::spawn(&site, n, &url, base.path(), &["--no-monitor"]))
+        .collect();
+    let formed = std::panic::catch_unwind(|| until_idle(&url, &[1, 2, 3, 4, 5, 6, 7, 8], 60));
+    if formed.is_err() {
+        let logs: Vec<String> = ds.iter().map(|d| d.log()).collect();
+        panic!("{}\n{}", status(&url), logs.join("\n----\n"));
+    }
+    // Each node ran its own join once, and saw the joins after it.
+    for (i, d) in ds.iter().enumerate() {
+        assert_eq!(d.count("TE_JOIN_NODE", i as u64 + 1), 1);
+    }
+    journals_agree(&ds.iter().collect::<Vec<_>>());
 }

@@ -44,6 +44,10 @@ pub struct Record {
     /// journals of several daemons on one machine or with synced clocks).
     #[serde(default)]
     pub wall_ms: u64,
+    /// The machine's monotonic clock, microseconds since boot: exact
+    /// intervals between the records of daemons on one machine.
+    #[serde(default)]
+    pub mono_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +76,7 @@ impl Record {
             wall_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            mono_us: monotonic_us(),
             command: None,
             nodeset: None,
             group: None,
@@ -81,6 +86,17 @@ impl Record {
             detail: None,
         }
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds.
+pub fn monotonic_us() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +137,9 @@ pub struct Feed {
     pub event: String,
     pub record: Record,
 }
+
+/// Ended events a file-backed journal keeps in memory too.
+const KEPT: usize = 64;
 
 pub struct Journal {
     epoch: Instant,
@@ -231,10 +250,17 @@ impl Journal {
         };
         e.outcome = Some(outcome);
         self.write(&Line::Event(e.clone()));
-        self.done.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        done.push(e);
+        // A journal with a file keeps its history there, not in memory.
+        if self.file.is_some() && done.len() > KEPT {
+            let extra = done.len() - KEPT;
+            done.drain(..extra);
+        }
     }
 
-    /// Every ended event, in order.
+    /// Every ended event, in order (for a journal with a file, the last
+    /// ones; the file has them all).
     pub fn events(&self) -> Vec<EventEntry> {
         let mut v = self.done.lock().unwrap_or_else(|p| p.into_inner()).clone();
         v.sort_by_key(|e| e.seq);

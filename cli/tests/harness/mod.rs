@@ -373,34 +373,6 @@ pub fn kill_recorded_group(pidfile: &Path) {
     }
 }
 
-/// Four daemons joining one by one.
-pub fn four(
-    site: &Site,
-    etcd: &str,
-    base: &Path,
-    extra: impl Fn(u32) -> Vec<&'static str>,
-) -> Vec<Daemon> {
-    let mut ds = Vec::new();
-    for n in 1..=4u32 {
-        let d = Daemon::spawn(site, n, etcd, base, &extra(n));
-        until(&format!("node {n}'s node-up"), 30, || {
-            d.has("TE_JOIN_NODE", n as u64)
-        });
-        ds.push(d);
-    }
-    ds
-}
-
-/// `hacmp status --format json` as a value (null when it failed).
-pub fn status_of(etcd: &str, cluster: u32) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .args(["status", "--format", "json", "--etcd", etcd, "--cluster"])
-        .arg(cluster.to_string())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
-}
-
 /// Waits until the group is idle: no event running, nothing queued,
 /// nobody joining, and `members` are the members.
 pub fn until_idle(etcd: &str, members: &[u32], secs: u64) {
@@ -416,4 +388,24 @@ pub fn until_idle(etcd: &str, members: &[u32], secs: u64) {
                 && st["members"] == serde_json::json!(members)
         },
     );
+}
+
+/// Daemons for nodes `1..=n`, each started once the one before it joined
+/// (so joins run in node order), with the extra arguments of each node.
+pub fn join_one_by_one(
+    site: &Site,
+    etcd: &str,
+    base: &Path,
+    n: u32,
+    extra: impl Fn(u32) -> Vec<&'static str>,
+) -> Vec<Daemon> {
+    (1..=n)
+        .map(|k| {
+            let d = Daemon::spawn(site, k, etcd, base, &extra(k));
+            d.until(&format!("node {k}'s node-up"), 40, |d| {
+                d.has("TE_JOIN_NODE", k as u64)
+            });
+            d
+        })
+        .collect()
 }

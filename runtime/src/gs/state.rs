@@ -409,6 +409,9 @@ impl GroupState {
                 if let Some(e) = self.events.get_mut(&seq) {
                     if let Some(a) = e.arrived.get_mut(&at) {
                         a.remove(&n);
+                        if a.is_empty() {
+                            e.arrived.remove(&at);
+                        }
                     }
                 }
                 self.forget(seq);
@@ -711,6 +714,28 @@ mod tests {
         full.reset(7, &kvs);
         assert_eq!(full.live(), s.live());
         assert!(full.passed(b1));
+    }
+
+    #[test]
+    fn an_ended_event_leaves_nothing_behind() {
+        let mut s = GroupState::default();
+        s.apply(2, &[alive(1, 1), alive(2, 2)]);
+        s.apply(3, &[current(4, &[(1, 1), (2, 2)])]);
+        s.apply(4, &[put("s/ev/4/arrive/b1/1"), put("s/ev/4/arrive/b1/2"), put("s/ev/4/done/1")]);
+        let gone = |k: &str| Change::Delete {
+            key: k.into(),
+            revision: 5,
+        };
+        s.apply(
+            5,
+            &[
+                gone("s/current"),
+                gone("s/ev/4/arrive/b1/1"),
+                gone("s/ev/4/arrive/b1/2"),
+                gone("s/ev/4/done/1"),
+            ],
+        );
+        assert!(s.events.is_empty(), "{:?}", s.events);
     }
 
     #[test]

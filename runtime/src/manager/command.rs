@@ -39,7 +39,7 @@ impl<G: GroupServices> Manager<G> {
         let membership = crate::env::membership_value(ev);
         let run = Run {
             ev,
-            membership: &membership,
+            membership,
             group: g,
             node_set: line.node_set,
         };
@@ -239,7 +239,7 @@ impl<G: GroupServices> Manager<G> {
             r.role = Some(cmd.role.to_string());
         });
         let since = self.running_start(&display);
-        self.publish().await;
+        self.publish();
         let (pid_tx, mut pid_rx) = tokio::sync::oneshot::channel::<u32>();
         let on_start = Box::new(move |pid: u32| {
             let _ = pid_tx.send(pid);
@@ -257,13 +257,13 @@ impl<G: GroupServices> Manager<G> {
                     told = true;
                     if let Ok(pid) = pid {
                         self.running_pid(&display, since, pid);
-                        self.publish().await;
+                        self.publish();
                     }
                 }
             }
         };
         self.running_end(&display, since);
-        self.publish().await;
+        self.publish();
         self.record(ev, RecordKind::CommandEnd, |r| {
             r.command = Some(display.clone());
             r.nodeset = Some(node_set.as_str().to_string());

@@ -91,6 +91,8 @@ pub struct Manager<G: GroupServices> {
     exec: Arc<dyn Executor>,
     shown: Mutex<Shown>,
     stop: watch::Sender<Option<Stop>>,
+    /// Bumped when what `status` shows changed.
+    published: watch::Sender<u64>,
     /// A graceful stop was asked for.
     leaving: AtomicBool,
     /// It left before its join ran.
@@ -98,6 +100,11 @@ pub struct Manager<G: GroupServices> {
     /// Told once the first join was answered (accepted or refused).
     joined: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), GsError>>>>,
 }
+
+/// A status is written once it held this long...
+const STATUS_SETTLE: Duration = Duration::from_millis(50);
+/// ...or this long after it first changed.
+const STATUS_LATEST: Duration = Duration::from_secs(1);
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -120,6 +127,7 @@ impl<G: GroupServices> Manager<G> {
                 running: Vec::new(),
             }),
             stop: watch::channel(None).0,
+            published: watch::channel(0).0,
             leaving: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             joined: Mutex::new(None),
@@ -194,21 +202,44 @@ impl<G: GroupServices> Manager<G> {
     }
 
     /// Reports this node's status to the group (best effort).
-    async fn publish(&self) {
-        let status = {
-            let s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-            NodeStatus {
-                node: self.cfg.node,
-                state: s.state,
-                seq: s.seq,
-                event: s.event.clone(),
-                at: s.at,
-                running: s.running.clone(),
-                failure: s.failure.clone(),
+    /// Reports this node's status to the group, in the background: the
+    /// manager never waits for it, and a burst of changes is written once.
+    fn publish(&self) {
+        self.published.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn status(&self) -> NodeStatus {
+        let s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        NodeStatus {
+            node: self.cfg.node,
+            state: s.state,
+            seq: s.seq,
+            event: s.event.clone(),
+            at: s.at,
+            running: s.running.clone(),
+            failure: s.failure.clone(),
+        }
+    }
+
+    /// Writes the latest status (best effort) once it held for
+    /// `STATUS_SETTLE`, or every `STATUS_LATEST` while it keeps changing: a
+    /// wait, a long command or a failure shows at once, and a run of quick
+    /// events does not add a write to every step of every node.
+    async fn publisher(self: Arc<Self>) {
+        let mut rx = self.published.subscribe();
+        while rx.changed().await.is_ok() {
+            let latest = tokio::time::Instant::now() + STATUS_LATEST;
+            loop {
+                tokio::select! {
+                    biased;
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(STATUS_SETTLE) => break,
+                    _ = tokio::time::sleep_until(latest) => break,
+                }
             }
-        };
-        if let Err(e) = self.gs.report(status).await {
-            tracing::debug!(node = self.cfg.node, "status not reported: {e}");
+            if let Err(e) = self.gs.report(self.status()).await {
+                tracing::debug!(node = self.cfg.node, "status not reported: {e}");
+            }
         }
     }
 
@@ -232,13 +263,15 @@ impl<G: GroupServices> Manager<G> {
             s.at = at;
             s.failure = failure;
         }
-        self.publish().await;
+        self.publish();
     }
 
     /// Runs until the node leaves or is stopped. Errors: refused at join,
     /// expelled (when not rejoining), group services gone.
     pub async fn run(self: Arc<Self>) -> Result<Exit, GsError> {
+        let publisher = tokio::spawn(self.clone().publisher());
         let r = self.clone().incarnations().await;
+        publisher.abort();
         self.gs.close().await;
         r
     }
