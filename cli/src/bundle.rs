@@ -15,7 +15,7 @@ pub struct Loaded {
 /// The rules file a site file names in `[paths] rules`, resolved against the
 /// site file's directory.
 pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
-    let text = std::fs::read_to_string(site)
+    let text = hacmp_compiler::input::read_text(site, hacmp_compiler::input::CONFIG)
         .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
     let rules = text
         .parse::<toml::Table>()
@@ -48,7 +48,7 @@ pub fn rules_and_site(
 /// Errors are printed diagnostics or a one-line reason.
 pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loaded, String> {
     if path.extension().is_some_and(|e| e == "json") {
-        let text = std::fs::read_to_string(path)
+        let text = hacmp_compiler::input::read_text(path, hacmp_compiler::input::BUNDLE)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let bundle: Bundle = serde_json::from_str(&text)
             .map_err(|e| format!("`{}` is not a bundle: {e}", path.display()))?;

@@ -56,7 +56,7 @@ pub fn run(args: &CompileArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    if let Err(e) = std::fs::write(&args.output, json + "\n") {
+    if let Err(e) = hacmp_compiler::input::write(&args.output, (json + "\n").as_bytes()) {
         eprintln!("error: cannot write `{}`: {e}", args.output.display());
         return exit::USAGE;
     }

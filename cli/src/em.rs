@@ -60,7 +60,7 @@ pub fn test(args: &TestArgs) -> u8 {
     let mut all_passed = true;
     let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     for path in &args.files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match hacmp_compiler::input::read_text(path, hacmp_compiler::input::CONFIG) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());

@@ -42,7 +42,8 @@ pub struct SimArgs {
 
 pub fn run(args: &SimArgs) -> u8 {
     init_logging(args.verbose, false);
-    let text = match std::fs::read_to_string(&args.scenario) {
+    let text = match hacmp_compiler::input::read_text(&args.scenario, hacmp_compiler::input::CONFIG)
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read `{}`: {e}", args.scenario.display());
@@ -147,7 +148,9 @@ pub fn run(args: &SimArgs) -> u8 {
         }
     }
     if let Some(p) = &args.svg {
-        if let Err(e) = std::fs::write(p, crate::svg::render(&events, &happened)) {
+        if let Err(e) =
+            hacmp_compiler::input::write(p, crate::svg::render(&events, &happened).as_bytes())
+        {
             eprintln!("error: cannot write `{}`: {e}", p.display());
             return exit::USAGE;
         }

@@ -17,6 +17,7 @@ pub mod code;
 pub mod diagnostic;
 pub mod explain;
 pub mod fscheck;
+pub mod input;
 pub mod ir;
 mod lint;
 pub mod predicate;

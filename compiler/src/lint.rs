@@ -117,13 +117,19 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
         checked: HashMap::new(),
     };
     if let Some(site_path) = &opts.site {
-        let bytes = read(site_path)?;
+        let bytes = read(site_path, crate::input::CONFIG)?;
         l.load_site(site_path, &bytes);
     }
     for input in inputs {
-        let bytes = read(input)?;
+        let rp = input.extension().is_some_and(|e| e == "rp");
+        let limit = if rp {
+            crate::input::PROGRAM
+        } else {
+            crate::input::RULES
+        };
+        let bytes = read(input, limit)?;
         let name = input.display().to_string();
-        if input.extension().is_some_and(|e| e == "rp") {
+        if rp {
             l.rp(&name, &name, &bytes, None);
         } else {
             let key = site_relative(opts.site.as_deref(), input);
@@ -159,8 +165,8 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
     l.lint
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path).map_err(|error| InputError {
+fn read(path: &Path, limit: crate::input::Limit) -> Result<Vec<u8>, InputError> {
+    crate::input::read(path, limit).map_err(|error| InputError {
         path: path.to_path_buf(),
         error,
     })
@@ -382,10 +388,10 @@ impl Linter<'_> {
                 None => {
                     let on_disk = resolve(self.root.as_deref(), path);
                     let p = check_command(&on_disk);
-                    if let Ok(bytes) = std::fs::read(&on_disk) {
-                        self.lint
-                            .hashes
-                            .insert(path.to_string(), sha256_hex(&bytes));
+                    if let Ok(h) = crate::input::open(&on_disk, crate::input::COMMAND)
+                        .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))
+                    {
+                        self.lint.hashes.insert(path.to_string(), h);
                     }
                     self.checked.insert(path.to_string(), p.clone());
                     p
@@ -441,12 +447,11 @@ struct PreparedRp {
 
 /// One open for both the content and the metadata.
 fn read_with_metadata(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let meta = f.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    f.read_to_end(&mut bytes)?;
-    Ok((bytes, meta))
+    let (f, meta) = crate::input::open(path, crate::input::PROGRAM)?;
+    Ok((
+        crate::input::read_open(f, &meta, crate::input::PROGRAM)?,
+        meta,
+    ))
 }
 
 fn prepare_rp(
@@ -571,9 +576,9 @@ pub fn lint_nodes(
             let hashes = roots
                 .iter()
                 .map(|r| {
-                    std::fs::read(in_root(r, Path::new(&name)))
+                    crate::input::open(&in_root(r, Path::new(&name)), crate::input::COMMAND)
+                        .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))
                         .ok()
-                        .map(|b| sha256_hex(&b))
                 })
                 .collect();
             (name, hashes)

@@ -290,11 +290,25 @@ pub struct Begun {
 /// Reads a journal file: the ended events, and the begun events that never
 /// ended (interrupted by a crash).
 pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<Begun>)> {
-    let text = std::fs::read_to_string(path)?;
     let mut ended = Vec::new();
+    let begun = scan(path, |e| ended.push(e))?;
+    Ok((ended, begun))
+}
+
+/// Reads a journal line by line, handing each ended event to `ended`;
+/// returns the events begun and never ended.
+fn scan(path: &Path, mut ended: impl FnMut(EventEntry)) -> std::io::Result<Vec<Begun>> {
+    use std::io::BufRead;
+    let limit = hacmp_compiler::input::Limit {
+        bytes: u64::MAX,
+        what: "a journal",
+    };
+    // Read as it goes: a long-running daemon's journal is large.
+    let (f, _) = hacmp_compiler::input::open(path, limit)?;
     let mut begun: BTreeMap<u64, Begun> = BTreeMap::new();
-    for line in text.lines() {
-        match serde_json::from_str::<Line>(line) {
+    for line in std::io::BufReader::new(f).lines() {
+        let Ok(line) = line else { continue };
+        match serde_json::from_str::<Line>(&line) {
             Ok(Line::Begin {
                 seq,
                 name,
@@ -313,13 +327,13 @@ pub fn read_journal(path: &Path) -> std::io::Result<(Vec<EventEntry>, Vec<Begun>
             }
             Ok(Line::Event(e)) => {
                 begun.remove(&e.seq);
-                ended.push(e);
+                ended(e);
             }
             // A line cut by a crash: the rest is still worth reading.
             Err(_) => continue,
         }
     }
-    Ok((ended, begun.into_values().collect()))
+    Ok(begun.into_values().collect())
 }
 
 impl Journal {
@@ -329,7 +343,7 @@ impl Journal {
         let Some(path) = &self.path else {
             return Vec::new();
         };
-        let Ok((_, begun)) = read_journal(path) else {
+        let Ok(begun) = scan(path, |_| {}) else {
             return Vec::new();
         };
         for b in &begun {

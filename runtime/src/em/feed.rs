@@ -153,71 +153,148 @@ pub fn parse_line(
     })
 }
 
-/// Reads the lines appended to a feed file since the last call.
+/// The longest line of a feed; a longer one is reported and skipped.
+pub const MAX_LINE: usize = 1 << 20;
+/// The most read from a feed in one poll (the rest waits for the next).
+const MAX_POLL: u64 = 16 << 20;
+
+/// Reads the lines appended to a feed file since the last call, in time
+/// linear in what it reads and memory bounded by `MAX_LINE`.
 pub struct FeedReader {
     path: PathBuf,
     offset: u64,
     line: usize,
-    partial: String,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// Skipping the rest of a line longer than `MAX_LINE`.
+    skipping: bool,
+    /// A refusal said once (the feed is not a regular file).
+    told: bool,
 }
 
 impl FeedReader {
     /// Starts at the end of what the file holds now (old lines were for
     /// earlier runs), or at the start when `from_start`.
     pub fn open(path: &Path, from_start: bool) -> FeedReader {
-        let (offset, line) = if from_start {
-            (0, 0)
-        } else {
-            let text = std::fs::read(path).unwrap_or_default();
-            (
-                text.len() as u64,
-                text.iter().filter(|b| **b == b'\n').count(),
-            )
-        };
-        FeedReader {
+        let mut r = FeedReader {
             path: path.to_path_buf(),
-            offset,
-            line,
-            partial: String::new(),
+            offset: 0,
+            line: 0,
+            partial: Vec::new(),
+            skipping: false,
+            told: false,
+        };
+        if !from_start {
+            if let Ok((f, meta)) = hacmp_compiler::input::open(path, FEED) {
+                r.offset = meta.len();
+                r.line = count_lines(f, meta.len());
+            }
         }
+        r
     }
 
     /// New complete lines: observations, and errors for the bad ones.
     pub fn poll(&mut self, catalog: &Catalog) -> (Vec<Observation>, Vec<FeedError>) {
         let (mut obs, mut errs) = (Vec::new(), Vec::new());
-        let Ok(mut f) = std::fs::File::open(&self.path) else {
-            return (obs, errs);
+        let file = self.path.display().to_string();
+        let (mut f, meta) = match hacmp_compiler::input::open(&self.path, FEED) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (obs, errs),
+            Err(e) => {
+                if !self.told {
+                    self.told = true;
+                    errs.push(FeedError {
+                        file,
+                        line: 0,
+                        column: 0,
+                        message: format!("cannot read the feed: {e}"),
+                    });
+                }
+                return (obs, errs);
+            }
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        if len < self.offset {
+        self.told = false;
+        if meta.len() < self.offset {
             // Truncated or replaced: start over.
             self.offset = 0;
             self.line = 0;
             self.partial.clear();
+            self.skipping = false;
         }
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return (obs, errs);
         }
         let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).is_err() {
+        if (&mut f).take(MAX_POLL).read_to_end(&mut buf).is_err() {
             return (obs, errs);
         }
         self.offset += buf.len() as u64;
-        self.partial.push_str(&String::from_utf8_lossy(&buf));
-        while let Some(i) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=i).collect();
-            self.line += 1;
-            let line = line.trim();
-            if line.is_empty() {
+        let mut start = 0;
+        for (i, b) in buf.iter().enumerate() {
+            if *b != b'\n' {
                 continue;
             }
-            match parse_line(line, catalog, &self.path.display().to_string(), self.line) {
-                Ok(o) => obs.push(o),
-                Err(e) => errs.push(e),
+            self.line += 1;
+            let skipped = std::mem::take(&mut self.skipping);
+            let line = if self.partial.is_empty() {
+                &buf[start..i]
+            } else {
+                self.partial.extend_from_slice(&buf[start..i]);
+                &self.partial[..]
+            };
+            start = i + 1;
+            if skipped || line.len() > MAX_LINE {
+                errs.push(FeedError {
+                    file: file.clone(),
+                    line: self.line,
+                    column: 1,
+                    message: format!("the line is longer than {MAX_LINE} bytes: skipped"),
+                });
+            } else {
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim();
+                if !text.is_empty() {
+                    match parse_line(text, catalog, &file, self.line) {
+                        Ok(o) => obs.push(o),
+                        Err(e) => errs.push(e),
+                    }
+                }
+            }
+            self.partial.clear();
+        }
+        // What is left is the start of a line still being written.
+        if !self.skipping {
+            self.partial.extend_from_slice(&buf[start..]);
+            if self.partial.len() > MAX_LINE {
+                self.partial = Vec::new();
+                self.skipping = true;
             }
         }
         (obs, errs)
     }
+}
+
+/// A feed, read as it grows: a regular file (whatever its size; only new
+/// lines are read, `MAX_POLL` at a time).
+const FEED: hacmp_compiler::input::Limit = hacmp_compiler::input::Limit {
+    bytes: u64::MAX,
+    what: "a feed",
+};
+
+/// How many lines the first `len` bytes of a file hold, read in pieces.
+fn count_lines(mut f: std::fs::File, len: u64) -> usize {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut n, mut left) = (0, len);
+    while left > 0 {
+        let Ok(k) = f.read(&mut buf) else { break };
+        if k == 0 {
+            break;
+        }
+        let k = k.min(left as usize);
+        n += buf[..k].iter().filter(|b| **b == b'\n').count();
+        left -= k as u64;
+    }
+    n
 }
 
 /// Appends one observation to a feed file (what `hacmp observe` does).
@@ -239,4 +316,52 @@ pub fn append(path: &Path, obs: &Observation) -> std::io::Result<()> {
         .open(path)?;
     // One write of one line: appends from several writers do not interleave.
     f.write_all(format!("{line}\n").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const LINE: &str =
+        r#"{"variable": "IBM.PSSP.pm.User_state1", "instance": "NodeNum=2", "value": "READY"}"#;
+
+    #[test]
+    fn lines_split_across_polls_and_overlong_lines_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("feed.jsonl");
+        let catalog = hacmp_stdlib::catalog();
+        let mut f = std::fs::File::create(&p).unwrap();
+        let mut r = FeedReader::open(&p, true);
+        let (half, rest) = LINE.split_at(20);
+        write!(f, "{LINE}\n{half}").unwrap();
+        let (o, e) = r.poll(&catalog);
+        assert_eq!((o.len(), e.len()), (1, 0));
+        write!(f, "{rest}\n").unwrap();
+        let (o, e) = r.poll(&catalog);
+        assert_eq!((o.len(), e.len()), (1, 0), "{e:?}");
+        // A line over the limit, written in two parts, then a good one.
+        f.write_all(&vec![b'x'; MAX_LINE + 10]).unwrap();
+        assert_eq!(r.poll(&catalog), (vec![], vec![]));
+        write!(f, "yyy\n{LINE}\n").unwrap();
+        let (o, e) = r.poll(&catalog);
+        assert_eq!(o.len(), 1);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 3);
+        assert!(e[0].message.contains("longer than"));
+    }
+
+    #[test]
+    fn a_feed_that_is_not_a_regular_file_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("feed");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let catalog = hacmp_stdlib::catalog();
+        let mut r = FeedReader::open(&p, false);
+        let (_, e) = r.poll(&catalog);
+        assert!(e[0].message.contains("FIFO"), "{e:?}");
+        assert!(r.poll(&catalog).1.is_empty(), "said once");
+    }
 }

@@ -52,8 +52,16 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Expands a token into one or more raw steps.
-fn expand(tok: &str) -> Result<Vec<String>, String> {
+/// The most steps one series holds, whatever its notation.
+pub const MAX_STEPS: usize = 100_000;
+
+fn too_many(tok: &str) -> String {
+    format!("`{tok}`: a series holds at most {MAX_STEPS} steps")
+}
+
+/// Expands a token into one or more raw steps; `left` is how many steps the
+/// series may still take.
+fn expand(tok: &str, left: usize) -> Result<Vec<String>, String> {
     // `VxN`, where V may be quoted.
     if let Some((v, n)) = tok.rsplit_once('x') {
         if !v.is_empty()
@@ -61,11 +69,9 @@ fn expand(tok: &str) -> Result<Vec<String>, String> {
             && n.bytes().all(|b| b.is_ascii_digit())
             && (v.ends_with('"') || !v.starts_with('"'))
         {
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("`{tok}`: bad repeat count"))?;
-            if n > 100_000 {
-                return Err(format!("`{tok}`: at most 100000 repeats"));
+            let n: usize = n.parse().map_err(|_| too_many(tok))?;
+            if n > left {
+                return Err(too_many(tok));
             }
             return Ok(vec![v.to_string(); n]);
         }
@@ -85,13 +91,19 @@ fn expand(tok: &str) -> Result<Vec<String>, String> {
                 Some(s) => s.parse().map_err(|_| format!("`{tok}`: bad ramp step"))?,
                 None => 1.0,
             };
+            if !a.is_finite() || !b.is_finite() {
+                return Err(format!("`{tok}`: a ramp goes between finite numbers"));
+            }
             if step <= 0.0 || !step.is_finite() {
                 return Err(format!("`{tok}`: the step must be positive"));
             }
-            let n = ((b - a).abs() / step).floor() as usize + 1;
-            if n > 100_000 {
-                return Err(format!("`{tok}`: at most 100000 steps"));
+            // Counted in floating point first: a tiny step or a huge span
+            // must not wrap around.
+            let span = ((b - a).abs() / step).floor();
+            if !span.is_finite() || span >= left as f64 {
+                return Err(too_many(tok));
             }
+            let n = span as usize + 1;
             let dir = if b >= a { 1.0 } else { -1.0 };
             return Ok((0..n)
                 .map(|k| format_num(a + dir * step * k as f64))
@@ -118,7 +130,8 @@ fn is_process_count(t: &ValueType) -> bool {
 pub fn parse(series: &str, t: &ValueType) -> Result<Vec<Vec<Scalar>>, String> {
     let mut steps = Vec::new();
     for tok in tokens(series)? {
-        steps.extend(expand(&tok)?);
+        let more = expand(&tok, MAX_STEPS - steps.len())?;
+        steps.extend(more);
     }
     let mut out: Vec<Vec<Scalar>> = Vec::with_capacity(steps.len());
     for (i, raw) in steps.iter().enumerate() {
@@ -174,6 +187,26 @@ pub fn parse(series: &str, t: &ValueType) -> Result<Vec<Vec<Scalar>>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_cap_is_on_the_whole_series_and_ramps_never_wrap() {
+        let t = ValueType::Scalar(ScalarType::Int);
+        let twice = "95x60000 95x60000";
+        assert!(parse(twice, &t)
+            .unwrap_err()
+            .contains("at most 100000 steps"));
+        assert_eq!(parse("95x50000 95x50000", &t).unwrap().len(), 100_000);
+        for bad in [
+            "0..1/1e-300",
+            "0..1e300",
+            "inf..1",
+            "0..inf",
+            "NaN..1",
+            "95x99999999999999999999",
+        ] {
+            assert!(parse(bad, &t).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn ints(s: &str) -> Vec<i64> {

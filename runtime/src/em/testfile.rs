@@ -23,6 +23,9 @@ use serde::Deserialize;
 use super::engine::{EmRule, Engine};
 use super::{parse_instance, Observation};
 
+/// The most steps of all the series of one test.
+pub const MAX_TEST_STEPS: usize = 1_000_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestFile {
@@ -112,6 +115,7 @@ fn run_one(t: &Test, rules: &[EmRule], catalog: &hacmp_stdlib::Catalog) -> Outco
     };
     // Each series: its instance, variable, and records.
     let mut prepared = Vec::new();
+    let mut total = 0;
     for (i, s) in t.series.iter().enumerate() {
         let n = i + 1;
         let instance = match parse_instance(&s.instance) {
@@ -151,6 +155,12 @@ fn run_one(t: &Test, rules: &[EmRule], catalog: &hacmp_stdlib::Catalog) -> Outco
             Ok(v) => v,
             Err(e) => return fail(format!("series {n}: values: {e}")),
         };
+        total += values.len();
+        if total > MAX_TEST_STEPS {
+            return fail(format!(
+                "series {n}: the test's series hold more than {MAX_TEST_STEPS} steps in all"
+            ));
+        }
         prepared.push((instance, variable, values));
     }
     let mut engine = Engine::new(rules.to_vec(), None);

@@ -103,6 +103,13 @@ impl<S: Store> Drop for Shared<S> {
     }
 }
 
+/// The coordinator compacts the store's history every this many
+/// revisions...
+const COMPACT_EVERY: Revision = 10_000;
+/// ...keeping this many (a follower that lags less than this resumes its
+/// watch; one that lags more reads the group again).
+const COMPACT_KEEP: Revision = 1_000;
+
 async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
     let Some(shared) = me.upgrade() else { return };
     let mut any = shared.view.subscribe(Topic::Any);
@@ -110,6 +117,7 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
     // The revision of our last write: a plan is made on a state that has
     // seen it, so a chore is not tried twice on a state that lags.
     let mut applied: Revision = 0;
+    let mut compacted: Revision = 0;
     let mut told_unavailable = false;
     loop {
         let Some(shared) = me.upgrade() else { return };
@@ -127,6 +135,16 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
             .flatten();
         let mut wake_at = None;
         let mut backoff = None;
+        // Only the coordinator compacts; the revision is the view's.
+        let revision = shared.view.read(|s| s.revision).unwrap_or(0);
+        if plan.is_some() && revision - compacted >= COMPACT_EVERY + COMPACT_KEEP {
+            // Tried once per period, whatever the answer (another node may
+            // have compacted further).
+            if let Err(e) = shared.store.compact(revision - COMPACT_KEEP).await {
+                tracing::debug!("compaction of the store's history: {e}");
+            }
+            compacted = revision - COMPACT_KEEP;
+        }
         if let Some(plan) = plan {
             wake_at = plan.wake_at;
             for chore in plan.chores {

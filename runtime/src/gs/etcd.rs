@@ -393,6 +393,14 @@ impl Store for EtcdStore {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(t);
     }
 
+    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        self.call("a compaction", |mut c| async move {
+            c.compact(revision, None).await
+        })
+        .await
+        .map(|_| ())
+    }
+
     fn describe(&self) -> String {
         let urls: Vec<&str> = self.endpoints.iter().map(|e| e.url.as_str()).collect();
         format!("etcd at {}", urls.join(","))

@@ -721,7 +721,14 @@ mod tests {
         let mut s = GroupState::default();
         s.apply(2, &[alive(1, 1), alive(2, 2)]);
         s.apply(3, &[current(4, &[(1, 1), (2, 2)])]);
-        s.apply(4, &[put("s/ev/4/arrive/b1/1"), put("s/ev/4/arrive/b1/2"), put("s/ev/4/done/1")]);
+        s.apply(
+            4,
+            &[
+                put("s/ev/4/arrive/b1/1"),
+                put("s/ev/4/arrive/b1/2"),
+                put("s/ev/4/done/1"),
+            ],
+        );
         let gone = |k: &str| Change::Delete {
             key: k.into(),
             revision: 5,

@@ -188,6 +188,12 @@ pub trait Store: Send + Sync + 'static {
     /// until the store is dropped.
     fn subscribe(&self, prefix: &str, sink: Arc<dyn FeedSink>);
 
+    /// Drops the history of changes before `revision` (a store that keeps
+    /// history must not grow without bound). The current keys stay.
+    async fn compact(&self, _revision: Revision) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Where the store is, for messages.
     fn describe(&self) -> String;
 }
