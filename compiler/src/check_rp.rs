@@ -80,6 +80,15 @@ pub fn check_rp(
                         );
                         continue;
                     }
+                    Some(first) if first.node.starts_with('/') && crate::fscheck::climbs(&first.node) => {
+                        ok = false;
+                        diags.push(
+                            Diagnostic::new(Code::F003, file, first.span, format!("command path `{}` has a `..` component", first.node))
+                                .label("climbs out of its directory")
+                                .help("give the path without `..`: commands are named by where they are"),
+                        );
+                        continue;
+                    }
                     Some(first) if first.node.starts_with('/') => Command::Exec {
                         argv: c.words.iter().map(|w| w.node.clone()).collect(),
                     },

@@ -85,6 +85,7 @@ codes! {
     P012 Info "every command of the program runs on one side only";
     F001 Error "a file cannot be read";
     F002 Error "a file is not UTF-8 text";
+    F003 Error "a path climbs out with `..`";
     S001 Error "site configuration is invalid";
     N001 Error "a file differs between nodes";
 }

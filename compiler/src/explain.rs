@@ -242,6 +242,14 @@ pub fn explain(code: Code) -> Explanation {
             ("rules.hacmprd", "(saved as Latin-1: `TE_JOIN_NODE` then the byte 0xA0, a no-break space)"),
             ("rules.hacmprd", SYSTEM_RULE),
         ),
+        F003 => e(
+            "A path in the rules, a recovery program or the site file has a `..` component. Under \
+             a staging root such a path could name a file outside it, so a check would look at one \
+             file and the node would run another; and no path is clearer with `..` than without. \
+             Paths are refused with it, at lint and when a command runs.",
+            ("a.rp", "all \"/usr/sbin/cluster/local/../../../../usr/bin/id\" 0 NULL\n"),
+            ("a.rp", "all \"/usr/sbin/cluster/local/report\" 0 NULL\n"),
+        ),
         S001 => e(
             "The site configuration (TOML) does not parse, or a value is wrong: an unknown key, a \
              duration without a unit, a node number used twice, a relative command path. The \

@@ -4,6 +4,13 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// Whether a site path has a `..` component: it could climb out of the
+/// staging root, and it never names a file more clearly than the path
+/// without it.
+pub fn climbs(path: &str) -> bool {
+    path.split('/').any(|c| c == "..")
+}
+
 /// Where an absolute site path lives on this machine: under the staging
 /// root when there is one.
 pub fn resolve(root: Option<&Path>, path: &str) -> PathBuf {
@@ -48,9 +55,9 @@ pub fn safety(meta: &std::fs::Metadata) -> Option<String> {
     None
 }
 
-/// Checks a file to be executed.
-pub fn check_command(path: &Path) -> Vec<Problem> {
-    match std::fs::metadata(path) {
+/// Checks a file to be executed: a site path, under the staging root.
+pub fn check_command(root: Option<&Path>, path: &str) -> Vec<Problem> {
+    match crate::rootfs::metadata(root, path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![Problem::Missing],
         Err(e) => vec![Problem::Unreadable(e.to_string())],
         Ok(m) if !m.is_file() => vec![Problem::NotAFile],

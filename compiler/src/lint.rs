@@ -271,7 +271,7 @@ impl Linter<'_> {
         let fs_checks = self.opts.fs_checks;
         let prepared = parallel_map(&jobs, |(path, _)| {
             let on_disk = resolve(root.as_deref(), path);
-            let read = read_with_metadata(&on_disk)
+            let read = read_with_metadata(root.as_deref(), path)
                 .map(|(bytes, meta)| prepare_rp(path, Some(&meta), &bytes, scripts, fs_checks));
             (on_disk, read)
         });
@@ -386,11 +386,8 @@ impl Linter<'_> {
             let problems = match self.checked.get(path) {
                 Some(p) => p.clone(),
                 None => {
-                    let on_disk = resolve(self.root.as_deref(), path);
-                    let p = check_command(&on_disk);
-                    if let Ok(h) = crate::input::open(&on_disk, crate::input::COMMAND)
-                        .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))
-                    {
+                    let p = check_command(self.root.as_deref(), path);
+                    if let Ok(h) = hash_in_root(self.root.as_deref(), path) {
                         self.lint.hashes.insert(path.to_string(), h);
                     }
                     self.checked.insert(path.to_string(), p.clone());
@@ -445,13 +442,32 @@ struct PreparedRp {
     unsafe_file: Option<(String, Span)>,
 }
 
-/// One open for both the content and the metadata.
-fn read_with_metadata(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    let (f, meta) = crate::input::open(path, crate::input::PROGRAM)?;
-    Ok((
-        crate::input::read_open(f, &meta, crate::input::PROGRAM)?,
-        meta,
-    ))
+/// Opens a site file for reading under the staging root, without
+/// blocking, and checks it is a regular file within `limit`.
+fn open_in_root(
+    root: Option<&Path>,
+    path: &str,
+    limit: crate::input::Limit,
+) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let f = crate::rootfs::open(root, path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+    let meta = f.metadata()?;
+    crate::input::check(&meta, limit)?;
+    Ok((f, meta))
+}
+
+/// One open for both the content and the metadata of a program.
+fn read_with_metadata(
+    root: Option<&Path>,
+    path: &str,
+) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let (f, meta) = open_in_root(root, path, crate::input::PROGRAM)?;
+    Ok((crate::input::read_open(f, &meta, crate::input::PROGRAM)?, meta))
+}
+
+/// The hash of a command, as found under the staging root.
+pub fn hash_in_root(root: Option<&Path>, path: &str) -> std::io::Result<String> {
+    let (f, _) = open_in_root(root, path, crate::input::COMMAND)?;
+    crate::input::hash_open(f, crate::input::COMMAND)
 }
 
 fn prepare_rp(
@@ -576,9 +592,13 @@ pub fn lint_nodes(
             let hashes = roots
                 .iter()
                 .map(|r| {
-                    crate::input::open(&in_root(r, Path::new(&name)), crate::input::COMMAND)
-                        .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))
-                        .ok()
+                    if name.starts_with('/') {
+                        hash_in_root(Some(r), &name).ok()
+                    } else {
+                        crate::input::open(&r.join(&name), crate::input::COMMAND)
+                            .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))
+                            .ok()
+                    }
                 })
                 .collect();
             (name, hashes)

@@ -220,6 +220,15 @@ impl Errors<'_> {
                 format!("{what} `{}` is not an absolute path", c.get_ref()),
                 Some("commands run without a shell and with `/` as working directory: give the full path".into()),
             );
+        } else if crate::fscheck::climbs(first) {
+            let mut d = Diagnostic::new(
+                Code::F003,
+                self.file,
+                self.span(c.span()),
+                format!("{what} `{first}` has a `..` component"),
+            );
+            d.help = Some("give the path without `..`: commands are named by where they are".into());
+            self.diags.push(d);
         }
     }
 }

@@ -135,6 +135,9 @@ fn near_misses_do_not_trigger() {
         (Code::P009, "a.rp", "all \"/usr/bin/logger -t hacmp event-done\" 0 NULL\n"),
         (Code::P010, "a.rp", "all \"/a\" 0 NULL\nbarrier\nall \"/b\" 0 NULL\n"),
         (Code::P012, "a.rp", "event \"/a\" 0 NULL\nbarrier\nall \"/b\" 0 NULL\n"),
+        // Dots that do not climb: a file named with dots, `.` components.
+        (Code::F003, "a.rp", "all \"/opt/app/bin/run..sh\" 0 NULL\nall \"/opt/./app/..hidden\" 0 NULL\n"),
+        (Code::F003, "r.hacmprd", "UE_A\n0\n/usr/sbin/cluster/local/a..b.rp\n2\n0\n\n\n\n\n"),
     ];
     for (code, name, text) in cases {
         let l = lint_corpus_file(name, text.as_bytes());
