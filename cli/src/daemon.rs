@@ -134,7 +134,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
             member: false,
             rejoin: true,
         };
-        let manager = Manager::new(mcfg, gs.clone(), Arc::new(RealExecutor));
+        let manager = Manager::new(mcfg, gs.clone(), Arc::new(RealExecutor::new()));
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));

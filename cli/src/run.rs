@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use tokio::signal::unix::{signal, SignalKind};
 use hacmp_runtime::cluster::Cluster;
 use hacmp_runtime::exec::real::RealExecutor;
 use hacmp_runtime::gs::Decision;
@@ -76,10 +77,12 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let grace = loaded.bundle.site.defaults.kill_grace.0;
     let outcome = rt.block_on(async {
+        let exec = Arc::new(RealExecutor::new());
         let mut c = Cluster::new(
             Arc::new(loaded.bundle),
-            Arc::new(RealExecutor),
+            exec.clone(),
             journal.clone(),
             loaded.root.clone(),
             Duration::ZERO,
@@ -146,7 +149,26 @@ pub fn run(args: &RunArgs) -> u8 {
                 eprintln!("{:>8} ms  {line}", r.t_ms);
             }
         });
-        let _ = c.wait_idle().await;
+        // SIGTERM or SIGINT: the commands get TERM, then KILL after the
+        // grace period; nothing outlives this command.
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return None;
+        };
+        let interrupted = tokio::select! {
+            _ = c.wait_idle() => false,
+            _ = term.recv() => true,
+            _ = int.recv() => true,
+        };
+        if interrupted {
+            eprintln!("interrupted: stopping the running commands");
+            exec.terminate_all(grace).await;
+            c.shutdown().await;
+            progress.abort();
+            return Some(Outcome::Interrupted);
+        }
         let ev = journal
             .events()
             .into_iter()

@@ -120,7 +120,7 @@ pub fn run(args: &SimArgs) -> u8 {
     let settle = sc.settle.map_or(Duration::ZERO, |d| d.0);
     let (ending, happened, events) = rt.block_on(async {
         let exec: Arc<dyn Executor> = if args.real {
-            Arc::new(RealExecutor)
+            Arc::new(RealExecutor::new())
         } else {
             Arc::new(SimExecutor::new(
                 sc.overrides.clone(),

@@ -387,7 +387,7 @@ impl Linter<'_> {
                 Some(p) => p.clone(),
                 None => {
                     let p = check_command(self.root.as_deref(), path);
-                    if let Ok(h) = hash_in_root(self.root.as_deref(), path) {
+                    if let Ok(h) = crate::rootfs::hash(self.root.as_deref(), path) {
                         self.lint.hashes.insert(path.to_string(), h);
                     }
                     self.checked.insert(path.to_string(), p.clone());
@@ -442,32 +442,13 @@ struct PreparedRp {
     unsafe_file: Option<(String, Span)>,
 }
 
-/// Opens a site file for reading under the staging root, without
-/// blocking, and checks it is a regular file within `limit`.
-fn open_in_root(
-    root: Option<&Path>,
-    path: &str,
-    limit: crate::input::Limit,
-) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
-    let f = crate::rootfs::open(root, path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
-    let meta = f.metadata()?;
-    crate::input::check(&meta, limit)?;
-    Ok((f, meta))
-}
-
 /// One open for both the content and the metadata of a program.
 fn read_with_metadata(
     root: Option<&Path>,
     path: &str,
 ) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    let (f, meta) = open_in_root(root, path, crate::input::PROGRAM)?;
+    let (f, meta) = crate::rootfs::open_regular(root, path, crate::input::PROGRAM)?;
     Ok((crate::input::read_open(f, &meta, crate::input::PROGRAM)?, meta))
-}
-
-/// The hash of a command, as found under the staging root.
-pub fn hash_in_root(root: Option<&Path>, path: &str) -> std::io::Result<String> {
-    let (f, _) = open_in_root(root, path, crate::input::COMMAND)?;
-    crate::input::hash_open(f, crate::input::COMMAND)
 }
 
 fn prepare_rp(
@@ -593,7 +574,7 @@ pub fn lint_nodes(
                 .iter()
                 .map(|r| {
                     if name.starts_with('/') {
-                        hash_in_root(Some(r), &name).ok()
+                        crate::rootfs::hash(Some(r), &name).ok()
                     } else {
                         crate::input::open(&r.join(&name), crate::input::COMMAND)
                             .and_then(|(f, _)| crate::input::hash_open(f, crate::input::COMMAND))

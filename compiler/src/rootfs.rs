@@ -39,6 +39,25 @@ pub fn open(root: Option<&Path>, path: &str, flags: i32) -> io::Result<File> {
     }
 }
 
+/// Opens a site file for reading, without blocking, and checks it is a
+/// regular file within `limit`.
+pub fn open_regular(
+    root: Option<&Path>,
+    path: &str,
+    limit: crate::input::Limit,
+) -> io::Result<(File, Metadata)> {
+    let f = open(root, path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+    let meta = f.metadata()?;
+    crate::input::check(&meta, limit)?;
+    Ok((f, meta))
+}
+
+/// The content hash of a site file (a command), read in pieces.
+pub fn hash(root: Option<&Path>, path: &str) -> io::Result<String> {
+    let (f, _) = open_regular(root, path, crate::input::COMMAND)?;
+    crate::input::hash_open(f, crate::input::COMMAND)
+}
+
 /// Metadata of the file a site path names, without reading it.
 pub fn metadata(root: Option<&Path>, path: &str) -> io::Result<Metadata> {
     open(root, path, libc::O_PATH)?.metadata()

@@ -169,7 +169,7 @@ fn real() {
     rt.block_on(async {
         let mut c = Cluster::new(
             Arc::new(b),
-            Arc::new(RealExecutor),
+            Arc::new(RealExecutor::new()),
             Journal::in_memory(),
             None,
             Duration::ZERO,

@@ -77,7 +77,7 @@ impl Site {
         let bundle = bundle_of(&self.dir.path().join("site.toml"), |_| {});
         let mut c = Cluster::new(
             Arc::new(bundle),
-            Arc::new(RealExecutor),
+            Arc::new(RealExecutor::new()),
             Journal::in_memory(),
             Some(self.root()),
             Duration::ZERO,
@@ -189,6 +189,7 @@ async fn a_command_sees_exactly_the_environment_of_the_spec() {
                 "EVLOCATION",
                 "EVNAME",
                 "EVQUALIFIER",
+                "HACMP_COMMAND",
                 "HACMP_MEMBERSHIP",
                 "HACMP_NODE",
                 "HACMP_NODESET",

@@ -114,7 +114,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
     let bundle = Arc::new(bundle);
     let mut c = Cluster::new(
         bundle.clone(),
-        Arc::new(RealExecutor),
+        Arc::new(RealExecutor::new()),
         Journal::in_memory(),
         Some(root.clone()),
         Duration::ZERO,

@@ -2,6 +2,7 @@
 //! one takes statuses and durations from a scenario. Everything around them
 //! (node sets, groups, barriers, failure policies) is shared.
 
+pub mod launch;
 pub mod real;
 pub mod sim;
 
@@ -29,7 +30,13 @@ pub struct Tags {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CommandSpec {
+    /// `argv[0]` is the site's path of the command (absolute).
     pub argv: Vec<String>,
+    /// The staging root the site's paths resolve under.
+    pub root: Option<std::path::PathBuf>,
+    /// The content hash the bundle holds for the command: a command that
+    /// differs does not run.
+    pub hash: Option<String>,
     /// The whole environment: nothing else is inherited.
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,

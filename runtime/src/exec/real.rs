@@ -29,21 +29,67 @@ const MAX_LINE: usize = 4096;
 /// outside the group may hold the pipe open).
 const DRAIN: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RealExecutor;
-
-/// Kills a process group unless disarmed: a command future dropped half-way
-/// leaves nothing running.
-struct GroupGuard {
-    pgid: i32,
-    armed: bool,
+/// Runs real processes; one per manager, or shared by the nodes of a
+/// process.
+#[derive(Default)]
+pub struct RealExecutor {
+    hashes: super::launch::Hashes,
+    /// Process groups of the commands running now.
+    groups: Mutex<std::collections::BTreeSet<i32>>,
 }
 
-impl Drop for GroupGuard {
+impl RealExecutor {
+    pub fn new() -> RealExecutor {
+        RealExecutor::default()
+    }
+
+    /// Stops every command running: TERM to each process group, KILL to
+    /// what is left after `grace` (a runtime that is asked to stop).
+    pub async fn terminate_all(&self, grace: Duration) {
+        let groups: Vec<i32> = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        for g in &groups {
+            killpg(*g, libc::SIGTERM);
+        }
+        let end = Instant::now() + grace;
+        while Instant::now() < end {
+            let left = self.groups.lock().unwrap_or_else(|p| p.into_inner()).len();
+            if left == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for g in &groups {
+            killpg(*g, libc::SIGKILL);
+        }
+    }
+}
+
+/// Kills a process group unless disarmed: a command future dropped half-way
+/// leaves nothing running. Either way the group is no longer counted.
+struct GroupGuard<'a> {
+    pgid: i32,
+    armed: bool,
+    groups: &'a Mutex<std::collections::BTreeSet<i32>>,
+}
+
+impl Drop for GroupGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
             killpg(self.pgid, libc::SIGKILL);
         }
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.pgid);
     }
 }
 
@@ -127,7 +173,22 @@ impl Executor for RealExecutor {
                 output_tail: Vec::new(),
             };
         };
-        let mut cmd = tokio::process::Command::new(program);
+        let checked = match super::launch::open_checked(
+            spec.root.as_deref(),
+            program,
+            spec.hash.as_deref(),
+            &self.hashes,
+        ) {
+            Ok(f) => f,
+            Err(error) => {
+                tracing::error!(node = tags.node, event = %tags.event, command = %tags.command, "not started: {error}");
+                return CommandResult {
+                    status: Status::SpawnFailed { error },
+                    output_tail: Vec::new(),
+                };
+            }
+        };
+        let mut cmd = super::launch::command(&checked, program);
         cmd.args(&spec.argv[1..])
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -149,11 +210,18 @@ impl Executor for RealExecutor {
                 };
             }
         };
+        // The child has its own copy; ours is not needed any more.
+        drop(checked);
         let pid = child.id().unwrap_or(0);
         on_start(pid);
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pid as i32);
         let mut guard = GroupGuard {
             pgid: pid as i32,
             armed: true,
+            groups: &self.groups,
         };
         let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
         let mut readers = Vec::new();

@@ -200,15 +200,12 @@ impl<G: GroupServices> Manager<G> {
         };
         let mut env = command_env(&ctx, node_set);
         env.extend(cmd.env);
-        let mut argv = cmd.argv;
-        if let (Some(root), Some(first)) = (&self.cfg.root, argv.first_mut()) {
-            if first.starts_with('/') {
-                *first = root
-                    .join(first.trim_start_matches('/'))
-                    .display()
-                    .to_string();
-            }
-        }
+        let argv = cmd.argv;
+        // The site's path: it runs under the staging root (never outside
+        // it), and only with the content the bundle was built from.
+        let program = argv.first().cloned().unwrap_or_default();
+        env.push(("HACMP_COMMAND".to_string(), program.clone()));
+        let hash = self.cfg.bundle.sources.get(&program).cloned();
         let cwd = match &self.cfg.root {
             Some(r) if site.defaults.working_dir != "/" => {
                 r.join(site.defaults.working_dir.trim_start_matches('/'))
@@ -218,6 +215,8 @@ impl<G: GroupServices> Manager<G> {
         let display = cmd.display;
         let spec = CommandSpec {
             argv,
+            root: self.cfg.root.clone(),
+            hash,
             env,
             cwd,
             timeout: cmd.timeout,
