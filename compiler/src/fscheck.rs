@@ -25,8 +25,11 @@ pub enum Problem {
     Missing,
     NotAFile,
     NotExecutable,
-    /// Writable by group or others, or owned by another user (P008).
+    /// Writable by group or others, owned by another user, or in a
+    /// directory all users may write (P008).
     Unsafe(String),
+    /// Setuid or setgid (P008, a warning): it runs with its owner's rights.
+    SetId(u32),
     Unreadable(String),
 }
 
@@ -66,10 +69,36 @@ pub fn check_command(root: Option<&Path>, path: &str) -> Vec<Problem> {
             if m.permissions().mode() & 0o111 == 0 {
                 out.push(Problem::NotExecutable);
             }
-            if let Some(s) = safety(&m) {
+            if let Some(s) = safety(&m).or_else(|| open_directory(root, path)) {
                 out.push(Problem::Unsafe(s));
+            }
+            let id = m.permissions().mode() & 0o6000;
+            if id != 0 {
+                out.push(Problem::SetId(id));
             }
             out
         }
     }
+}
+
+/// The first directory above a site path (inside the staging root) that
+/// all users may write: anyone could put another file in its place.
+pub fn open_directory(root: Option<&Path>, path: &str) -> Option<String> {
+    let mut dir = Path::new(path).parent();
+    while let Some(d) = dir {
+        let s = d.display().to_string();
+        if s == "/" {
+            break;
+        }
+        if let Ok(m) = crate::rootfs::metadata(root, &s) {
+            if m.permissions().mode() & 0o002 != 0 {
+                return Some(format!(
+                    "is in `{s}`, a directory all users may write (mode {:o}): anyone could replace it",
+                    m.permissions().mode() & 0o7777
+                ));
+            }
+        }
+        dir = d.parent();
+    }
+    None
 }

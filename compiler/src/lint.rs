@@ -119,6 +119,7 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
     if let Some(site_path) = &opts.site {
         let bytes = read(site_path, crate::input::CONFIG)?;
         l.load_site(site_path, &bytes);
+        l.input_safety(site_path, "site file");
     }
     for input in inputs {
         let rp = input.extension().is_some_and(|e| e == "rp");
@@ -134,6 +135,7 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
         } else {
             let key = site_relative(opts.site.as_deref(), input);
             l.rules(&name, &key, &bytes);
+            l.input_safety(input, "rules file");
         }
     }
     l.lint.sort();
@@ -166,13 +168,34 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
 }
 
 fn read(path: &Path, limit: crate::input::Limit) -> Result<Vec<u8>, InputError> {
-    crate::input::read(path, limit).map_err(|error| InputError {
+    crate::input::open(path, limit)
+        .and_then(|(f, meta)| crate::input::read_open(f, &meta, limit))
+        .map_err(|error| InputError {
         path: path.to_path_buf(),
         error,
     })
 }
 
 impl Linter<'_> {
+    /// P008 on a rules or site file that others may write: what it says
+    /// runs as root.
+    fn input_safety(&mut self, path: &Path, what: &str) {
+        if !self.opts.fs_checks {
+            return;
+        }
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        let Some(why) = safety(&meta) else { return };
+        let name = path.display().to_string();
+        let Some((file, _)) = self.lint.sources.iter().find(|(_, f)| f.name == name) else {
+            return;
+        };
+        self.lint.diagnostics.push(
+            Diagnostic::new(Code::P008, file, Span { start: 0, end: 0, line: 1, col: 1 }, format!("{what} `{name}` {why}"))
+                .label("what this file says runs as root on every node")
+                .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
+        );
+    }
+
     fn load_site(&mut self, path: &Path, bytes: &[u8]) {
         let name = path.display().to_string();
         let Some(file) = self.text_file(&name, bytes) else {
@@ -422,6 +445,10 @@ impl Linter<'_> {
                     Problem::Unsafe(why) => Diagnostic::new(Code::P008, file, span, format!("{what} {why}"))
                         .label("runs as root on every node")
                         .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
+                    Problem::SetId(bits) => Diagnostic::new(Code::P008, file, span, format!("{what} is {}", if bits & 0o4000 != 0 { "setuid" } else { "setgid" }))
+                        .severity(crate::Severity::Warning)
+                        .label("runs with its owner's rights, whoever starts it")
+                        .help("recovery commands run as root already: `chmod ug-s FILE`"),
                     Problem::Unreadable(e) => Diagnostic::new(Code::F001, file, span, format!("{what} cannot be examined: {e}")).label("unreadable"),
                 };
                 self.lint.diagnostics.push(d);

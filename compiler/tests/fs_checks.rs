@@ -131,6 +131,40 @@ fn p008_group_writable_program_and_command() {
 }
 
 #[test]
+fn p008_a_rules_file_others_may_write_a_command_in_an_open_directory_and_a_setuid_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = stage(dir.path(), "all \"/usr/sbin/cluster/local/a\" 0 NULL\nall \"/usr/sbin/cluster/drop/b\" 0 NULL\n");
+    fs::set_permissions(&rules, fs::Permissions::from_mode(0o666)).unwrap();
+    put(dir.path(), "root/usr/sbin/cluster/drop/b", "#!/bin/sh\nexit 0\n", 0o755);
+    fs::set_permissions(
+        dir.path().join("root/usr/sbin/cluster/drop"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    fs::set_permissions(
+        dir.path().join("root/usr/sbin/cluster/local/a"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    let l = run(dir.path(), &rules);
+    let msgs: Vec<(Code, String)> = l
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.replace(&dir.path().display().to_string(), "[DIR]")))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            (Code::P008, "rules file `[DIR]/rules.hacmprd` is writable by its group and all users (mode 666)".to_string()),
+            (Code::P008, "command `/usr/sbin/cluster/local/a` is setuid".to_string()),
+            (Code::P008, "command `/usr/sbin/cluster/drop/b` is in `/usr/sbin/cluster/drop`, a directory all users may write (mode 777): anyone could replace it".to_string()),
+        ]
+    );
+    assert_eq!(l.diagnostics[1].severity, hacmp_compiler::Severity::Warning);
+    assert!(l.bundle().is_none(), "errors: no bundle");
+}
+
+#[test]
 fn f001_program_that_cannot_be_read() {
     let dir = tempfile::tempdir().unwrap();
     let rules = put(dir.path(), "rules.hacmprd", RULES, 0o644);
