@@ -48,8 +48,20 @@ pub fn rules_and_site(
 /// Errors are printed diagnostics or a one-line reason.
 pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loaded, String> {
     if path.extension().is_some_and(|e| e == "json") {
-        let text = hacmp_compiler::input::read_text(path, hacmp_compiler::input::BUNDLE)
+        let (f, meta) = hacmp_compiler::input::open(path, hacmp_compiler::input::BUNDLE)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        // What a bundle says runs as root: only its owner may change it
+        // (its hash proves nothing against someone who can rewrite it).
+        if let Some(why) = hacmp_compiler::fscheck::safety(&meta) {
+            return Err(format!(
+                "`{}` {why}: a bundle runs as root, so it must be owned by root (or you) and writable only by its owner",
+                path.display()
+            ));
+        }
+        let text = hacmp_compiler::input::read_open(f, &meta, hacmp_compiler::input::BUNDLE)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| format!("cannot read `{}`: not UTF-8 text", path.display()))?;
         let bundle: Bundle = serde_json::from_str(&text)
             .map_err(|e| format!("`{}` is not a bundle: {e}", path.display()))?;
         if !bundle.verify() {

@@ -14,6 +14,7 @@ use hacmp_runtime::em::testfile::{self, TestFile};
 use hacmp_runtime::em::{instance_string, parse_instance, value_string, Observation};
 
 use crate::exit;
+use hacmp_compiler::render::visible;
 
 /// The rules and catalog of a site, checked without the file system (rule
 /// tests and plans need the conditions, not the programs).
@@ -178,7 +179,7 @@ pub fn plan(args: &PlanArgs) -> u8 {
     if let Some(f) = &args.feed {
         let (obs, errs) = FeedReader::open(f, true).poll(&catalog);
         for e in errs {
-            eprintln!("warning: feed line skipped: {e}");
+            eprintln!("warning: feed line skipped: {}", visible(&e.to_string()));
         }
         observations.extend(obs);
     }
@@ -226,8 +227,8 @@ pub fn plan(args: &PlanArgs) -> u8 {
             };
             println!(
                 "    {}  value {}  predicate {}  rearm {}  → {fire}",
-                instance_string(&o.instance),
-                value_string(&o.value),
+                visible(&instance_string(&o.instance)),
+                visible(&value_string(&o.value)),
                 yes(p),
                 yes(q)
             );

@@ -21,10 +21,13 @@ pub struct InitArgs {
 }
 
 fn site_toml(name: &str, nodes: u32) -> String {
+    // The name as a TOML string, written by the TOML writer: quotes,
+    // newlines and the like stay inside it.
+    let quoted = toml::Value::String(name.to_string()).to_string();
     let mut s = format!(
-        "# Site configuration of cluster `{name}`.\n\
+        "# Site configuration of a cluster.\n\
          # `hacmp lint --site site.toml` checks the site before deploy.\n\n\
-         [cluster]\nid = 1\nname = \"{name}\"\n# How long the event queue must be quiet before the next event is chosen.\nsettle = \"200ms\"\n\n"
+         [cluster]\nid = 1\nname = {quoted}\n# How long the event queue must be quiet before the next event is chosen.\nsettle = \"200ms\"\n\n"
     );
     for n in 1..=nodes {
         s.push_str(&format!("[[node]]\nnumber = {n}\nname = \"node{n}\"\n\n"));

@@ -16,24 +16,84 @@ use crate::source::{FileId, SourceMap};
 /// Ariadne's view of our source map, building each `Source` once.
 struct Sources<'a> {
     map: &'a SourceMap,
-    built: HashMap<FileId, Source<&'a str>>,
+    built: HashMap<FileId, Source<String>>,
 }
 
-impl<'a> Cache<FileId> for Sources<'a> {
-    type Storage = &'a str;
+impl Cache<FileId> for Sources<'_> {
+    type Storage = String;
 
-    fn fetch(&mut self, id: &FileId) -> Result<&Source<&'a str>, impl fmt::Debug> {
+    fn fetch(&mut self, id: &FileId) -> Result<&Source<String>, impl fmt::Debug> {
         let map = self.map;
         Ok::<_, ()>(
             self.built
                 .entry(*id)
-                .or_insert_with(|| Source::from(map.get(*id).text.as_str())),
+                .or_insert_with(|| Source::from(masked(&map.get(*id).text))),
         )
     }
 
     fn display<'b>(&self, id: &'b FileId) -> Option<impl fmt::Display + 'b> {
-        Some(self.map.get(*id).name.clone())
+        Some(visible(&self.map.get(*id).name).into_owned())
     }
+}
+
+/// Text for a terminal: control characters (but tab and newline) shown as
+/// escapes, so nothing a file or a command prints can move the cursor,
+/// recolour, or forge a line.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\t' && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A source for snippets: control characters become `?`, byte for byte,
+/// so that spans still point where they did.
+fn masked(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' && c != '\n' {
+                "?".repeat(c.len_utf8())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Lines longer than this are not echoed whole: an excerpt around the
+/// span is.
+const LONGEST_ECHO: usize = 400;
+
+/// The line of `at` when it is longer than `LONGEST_ECHO`: an excerpt.
+fn long_line_excerpt(text: &str, start: usize, end: usize) -> Option<String> {
+    let at = start.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    if line_end - line_start <= LONGEST_ECHO {
+        return None;
+    }
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let from = floor(at.saturating_sub(80).max(line_start));
+    let to = floor((end.max(at) + 80).min(line_end).max(from));
+    Some(format!(
+        "{}{}{}",
+        if from > line_start { "…" } else { "" },
+        visible(&text[from..to]),
+        if to < line_end { "…" } else { "" }
+    ))
 }
 
 /// Human-readable reports, one after the other, and a summary line.
@@ -58,42 +118,51 @@ pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
         let mut report = Report::build(kind, (d.file, range.clone()))
             .with_config(config)
             .with_code(d.code)
-            .with_message(&d.message);
+            .with_message(visible(&d.message));
         if text_len > 0 || !range.is_empty() {
             report = report.with_label(
-                Label::new((d.file, range)).with_message(
-                    d.label
+                Label::new((d.file, range.clone())).with_message(visible(
+                    &d.label
                         .clone()
                         .unwrap_or_else(|| d.code.title().to_string()),
-                ),
+                )),
             );
         }
         for (f, s, m) in &d.secondary {
             let len = sources.get(*f).text.len();
             let r = s.start.min(len)..s.end.min(len).max(s.start.min(len));
-            report = report.with_label(Label::new((*f, r)).with_message(m).with_order(1));
+            report = report.with_label(Label::new((*f, r)).with_message(visible(m)).with_order(1));
         }
         if let Some(h) = &d.help {
-            report = report.with_help(h);
+            report = report.with_help(visible(h));
         }
         for n in &d.notes {
-            report = report.with_note(n);
+            report = report.with_note(visible(n));
         }
-        if text_len == 0 {
+        let excerpt = long_line_excerpt(&sources.get(d.file).text, range.start, range.end);
+        if text_len == 0 || excerpt.is_some() {
             // Nothing to show a snippet of: say where, in one line.
             let f = sources.get(d.file);
+            let at = if text_len == 0 {
+                String::new()
+            } else {
+                format!(":{}:{}", d.span.line, d.span.col)
+            };
             out.extend_from_slice(
                 format!(
-                    "{}[{}]: {}\n  --> {}\n",
+                    "{}[{}]: {}\n  --> {}{at}\n",
                     d.severity.as_str(),
                     d.code,
-                    d.message,
-                    f.name
+                    visible(&d.message),
+                    visible(&f.name)
                 )
                 .as_bytes(),
             );
+            if let Some(e) = &excerpt {
+                out.extend_from_slice(format!("   | {e}\n").as_bytes());
+            }
             if let Some(h) = &d.help {
-                out.extend_from_slice(format!("  help: {h}\n").as_bytes());
+                out.extend_from_slice(format!("  help: {}\n", visible(h)).as_bytes());
             }
             continue;
         }

@@ -310,10 +310,17 @@ pub fn append(path: &Path, obs: &Observation) -> std::io::Result<()> {
         "instance": super::instance_string(&obs.instance),
         "value": value,
     });
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never a FIFO or a device: it would block, or send the line elsewhere.
+    if let Ok(m) = std::fs::metadata(path) {
+        hacmp_compiler::input::check(&m, FEED)?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
+    hacmp_compiler::input::check(&f.metadata()?, FEED)?;
     // One write of one line: appends from several writers do not interleave.
     f.write_all(format!("{line}\n").as_bytes())
 }

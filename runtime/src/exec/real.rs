@@ -134,7 +134,9 @@ async fn read_lines(stream: impl AsyncRead + Unpin, tags: Tags, which: &'static 
         while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             buf.pop();
         }
-        let mut line = String::from_utf8_lossy(&buf).into_owned();
+        // Shown as escapes: a command cannot move the cursor or forge a
+        // log line with what it prints.
+        let mut line = hacmp_compiler::render::visible(&String::from_utf8_lossy(&buf)).into_owned();
         if line.len() > MAX_LINE {
             let mut cut = MAX_LINE;
             while !line.is_char_boundary(cut) {

@@ -212,7 +212,7 @@ impl<G: GroupServices> Manager<G> {
             }
             _ => PathBuf::from(&site.defaults.working_dir),
         };
-        let display = cmd.display;
+        let display = hacmp_compiler::render::visible(&cmd.display).into_owned();
         let spec = CommandSpec {
             argv,
             root: self.cfg.root.clone(),
