@@ -24,8 +24,9 @@ pub enum Color {
 
 #[derive(Args, Debug, Clone)]
 pub struct LintArgs {
-    /// Rules files (each checked with every `.rp` it names) and `.rp` files.
-    /// With `--site` and no file, the site's rules file.
+    /// Rules files (each checked with every `.rp` it names), `.rp` files,
+    /// or a site file (`*.toml`, with its rules file). With `--site` and no
+    /// file, the site's rules file.
     pub files: Vec<PathBuf>,
     /// Resolve the absolute paths inside the files under this staging tree.
     #[arg(long, value_name = "DIR")]
@@ -55,17 +56,33 @@ impl LintArgs {
         LintOptions {
             root: self.root.clone(),
             fs_checks: !self.no_fs,
-            site: self.site.clone(),
+            site: self.site(),
             compiling,
         }
     }
 
+    /// The site file: `--site`, or a `*.toml` among the files.
+    pub fn site(&self) -> Option<PathBuf> {
+        self.site.clone().or_else(|| {
+            self.files
+                .iter()
+                .find(|f| f.extension().is_some_and(|e| e == "toml"))
+                .cloned()
+        })
+    }
+
     /// The files to lint: those given, or the site's rules file.
     pub fn inputs(&self) -> Result<Vec<PathBuf>, String> {
-        if !self.files.is_empty() {
-            return Ok(self.files.clone());
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| !f.extension().is_some_and(|e| e == "toml"))
+            .cloned()
+            .collect();
+        if !files.is_empty() {
+            return Ok(files);
         }
-        let Some(site) = &self.site else {
+        let Some(site) = &self.site() else {
             return Err(
                 "nothing to lint: give a rules file or `.rp` files, or `--site FILE`".into(),
             );

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tokio::signal::unix::{signal, SignalKind};
 use hacmp_runtime::cluster::Cluster;
 use hacmp_runtime::exec::real::RealExecutor;
 use hacmp_runtime::gs::Decision;
 use hacmp_runtime::journal::{Journal, RecordKind};
 use hacmp_runtime::{EventRequest, Outcome};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::bundle::{init_logging, load};
 use crate::exit;

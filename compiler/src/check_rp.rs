@@ -80,12 +80,21 @@ pub fn check_rp(
                         );
                         continue;
                     }
-                    Some(first) if first.node.starts_with('/') && crate::fscheck::climbs(&first.node) => {
+                    Some(first)
+                        if first.node.starts_with('/') && crate::fscheck::climbs(&first.node) =>
+                    {
                         ok = false;
                         diags.push(
-                            Diagnostic::new(Code::F003, file, first.span, format!("command path `{}` has a `..` component", first.node))
-                                .label("climbs out of its directory")
-                                .help("give the path without `..`: commands are named by where they are"),
+                            Diagnostic::new(
+                                Code::F003,
+                                file,
+                                first.span,
+                                format!("command path `{}` has a `..` component", first.node),
+                            )
+                            .label("climbs out of its directory")
+                            .help(
+                                "give the path without `..`: commands are named by where they are",
+                            ),
                         );
                         continue;
                     }

@@ -247,9 +247,16 @@ impl RulesCheck<'_> {
             } else if crate::fscheck::climbs(v) {
                 ok = false;
                 diags.push(
-                    Diagnostic::new(Code::F003, self.file, s, format!("recovery program path `{v}` has a `..` component"))
-                        .label("climbs out of its directory")
-                        .help("give the path without `..`: files of a site are named by where they are"),
+                    Diagnostic::new(
+                        Code::F003,
+                        self.file,
+                        s,
+                        format!("recovery program path `{v}` has a `..` component"),
+                    )
+                    .label("climbs out of its directory")
+                    .help(
+                        "give the path without `..`: files of a site are named by where they are",
+                    ),
                 );
             } else {
                 if !v.ends_with(".rp") {

@@ -171,9 +171,9 @@ fn read(path: &Path, limit: crate::input::Limit) -> Result<Vec<u8>, InputError> 
     crate::input::open(path, limit)
         .and_then(|(f, meta)| crate::input::read_open(f, &meta, limit))
         .map_err(|error| InputError {
-        path: path.to_path_buf(),
-        error,
-    })
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 impl Linter<'_> {
@@ -183,7 +183,9 @@ impl Linter<'_> {
         if !self.opts.fs_checks {
             return;
         }
-        let Ok(meta) = std::fs::metadata(path) else { return };
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
         let Some(why) = safety(&meta) else { return };
         let name = path.display().to_string();
         let Some((file, _)) = self.lint.sources.iter().find(|(_, f)| f.name == name) else {
@@ -475,7 +477,10 @@ fn read_with_metadata(
     path: &str,
 ) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     let (f, meta) = crate::rootfs::open_regular(root, path, crate::input::PROGRAM)?;
-    Ok((crate::input::read_open(f, &meta, crate::input::PROGRAM)?, meta))
+    Ok((
+        crate::input::read_open(f, &meta, crate::input::PROGRAM)?,
+        meta,
+    ))
 }
 
 fn prepare_rp(

@@ -46,7 +46,11 @@ pub fn open_regular(
     path: &str,
     limit: crate::input::Limit,
 ) -> io::Result<(File, Metadata)> {
-    let f = open(root, path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+    let f = open(
+        root,
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+    )?;
     let meta = f.metadata()?;
     crate::input::check(&meta, limit)?;
     Ok((f, meta))
@@ -96,7 +100,10 @@ fn open_checked(root: &Path, rel: &str, flags: i32) -> io::Result<File> {
     if !real.starts_with(&root) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("it resolves to `{}`, outside the staging root", real.display()),
+            format!(
+                "it resolves to `{}`, outside the staging root",
+                real.display()
+            ),
         ));
     }
     open(None, &real.display().to_string(), flags)
@@ -117,10 +124,8 @@ mod tests {
         // An absolute link, a relative link that climbs, a path that climbs.
         std::os::unix::fs::symlink("/etc/passwd", root.join("usr/bin/abs")).unwrap();
         std::os::unix::fs::symlink("../../../outside", root.join("usr/bin/rel")).unwrap();
-        let read = |p: &str| {
-            open(Some(&root), p, libc::O_RDONLY)
-                .and_then(|f| std::io::read_to_string(f))
-        };
+        let read =
+            |p: &str| open(Some(&root), p, libc::O_RDONLY).and_then(|f| std::io::read_to_string(f));
         assert_eq!(read("/usr/bin/abs").unwrap(), "staged\n");
         // `../../../outside` from usr/bin clamps at the root: no such file.
         assert!(read("/usr/bin/rel").is_err());

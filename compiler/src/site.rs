@@ -227,7 +227,8 @@ impl Errors<'_> {
                 self.span(c.span()),
                 format!("{what} `{first}` has a `..` component"),
             );
-            d.help = Some("give the path without `..`: commands are named by where they are".into());
+            d.help =
+                Some("give the path without `..`: commands are named by where they are".into());
             self.diags.push(d);
         }
     }

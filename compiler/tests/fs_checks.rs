@@ -133,9 +133,17 @@ fn p008_group_writable_program_and_command() {
 #[test]
 fn p008_a_rules_file_others_may_write_a_command_in_an_open_directory_and_a_setuid_command() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = stage(dir.path(), "all \"/usr/sbin/cluster/local/a\" 0 NULL\nall \"/usr/sbin/cluster/drop/b\" 0 NULL\n");
+    let rules = stage(
+        dir.path(),
+        "all \"/usr/sbin/cluster/local/a\" 0 NULL\nall \"/usr/sbin/cluster/drop/b\" 0 NULL\n",
+    );
     fs::set_permissions(&rules, fs::Permissions::from_mode(0o666)).unwrap();
-    put(dir.path(), "root/usr/sbin/cluster/drop/b", "#!/bin/sh\nexit 0\n", 0o755);
+    put(
+        dir.path(),
+        "root/usr/sbin/cluster/drop/b",
+        "#!/bin/sh\nexit 0\n",
+        0o755,
+    );
     fs::set_permissions(
         dir.path().join("root/usr/sbin/cluster/drop"),
         fs::Permissions::from_mode(0o777),
@@ -150,7 +158,13 @@ fn p008_a_rules_file_others_may_write_a_command_in_an_open_directory_and_a_setui
     let msgs: Vec<(Code, String)> = l
         .diagnostics
         .iter()
-        .map(|d| (d.code, d.message.replace(&dir.path().display().to_string(), "[DIR]")))
+        .map(|d| {
+            (
+                d.code,
+                d.message
+                    .replace(&dir.path().display().to_string(), "[DIR]"),
+            )
+        })
         .collect();
     assert_eq!(
         msgs,

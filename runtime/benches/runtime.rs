@@ -163,7 +163,13 @@ fn real() {
     } else {
         "/usr/bin/true"
     };
-    let b = bundle(1, vec![(0..N).map(|_| (NodeSet::All, truth)).collect()]);
+    let mut b = bundle(1, vec![(0..N).map(|_| (NodeSet::All, truth)).collect()]);
+    // Real commands run only with the content they were compiled with.
+    b.sources.insert(
+        truth.to_string(),
+        hacmp_compiler::rootfs::hash(None, truth).unwrap(),
+    );
+    let b = Bundle::new(b.site, b.rules, b.programs, b.sources);
     let runs = 7;
     let (mut base, mut ours) = (Vec::new(), Vec::new());
     rt.block_on(async {

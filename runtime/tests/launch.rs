@@ -55,7 +55,10 @@ async fn a_command_changed_since_the_site_was_compiled_does_not_run() {
     let root = dir.path();
     let p = script(root, "ok", "exit 0", 0o755);
     let h = hash(root, &p);
-    assert_eq!(run(spec(root, &p, Some(h.clone()))).await, Status::Exited { code: 0 });
+    assert_eq!(
+        run(spec(root, &p, Some(h.clone()))).await,
+        Status::Exited { code: 0 }
+    );
     script(root, "ok", "touch \"$OUT/ran\"; exit 0", 0o755);
     let e = refused(&run(spec(root, &p, Some(h))).await);
     assert!(e.contains("changed since the site was compiled"), "{e}");
@@ -69,9 +72,16 @@ async fn links_and_dots_never_leave_the_staging_root() {
     std::fs::create_dir_all(root.join("usr/local")).unwrap();
     // A link to the machine's `/bin/true` names the root's, which is not there.
     std::os::unix::fs::symlink("/bin/true", root.join("usr/local/link")).unwrap();
-    let e = refused(&run(spec(&root, "/usr/local/link", None)).await);
+    let e = refused(&run(spec(&root, "/usr/local/link", Some("x".into()))).await);
     assert!(e.contains("cannot open `/usr/local/link` under"), "{e}");
-    let e = refused(&run(spec(&root, "/usr/local/../../../../bin/true", None)).await);
+    let e = refused(
+        &run(spec(
+            &root,
+            "/usr/local/../../../../bin/true",
+            Some("x".into()),
+        ))
+        .await,
+    );
     assert!(e.contains("without `..`"), "{e}");
 }
 
@@ -80,10 +90,13 @@ async fn a_command_others_may_write_is_not_run_as_root() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let p = script(root, "open", "exit 0", 0o757);
-    let e = refused(&run(spec(root, &p, None)).await);
+    let e = refused(&run(spec(root, &p, Some(hash(root, &p)))).await);
     assert!(e.contains("writable by all users"), "{e}");
     let p = script(root, "plain", "exit 0", 0o644);
-    assert!(refused(&run(spec(root, &p, None)).await).contains("not executable"));
+    assert!(refused(&run(spec(root, &p, Some(hash(root, &p)))).await).contains("not executable"));
+    // A command the bundle has no hash for: not one the site was compiled with.
+    let p = script(root, "unknown", "exit 0", 0o755);
+    assert!(refused(&run(spec(root, &p, None)).await).contains("no content hash"));
 }
 
 #[tokio::test]
@@ -107,14 +120,18 @@ async fn a_command_inherits_no_descriptor_but_the_standard_ones() {
         0o755,
     );
     let r = RealExecutor::new()
-        .run(spec(root, &p, None), Box::new(|_| {}))
+        .run(spec(root, &p, Some(hash(root, &p))), Box::new(|_| {}))
         .await;
     assert_eq!(r.status, Status::Exited { code: 0 });
     // SAFETY: closing the descriptor this test made.
     unsafe { libc::close(200) };
     let seen = r.output_tail.join("\n");
     let mut lines = r.output_tail.clone();
-    lines.sort_by_key(|l| l.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+    lines.sort_by_key(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+    });
     let fds: Vec<&str> = lines
         .iter()
         .filter_map(|l| l.split_whitespace().next())
@@ -127,7 +144,9 @@ async fn a_command_inherits_no_descriptor_but_the_standard_ones() {
     for l in &lines {
         let target = l.split_once(' ').map_or("", |x| x.1);
         assert!(
-            target == "/dev/null" || target.starts_with("pipe:") || target.ends_with("usr/local/fds"),
+            target == "/dev/null"
+                || target.starts_with("pipe:")
+                || target.ends_with("usr/local/fds"),
             "{l} in {seen}"
         );
     }

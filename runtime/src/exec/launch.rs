@@ -63,14 +63,26 @@ pub fn open_checked(
     if !path.starts_with('/') || fscheck::climbs(path) {
         return Err(format!("`{path}` is not an absolute path without `..`"));
     }
-    let f = rootfs::open(root, path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .map_err(|e| match root {
-            Some(r) => format!("cannot open `{path}` under `{}`: {e}", r.display()),
-            None => format!("cannot open `{path}`: {e}"),
-        })?;
+    let Some(expected) = expected else {
+        return Err(format!(
+            "the bundle has no content hash for `{path}`: only commands the site was compiled with run"
+        ));
+    };
+    let f = rootfs::open(
+        root,
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+    )
+    .map_err(|e| match root {
+        Some(r) => format!("cannot open `{path}` under `{}`: {e}", r.display()),
+        None => format!("cannot open `{path}`: {e}"),
+    })?;
     let meta = f.metadata().map_err(|e| format!("`{path}`: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("`{path}` is {}, not a regular file", input::kind(&meta)));
+        return Err(format!(
+            "`{path}` is {}, not a regular file",
+            input::kind(&meta)
+        ));
     }
     if meta.permissions().mode() & 0o111 == 0 {
         return Err(format!("`{path}` is not executable"));
@@ -78,7 +90,7 @@ pub fn open_checked(
     if let Some(why) = fscheck::safety(&meta) {
         return Err(format!("`{path}` {why}: it is not run as root"));
     }
-    if let Some(expected) = expected {
+    {
         let key = stamp(&meta);
         let known = hashes
             .0
@@ -89,7 +101,8 @@ pub fn open_checked(
         let actual = match known {
             Some(h) => h,
             None => {
-                let h = input::hash_open(&f, input::COMMAND).map_err(|e| format!("`{path}`: {e}"))?;
+                let h =
+                    input::hash_open(&f, input::COMMAND).map_err(|e| format!("`{path}`: {e}"))?;
                 hashes
                     .0
                     .lock()
