@@ -49,7 +49,8 @@ pub fn run(args: &CompileArgs) -> u8 {
     if !l.diagnostics.is_empty() {
         print(&l, args.lint.format, args.lint.color);
     }
-    let json = match serde_json::to_string_pretty(&bundle) {
+    // Compact: a bundle stays near the size of its sources.
+    let json = match serde_json::to_string(&bundle) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: cannot serialise the bundle: {e}");

@@ -65,7 +65,7 @@ impl RulesCheck<'_> {
         }
         for rec in &records {
             let checked = self.record(&text.fields, rec, &mut diags);
-            if let Some(r) = &checked {
+            if let Some(r) = checked {
                 let name_span = rec.fields[0]
                     .map(|l| text.fields[l].span)
                     .unwrap_or_default();
@@ -88,7 +88,7 @@ impl RulesCheck<'_> {
                 } else if !r.name.is_empty() {
                     names.insert(r.name.clone(), name_span);
                 }
-                out.push(r.clone());
+                out.push(r);
             }
         }
         (out, diags)
@@ -176,7 +176,7 @@ impl RulesCheck<'_> {
                         end: f.span.start + v.len(),
                         ..f.span
                     },
-                    f.text.as_str(),
+                    f.text,
                 )
             })
         };

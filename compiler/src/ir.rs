@@ -43,14 +43,56 @@ pub struct Rule {
     pub line: u32,
 }
 
-/// The Event Management condition of a user-defined event.
+/// The Event Management condition of a user-defined event. In a bundle
+/// the predicates are their source text, compiled again when the bundle
+/// is read: a bundle stays the size of its sources, and holds no code a
+/// forger could write.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ConditionText", try_from = "ConditionText")]
 pub struct Condition {
     pub variable: String,
     pub value_type: ValueType,
     pub instance: Vec<(String, Pattern)>,
     pub predicate: CompiledPredicate,
     pub rearm: Option<CompiledPredicate>,
+}
+
+/// A condition as a bundle holds it.
+#[derive(Clone, Serialize, Deserialize)]
+struct ConditionText {
+    variable: String,
+    value_type: ValueType,
+    instance: Vec<(String, Pattern)>,
+    predicate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rearm: Option<String>,
+}
+
+impl From<Condition> for ConditionText {
+    fn from(c: Condition) -> ConditionText {
+        ConditionText {
+            variable: c.variable,
+            value_type: c.value_type,
+            instance: c.instance,
+            predicate: c.predicate.source,
+            rearm: c.rearm.map(|r| r.source),
+        }
+    }
+}
+
+impl TryFrom<ConditionText> for Condition {
+    type Error = String;
+
+    fn try_from(c: ConditionText) -> Result<Condition, String> {
+        let compile = |text: &str| CompiledPredicate::from_source(text, &c.value_type);
+        Ok(Condition {
+            predicate: compile(&c.predicate)?,
+            rearm: c.rearm.as_deref().map(compile).transpose()?,
+            variable: c.variable,
+            value_type: c.value_type,
+            instance: c.instance,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

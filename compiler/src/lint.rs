@@ -268,15 +268,18 @@ impl Linter<'_> {
         let catalog = self.lint.site.full_catalog();
         let check = RulesCheck::new(file, &catalog, self.opts.compiling);
         let (rules, diags) = check.check(&text);
+        // The lines are not needed any more: free them before the programs.
+        drop(text);
         self.lint.diagnostics.extend(diags);
         let mut seen: HashMap<String, ()> = HashMap::new();
         let mut jobs: Vec<(String, Span)> = Vec::new();
-        for r in &rules {
-            match &r.rule {
-                Some(rule) => self.lint.rules.push(rule.clone()),
+        self.lint.rules.reserve(rules.len());
+        for r in rules {
+            match r.rule {
+                Some(rule) => self.lint.rules.push(rule),
                 None => self.lint.complete = false,
             }
-            let Some((path, span)) = &r.program else {
+            let Some((path, span)) = r.program else {
                 continue;
             };
             if seen.insert(path.clone(), ()).is_some() || !self.opts.fs_checks {
@@ -287,7 +290,7 @@ impl Linter<'_> {
                 }
                 continue;
             }
-            jobs.push((path.clone(), *span));
+            jobs.push((path, span));
         }
         // Reading, parsing and checking the programs is independent work:
         // spread it over the cores, then merge in rule order.

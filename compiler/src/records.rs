@@ -43,7 +43,7 @@ impl Edit {
 }
 
 struct Grouper<'a> {
-    fields: &'a [Field],
+    fields: &'a [Field<'a>],
     values: Vec<&'a str>,
     file: FileId,
     records: Vec<Record>,
@@ -419,7 +419,7 @@ trait TrimmedSpan {
     fn span_trimmed(&self) -> Span;
 }
 
-impl TrimmedSpan for Field {
+impl TrimmedSpan for Field<'_> {
     /// The span of the value without trailing blanks (the whole line when
     /// it is empty).
     fn span_trimmed(&self) -> Span {

@@ -10,8 +10,8 @@ use crate::span::{Span, Spanned};
 /// to a record). Grouping fields into records is the compiler's job, because it
 /// needs the realignment analysis.
 #[derive(Clone, Debug, Default)]
-pub struct RulesText {
-    pub fields: Vec<Field>,
+pub struct RulesText<'a> {
+    pub fields: Vec<Field<'a>>,
     /// Number of comment lines (they have no meaning, but tell the size).
     pub comments: usize,
     /// Span of the end of the text (for "missing line" reports).
@@ -20,9 +20,9 @@ pub struct RulesText {
 
 /// One non-comment line of a rules file.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Field {
+pub struct Field<'a> {
     /// The line as written, without the line feed (a carriage return stays).
-    pub text: String,
+    pub text: &'a str,
     pub span: Span,
 }
 

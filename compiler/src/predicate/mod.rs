@@ -148,6 +148,21 @@ pub enum Plan {
     Stack,
 }
 
+impl CompiledPredicate {
+    /// Parses and compiles a predicate's text for a variable of type `var`.
+    pub fn from_source(
+        text: &str,
+        var: &hacmp_stdlib::ValueType,
+    ) -> Result<CompiledPredicate, String> {
+        let expr = hacmp_grammar::parse_predicate(text, hacmp_grammar::span::Span::default())
+            .map_err(|e| format!("predicate `{text}` does not parse: {:?}", e.kind))?;
+        compile::compile(&expr, var, text).map_err(|errs| {
+            let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
+            format!("predicate `{text}`: {}", msgs.join("; "))
+        })
+    }
+}
+
 /// A predicate ready to evaluate, with its source for messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompiledPredicate {

@@ -29,6 +29,8 @@ use super::store::{
 const TRY: Duration = Duration::from_secs(2);
 /// How long an endpoint that failed is passed over.
 const SET_ASIDE: Duration = Duration::from_secs(3);
+/// How long a call waits for an election among the members to end.
+const ELECTION_WAIT: Duration = Duration::from_secs(4);
 
 struct Endpoint {
     url: String,
@@ -84,6 +86,13 @@ fn brief(e: &etcd_client::Error) -> String {
         src = x.source();
     }
     last
+}
+
+/// A member that is up but between leaders.
+fn in_election(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::Unavailable
+            && (s.message().contains("leader changed") || s.message().contains("no leader")))
 }
 
 fn lease_gone(e: &etcd_client::Error) -> bool {
@@ -148,8 +157,35 @@ impl EtcdStore {
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
+        // A member that answers "leader changed" or "no leader" is in an
+        // election, which ends within a second or two: another round then
+        // succeeds. Endpoints that do not answer at all are not waited for.
+        let started = Instant::now();
+        let mut round = 0u32;
+        loop {
+            let (result, electing) = self.round(what, &f).await;
+            match result {
+                Err(StoreError::Unavailable(_))
+                    if electing && started.elapsed() < ELECTION_WAIT =>
+                {
+                    round += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(round.min(5)))).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One try of each endpoint; also whether a member said it is in an
+    /// election.
+    async fn round<T, F, Fut>(&self, what: &str, f: &F) -> (Result<T, StoreError>, bool)
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
         let order = self.order();
         let mut last = String::new();
+        let mut electing = false;
         for (k, i) in order.iter().enumerate() {
             let ep = &self.endpoints[*i];
             let limit = if k + 1 == order.len() {
@@ -161,16 +197,22 @@ impl EtcdStore {
                 Ok(Ok(v)) => {
                     self.preferred.store(*i, Ordering::Relaxed);
                     *ep.bad_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    return Ok(v);
+                    return (Ok(v), false);
                 }
-                Ok(Err(e)) if lease_gone(&e) => return Err(StoreError::LeaseNotFound),
+                Ok(Err(e)) if lease_gone(&e) => return (Err(StoreError::LeaseNotFound), false),
                 Ok(Err(e)) if !transient(&e) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "etcd refused {what}: {}",
-                        brief(&e)
-                    )))
+                    return (
+                        Err(StoreError::Unavailable(format!(
+                            "etcd refused {what}: {}",
+                            brief(&e)
+                        ))),
+                        false,
+                    )
                 }
-                Ok(Err(e)) => last = format!("{}: {}", ep.url, brief(&e)),
+                Ok(Err(e)) => {
+                    electing |= in_election(&e);
+                    last = format!("{}: {}", ep.url, brief(&e));
+                }
                 Err(_) => {
                     last = format!(
                         "{}: no answer in {}",
@@ -182,7 +224,7 @@ impl EtcdStore {
             *ep.bad_until.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Instant::now() + SET_ASIDE);
         }
-        Err(StoreError::Unavailable(format!("etcd ({last})")))
+        (Err(StoreError::Unavailable(format!("etcd ({last})"))), electing)
     }
 
     fn compare(&self, c: &Compare) -> ECompare {
