@@ -31,14 +31,14 @@ pub fn run(args: &CompileArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let l = match lint(&inputs, &args.lint.options(true)) {
+    let mut l = match lint(&inputs, &args.lint.options(true)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
-    let Some(bundle) = l.bundle() else {
+    let Some(bundle) = l.take_bundle() else {
         print(&l, args.lint.format, args.lint.color);
         eprintln!(
             "error: not writing `{}`: the site has errors",
@@ -50,14 +50,15 @@ pub fn run(args: &CompileArgs) -> u8 {
         print(&l, args.lint.format, args.lint.color);
     }
     // Compact: a bundle stays near the size of its sources.
-    let json = match serde_json::to_string(&bundle) {
+    let mut json = match serde_json::to_vec(&bundle) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: cannot serialise the bundle: {e}");
             return exit::USAGE;
         }
     };
-    if let Err(e) = hacmp_compiler::input::write(&args.output, (json + "\n").as_bytes()) {
+    json.push(b'\n');
+    if let Err(e) = hacmp_compiler::input::write(&args.output, &json) {
         eprintln!("error: cannot write `{}`: {e}", args.output.display());
         return exit::USAGE;
     }

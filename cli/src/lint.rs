@@ -58,6 +58,7 @@ impl LintArgs {
             fs_checks: !self.no_fs,
             site: self.site(),
             compiling,
+            diagnostics_only: false,
         }
     }
 
@@ -116,7 +117,10 @@ pub fn run(args: &LintArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let opts = args.options(false);
+    let opts = LintOptions {
+        diagnostics_only: true,
+        ..args.options(false)
+    };
     let result = if args.nodes.is_empty() {
         lint(&inputs, &opts)
     } else {

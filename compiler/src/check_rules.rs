@@ -36,6 +36,9 @@ pub struct RulesCheck<'a> {
     pub memo: std::cell::RefCell<HashMap<(String, String, String), Compiled>>,
 }
 
+/// Most conditions remembered for reuse.
+const MEMO_LIMIT: usize = 4096;
+
 /// A condition's compiled predicates and what analysis found.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -56,42 +59,49 @@ impl<'a> RulesCheck<'a> {
 }
 
 impl RulesCheck<'_> {
-    pub fn check(&self, text: &RulesText) -> (Vec<CheckedRule>, Vec<Diagnostic>) {
-        let (records, mut diags) = group(&text.fields, self.file);
-        let mut out = Vec::with_capacity(records.len());
-        let mut names: HashMap<String, Span> = HashMap::new();
-        for f in &text.fields {
-            self.whitespace(f, &mut diags);
+    /// Checks every record, handing each checked rule to `each` in file
+    /// order as soon as it is checked: a caller that keeps nothing keeps
+    /// nothing per record.
+    pub fn check(&self, text: &RulesText, mut each: impl FnMut(CheckedRule)) -> Vec<Diagnostic> {
+        let mut diags = Vec::new();
+        // Names borrow the text: a set of the names, not a copy of them.
+        let mut names: HashMap<&str, Span> = HashMap::new();
+        for f in text.fields() {
+            self.whitespace(&f, &mut diags);
         }
-        for rec in &records {
-            let checked = self.record(&text.fields, rec, &mut diags);
-            if let Some(r) = checked {
-                let name_span = rec.fields[0]
-                    .map(|l| text.fields[l].span)
-                    .unwrap_or_default();
-                let name_span = Span {
-                    end: name_span.start + r.name.len(),
-                    ..name_span
-                };
-                if let Some(first) = names.get(&r.name) {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::R003,
-                            self.file,
-                            name_span,
-                            format!("event `{}` is defined twice", r.name),
-                        )
-                        .label("second definition")
-                        .also(self.file, *first, "first definition")
-                        .help("event names must be unique: the manager picks the rule by name and state"),
-                    );
-                } else if !r.name.is_empty() {
-                    names.insert(r.name.clone(), name_span);
-                }
-                out.push(r);
+        let grouping = group(text, self.file, |rec| {
+            let Some(r) = self.record(text, rec, &mut diags) else {
+                return;
+            };
+            let name_field = rec.fields[0].map(|l| text.field(l));
+            let name_span = name_field.map(|f| f.span).unwrap_or_default();
+            let name_span = Span {
+                end: name_span.start + r.name.len(),
+                ..name_span
+            };
+            // The name as written is `r.name` followed by trailing blanks.
+            let written = name_field.map_or("", |f| &f.text[..r.name.len().min(f.text.len())]);
+            if let Some(first) = names.get(written) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::R003,
+                        self.file,
+                        name_span,
+                        format!("event `{}` is defined twice", r.name),
+                    )
+                    .label("second definition")
+                    .also(self.file, *first, "first definition")
+                    .help(
+                        "event names must be unique: the manager picks the rule by name and state",
+                    ),
+                );
+            } else if !r.name.is_empty() && written == r.name {
+                names.insert(written, name_span);
             }
-        }
-        (out, diags)
+            each(r);
+        });
+        diags.extend(grouping);
+        diags
     }
 
     /// R015: trailing blanks, tabs, carriage returns.
@@ -136,15 +146,18 @@ impl RulesCheck<'_> {
 
     fn record(
         &self,
-        fields: &[Field],
+        text: &RulesText,
         rec: &Record,
         diags: &mut Vec<Diagnostic>,
     ) -> Option<CheckedRule> {
         if rec.fields.iter().any(Option::is_none) {
             // A line is missing and was reported with the realignment: the
             // rest of the record would only repeat that in other words.
-            let value =
-                |k: usize| rec.fields[k].map(|l| (shape::value(&fields[l].text), fields[l].span));
+            let value = |k: usize| {
+                rec.fields[k]
+                    .map(|l| text.field(l))
+                    .map(|f| (shape::value(f.text), f.span))
+            };
             let name = value(0)
                 .map(|(v, _)| v)
                 .filter(|v| shape::is_name(v))
@@ -168,7 +181,7 @@ impl RulesCheck<'_> {
         }
         let get = |k: usize| -> Option<(&str, Span, &str)> {
             rec.fields[k].map(|l| {
-                let f = &fields[l];
+                let f = text.field(l);
                 let v = shape::value(&f.text);
                 (
                     v,
@@ -288,7 +301,7 @@ impl RulesCheck<'_> {
                                 Diagnostic::new(
                                     Code::R006,
                                     self.file,
-                                    if v.is_empty() { fields[rec.fields[k].unwrap_or(0)].span } else { s },
+                                    if v.is_empty() { text.field(rec.fields[k].unwrap_or(0)).span } else { s },
                                     format!("{} (field {}) must be an integer: {found}", FIELD_NAMES[k], k + 1),
                                 )
                                 .label("expected an integer")
@@ -518,10 +531,7 @@ impl RulesCheck<'_> {
             Some(c) => c,
             None => {
                 let before = *ok;
-                let errors_before = diags
-                    .iter()
-                    .filter(|d| d.severity == Severity::Error)
-                    .count();
+                let diags_before = diags.len();
                 let predicate =
                     self.predicate(pred, span(2), Some(variable), "predicate", diags, ok);
                 let rearm_c = if rearm.is_empty() {
@@ -545,12 +555,12 @@ impl RulesCheck<'_> {
                 };
                 let clean = before
                     && *ok
-                    && diags
+                    && !diags[diags_before..]
                         .iter()
-                        .filter(|d| d.severity == Severity::Error)
-                        .count()
-                        == errors_before;
-                if clean {
+                        .any(|d| d.severity == Severity::Error);
+                // Bounded: a file of conditions all different gains nothing
+                // from remembering them all.
+                if clean && self.memo.borrow().len() < MEMO_LIMIT {
                     self.memo.borrow_mut().insert(key, c.clone());
                 }
                 c

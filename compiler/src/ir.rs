@@ -193,8 +193,21 @@ impl Bundle {
             programs: &self.programs,
             sources: &self.sources,
         };
-        // Serialising plain data to a Vec cannot fail.
-        sha256_hex(&serde_json::to_vec(&c).unwrap_or_default())
+        // Streamed into the hash: no copy of a large bundle's text.
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                sha2::Digest::update(&mut self.0, b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut h = Hashing(Sha256::new());
+        // Serialising plain data cannot fail, nor can this writer.
+        let _ = serde_json::to_writer(&mut h, &c);
+        hex(&h.0.finalize())
     }
 
     /// Whether the stored hash matches the content (a bundle edited by hand

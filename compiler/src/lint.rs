@@ -1,7 +1,7 @@
 //! The lint stage: read a site's files, check everything, keep what checked
 //! into IR. `compile` is lint plus the refusal to build on errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use hacmp_grammar::span::Span;
@@ -26,6 +26,9 @@ pub struct LintOptions {
     pub site: Option<PathBuf>,
     /// Building a bundle: what it cannot do without is an error.
     pub compiling: bool,
+    /// Only the diagnostics are wanted: the rules are checked and not kept,
+    /// so that a lint needs little more memory than its input.
+    pub diagnostics_only: bool,
 }
 
 impl LintOptions {
@@ -79,15 +82,31 @@ impl Lint {
 
     /// The bundle, when there are no errors.
     pub fn bundle(&self) -> Option<Bundle> {
-        if self.has_errors() || !self.complete {
-            return None;
-        }
-        Some(Bundle::new(
-            self.site.clone(),
-            self.rules.clone(),
-            self.programs.clone(),
-            self.hashes.clone(),
-        ))
+        self.bundles().then(|| {
+            Bundle::new(
+                self.site.clone(),
+                self.rules.clone(),
+                self.programs.clone(),
+                self.hashes.clone(),
+            )
+        })
+    }
+
+    /// The bundle, moved out of the lint (which keeps its sources and
+    /// diagnostics): a large site is not held twice.
+    pub fn take_bundle(&mut self) -> Option<Bundle> {
+        self.bundles().then(|| {
+            Bundle::new(
+                std::mem::take(&mut self.site),
+                std::mem::take(&mut self.rules),
+                std::mem::take(&mut self.programs),
+                std::mem::take(&mut self.hashes),
+            )
+        })
+    }
+
+    fn bundles(&self) -> bool {
+        !self.has_errors() && self.complete
     }
 
     /// Diagnostics in file order, then by position.
@@ -134,7 +153,7 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
             l.rp(&name, &name, &bytes, None);
         } else {
             let key = site_relative(opts.site.as_deref(), input);
-            l.rules(&name, &key, &bytes);
+            l.rules(&name, &key, bytes);
             l.input_safety(input, "rules file");
         }
     }
@@ -160,7 +179,7 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
         } else if name.ends_with(".toml") {
             l.load_site(Path::new(name), bytes);
         } else {
-            l.rules(name, name, bytes);
+            l.rules(name, name, bytes.to_vec());
         }
     }
     l.lint.sort();
@@ -253,45 +272,56 @@ impl Linter<'_> {
         }
     }
 
-    /// A rules file: `name` for messages, `key` for its hash.
-    fn rules(&mut self, name: &str, key: &str, bytes: &[u8]) {
-        self.lint.hashes.insert(key.to_string(), sha256_hex(bytes));
-        let Ok(text) = parse_rules(bytes) else {
-            self.text_file(name, bytes);
+    /// A rules file: `name` for messages, `key` for its hash. The text is
+    /// held once: the lines borrow it while checked, then the source map
+    /// takes it.
+    fn rules(&mut self, name: &str, key: &str, bytes: Vec<u8>) {
+        self.lint.hashes.insert(key.to_string(), sha256_hex(&bytes));
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                self.text_file(name, e.as_bytes());
+                self.lint.complete = false;
+                return;
+            }
+        };
+        let Ok(lines) = parse_rules(text.as_bytes()) else {
+            // Only text that is not UTF-8 fails, and a String is UTF-8.
             self.lint.complete = false;
             return;
         };
-        let file = self
-            .lint
-            .sources
-            .add(name, String::from_utf8_lossy(bytes).into_owned());
+        let file = self.lint.sources.add(name, String::new());
         let catalog = self.lint.site.full_catalog();
         let check = RulesCheck::new(file, &catalog, self.opts.compiling);
-        let (rules, diags) = check.check(&text);
-        // The lines are not needed any more: free them before the programs.
-        drop(text);
-        self.lint.diagnostics.extend(diags);
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let keep = !self.opts.diagnostics_only;
+        let fs_checks = self.opts.fs_checks;
+        let mut seen: HashSet<String> = HashSet::new();
         let mut jobs: Vec<(String, Span)> = Vec::new();
-        self.lint.rules.reserve(rules.len());
-        for r in rules {
+        let mut rules = Vec::new();
+        let mut complete = true;
+        let diags = check.check(&lines, |r| {
             match r.rule {
-                Some(rule) => self.lint.rules.push(rule),
-                None => self.lint.complete = false,
+                Some(rule) if keep => rules.push(rule),
+                Some(_) => {}
+                None => complete = false,
             }
             let Some((path, span)) = r.program else {
-                continue;
+                return;
             };
-            if seen.insert(path.clone(), ()).is_some() || !self.opts.fs_checks {
-                if !self.opts.fs_checks {
-                    // Without the file system the programs are unknown: a
-                    // lint, but no bundle.
-                    self.lint.complete = false;
-                }
-                continue;
+            if !fs_checks {
+                // Without the file system the programs are unknown: a
+                // lint, but no bundle.
+                complete = false;
+            } else if !seen.contains(&path) {
+                seen.insert(path.clone());
+                jobs.push((path, span));
             }
-            jobs.push((path, span));
-        }
+        });
+        drop(lines);
+        self.lint.sources.fill(file, text);
+        self.lint.complete &= complete;
+        self.lint.rules.extend(rules);
+        self.lint.diagnostics.extend(diags);
         // Reading, parsing and checking the programs is independent work:
         // spread it over the cores, then merge in rule order.
         let root = self.root.clone();

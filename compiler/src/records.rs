@@ -4,7 +4,7 @@
 //! the following ones well-shaped again, then go on from the realigned place
 //! so that one slip gives one error, not one per later event.
 
-use hacmp_grammar::ast::Field;
+use hacmp_grammar::ast::{Field, RulesText};
 use hacmp_grammar::span::Span;
 
 use crate::code::Code;
@@ -42,29 +42,37 @@ impl Edit {
     }
 }
 
-struct Grouper<'a> {
-    fields: &'a [Field<'a>],
-    values: Vec<&'a str>,
+struct Grouper<'a, 't, F> {
+    text: &'t RulesText<'a>,
     file: FileId,
-    records: Vec<Record>,
+    /// The name line of the last record given out.
+    last_name: Option<usize>,
+    each: F,
     diags: Vec<Diagnostic>,
 }
 
-pub fn group(fields: &[Field], file: FileId) -> (Vec<Record>, Vec<Diagnostic>) {
+/// Groups the field lines into records, handing each to `each` in order as
+/// it is found (nothing is kept per record); returns the realignment and
+/// incomplete-record diagnostics.
+pub fn group(text: &RulesText, file: FileId, each: impl FnMut(&Record)) -> Vec<Diagnostic> {
     let mut g = Grouper {
-        fields,
-        values: fields.iter().map(|f| shape::value(&f.text)).collect(),
+        text,
         file,
-        records: Vec::with_capacity(fields.len() / FIELD_COUNT + 1),
+        last_name: None,
+        each,
         diags: Vec::new(),
     };
     g.run();
-    (g.records, g.diags)
+    g.diags
 }
 
-impl<'a> Grouper<'a> {
+impl<'a, F: FnMut(&Record)> Grouper<'a, '_, F> {
+    fn value(&self, l: usize) -> &'a str {
+        shape::value(self.text.field(l).text)
+    }
+
     fn run(&mut self) {
-        let n = self.fields.len();
+        let n = self.text.len();
         let mut pos = 0;
         while pos < n {
             if n - pos < FIELD_COUNT {
@@ -94,7 +102,7 @@ impl<'a> Grouper<'a> {
     }
 
     fn window_fits(&self, pos: usize) -> bool {
-        (0..FIELD_COUNT).all(|k| fits(k, self.values[pos + k]))
+        (0..FIELD_COUNT).all(|k| fits(k, self.value(pos + k)))
     }
 
     /// The line index of each field of the record at `pos` under `edit`.
@@ -127,13 +135,13 @@ impl<'a> Grouper<'a> {
         layout
             .iter()
             .enumerate()
-            .all(|(k, l)| l.is_none_or(|l| l < self.values.len() && fits(k, self.values[l])))
+            .all(|(k, l)| l.is_none_or(|l| l < self.text.len() && fits(k, self.value(l))))
     }
 
     /// The following records line up from `pos`: the next LOOKAHEAD records
     /// are well-shaped, or the file ends exactly after well-shaped records.
     fn lines_up_from(&self, mut pos: usize) -> bool {
-        let n = self.fields.len();
+        let n = self.text.len();
         for _ in 0..LOOKAHEAD {
             if pos == n {
                 return true;
@@ -149,7 +157,7 @@ impl<'a> Grouper<'a> {
     /// Every edit of the smallest size that makes the record at `pos`
     /// well-shaped and the following records line up.
     fn find_edit(&self, pos: usize) -> Option<Vec<Edit>> {
-        let n = self.fields.len();
+        let n = self.text.len();
         for size in 1..=2usize {
             for missing in [true, false] {
                 let consumed = if missing {
@@ -188,15 +196,20 @@ impl<'a> Grouper<'a> {
 
     fn push(&mut self, pos: usize, edit: &Edit, realigned: bool) {
         let fields = self.layout(pos, edit);
-        self.records.push(Record { fields, realigned });
+        self.give(Record { fields, realigned });
+    }
+
+    fn give(&mut self, rec: Record) {
+        self.last_name = rec.fields[0];
+        (self.each)(&rec);
     }
 
     /// "event `NAME`", or, when the name line itself is in doubt, the event
     /// told by its program path.
     fn event_at(&self, layout: &[Option<usize>; FIELD_COUNT]) -> String {
-        match layout[0].map(|l| self.values[l]) {
+        match layout[0].map(|l| self.value(l)) {
             Some(name) if shape::is_name(name) => format!("event `{name}`"),
-            _ => match layout[2].map(|l| self.values[l]) {
+            _ => match layout[2].map(|l| self.value(l)) {
                 Some(p) if !p.is_empty() => {
                     format!("the event whose recovery program is `{p}`")
                 }
@@ -206,19 +219,17 @@ impl<'a> Grouper<'a> {
     }
 
     fn previous_event(&self) -> Option<&'a str> {
-        let rec = self.records.last()?;
-        let l = rec.fields[0]?;
-        let v = self.values[l];
+        let v = self.value(self.last_name?);
         shape::is_name(v).then_some(v)
     }
 
     fn report_realignment(&mut self, pos: usize, candidates: &[Edit]) {
         // The primary span: the first field that is out of shape as written.
         let bad = (0..FIELD_COUNT)
-            .find(|&k| !fits(k, self.values[pos + k]))
+            .find(|&k| !fits(k, self.value(pos + k)))
             .unwrap_or(0);
-        let line = &self.fields[pos + bad];
-        let found = self.values[pos + bad];
+        let line = self.text.field(pos + bad);
+        let found = self.value(pos + bad);
         let layout = self.layout(pos, &candidates[0]);
         let event = self.event_at(&layout);
         let found_text = if found.is_empty() {
@@ -277,16 +288,16 @@ impl<'a> Grouper<'a> {
                     })
                     .collect();
                 let line_nos: Vec<String> =
-                    lines.iter().map(|l| self.fields[*l].span.line.to_string()).collect();
+                    lines.iter().map(|l| self.text.field(*l).span.line.to_string()).collect();
                 let first = lines[0];
-                let repeats = first > 0 && self.values[first] == self.values[first - 1] && lines.len() <= 2;
+                let repeats = first > 0 && self.value(first) == self.value(first - 1) && lines.len() <= 2;
                 let which = if extra.len() == 2 {
                     format!("two lines of {event} are one too many each (line {} among them)", line_nos[0])
                 } else if repeats {
                     format!(
                         "line {} repeats line {} and is most likely one line too many",
-                        self.fields[first].span.line,
-                        self.fields[first - 1].span.line
+                        self.text.field(first).span.line,
+                        self.text.field(first - 1).span.line
                     )
                 } else {
                     format!("line {} is most likely one line too many", line_nos.join(" or "))
@@ -316,15 +327,15 @@ impl<'a> Grouper<'a> {
 
     /// Fewer than nine lines left.
     fn tail(&mut self, pos: usize) {
-        let n = self.fields.len();
+        let n = self.text.len();
         let rem = n - pos;
-        let first = &self.fields[pos];
+        let first = self.text.field(pos);
         let whole = Span {
-            end: self.fields[n - 1].span.end,
+            end: self.text.field(n - 1).span.end,
             ..first.span
         };
         let prev = self.previous_event();
-        if (pos..n).all(|l| self.values[l].is_empty()) {
+        if (pos..n).all(|l| self.value(l).is_empty()) {
             let after = prev.map(|p| format!(" `{p}`")).unwrap_or_default();
             self.diags.push(
                 Diagnostic::new(
@@ -352,7 +363,7 @@ impl<'a> Grouper<'a> {
                 }
             }
         }
-        if found.is_empty() && !shape::is_name(self.values[pos]) && prev.is_some() {
+        if found.is_empty() && !shape::is_name(self.value(pos)) && prev.is_some() {
             let p = prev.unwrap_or_default();
             self.diags.push(
                 Diagnostic::new(
@@ -408,7 +419,7 @@ impl<'a> Grouper<'a> {
             .label(which.to_string())
             .help("every event is exactly nine lines; empty fields are empty lines, comments are not counted"),
         );
-        self.records.push(Record {
+        self.give(Record {
             fields: layout,
             realigned: true,
         });

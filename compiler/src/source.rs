@@ -40,6 +40,14 @@ impl SourceMap {
         self.files.len() - 1
     }
 
+    /// Sets the text of a file added before its text was free to move.
+    pub fn fill(&mut self, id: FileId, text: String) {
+        if let Some(f) = self.files.get_mut(id) {
+            f.text = text;
+            f.index = std::sync::OnceLock::new();
+        }
+    }
+
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id]
     }

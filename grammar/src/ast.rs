@@ -11,15 +11,78 @@ use crate::span::{Span, Spanned};
 /// needs the realignment analysis.
 #[derive(Clone, Debug, Default)]
 pub struct RulesText<'a> {
-    pub fields: Vec<Field<'a>>,
+    text: &'a str,
+    /// Where each field line is: sixteen bytes a line, not a copy.
+    lines: Vec<LineRef>,
     /// Number of comment lines (they have no meaning, but tell the size).
     pub comments: usize,
     /// Span of the end of the text (for "missing line" reports).
     pub end: Span,
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+struct LineRef {
+    start: usize,
+    len: u32,
+    line: u32,
+}
+
+impl<'a> RulesText<'a> {
+    pub(crate) fn new(text: &'a str, capacity: usize) -> Self {
+        RulesText {
+            text,
+            lines: Vec::with_capacity(capacity),
+            comments: 0,
+            end: Span::default(),
+        }
+    }
+
+    /// Adds the field line `start..end`, line `line` of the text. A line
+    /// longer than 4 GiB is cut there (input limits are far below).
+    pub(crate) fn push(&mut self, start: usize, end: usize, line: u32) {
+        let len = u32::try_from(end - start).unwrap_or(u32::MAX);
+        self.lines.push(LineRef { start, len, line });
+    }
+
+    /// Number of field lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Field line `i` (0-based among field lines), `None` past the end.
+    pub fn get(&self, i: usize) -> Option<Field<'a>> {
+        let l = self.lines.get(i)?;
+        let end = l.start + l.len as usize;
+        Some(Field {
+            text: &self.text[l.start..end],
+            span: Span {
+                start: l.start,
+                end,
+                line: l.line,
+                col: 1,
+            },
+        })
+    }
+
+    /// Field line `i`; an empty field at the end of the text past the last.
+    pub fn field(&self, i: usize) -> Field<'a> {
+        self.get(i).unwrap_or(Field {
+            text: "",
+            span: self.end,
+        })
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + '_ {
+        (0..self.len()).map(|i| self.field(i))
+    }
+}
+
 /// One non-comment line of a rules file.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Field<'a> {
     /// The line as written, without the line feed (a carriage return stays).
     pub text: &'a str,

@@ -5,7 +5,7 @@
 //! line by line without building pest's token queue, which for a large file
 //! costs many times the file (`tests` check both agree).
 
-use crate::ast::{Field, RulesText};
+use crate::ast::RulesText;
 use crate::error::NotUtf8;
 use crate::span::{column_of, Span};
 use crate::text::as_text;
@@ -15,10 +15,9 @@ use crate::text::as_text;
 /// the text.
 pub fn parse_rules(bytes: &[u8]) -> Result<RulesText<'_>, NotUtf8> {
     let text = as_text(bytes)?;
-    let mut out = RulesText::default();
     let ends_with_newline = text.ends_with('\n');
     let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
-    out.fields.reserve(lines);
+    let mut out = RulesText::new(text, lines);
     let mut line = 0u32;
     let mut start = 0;
     for piece in text.split('\n') {
@@ -30,15 +29,7 @@ pub fn parse_rules(bytes: &[u8]) -> Result<RulesText<'_>, NotUtf8> {
             if piece.starts_with('#') {
                 out.comments += 1;
             } else {
-                out.fields.push(Field {
-                    text: piece,
-                    span: Span {
-                        start,
-                        end,
-                        line,
-                        col: 1,
-                    },
-                });
+                out.push(start, end, line);
             }
         }
         start = end + 1;

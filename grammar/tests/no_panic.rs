@@ -42,9 +42,9 @@ proptest! {
     fn rules_fields_keep_their_text(lines in proptest::collection::vec("[^\n#]{0,20}", 1..30)) {
         let text = lines.join("\n") + "\n";
         let parsed = parse_rules(text.as_bytes()).unwrap();
-        let back: Vec<&str> = parsed.fields.iter().map(|f| f.text).collect();
+        let back: Vec<&str> = parsed.fields().map(|f| f.text).collect();
         prop_assert_eq!(back, lines.iter().map(String::as_str).collect::<Vec<_>>());
-        for (i, f) in parsed.fields.iter().enumerate() {
+        for (i, f) in parsed.fields().enumerate() {
             prop_assert_eq!(f.span.line as usize, i + 1);
             prop_assert_eq!(&text[f.span.start..f.span.end], f.text);
         }

@@ -37,8 +37,7 @@ fn agree(text: &str) -> Result<(), TestCaseError> {
     let parsed = parse_rules(text.as_bytes()).unwrap();
     prop_assert_eq!(parsed.comments, comments);
     let mine: Vec<_> = parsed
-        .fields
-        .iter()
+        .fields()
         .map(|f| (f.text.to_string(), f.span.start, f.span.end, f.span.line))
         .collect();
     prop_assert_eq!(mine, fields);
@@ -63,7 +62,17 @@ proptest! {
 
 #[test]
 fn edge_cases_agree() {
-    for text in ["", "\n", "\n\n", "#", "#\n", "a", "a\n", "a\r\n#b\r\n", "\n#\n\n"] {
+    for text in [
+        "",
+        "\n",
+        "\n\n",
+        "#",
+        "#\n",
+        "a",
+        "a\n",
+        "a\r\n#b\r\n",
+        "\n#\n\n",
+    ] {
         agree(text).unwrap();
     }
 }

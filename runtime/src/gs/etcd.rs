@@ -224,7 +224,10 @@ impl EtcdStore {
             *ep.bad_until.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Instant::now() + SET_ASIDE);
         }
-        (Err(StoreError::Unavailable(format!("etcd ({last})"))), electing)
+        (
+            Err(StoreError::Unavailable(format!("etcd ({last})"))),
+            electing,
+        )
     }
 
     fn compare(&self, c: &Compare) -> ECompare {
