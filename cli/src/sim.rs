@@ -131,7 +131,7 @@ pub fn run(args: &SimArgs) -> u8 {
         let mut cluster =
             Cluster::new(Arc::new(loaded.bundle), exec, journal.clone(), root, settle);
         let (ending, happened) = scenario::run(&mut cluster, &sc, args.real).await;
-        let mut events = journal.events();
+        let mut events = journal.take_events();
         events.extend(journal.open_events());
         cluster.shutdown().await;
         (ending, happened, events)

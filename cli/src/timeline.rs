@@ -1,12 +1,19 @@
 //! The simulator's timeline for people: one block per event, one column per
-//! node, one row per moment.
+//! node, one row per moment. An event on more nodes than fit side by side
+//! is summarised instead, so that the output grows with the events, not
+//! with events × nodes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
+use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, Record, RecordKind};
 use hacmp_runtime::scenario::Happened;
 
 const COL: usize = 24;
+/// The most node columns an event is drawn with.
+pub const WIDE: usize = 8;
+/// The most failures and operator decisions a summary lists one by one.
+const LISTED: usize = 5;
 
 fn short(command: &str) -> String {
     let mut words = command.split_whitespace();
@@ -72,7 +79,6 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             out.push_str(&format!("── {:>7} ms  {what}\n", t));
             happened.next();
         }
-        let members: Vec<String> = e.membership.iter().map(|n| n.to_string()).collect();
         let outcome = e.outcome.map_or("running", |o| o.as_str());
         out.push_str(&format!(
             "\n#{} {} at node {} (state {}) — members {} — {}\n   {}\n",
@@ -80,7 +86,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             e.name,
             e.location,
             e.state,
-            members.join(" "),
+            node_list(e.membership.iter().copied()),
             outcome.to_uppercase(),
             e.why
         ));
@@ -91,6 +97,10 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        if nodes.len() > WIDE {
+            summary(&mut out, e, &nodes, &mut happened);
+            continue;
+        }
         out.push_str(&format!("   {:>8}  ", "t (ms)"));
         for n in &nodes {
             out.push_str(&fit(&format!("node {n}")));
@@ -125,7 +135,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                     continue;
                 }
                 let Some(text) = cell(r) else { continue };
-                let col = nodes.iter().position(|n| *n == r.node).unwrap_or(0);
+                let col = nodes.binary_search(&r.node).unwrap_or(0);
                 if rows.len() <= next[col] {
                     rows.push(vec![None; nodes.len()]);
                 }
@@ -146,4 +156,90 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         out.push_str(&format!("── {:>7} ms  {what}\n", t));
     }
     out
+}
+
+/// An event on many nodes, in a few lines: how long, how many commands and
+/// barriers, the longest wait, and each failure and decision (the first
+/// few).
+fn summary<'a>(
+    out: &mut String,
+    e: &EventEntry,
+    nodes: &[u32],
+    happened: &mut std::iter::Peekable<impl Iterator<Item = &'a (u64, Option<u32>, String)>>,
+) {
+    let start = e.records.first().map_or(0, |r| r.t_ms);
+    let end = e.records.last().map_or(start, |r| r.t_ms);
+    let (mut commands, mut unexpected, mut passes) = (0usize, 0usize, 0usize);
+    let mut arrived: HashMap<(u32, Option<&str>), u64> = HashMap::new();
+    let mut longest: Option<(u64, u32, String)> = None;
+    let mut notable: Vec<String> = Vec::new();
+    let mut more = 0usize;
+    for r in &e.records {
+        let mut note = |text: String| {
+            if notable.len() < LISTED {
+                notable.push(format!("   {:>8}  node {}: {text}", r.t_ms, r.node));
+            } else {
+                more += 1;
+            }
+        };
+        match r.kind {
+            RecordKind::CommandEnd => {
+                commands += 1;
+                if r.ok == Some(false) {
+                    unexpected += 1;
+                }
+            }
+            RecordKind::BarrierArrive => {
+                arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
+            }
+            RecordKind::BarrierDone | RecordKind::CbarrierDone => {
+                passes += 1;
+                if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
+                    let wait = r.t_ms - t.min(r.t_ms);
+                    if longest.as_ref().is_none_or(|(w, _, _)| wait > *w) {
+                        let at = r.detail.clone().unwrap_or_else(|| "cbarrier".into());
+                        longest = Some((wait, r.node, at));
+                    }
+                }
+            }
+            RecordKind::Failure
+            | RecordKind::Decision
+            | RecordKind::Stopped
+            | RecordKind::Cancelled => {
+                if let Some(text) = cell(r) {
+                    note(text);
+                }
+            }
+            RecordKind::CommandStart | RecordKind::State => {}
+        }
+    }
+    out.push_str(&format!(
+        "   {} nodes ({}), {start}–{end} ms: {commands} commands ended, {}; {passes} barrier passes",
+        nodes.len(),
+        node_list(nodes.iter().copied()),
+        match unexpected {
+            0 => "all with the expected status".to_string(),
+            n => format!("{n} with an unexpected status"),
+        },
+    ));
+    if let Some((wait, node, at)) = longest.filter(|(w, _, _)| *w > 0) {
+        out.push_str(&format!(", longest wait {wait} ms (node {node} at {at})"));
+    }
+    out.push('\n');
+    for line in notable {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if more > 0 {
+        out.push_str(&format!(
+            "             … and {more} more failures, decisions or stops (see --format json)\n"
+        ));
+    }
+    while let Some((ht, _, what)) = happened.peek() {
+        if *ht > end {
+            break;
+        }
+        out.push_str(&format!("   {ht:>8}  ── {what}\n"));
+        happened.next();
+    }
 }

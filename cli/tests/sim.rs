@@ -100,7 +100,7 @@ fn the_human_timeline_has_a_column_per_node() {
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(
-        text.contains("#5 UE_PGMRWHO_DOWN at node 3 (state 0) — members 1 2 3 4 — COMPLETED"),
+        text.contains("#5 UE_PGMRWHO_DOWN at node 3 (state 0) — members 1–4 — COMPLETED"),
         "{text}"
     );
     let row = text
@@ -108,6 +108,68 @@ fn the_human_timeline_has_a_column_per_node() {
         .find(|l| l.contains("▶ rwho_msg_local"))
         .unwrap();
     assert_eq!(row.matches("▶ rwho_msg_remote").count(), 3, "{row}");
+}
+
+#[test]
+fn a_large_cluster_is_summarised_per_event_with_its_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 60;
+    let nodes: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    let sc = scenario(
+        dir.path(),
+        &format!(
+            r#"
+[[at]]
+time = "0s"
+start = [{}]
+
+[[at]]
+time = "1000s"
+raise = {{ event = "UE_PGMRWHO_DOWN", location = 2 }}
+
+[[override]]
+command = "/usr/sbin/cluster/local/rwho_msg_remote"
+node = 17
+status = 4
+times = 1
+
+[[at]]
+when = {{ failure = true }}
+resume = {{ decision = "continue" }}
+"#,
+            nodes.join(", ")
+        ),
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("start node 1–60\n"), "{text}");
+    // Events on few nodes keep their columns; the rest are summaries whose
+    // size does not grow with the nodes.
+    assert!(text.contains("node 1                  node 2"), "{text}");
+    let ue = text
+        .split("UE_PGMRWHO_DOWN at node 2")
+        .nth(1)
+        .expect("the user event");
+    assert!(ue.contains("— members 1–60 — COMPLETED"), "{ue}");
+    assert!(ue.contains("60 nodes (1–60)"), "{ue}");
+    assert!(ue.contains("1 with an unexpected status"), "{ue}");
+    assert!(ue.contains("node 17: ✗ FAILED"), "{ue}");
+    assert!(ue.contains("node 17: ☛ operator: continue"), "{ue}");
+    assert!(!ue.contains("node 60   "), "no columns for 60 nodes: {ue}");
+    let joins = text.matches("TE_JOIN_NODE").count();
+    assert_eq!(joins, n);
+    assert!(
+        text.len() < 700 * (n + 1),
+        "{} bytes for {} events: the output grows with the nodes",
+        text.len(),
+        n + 1
+    );
 }
 
 #[test]

@@ -7,6 +7,32 @@ use serde::{Deserialize, Serialize};
 /// A node number.
 pub type NodeId = u32;
 
+/// Node numbers as people read them: sorted, runs shortened (`1–4, 7`),
+/// so that a thousand nodes take a few characters.
+pub fn node_list(nodes: impl IntoIterator<Item = NodeId>) -> String {
+    let mut v: Vec<NodeId> = nodes.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        match j - i {
+            0 => out.push_str(&v[i].to_string()),
+            1 => out.push_str(&format!("{}, {}", v[i], v[j])),
+            _ => out.push_str(&format!("{}–{}", v[i], v[j])),
+        }
+        i = j + 1;
+    }
+    out
+}
+
 /// What kind of happening an event is; decides its membership rule and
 /// its place in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +268,16 @@ impl Outcome {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_lists_shorten_runs() {
+        use super::node_list;
+        assert_eq!(node_list([]), "");
+        assert_eq!(node_list([3]), "3");
+        assert_eq!(node_list([2, 1]), "1, 2");
+        assert_eq!(node_list([5, 1, 2, 3, 4, 7, 9, 10, 11, 7]), "1–5, 7, 9–11");
+        assert_eq!(node_list(1..=1000), "1–1000");
+    }
+
     use super::*;
 
     fn q(kind: EventKind, location: NodeId, arrival: u64) -> QueuedEvent {

@@ -267,6 +267,14 @@ impl Journal {
         v
     }
 
+    /// Every ended event, in order, moved out of the journal (which then
+    /// holds none): a large run is not held twice.
+    pub fn take_events(&self) -> Vec<EventEntry> {
+        let mut v = std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()));
+        v.sort_by_key(|e| e.seq);
+        v
+    }
+
     /// Events begun and not ended (still running, or interrupted).
     pub fn open_events(&self) -> Vec<EventEntry> {
         self.open

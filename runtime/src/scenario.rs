@@ -316,8 +316,13 @@ async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut
 
 fn describe(h: &Happening) -> (Option<NodeId>, String) {
     if let Some(nodes) = &h.start {
-        let l: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-        (None, format!("start node {}", l.join(", ")))
+        (
+            None,
+            format!(
+                "start node {}",
+                crate::event::node_list(nodes.iter().copied())
+            ),
+        )
     } else if let Some(n) = h.crash {
         (Some(n), format!("node {n} crashes"))
     } else if let Some(n) = h.stop {
@@ -466,8 +471,8 @@ pub async fn stuck_report(c: &Cluster) -> String {
             ev.seq, ev.event.request.name, ev.event.request.location
         ));
         for (at, nodes) in &arrived {
-            let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-            out.push_str(&format!("  waiting at {at}: node {}\n", list.join(", ")));
+            let list = crate::event::node_list(nodes.iter().copied());
+            out.push_str(&format!("  waiting at {at}: node {list}\n"));
         }
         for s in c.statuses().await.unwrap_or_default() {
             if let Some(f) = &s.failure {

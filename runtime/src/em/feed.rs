@@ -297,19 +297,26 @@ fn count_lines(mut f: std::fs::File, len: u64) -> usize {
     n
 }
 
-/// Appends one observation to a feed file (what `hacmp observe` does).
-pub fn append(path: &Path, obs: &Observation) -> std::io::Result<()> {
-    use std::io::Write;
+/// One observation as a feed line (without the line feed): what
+/// [`parse_line`] reads back.
+pub fn line(obs: &Observation) -> String {
     let value = match obs.value.as_slice() {
         [one] => serde_json::to_value(one),
         many => serde_json::to_value(many),
     }
     .unwrap_or(Value::Null);
-    let line = serde_json::json!({
+    serde_json::json!({
         "variable": obs.variable,
         "instance": super::instance_string(&obs.instance),
         "value": value,
-    });
+    })
+    .to_string()
+}
+
+/// Appends one observation to a feed file (what `hacmp observe` does).
+pub fn append(path: &Path, obs: &Observation) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = line(obs);
     use std::os::unix::fs::OpenOptionsExt;
     // Never a FIFO or a device: it would block, or send the line elsewhere.
     if let Ok(m) = std::fs::metadata(path) {
