@@ -3,14 +3,75 @@
 //! baseline measured in the same run that only reads the same files and
 //! splits them into lines.
 //!
+//! Then peak memory: the heap at its highest while linting a 20 MB rules
+//! file, against the heap of only reading it (target: at most 4x the input).
+//!
 //! `cargo bench -p hacmp-compiler --bench lint [-- EVENTS]`
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hacmp_compiler::{lint, LintOptions};
+
+/// The system allocator, counting the bytes in use and their peak while
+/// `COUNTING` is set (only around the memory measurement: the counting
+/// would slow the timed runs).
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static IN_USE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            let size = layout.size() as isize;
+            PEAK.fetch_max(
+                IN_USE.fetch_add(size, Ordering::Relaxed) + size,
+                Ordering::Relaxed,
+            );
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            IN_USE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        System.dealloc(p, layout)
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        let q = System.realloc(p, layout, new);
+        if !q.is_null() && COUNTING.load(Ordering::Relaxed) {
+            let grown = new as isize - layout.size() as isize;
+            PEAK.fetch_max(
+                IN_USE.fetch_add(grown, Ordering::Relaxed) + grown,
+                Ordering::Relaxed,
+            );
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// The peak heap taken while `f` runs (memory it frees that was taken
+/// before counts as negative).
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    IN_USE.store(0, Ordering::Relaxed);
+    PEAK.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    let out = f();
+    COUNTING.store(false, Ordering::Relaxed);
+    (out, PEAK.load(Ordering::Relaxed).max(0) as usize)
+}
 
 const VARIABLES: &[(&str, &str, &str, &str)] = &[
     (
@@ -144,5 +205,64 @@ fn main() {
     println!(
         "ratio lint / baseline: {:.1}x (target: at most 25x, and at least 20 MB/s)",
         f.as_secs_f64() / b.as_secs_f64()
+    );
+    memory(dir.path());
+}
+
+/// Peak heap of linting a large rules file whose events share one program.
+fn memory(dir: &Path) {
+    let (_, files) = generate(&dir.join("one"), 1);
+    let rp = "/usr/sbin/cluster/local/ue0.rp";
+    let mut rules = String::new();
+    let mut i = 0;
+    while rules.len() < 20_000_000 {
+        let (var, iv, p, r) = VARIABLES[i % VARIABLES.len()];
+        let n = (i % 16 + 1).to_string();
+        let fill = |s: &str| s.replace("{i}", &i.to_string()).replace("{n}", &n);
+        rules.push_str(&format!(
+            "#\n# user event {i}\n#\nUE_APP_{i}\n0\n{rp}\n2\n0\n{var}\n{}\n{}\n{}\n",
+            fill(iv),
+            fill(p),
+            fill(r)
+        ));
+        i += 1;
+    }
+    let path = dir.join("big.hacmprd");
+    fs::write(&path, &rules).unwrap();
+    drop(rules);
+    drop(files);
+    let size = fs::metadata(&path).unwrap().len() as f64;
+    let (_, read) = peak_of(|| std::hint::black_box(fs::read(&path).unwrap()).len());
+    let opts = |diagnostics_only| LintOptions {
+        root: Some(dir.join("one/root")),
+        diagnostics_only,
+        ..LintOptions::new()
+    };
+    let (l, linting) = peak_of(|| lint(&[path.clone()], &opts(true)).unwrap());
+    assert!(
+        !l.has_errors(),
+        "{:?}",
+        &l.diagnostics[..l.diagnostics.len().min(3)]
+    );
+    drop(l);
+    let (l, lowering) = peak_of(|| lint(&[path.clone()], &opts(false)).unwrap());
+    assert_eq!(l.rules.len(), i);
+    drop(l);
+    let mb = |b: usize| b as f64 / 1e6;
+    println!("memory: {i} user events in {:.1} MB of rules", size / 1e6);
+    println!(
+        "baseline (read the file):      peak heap {:>8.1} MB  {:.2}x the input",
+        mb(read),
+        read as f64 / size
+    );
+    println!(
+        "hacmp-lint (diagnostics only): peak heap {:>8.1} MB  {:.2}x the input (target: at most 4x)",
+        mb(linting),
+        linting as f64 / size
+    );
+    println!(
+        "lint keeping the IR (compile): peak heap {:>8.1} MB  {:.2}x the input",
+        mb(lowering),
+        lowering as f64 / size
     );
 }
