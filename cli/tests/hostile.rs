@@ -454,3 +454,39 @@ fn init_writes_any_cluster_name_as_toml_data() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+#[test]
+fn a_huge_line_is_echoed_as_an_excerpt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A predicate of 200,000 terms (1.2 MB on one line), and a name line
+    // as long: each error shows a short excerpt, not the line.
+    let predicate = vec!["X>1"; 200_000].join("||");
+    let name = format!("UE_{}", "A".repeat(1_000_000));
+    std::fs::write(
+        d.join("rules.hacmprd"),
+        format!(
+            "{name}\n0\n/usr/sbin/cluster/local/x.rp\n2\n0\nIBM.PSSP.aixos.FS.%totused\nNodeNum=*;Mount=/tmp\n{predicate}\nX<80\n"
+        ),
+    )
+    .unwrap();
+    for format in ["human", "json"] {
+        let o = bounded(
+            d,
+            &["lint", "--no-fs", "--format", format, "rules.hacmprd"],
+            30,
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("R010"),
+            "{format}: {}",
+            &out[..out.len().min(2000)]
+        );
+        assert!(
+            out.len() < 20_000,
+            "{format}: {} bytes of output for two errors",
+            out.len()
+        );
+    }
+}

@@ -54,6 +54,28 @@ pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The most bytes of a message, label or help shown: they quote the input,
+/// which can hold a megabyte on one line.
+const LONGEST_MESSAGE: usize = 600;
+
+/// Diagnostic text cut to `LONGEST_MESSAGE` bytes, saying how much is left
+/// out.
+pub fn capped(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= LONGEST_MESSAGE {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut cut = LONGEST_MESSAGE;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… ({} bytes more)", &s[..cut], s.len() - cut))
+}
+
+/// Diagnostic text for a terminal: capped, and visible.
+fn shown(s: &str) -> String {
+    visible(&capped(s)).into_owned()
+}
+
 /// A source for snippets: control characters become `?`, byte for byte,
 /// so that spans still point where they did.
 fn masked(s: &str) -> String {
@@ -87,7 +109,12 @@ fn long_line_excerpt(text: &str, start: usize, end: usize) -> Option<String> {
         i
     };
     let from = floor(at.saturating_sub(80).max(line_start));
-    let to = floor((end.max(at) + 80).min(line_end).max(from));
+    let to = floor(
+        (end.max(at) + 80)
+            .min(line_end)
+            .min(from + LONGEST_ECHO)
+            .max(from),
+    );
     Some(format!(
         "{}{}{}",
         if from > line_start { "…" } else { "" },
@@ -118,10 +145,10 @@ pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
         let mut report = Report::build(kind, (d.file, range.clone()))
             .with_config(config)
             .with_code(d.code)
-            .with_message(visible(&d.message));
+            .with_message(shown(&d.message));
         if text_len > 0 || !range.is_empty() {
             report = report.with_label(
-                Label::new((d.file, range.clone())).with_message(visible(
+                Label::new((d.file, range.clone())).with_message(shown(
                     &d.label
                         .clone()
                         .unwrap_or_else(|| d.code.title().to_string()),
@@ -131,13 +158,13 @@ pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
         for (f, s, m) in &d.secondary {
             let len = sources.get(*f).text.len();
             let r = s.start.min(len)..s.end.min(len).max(s.start.min(len));
-            report = report.with_label(Label::new((*f, r)).with_message(visible(m)).with_order(1));
+            report = report.with_label(Label::new((*f, r)).with_message(shown(m)).with_order(1));
         }
         if let Some(h) = &d.help {
-            report = report.with_help(visible(h));
+            report = report.with_help(shown(h));
         }
         for n in &d.notes {
-            report = report.with_note(visible(n));
+            report = report.with_note(shown(n));
         }
         let excerpt = long_line_excerpt(&sources.get(d.file).text, range.start, range.end);
         if text_len == 0 || excerpt.is_some() {
@@ -153,7 +180,7 @@ pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
                     "{}[{}]: {}\n  --> {}{at}\n",
                     d.severity.as_str(),
                     d.code,
-                    visible(&d.message),
+                    shown(&d.message),
                     visible(&f.name)
                 )
                 .as_bytes(),
@@ -162,7 +189,7 @@ pub fn human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
                 out.extend_from_slice(format!("   | {e}\n").as_bytes());
             }
             if let Some(h) = &d.help {
-                out.extend_from_slice(format!("  help: {}\n", visible(h)).as_bytes());
+                out.extend_from_slice(format!("  help: {}\n", shown(h)).as_bytes());
             }
             continue;
         }
@@ -188,14 +215,14 @@ pub fn summary_line(s: &Summary) -> String {
 struct JsonDiag<'a> {
     code: &'a str,
     severity: &'a str,
-    message: &'a str,
+    message: std::borrow::Cow<'a, str>,
     file: &'a str,
     line: u32,
     column: u32,
     end_line: u32,
     end_column: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    help: Option<&'a str>,
+    help: Option<std::borrow::Cow<'a, str>>,
 }
 
 fn positions(sources: &SourceMap, d: &Diagnostic) -> (u32, u32, u32, u32) {
@@ -221,13 +248,13 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
             JsonDiag {
                 code: d.code.as_str(),
                 severity: d.severity.as_str(),
-                message: &d.message,
+                message: capped(&d.message),
                 file: &sources.get(d.file).name,
                 line,
                 column,
                 end_line,
                 end_column,
-                help: d.help.as_deref(),
+                help: d.help.as_deref().map(capped),
             }
         })
         .collect();
@@ -263,10 +290,10 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
         .iter()
         .map(|d| {
             let (line, column, end_line, end_column) = positions(sources, d);
-            let mut message = d.message.clone();
+            let mut message = capped(&d.message).into_owned();
             if let Some(h) = &d.help {
                 message.push_str("\nhelp: ");
-                message.push_str(h);
+                message.push_str(&capped(h));
             }
             json!({
                 "ruleId": d.code.as_str(),
