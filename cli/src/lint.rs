@@ -77,7 +77,7 @@ impl LintArgs {
         let files: Vec<PathBuf> = self
             .files
             .iter()
-            .filter(|f| !f.extension().is_some_and(|e| e == "toml"))
+            .filter(|f| f.extension().is_none_or(|e| e != "toml"))
             .cloned()
             .collect();
         if !files.is_empty() {

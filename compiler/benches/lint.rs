@@ -158,7 +158,7 @@ fn main() {
     };
 
     // Warm the page cache and check the site is clean.
-    let l = lint(&[rules.clone()], &opts).unwrap();
+    let l = lint(std::slice::from_ref(&rules), &opts).unwrap();
     assert!(
         !l.has_errors(),
         "generated site has errors: {:?}",
@@ -180,7 +180,7 @@ fn main() {
         base.push(t.elapsed());
 
         let t = Instant::now();
-        let l = lint(&[rules.clone()], &opts).unwrap();
+        let l = lint(std::slice::from_ref(&rules), &opts).unwrap();
         std::hint::black_box(&l);
         full.push(t.elapsed());
     }
@@ -238,14 +238,14 @@ fn memory(dir: &Path) {
         diagnostics_only,
         ..LintOptions::new()
     };
-    let (l, linting) = peak_of(|| lint(&[path.clone()], &opts(true)).unwrap());
+    let (l, linting) = peak_of(|| lint(std::slice::from_ref(&path), &opts(true)).unwrap());
     assert!(
         !l.has_errors(),
         "{:?}",
         &l.diagnostics[..l.diagnostics.len().min(3)]
     );
     drop(l);
-    let (l, lowering) = peak_of(|| lint(&[path.clone()], &opts(false)).unwrap());
+    let (l, lowering) = peak_of(|| lint(std::slice::from_ref(&path), &opts(false)).unwrap());
     assert_eq!(l.rules.len(), i);
     drop(l);
     let mb = |b: usize| b as f64 / 1e6;

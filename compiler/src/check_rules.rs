@@ -106,7 +106,7 @@ impl RulesCheck<'_> {
 
     /// R015: trailing blanks, tabs, carriage returns.
     fn whitespace(&self, f: &Field, diags: &mut Vec<Diagnostic>) {
-        let v = shape::value(&f.text);
+        let v = shape::value(f.text);
         if v.len() < f.text.len() {
             let trailing = &f.text[v.len()..];
             let what = if trailing.contains('\r') && trailing.trim_matches('\r').is_empty() {
@@ -124,7 +124,7 @@ impl RulesCheck<'_> {
                         start: f.span.start + v.len(),
                         end: f.span.end,
                         line: f.span.line,
-                        col: f.span.col + hacmp_grammar::span::column_of(&f.text, v.len()) - 1,
+                        col: f.span.col + hacmp_grammar::span::column_of(f.text, v.len()) - 1,
                     },
                     format!("line {} ends with {what}", f.span.line),
                 )
@@ -136,7 +136,7 @@ impl RulesCheck<'_> {
                 Diagnostic::new(
                     Code::R015,
                     self.file,
-                    f.span.sub(&f.text, i, i + 1),
+                    f.span.sub(f.text, i, i + 1),
                     format!("line {} contains a tab", f.span.line),
                 )
                 .label("tab"),
@@ -182,7 +182,7 @@ impl RulesCheck<'_> {
         let get = |k: usize| -> Option<(&str, Span, &str)> {
             rec.fields[k].map(|l| {
                 let f = text.field(l);
-                let v = shape::value(&f.text);
+                let v = shape::value(f.text);
                 (
                     v,
                     Span {

@@ -434,7 +434,7 @@ impl TrimmedSpan for Field<'_> {
     /// The span of the value without trailing blanks (the whole line when
     /// it is empty).
     fn span_trimmed(&self) -> Span {
-        let v = shape::value(&self.text);
+        let v = shape::value(self.text);
         Span {
             end: self.span.start + v.len(),
             ..self.span

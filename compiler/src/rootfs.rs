@@ -124,8 +124,7 @@ mod tests {
         // An absolute link, a relative link that climbs, a path that climbs.
         std::os::unix::fs::symlink("/etc/passwd", root.join("usr/bin/abs")).unwrap();
         std::os::unix::fs::symlink("../../../outside", root.join("usr/bin/rel")).unwrap();
-        let read =
-            |p: &str| open(Some(&root), p, libc::O_RDONLY).and_then(|f| std::io::read_to_string(f));
+        let read = |p: &str| open(Some(&root), p, libc::O_RDONLY).and_then(std::io::read_to_string);
         assert_eq!(read("/usr/bin/abs").unwrap(), "staged\n");
         // `../../../outside` from usr/bin clamps at the root: no such file.
         assert!(read("/usr/bin/rel").is_err());

@@ -6,8 +6,11 @@ use hacmp_grammar::parser::{HacmpParser, Rule};
 use pest::Parser;
 use proptest::prelude::*;
 
-/// (comments, fields as (text, start, end, line), line count) by the grammar.
-fn by_grammar(text: &str) -> (usize, Vec<(String, usize, usize, u32)>, u32) {
+/// A field line: its text, start, end and line number.
+type Line = (String, usize, usize, u32);
+
+/// (comments, fields, line count) by the grammar.
+fn by_grammar(text: &str) -> (usize, Vec<Line>, u32) {
     let pairs = HacmpParser::parse(Rule::rules_file, text)
         .expect("the grammar accepts every text")
         .next()

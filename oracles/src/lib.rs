@@ -157,7 +157,7 @@ fn value_type(kind: u8) -> (ValueType, Vec<ScalarType>) {
         _ => vec![Int, Int, String],
     };
     let vt = match layout.as_slice() {
-        [one] => ValueType::Scalar(one.clone()),
+        [one] => ValueType::Scalar(*one),
         many => ValueType::Sbs(many.to_vec()),
     };
     (vt, layout)

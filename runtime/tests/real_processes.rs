@@ -1,4 +1,4 @@
-//! 6. Real processes: parallel groups, the exact environment, timeouts that
+//! Real processes: parallel groups, the exact environment, timeouts that
 //! kill the whole process group, tagged output, and the event-script model.
 
 mod common;

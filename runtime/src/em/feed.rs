@@ -351,7 +351,7 @@ mod tests {
         write!(f, "{LINE}\n{half}").unwrap();
         let (o, e) = r.poll(&catalog);
         assert_eq!((o.len(), e.len()), (1, 0));
-        write!(f, "{rest}\n").unwrap();
+        writeln!(f, "{rest}").unwrap();
         let (o, e) = r.poll(&catalog);
         assert_eq!((o.len(), e.len()), (1, 0), "{e:?}");
         // A line over the limit, written in two parts, then a good one.
