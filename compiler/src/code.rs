@@ -87,6 +87,12 @@ codes! {
     F002 Error "a file is not UTF-8 text";
     F003 Error "a path climbs out with `..`";
     S001 Error "site configuration is invalid";
+    G001 Error "resource group names a node the site does not define";
+    G002 Error "address outside its network's subnet";
+    G003 Error "one address or file system in two places";
+    G004 Error "a node of a group has no adapter on the group's network";
+    G005 Error "resource command missing or not executable";
+    G006 Error "resource group dependencies form a cycle";
     N001 Error "a file differs between nodes";
 }
 

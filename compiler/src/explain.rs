@@ -257,6 +257,47 @@ pub fn explain(code: Code) -> Explanation {
             ("site.toml", "[cluster]\nid = 1\nname = \"demo\"\nsettle = \"200\"\n"),
             ("site.toml", "[cluster]\nid = 1\nname = \"demo\"\nsettle = \"200ms\"\n"),
         ),
+        G001 => e(
+            "A resource group lists a node (by name or number) that no `[[node]]` of the site \
+             defines. The group could never be placed there; usually the name is misspelt or the \
+             node was taken out of the cluster and not out of the group.",
+            ("site.toml", "[[node]]\nnumber = 1\nname = \"a\"\n\n[[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [\"a\", \"b\"]\n"),
+            ("site.toml", "[[node]]\nnumber = 1\nname = \"a\"\n[[node]]\nnumber = 2\nname = \"b\"\n\n[[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [\"a\", \"b\"]\n"),
+        ),
+        G002 => e(
+            "A service address (or an adapter's address) is not inside the subnet of the network \
+             it is declared on. Clients of that network would not reach it, and the node that \
+             takes it over would route it through the wrong interface.",
+            ("site.toml", G_NET_NODE_A),
+            ("site.toml", G_NET_NODE_A_RIGHT),
+        ),
+        G003 => e(
+            "The same service address, mount point or device belongs to two resource groups (or \
+             twice to one). Two groups may be online on two nodes at once, so the address or file \
+             system would be active on both: exactly what takeover must never allow.",
+            ("site.toml", "[[resource_group]]\nname = \"a\"\npolicy = \"rotating\"\nnodes = []\n[[resource_group.resource]]\nkind = \"filesystem\"\ndevice = \"/dev/vg/a\"\nmount_point = \"/srv\"\n\n[[resource_group]]\nname = \"b\"\npolicy = \"rotating\"\nnodes = []\n[[resource_group.resource]]\nkind = \"filesystem\"\ndevice = \"/dev/vg/b\"\nmount_point = \"/srv\"\n"),
+            ("site.toml", "[[resource_group]]\nname = \"a\"\npolicy = \"rotating\"\nnodes = []\n[[resource_group.resource]]\nkind = \"filesystem\"\ndevice = \"/dev/vg/a\"\nmount_point = \"/srv/a\"\n\n[[resource_group]]\nname = \"b\"\npolicy = \"rotating\"\nnodes = []\n[[resource_group.resource]]\nkind = \"filesystem\"\ndevice = \"/dev/vg/b\"\nmount_point = \"/srv/b\"\n"),
+        ),
+        G004 => e(
+            "A group holds a service address on a network, and one of the group's nodes has no \
+             adapter on that network. When the group moves there, the node has no interface to \
+             put the address on and the takeover fails.",
+            ("site.toml", "[[network]]\nname = \"net0\"\nsubnet = \"10.0.0.0/24\"\n\n[[node]]\nnumber = 1\nname = \"a\"\n\n[[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [\"a\"]\n[[resource_group.resource]]\nkind = \"service_ip\"\nnetwork = \"net0\"\naddress = \"10.0.0.100\"\n"),
+            ("site.toml", G_NET_NODE_A_RIGHT),
+        ),
+        G005 => e(
+            "A command an application or custom resource runs (start, stop, monitor, agent) does \
+             not exist under the staging root, is not a file, or is not executable. The group \
+             could come online without its application, or never stop it.",
+            ("site.toml", "(an application whose start command /usr/local/bin/web-start is missing)"),
+            ("site.toml", "(every start, stop and monitor command is installed and executable)"),
+        ),
+        G006 => e(
+            "Resource groups name each other in `after` so that each waits for another: none of \
+             them could come online. Dependencies must form an order.",
+            ("site.toml", "[[resource_group]]\nname = \"app\"\npolicy = \"rotating\"\nnodes = []\nafter = [\"db\"]\n\n[[resource_group]]\nname = \"db\"\npolicy = \"rotating\"\nnodes = []\nafter = [\"app\"]\n"),
+            ("site.toml", "[[resource_group]]\nname = \"app\"\npolicy = \"rotating\"\nnodes = []\nafter = [\"db\"]\n\n[[resource_group]]\nname = \"db\"\npolicy = \"rotating\"\nnodes = []\n"),
+        ),
         N001 => e(
             "Every node must have the same rules file, recovery programs and commands (the original \
              required it and checked nothing). With `--nodes ROOT...`, the linter compares the \
@@ -267,3 +308,6 @@ pub fn explain(code: Code) -> Explanation {
         ),
     }
 }
+
+const G_NET_NODE_A: &str = "[[network]]\nname = \"net0\"\nsubnet = \"10.0.0.0/24\"\n\n[[node]]\nnumber = 1\nname = \"a\"\n[[node.adapter]]\nnetwork = \"net0\"\ninterface = \"eth0\"\nrole = \"boot\"\naddress = \"10.0.0.1\"\n\n[[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [\"a\"]\n[[resource_group.resource]]\nkind = \"service_ip\"\nnetwork = \"net0\"\naddress = \"10.0.1.100\"\n";
+const G_NET_NODE_A_RIGHT: &str = "[[network]]\nname = \"net0\"\nsubnet = \"10.0.0.0/24\"\n\n[[node]]\nnumber = 1\nname = \"a\"\n[[node.adapter]]\nnetwork = \"net0\"\ninterface = \"eth0\"\nrole = \"boot\"\naddress = \"10.0.0.1\"\n\n[[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [\"a\"]\n[[resource_group.resource]]\nkind = \"service_ip\"\nnetwork = \"net0\"\naddress = \"10.0.0.100\"\n";

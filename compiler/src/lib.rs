@@ -23,6 +23,7 @@ mod lint;
 pub mod predicate;
 mod records;
 pub mod render;
+pub mod resources;
 pub mod rootfs;
 pub mod shape;
 pub mod site;

@@ -236,6 +236,9 @@ impl Linter<'_> {
                 site.root = self.root.clone();
                 site.rules_file = site.rules_file.map(|r| dir.join(r));
                 self.lint.site = site;
+                if self.opts.fs_checks {
+                    self.resource_commands(file);
+                }
             }
             Err(d) => {
                 self.lint.complete = false;
@@ -417,6 +420,24 @@ impl Linter<'_> {
         self.lint.programs.insert(p.key, checked.program);
     }
 
+    /// G005 (and P008) on the commands of the site's resources, which run
+    /// as root like the programs' commands; hashed for the bundle.
+    fn resource_commands(&mut self, file: FileId) {
+        let commands = std::mem::take(&mut self.lint.site.resource_commands);
+        for (path, span) in &commands {
+            let problems = check_command(self.root.as_deref(), path);
+            if let Ok(h) = crate::rootfs::hash(self.root.as_deref(), path) {
+                self.lint.hashes.insert(path.clone(), h);
+            }
+            let what = format!("resource command `{path}`");
+            for p in problems {
+                let d = problem_diagnostic(Code::G005, file, *span, &what, "", p);
+                self.lint.diagnostics.push(d);
+            }
+        }
+        self.lint.site.resource_commands = commands;
+    }
+
     fn command_files(&mut self, file: FileId, command: &Command, span: Span) {
         // (path, who names it): the description is built only for a report.
         let mut paths: Vec<(&str, Option<(&str, &str)>)> = Vec::new();
@@ -462,33 +483,46 @@ impl Linter<'_> {
             };
             reports.push((what, problems));
         }
+        let under = self
+            .root
+            .as_ref()
+            .map(|r| format!(" under `{}`", r.display()))
+            .unwrap_or_default();
         for (what, problems) in reports {
             for p in problems {
-                let under = self
-                    .root
-                    .as_ref()
-                    .map(|r| format!(" under `{}`", r.display()))
-                    .unwrap_or_default();
-                let d = match p {
-                    Problem::Missing => Diagnostic::new(Code::P007, file, span, format!("{what} does not exist{under}"))
-                        .label("no such file")
-                        .help("install it, or lint with `--root DIR` (the staging tree) or `--no-fs`"),
-                    Problem::NotAFile => Diagnostic::new(Code::P007, file, span, format!("{what} is not a file")).label("not a file"),
-                    Problem::NotExecutable => Diagnostic::new(Code::P007, file, span, format!("{what} is not executable"))
-                        .label("not executable")
-                        .help("`chmod 755` it"),
-                    Problem::Unsafe(why) => Diagnostic::new(Code::P008, file, span, format!("{what} {why}"))
-                        .label("runs as root on every node")
-                        .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
-                    Problem::SetId(bits) => Diagnostic::new(Code::P008, file, span, format!("{what} is {}", if bits & 0o4000 != 0 { "setuid" } else { "setgid" }))
-                        .severity(crate::Severity::Warning)
-                        .label("runs with its owner's rights, whoever starts it")
-                        .help("recovery commands run as root already: `chmod ug-s FILE`"),
-                    Problem::Unreadable(e) => Diagnostic::new(Code::F001, file, span, format!("{what} cannot be examined: {e}")).label("unreadable"),
-                };
+                let d = problem_diagnostic(Code::P007, file, span, &what, &under, p);
                 self.lint.diagnostics.push(d);
             }
         }
+    }
+}
+
+/// The diagnostic of one problem of a command file; `missing` is the code
+/// of a file that is absent, not a file or not executable.
+fn problem_diagnostic(
+    missing: Code,
+    file: FileId,
+    span: Span,
+    what: &str,
+    under: &str,
+    p: Problem,
+) -> Diagnostic {
+    match p {
+        Problem::Missing => Diagnostic::new(missing, file, span, format!("{what} does not exist{under}"))
+            .label("no such file")
+            .help("install it, or lint with `--root DIR` (the staging tree) or `--no-fs`"),
+        Problem::NotAFile => Diagnostic::new(missing, file, span, format!("{what} is not a file")).label("not a file"),
+        Problem::NotExecutable => Diagnostic::new(missing, file, span, format!("{what} is not executable"))
+            .label("not executable")
+            .help("`chmod 755` it"),
+        Problem::Unsafe(why) => Diagnostic::new(Code::P008, file, span, format!("{what} {why}"))
+            .label("runs as root on every node")
+            .help("make it owned by root and writable only by its owner: `chown root FILE; chmod go-w FILE`"),
+        Problem::SetId(bits) => Diagnostic::new(Code::P008, file, span, format!("{what} is {}", if bits & 0o4000 != 0 { "setuid" } else { "setgid" }))
+            .severity(crate::Severity::Warning)
+            .label("runs with its owner's rights, whoever starts it")
+            .help("recovery commands run as root already: `chmod ug-s FILE`"),
+        Problem::Unreadable(e) => Diagnostic::new(Code::F001, file, span, format!("{what} cannot be examined: {e}")).label("unreadable"),
     }
 }
 

@@ -12,6 +12,8 @@ use toml::Spanned;
 
 use crate::code::Code;
 use crate::diagnostic::Diagnostic;
+use crate::resources::parse::{RawAdapter, RawGroup, RawNetwork};
+use crate::resources::Resources;
 use crate::source::{FileId, SourceMap};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +29,13 @@ pub struct Site {
     pub rules: BTreeMap<String, FailurePolicy>,
     /// Resource variables the site adds to the standard catalog.
     pub catalog: Vec<Variable>,
+    /// Networks, adapters and resource groups.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// The commands resources run, with where the site names them (for
+    /// the linter's file checks; local, not hashed).
+    #[serde(skip)]
+    pub resource_commands: Vec<(String, Span)>,
     /// The rules file, relative to the site file (local, not hashed).
     #[serde(skip)]
     pub rules_file: Option<std::path::PathBuf>,
@@ -86,6 +95,8 @@ impl Default for Site {
             scripts: hacmp_stdlib::event_scripts(),
             rules: BTreeMap::new(),
             catalog: Vec::new(),
+            resources: Resources::default(),
+            resource_commands: Vec::new(),
             rules_file: None,
             root: None,
         }
@@ -128,6 +139,10 @@ struct RawSite {
     rules: BTreeMap<String, RawRulePolicy>,
     #[serde(default)]
     catalog: Vec<Variable>,
+    #[serde(default, rename = "network")]
+    networks: Vec<RawNetwork>,
+    #[serde(default, rename = "resource_group")]
+    groups: Vec<RawGroup>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +158,8 @@ struct RawCluster {
 struct RawNode {
     number: Spanned<u32>,
     name: Option<String>,
+    #[serde(default, rename = "adapter")]
+    adapters: Vec<RawAdapter>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,14 +204,15 @@ struct RawRulePolicy {
 
 // -------------------------------------------------------------- loading
 
-struct Errors<'a> {
-    file: FileId,
+/// Diagnostics located in the site file.
+pub(crate) struct Errors<'a> {
+    pub file: FileId,
     sources: &'a SourceMap,
-    diags: Vec<Diagnostic>,
+    pub diags: Vec<Diagnostic>,
 }
 
 impl Errors<'_> {
-    fn span(&self, r: Range<usize>) -> Span {
+    pub fn span(&self, r: Range<usize>) -> Span {
         let f = self.sources.get(self.file);
         let (line, col) = f.line_col(r.start);
         Span {
@@ -205,14 +223,30 @@ impl Errors<'_> {
         }
     }
 
-    fn push(&mut self, r: Range<usize>, message: impl Into<String>, help: Option<String>) {
-        let mut d = Diagnostic::new(Code::S001, self.file, self.span(r), message);
+    pub fn push(
+        &mut self,
+        r: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> &mut Diagnostic {
+        self.code(Code::S001, r, message, help)
+    }
+
+    pub fn code(
+        &mut self,
+        code: Code,
+        r: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> &mut Diagnostic {
+        let mut d = Diagnostic::new(code, self.file, self.span(r), message);
         d.help = help;
         self.diags.push(d);
+        self.diags.last_mut().expect("just pushed")
     }
 
     /// A command string: an absolute path, then arguments.
-    fn command(&mut self, what: &str, c: &Spanned<String>) {
+    pub fn command(&mut self, what: &str, c: &Spanned<String>) {
         let first = c.get_ref().split_whitespace().next().unwrap_or("");
         if !first.starts_with('/') {
             self.push(
@@ -259,6 +293,7 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
         };
     }
     let mut seen: BTreeMap<u32, Range<usize>> = BTreeMap::new();
+    let mut adapters = Vec::new();
     for n in raw.nodes {
         let number = *n.number.get_ref();
         if let Some(first) = seen.get(&number) {
@@ -275,6 +310,7 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
             continue;
         }
         seen.insert(number, n.number.span());
+        adapters.push((number, n.adapters));
         site.nodes.push(Node {
             number,
             name: n.name.unwrap_or_else(|| format!("node{number}")),
@@ -387,6 +423,14 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
         }
         site.catalog.push(v);
     }
+    let parsed =
+        crate::resources::parse::parse(&mut errs, &site.nodes, raw.networks, adapters, raw.groups);
+    site.resources = parsed.resources;
+    site.resource_commands = parsed
+        .commands
+        .into_iter()
+        .map(|(c, r)| (c, errs.span(r)))
+        .collect();
     if errs.diags.is_empty() {
         Ok(site)
     } else {

@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use hacmp_compiler::{explain, lint_texts, render, Code, LintOptions};
 
 /// Codes whose trigger needs files on disk; `fs_checks.rs` covers them.
-const FS_CODES: &[Code] = &[Code::R005, Code::P007, Code::P008, Code::F001, Code::N001];
+const FS_CODES: &[Code] = &[
+    Code::R005,
+    Code::P007,
+    Code::P008,
+    Code::F001,
+    Code::N001,
+    Code::G005,
+];
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/diagnostics")

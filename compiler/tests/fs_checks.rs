@@ -244,3 +244,53 @@ fn n001_nodes_with_different_files() {
     insta::assert_snapshot!("N001.human", human);
     insta::assert_snapshot!("N001.json", json);
 }
+
+/// G005: the commands of application and custom resources are checked like
+/// the programs' commands, and hashed into the bundle when they are fine.
+#[test]
+fn resource_commands_missing_or_not_executable_are_g005_and_good_ones_are_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = stage(dir.path(), "all \"/usr/sbin/cluster/local/a\" 0 NULL\n");
+    put(
+        dir.path(),
+        "root/opt/web/start",
+        "#!/bin/sh\nexit 0\n",
+        0o755,
+    );
+    put(
+        dir.path(),
+        "root/opt/web/stop",
+        "#!/bin/sh\nexit 0\n",
+        0o644,
+    );
+    let site = put(
+        dir.path(),
+        "site.toml",
+        "[paths]\nroot = \"root\"\nrules = \"rules.hacmprd\"\n\n[[node]]\nnumber = 1\n\n\
+         [[resource_group]]\nname = \"web\"\npolicy = \"cascading\"\nnodes = [1]\n\
+         [[resource_group.resource]]\nkind = \"application\"\nstart = \"/opt/web/start\"\n\
+         stop = \"/opt/web/stop\"\nmonitor = \"/opt/web/check --quiet\"\n",
+        0o644,
+    );
+    let opts = LintOptions {
+        site: Some(site),
+        ..LintOptions::new()
+    };
+    let l = lint(&[rules], &opts).unwrap();
+    let g005: Vec<&str> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::G005)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        g005,
+        vec![
+            "resource command `/opt/web/stop` is not executable",
+            "resource command `/opt/web/check` does not exist"
+        ]
+    );
+    assert!(l.hashes.contains_key("/opt/web/start"));
+    let (human, _) = rendered(&l, dir.path());
+    insta::assert_snapshot!("G005", human);
+}
