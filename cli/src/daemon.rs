@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use hacmp_runtime::resources::linux::LinuxAgent;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -122,8 +124,17 @@ pub fn run(args: &DaemonArgs) -> u8 {
             }
         };
         let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
-        let shared = Shared::new(store, bundle.site.cluster.id, settle);
+        let shared = Shared::new(
+            store,
+            bundle.site.cluster.id,
+            settle,
+            hacmp_runtime::resources::placer(&bundle.site),
+        );
         let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
+        let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
+        if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
+            tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
+        }
         let mcfg = ManagerConfig {
             node: args.node,
             bundle: bundle.clone(),
@@ -133,8 +144,9 @@ pub fn run(args: &DaemonArgs) -> u8 {
             remind_after: Duration::from_secs(30),
             member: false,
             rejoin: true,
+            agent: Arc::new(LinuxAgent::new(bundle.clone(), exec.clone(), loaded.root.clone())),
         };
-        let manager = Manager::new(mcfg, gs.clone(), Arc::new(RealExecutor::new()));
+        let manager = Manager::new(mcfg, gs.clone(), exec);
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));

@@ -52,7 +52,11 @@ fn cell(r: &Record) -> Option<String> {
         RecordKind::Decision => format!("☛ operator: {}", r.detail.as_deref().unwrap_or("")),
         RecordKind::Stopped => format!("⏹ {}", r.detail.as_deref().unwrap_or("stopped")),
         RecordKind::Cancelled => format!("⊘ cancelled {}", r.detail.as_deref().unwrap_or("")),
-        RecordKind::State => return None,
+        // The group's own transitions; its resources' are in the journal.
+        RecordKind::Resource if !cmd().contains('/') => {
+            format!("◆ {} {}", cmd(), r.detail.as_deref().unwrap_or(""))
+        }
+        RecordKind::State | RecordKind::Resource => return None,
     })
 }
 
@@ -210,7 +214,7 @@ fn summary<'a>(
                     note(text);
                 }
             }
-            RecordKind::CommandStart | RecordKind::State => {}
+            RecordKind::CommandStart | RecordKind::State | RecordKind::Resource => {}
         }
     }
     out.push_str(&format!(

@@ -23,6 +23,7 @@ use crate::gs::view::Topic;
 use crate::gs::{ClaimedEvent, GsError, NodeStatus, OperatorCommand, SyncPoint};
 use crate::journal::Journal;
 use crate::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+use crate::resources::sim::SimAgent;
 
 type Node = Manager<Group<MemStore>>;
 
@@ -41,6 +42,9 @@ pub struct Cluster {
     bundle: Arc<Bundle>,
     journal: Arc<Journal>,
     exec: Arc<dyn Executor>,
+    /// Resources of every simulated node: in memory (nodes of one process
+    /// cannot each hold a real address).
+    agent: Arc<SimAgent>,
     root: Option<PathBuf>,
     remind_after: Duration,
     ttl: Duration,
@@ -59,7 +63,12 @@ impl Cluster {
         settle: Duration,
     ) -> Cluster {
         let store = MemStore::new();
-        let shared = Shared::new(store.clone(), bundle.site.cluster.id, settle);
+        let shared = Shared::new(
+            store.clone(),
+            bundle.site.cluster.id,
+            settle,
+            crate::resources::placer(&bundle.site),
+        );
         let (tx, closed) = watch::channel(0);
         let closer = tokio::spawn(close_records(shared.clone(), journal.clone(), tx));
         Cluster {
@@ -69,6 +78,7 @@ impl Cluster {
             bundle,
             journal,
             exec,
+            agent: Arc::new(SimAgent::new()),
             root,
             remind_after: Duration::from_secs(30),
             // Crashes are seen at once (the lease is revoked); a long time
@@ -106,6 +116,20 @@ impl Cluster {
         &self.bundle
     }
 
+    /// What the simulated nodes hold.
+    pub fn agent(&self) -> &Arc<SimAgent> {
+        &self.agent
+    }
+
+    /// Each running node's resource groups that are not offline.
+    pub fn groups(&self) -> BTreeMap<NodeId, BTreeMap<String, crate::resources::RgState>> {
+        self.nodes
+            .iter()
+            .filter(|(_, h)| !h.task.is_finished())
+            .map(|(n, h)| (*n, h.manager.groups()))
+            .collect()
+    }
+
     /// Starts a node's manager and returns once it joined (its node-up
     /// event is queued) or was refused.
     pub async fn start(&mut self, node: NodeId) -> Result<(), GsError> {
@@ -130,6 +154,7 @@ impl Cluster {
             remind_after: self.remind_after,
             member,
             rejoin: true,
+            agent: self.agent.clone(),
         };
         // Simulated nodes share this process: none can tell another's
         // process apart.
@@ -158,6 +183,7 @@ impl Cluster {
     pub fn crash(&mut self, node: NodeId) {
         if let Some(h) = self.nodes.remove(&node) {
             h.task.abort();
+            crate::resources::Agent::crash(&*self.agent, node);
             if let Some(lease) = h.manager.group().lease() {
                 self.store.kill_lease(lease);
             }

@@ -32,6 +32,9 @@ pub enum RecordKind {
     Stopped,
     /// A queued event an operator cancelled (`detail`).
     Cancelled,
+    /// A resource group or resource changed (`command`: group or
+    /// group/resource; `detail`: what happened).
+    Resource,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +111,9 @@ pub struct EventEntry {
     pub why: String,
     pub queued_at: String,
     pub membership: Vec<NodeId>,
+    /// Where the event places resource groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::resources::Placement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     pub records: Vec<Record>,
@@ -214,6 +220,7 @@ impl Journal {
                 why: ev.why.clone(),
                 queued_at: ev.event.queued_at.clone(),
                 membership: ev.membership.clone(),
+                placement: ev.placement.as_ref().map(|p| p.after.clone()),
                 outcome: None,
                 records: Vec::new(),
             },
@@ -365,6 +372,7 @@ impl Journal {
                 why: String::new(),
                 queued_at: String::new(),
                 membership: b.membership.clone(),
+                placement: None,
                 outcome: Some(Outcome::Interrupted),
                 records: vec![r],
             }));

@@ -304,7 +304,12 @@ impl World {
         }
         self.reap(node);
         let store = CutStore::new(self.store.clone());
-        let shared = Shared::new(store.clone(), 1, self.bundle.site.cluster.settle.0);
+        let shared = Shared::new(
+            store.clone(),
+            1,
+            self.bundle.site.cluster.settle.0,
+            crate::resources::placer(&self.bundle.site),
+        );
         // Each start is a process of its own, which a restart can tell
         // from a running one.
         self.pids += 1;
@@ -340,6 +345,8 @@ impl World {
             remind_after: Duration::from_secs(3600),
             member: false,
             rejoin: true,
+            // The fault worlds' sites hold no resource groups.
+            agent: Arc::new(crate::resources::sim::SimAgent::new()),
         };
         let manager = Manager::new(cfg, gs, self.exec.clone());
         let task = tokio::spawn(manager.clone().run());

@@ -33,13 +33,21 @@ pub struct Shared<S: Store> {
     changed: Arc<Notify>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     notes: Mutex<Option<NoteHook>>,
+    /// Where resource groups go: the site's (none without groups).
+    placer: Option<Arc<protocol::Placer>>,
 }
 
 type NoteHook = Box<dyn Fn(&Note) + Send + Sync>;
 
 impl<S: Store> Shared<S> {
-    /// Follows the group on `store` and starts the coordinator.
-    pub fn new(store: Arc<S>, cluster_id: u32, settle: Duration) -> Arc<Shared<S>> {
+    /// Follows the group on `store` and starts the coordinator, which
+    /// places resource groups with `placer` when it claims an event.
+    pub fn new(
+        store: Arc<S>,
+        cluster_id: u32,
+        settle: Duration,
+        placer: Option<Arc<protocol::Placer>>,
+    ) -> Arc<Shared<S>> {
         let view = Arc::new(View::default());
         store.subscribe(super::state::SHARED, view.clone());
         let shared = Arc::new(Shared {
@@ -50,6 +58,7 @@ impl<S: Store> Shared<S> {
             changed: Arc::new(Notify::new()),
             task: Mutex::new(None),
             notes: Mutex::new(None),
+            placer,
         });
         let task = tokio::spawn(run(Arc::downgrade(&shared), settle));
         *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -130,7 +139,14 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
                     return None;
                 }
                 let (inc, identity) = shared.coordinator(s)?;
-                Some(protocol::chores(s, &inc, &identity, now, settled_at))
+                Some(protocol::chores(
+                    s,
+                    &inc,
+                    &identity,
+                    now,
+                    settled_at,
+                    shared.placer.as_deref(),
+                ))
             })
             .flatten();
         let mut wake_at = None;

@@ -95,6 +95,10 @@ pub struct ClaimedEvent {
     pub incarnations: std::collections::BTreeMap<NodeId, i64>,
     /// Why it ran next (for the journal).
     pub why: String,
+    /// Where resource groups are before and after it (none when the site
+    /// has no resource groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::resources::PlacementChange>,
     /// `HACMP_MEMBERSHIP`, made once for every node that takes it.
     #[serde(skip)]
     pub membership_env: std::sync::OnceLock<String>,
@@ -194,6 +198,9 @@ pub struct NodeStatus {
     pub running: Vec<RunningCommand>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReport>,
+    /// Resource groups not offline on this node.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: std::collections::BTreeMap<String, crate::resources::RgState>,
 }
 
 /// A command that is running, for `hacmp status`.

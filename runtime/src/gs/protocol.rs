@@ -34,6 +34,7 @@ use super::state::{AliveRecord, DecisionRecord, Ended, GroupState, RosterRecord,
 use super::store::{Compare, LeaseId, Op, Revision, Txn};
 use super::{ClaimedEvent, Decision, FailureReport, Identity, SyncPoint};
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
+use crate::resources::{Placement, PlacementChange};
 
 /// Keys of the group (see `state` for the table).
 pub mod keys {
@@ -44,6 +45,8 @@ pub mod keys {
     pub const IDENTITY: &str = "s/identity";
     pub const SEQ: &str = "s/seq";
     pub const CURRENT: &str = "s/current";
+    /// Where resource groups are: written with each claim.
+    pub const PLACEMENT: &str = "s/placement";
     pub const QUEUE: &str = "s/queue/";
     /// Rewritten with every event queued: a claim compares it, so the
     /// event claimed is the highest-priority one queued when it starts.
@@ -238,6 +241,7 @@ pub fn chores(
     identity: &Identity,
     now: Instant,
     settled_at: Instant,
+    placer: Option<&Placer>,
 ) -> Plan {
     let mut plan = Plan::default();
     let members = s.members();
@@ -294,9 +298,13 @@ pub fn chores(
         plan.wake_at = Some(settled_at);
         return plan;
     }
-    claim(s, members, &mut plan);
+    claim(s, members, placer, &mut plan);
     plan
 }
+
+/// Where resource groups go for an event, from where they were: given by
+/// the site (`resources::placer`), pure, so the claim fixes one answer.
+pub type Placer = dyn Fn(&Placement, &ClaimedEvent) -> Placement + Send + Sync;
 
 /// Whether incarnation `inc` of node `n` is done with its own stop event:
 /// it left, whatever happens to it now.
@@ -432,7 +440,7 @@ fn fate(s: &GroupState, members: &BTreeSet<NodeId>, q: &QueuedEvent) -> Fate {
     }
 }
 
-fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
+fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, plan: &mut Plan) {
     let queue = s.sorted_queue();
     for (i, (key, q)) in queue.iter().enumerate() {
         let m = match fate(s, members, q) {
@@ -467,14 +475,20 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
                 Some((*n, inc))
             })
             .collect();
-        let claimed = ClaimedEvent {
+        let mut claimed = ClaimedEvent {
             seq,
             event: (*q).clone(),
             membership: m.into_iter().collect(),
             incarnations,
             why: q.why_next(queue.len() - 1 - i),
+            placement: None,
             membership_env: Default::default(),
         };
+        if let Some(place) = placer {
+            let before = s.placement.clone().unwrap_or_default();
+            let after = place(&before, &claimed);
+            claimed.placement = Some(PlacementChange { before, after });
+        }
         // Every member still the incarnation counted (a claim planned
         // before a stall may land after leases lapsed).
         let up: Vec<Compare> = claimed
@@ -491,6 +505,9 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, plan: &mut Plan) {
             .then(Op::put(keys::CURRENT, json(&claimed)))
             .then(Op::put(keys::SEQ, seq.to_string()))
             .then(Op::delete(keys::queue(key)));
+        if let Some(p) = &claimed.placement {
+            t = t.then(Op::put(keys::PLACEMENT, json(&p.after)));
+        }
         if let (EventKind::NodeJoin, Some(inc)) = (&r.kind, q.incarnation) {
             // From now on the incarnation is a participant: its death is a
             // failure.
@@ -793,7 +810,7 @@ mod tests {
             let mut notes = Vec::new();
             loop {
                 let now = Instant::now();
-                let plan = chores(&self.state, by, &identity(), now, now);
+                let plan = chores(&self.state, by, &identity(), now, now, None);
                 let mut any = false;
                 for c in plan.chores {
                     if self.run(&c.txn) {
@@ -855,8 +872,8 @@ mod tests {
         m.kill(2);
         // Two coordinators look at the same state: one declaration wins.
         let now = Instant::now();
-        let p1 = chores(&m.state, &a, &identity(), now, now);
-        let p2 = chores(&m.state, &b, &identity(), now, now);
+        let p1 = chores(&m.state, &a, &identity(), now, now, None);
+        let p2 = chores(&m.state, &b, &identity(), now, now, None);
         let declared = p1
             .chores
             .iter()

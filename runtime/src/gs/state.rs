@@ -146,6 +146,8 @@ pub struct GroupState {
     pub current: Option<Stored<std::sync::Arc<ClaimedEvent>>>,
     pub events: BTreeMap<u64, EventKeys>,
     pub outcomes: BTreeMap<u64, Outcome>,
+    /// Where resource groups are, as of the last claimed event.
+    pub placement: Option<crate::resources::Placement>,
     tally: Tally,
     complete: BTreeSet<SyncPoint>,
     /// Kept as alive keys and the roster change (asked at every change).
@@ -162,6 +164,7 @@ enum Key {
     Queued,
     Seq,
     Current,
+    Placement,
     Arrive(u64, SyncPoint, NodeId),
     Done(u64, NodeId),
     Failed(u64, NodeId),
@@ -197,6 +200,7 @@ fn parse_key(key: &str) -> Option<Key> {
         ["queue", id] => Key::Queue((*id).to_string()),
         ["queued"] => Key::Queued,
         ["seq"] => Key::Seq,
+        ["placement"] => Key::Placement,
         ["current"] => Key::Current,
         ["ev", s, "arrive", at, n] => Key::Arrive(num(s)?, parse_sync(at)?, node(n)?),
         ["ev", s, "done", n] => Key::Done(num(s)?, node(n)?),
@@ -305,6 +309,7 @@ impl GroupState {
                 }
             }
             Key::Queued => self.queued = Some(kv.modified),
+            Key::Placement => self.placement = parse(v),
             Key::Seq => {
                 self.seq = std::str::from_utf8(v)
                     .ok()
@@ -396,6 +401,7 @@ impl GroupState {
                 t.queue = true;
             }
             Key::Queued => self.queued = None,
+            Key::Placement => self.placement = None,
             Key::Seq => {
                 self.seq = None;
                 t.event = true;
@@ -663,6 +669,7 @@ mod tests {
             membership: members.iter().map(|m| m.0).collect(),
             incarnations: members.iter().copied().collect(),
             why: String::new(),
+            placement: None,
             membership_env: Default::default(),
         };
         Change::Put(kv("s/current", ev, 100, 0))

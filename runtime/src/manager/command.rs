@@ -15,6 +15,7 @@ use crate::env::{command_env, EnvContext};
 use crate::exec::{CommandResult, CommandSpec, Status, Tags};
 use crate::gs::{ClaimedEvent, GroupServices};
 use crate::journal::RecordKind;
+use crate::resources::Step;
 
 /// How one line ended.
 pub(super) struct LineOutcome {
@@ -118,6 +119,7 @@ impl<G: GroupServices> Manager<G> {
                 );
             }
         }
+        let builtin = self.builtin_step(run.ev, name, def);
         let mut argv = vec![def.path.clone()];
         argv.extend(def.args.iter().cloned());
         let main = Cmd {
@@ -131,7 +133,10 @@ impl<G: GroupServices> Manager<G> {
         };
         let mut tries = 0;
         let (ok, result) = loop {
-            let result = self.run_cmd(run, main.clone()).await;
+            let result = match builtin {
+                Some(step) => self.run_step(run, step).await,
+                None => self.run_cmd(run, main.clone()).await,
+            };
             let ok = status_ok(line, &result.status);
             if ok || tries >= def.retry {
                 break (ok, result);
@@ -185,6 +190,82 @@ impl<G: GroupServices> Manager<G> {
             self.run_cmd(run, aux("notify", n, "end", told)).await;
         }
         LineOutcome { ok, result }
+    }
+
+    /// The resource step a standard script takes instead of its command:
+    /// when the site has resource groups and keeps the script's standard
+    /// path (a site that gives its own path handles resources itself).
+    fn builtin_step(&self, ev: &ClaimedEvent, name: &str, def: &EventScript) -> Option<Step> {
+        let site = self.site();
+        if site.resources.is_empty() {
+            return None;
+        }
+        let standard = format!("{}/{name}", site.events_dir.trim_end_matches('/'));
+        if def.path != standard {
+            return None;
+        }
+        crate::resources::step(name, ev, self.cfg.node)
+    }
+
+    /// A resource step, journaled like a command: exit 0 when every group
+    /// it had to move moved, 1 otherwise (for the expected-status check).
+    async fn run_step(&self, run: &Run<'_>, step: Step) -> CommandResult {
+        let (ev, g, node_set) = (run.ev, run.group, run.node_set);
+        let display = format!("resources {}", step.as_str());
+        self.record(ev, RecordKind::CommandStart, |r| {
+            r.command = Some(display.clone());
+            r.nodeset = Some(node_set.as_str().to_string());
+            r.group = Some(g);
+            r.role = Some("main".into());
+        });
+        let since = self.running_start(&display);
+        self.publish();
+        let node = self.cfg.node;
+        let report = |group: &str, res: Option<&str>, what: &str| {
+            tracing::info!(
+                node,
+                seq = ev.seq,
+                group,
+                resource = res.unwrap_or(""),
+                "{what}"
+            );
+            self.record(ev, RecordKind::Resource, |r| {
+                r.command = Some(match res {
+                    Some(x) => format!("{group}/{x}"),
+                    None => group.to_string(),
+                });
+                r.detail = Some(what.to_string());
+            });
+            self.publish();
+        };
+        let outcome = match &ev.placement {
+            Some(p) => {
+                self.resources
+                    .step(self.site(), step, &p.after, &report)
+                    .await
+            }
+            None => Ok(()),
+        };
+        self.running_end(&display, since);
+        let status = Status::Exited {
+            code: i32::from(outcome.is_err()),
+        };
+        self.record(ev, RecordKind::CommandEnd, |r| {
+            r.command = Some(display.clone());
+            r.nodeset = Some(node_set.as_str().to_string());
+            r.group = Some(g);
+            r.role = Some("main".into());
+            r.status = Some(status.journal_code());
+            r.ok = Some(outcome.is_ok());
+            if let Err(e) = &outcome {
+                r.detail = Some(e.clone());
+            }
+        });
+        self.publish();
+        CommandResult {
+            status,
+            output_tail: outcome.err().into_iter().collect(),
+        }
     }
 
     async fn run_cmd(&self, run: &Run<'_>, cmd: Cmd) -> CommandResult {

@@ -72,6 +72,8 @@ pub struct ManagerConfig {
     /// After fencing itself, join again as a new incarnation (else stop
     /// with `Expelled`).
     pub rejoin: bool,
+    /// Brings this node's resources up and down.
+    pub agent: Arc<dyn crate::resources::Agent>,
 }
 
 /// What this node shows operators, kept between reports.
@@ -87,6 +89,7 @@ struct Shown {
 
 pub struct Manager<G: GroupServices> {
     cfg: ManagerConfig,
+    resources: crate::resources::NodeResources,
     gs: Arc<G>,
     exec: Arc<dyn Executor>,
     shown: Mutex<Shown>,
@@ -115,6 +118,7 @@ fn unix_ms() -> u64 {
 impl<G: GroupServices> Manager<G> {
     pub fn new(cfg: ManagerConfig, gs: Arc<G>, exec: Arc<dyn Executor>) -> Arc<Self> {
         Arc::new(Manager {
+            resources: crate::resources::NodeResources::new(cfg.node, cfg.agent.clone()),
             cfg,
             gs,
             exec,
@@ -218,7 +222,35 @@ impl<G: GroupServices> Manager<G> {
             at: s.at,
             running: s.running.clone(),
             failure: s.failure.clone(),
+            groups: self.resources.states(),
         }
+    }
+
+    /// The resource groups this node may hold, as it stands now.
+    pub fn groups(&self) -> std::collections::BTreeMap<String, crate::resources::RgState> {
+        self.resources.states()
+    }
+
+    /// Takes down every group this node may hold (at start: what a crash
+    /// left; when fenced or stopped at once: the others take over).
+    async fn release_all(&self, why: &str) {
+        let site = &self.cfg.bundle.site;
+        if site.resources.is_empty() {
+            return;
+        }
+        let node = self.cfg.node;
+        let report = |g: &str, r: Option<&str>, what: &str| {
+            tracing::info!(
+                node,
+                group = g,
+                resource = r.unwrap_or(""),
+                "{what} ({why})"
+            );
+        };
+        if let Err(e) = self.resources.release_all(site, &report).await {
+            tracing::error!(node, "releasing resources ({why}): {e}");
+        }
+        self.publish();
     }
 
     /// Writes the latest status (best effort) once it held for
@@ -281,6 +313,8 @@ impl<G: GroupServices> Manager<G> {
         let mut stop = self.stop.subscribe();
         let identity = Identity::of(&self.cfg.bundle);
         let mut first = true;
+        self.release_all("starting: a node holds nothing until placed")
+            .await;
         loop {
             self.set_state(ManagerState::Init, None, None, None).await;
             let joined = tokio::select! {
@@ -306,7 +340,13 @@ impl<G: GroupServices> Manager<G> {
                 self.set_state(ManagerState::Joining, None, None, None)
                     .await;
             }
-            match self.events(&mut stop).await {
+            let ran = self.events(&mut stop).await;
+            if !matches!(ran, Ok(Exit::Left)) {
+                // Out of the group without handing over: whatever it held
+                // is being taken over by the others.
+                self.release_all("out of the group").await;
+            }
+            match ran {
                 Err(GsError::Expelled) => {
                     if self.leaving.load(Ordering::SeqCst) || !self.cfg.rejoin {
                         self.set_state(ManagerState::Done, None, None, None).await;

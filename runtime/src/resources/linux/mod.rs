@@ -1,0 +1,292 @@
+//! Resources on a Linux node: service addresses through rtnetlink with a
+//! gratuitous ARP (`ip`), file systems through mount(2) (`mount`), and
+//! applications and custom agents as commands run by the node's executor
+//! (no shell, own process group, timeout, the bundle's content hash).
+
+pub mod ip;
+pub mod mount;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hacmp_compiler::resources::{AdapterRole, Ipat, Resource, ResourceKind};
+use hacmp_compiler::Bundle;
+
+use super::agent::{Agent, Ctx};
+use crate::exec::{CommandSpec, Executor, Status, Tags};
+
+/// How long a start, stop or monitor command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long fsck may run.
+const FSCK_TIMEOUT: Duration = Duration::from_secs(600);
+/// OCF: the resource is not running.
+const OCF_NOT_RUNNING: i32 = 7;
+
+pub struct LinuxAgent {
+    bundle: Arc<Bundle>,
+    exec: Arc<dyn Executor>,
+    /// Staging root: commands, mount points and bind sources resolve
+    /// under it.
+    root: Option<PathBuf>,
+}
+
+impl LinuxAgent {
+    pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, root: Option<PathBuf>) -> LinuxAgent {
+        LinuxAgent { bundle, exec, root }
+    }
+
+    fn under_root(&self, p: &str) -> PathBuf {
+        match &self.root {
+            Some(r) => r.join(p.trim_start_matches('/')),
+            None => PathBuf::from(p),
+        }
+    }
+
+    /// Runs a resource command; its exit code.
+    async fn run(
+        &self,
+        ctx: &Ctx<'_>,
+        r: &Resource,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<i32, String> {
+        let display = argv.join(" ");
+        let mut full = vec![
+            (
+                "PATH".to_string(),
+                "/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ),
+            ("HACMP_NODE".to_string(), ctx.node.to_string()),
+            ("HACMP_GROUP".to_string(), ctx.group.name.clone()),
+            ("HACMP_RESOURCE".to_string(), r.name.clone()),
+        ];
+        full.extend(env);
+        let program = argv.first().cloned().unwrap_or_default();
+        let spec = CommandSpec {
+            hash: self.bundle.sources.get(&program).cloned(),
+            argv,
+            root: self.root.clone(),
+            env: full,
+            cwd: PathBuf::from("/"),
+            timeout: Some(COMMAND_TIMEOUT),
+            warn_after: COMMAND_TIMEOUT / 2,
+            kill_grace: self.bundle.site.defaults.kill_grace.0,
+            tags: Tags {
+                node: ctx.node,
+                seq: 0,
+                event: format!("resource group {}", ctx.group.name),
+                location: ctx.node,
+                command: display.clone(),
+                role: "resource",
+            },
+        };
+        let res = self.exec.run(spec, Box::new(|_| {})).await;
+        match res.status {
+            Status::Exited { code } => Ok(code),
+            other => Err(format!("`{display}` {}", other.describe())),
+        }
+    }
+
+    fn argv(command: &str, action: Option<&str>) -> Vec<String> {
+        let mut v: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+        v.extend(action.map(str::to_string));
+        v
+    }
+
+    fn ocf_env(params: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+        params
+            .iter()
+            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.clone()))
+            .collect()
+    }
+
+    /// The interface a service address of `network` goes on, and, when it
+    /// swaps, the standby's own address to take off first.
+    fn adapter(
+        &self,
+        ctx: &Ctx<'_>,
+        network: &str,
+    ) -> Result<(String, Option<hacmp_compiler::resources::Cidr>), String> {
+        let res = &ctx.site.resources;
+        let a = res
+            .adapter_for(ctx.node, network)
+            .ok_or_else(|| format!("node {} has no adapter on network `{network}`", ctx.node))?;
+        let swap = res.network(network).is_some_and(|n| n.ipat == Ipat::Swap)
+            && a.role == AdapterRole::Standby;
+        Ok((a.interface.clone(), if swap { a.address } else { None }))
+    }
+
+    async fn running(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<Option<bool>, String> {
+        match &r.kind {
+            ResourceKind::Application {
+                monitor: Some(m), ..
+            } => match &m.command {
+                Some(c) => Ok(Some(
+                    self.run(ctx, r, Self::argv(c, None), Vec::new()).await? == 0,
+                )),
+                None => Ok(None),
+            },
+            ResourceKind::Custom { .. } => self.monitor(ctx, r).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Agent for LinuxAgent {
+    async fn start(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
+        match &r.kind {
+            ResourceKind::ServiceIp { network, address } => {
+                let (iface, swap) = self.adapter(ctx, network)?;
+                if let Some(own) = swap {
+                    ip::remove(&iface, own.addr).await?;
+                }
+                let added = ip::add(&iface, *address).await?;
+                if let std::net::IpAddr::V4(v4) = address.addr {
+                    if let Err(e) = ip::gratuitous_arp(&iface, v4) {
+                        tracing::warn!(node = ctx.node, "{e}");
+                    }
+                }
+                Ok(if added {
+                    format!("{address} added on {iface}, gratuitous ARP sent")
+                } else {
+                    format!("{address} already on {iface}")
+                })
+            }
+            ResourceKind::Filesystem {
+                device,
+                mount_point,
+                fstype,
+                options,
+                fsck,
+            } => {
+                let bind = fstype == "bind" || fstype == "none";
+                let dev = if bind {
+                    self.under_root(device)
+                } else {
+                    PathBuf::from(device)
+                };
+                let at = self.under_root(mount_point);
+                if mount::is_mounted(&at)? {
+                    return Ok(format!("{} already mounted", at.display()));
+                }
+                if *fsck {
+                    mount::fsck(&dev, FSCK_TIMEOUT).await?;
+                }
+                mount::mount(&dev, &at, fstype, options)?;
+                Ok(format!("{} mounted on {}", dev.display(), at.display()))
+            }
+            ResourceKind::Application { start, .. } => {
+                if self.running(ctx, r).await? == Some(true) {
+                    return Ok("already running".into());
+                }
+                match self
+                    .run(ctx, r, Self::argv(start, None), Vec::new())
+                    .await?
+                {
+                    0 => Ok(format!("`{start}` exited 0")),
+                    c => Err(format!("`{start}` exited {c}")),
+                }
+            }
+            ResourceKind::Custom { agent, params, .. } => {
+                if self.monitor(ctx, r).await? {
+                    return Ok("already running".into());
+                }
+                match self
+                    .run(
+                        ctx,
+                        r,
+                        Self::argv(agent, Some("start")),
+                        Self::ocf_env(params),
+                    )
+                    .await?
+                {
+                    0 => Ok(format!("`{agent} start` exited 0")),
+                    c => Err(format!("`{agent} start` exited {c}")),
+                }
+            }
+        }
+    }
+
+    async fn stop(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
+        match &r.kind {
+            ResourceKind::ServiceIp { network, address } => {
+                let (iface, swap) = self.adapter(ctx, network)?;
+                let removed = ip::remove(&iface, address.addr).await?;
+                if let Some(own) = swap {
+                    ip::add(&iface, own).await?;
+                }
+                Ok(if removed {
+                    format!("{address} removed from {iface}")
+                } else {
+                    format!("{address} not on {iface}")
+                })
+            }
+            ResourceKind::Filesystem { mount_point, .. } => {
+                let at = self.under_root(mount_point);
+                Ok(if mount::unmount(&at)? {
+                    format!("{} unmounted", at.display())
+                } else {
+                    format!("{} not mounted", at.display())
+                })
+            }
+            ResourceKind::Application { stop, .. } => {
+                match self.run(ctx, r, Self::argv(stop, None), Vec::new()).await? {
+                    0 => Ok(format!("`{stop}` exited 0")),
+                    c => Err(format!("`{stop}` exited {c}")),
+                }
+            }
+            ResourceKind::Custom { agent, params, .. } => {
+                match self
+                    .run(
+                        ctx,
+                        r,
+                        Self::argv(agent, Some("stop")),
+                        Self::ocf_env(params),
+                    )
+                    .await?
+                {
+                    0 | OCF_NOT_RUNNING => Ok(format!("`{agent} stop`: stopped")),
+                    c => Err(format!("`{agent} stop` exited {c}")),
+                }
+            }
+        }
+    }
+
+    async fn monitor(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<bool, String> {
+        match &r.kind {
+            ResourceKind::ServiceIp { network, address } => {
+                let (iface, _) = self.adapter(ctx, network)?;
+                ip::has(&iface, address.addr).await
+            }
+            ResourceKind::Filesystem { mount_point, .. } => {
+                mount::is_mounted(&self.under_root(mount_point))
+            }
+            ResourceKind::Application { .. } => Ok(self.running(ctx, r).await?.unwrap_or(true)),
+            ResourceKind::Custom { agent, params, .. } => {
+                match self
+                    .run(
+                        ctx,
+                        r,
+                        Self::argv(agent, Some("monitor")),
+                        Self::ocf_env(params),
+                    )
+                    .await?
+                {
+                    0 => Ok(true),
+                    OCF_NOT_RUNNING => Ok(false),
+                    c => Err(format!("`{agent} monitor` exited {c}")),
+                }
+            }
+        }
+    }
+}
+
+/// Whether this process may change addresses and mounts (root or
+/// CAP_NET_ADMIN and CAP_SYS_ADMIN): `hacmpd` says so at start.
+pub fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -1,0 +1,171 @@
+//! File systems through mount(2) and umount(2); fsck as a command (argv
+//! from the site, no shell, a clean environment).
+
+use std::ffi::CString;
+use std::path::Path;
+use std::time::Duration;
+
+/// Whether something is mounted at `target` (read from the kernel's table
+/// of this mount namespace).
+pub fn is_mounted(target: &Path) -> Result<bool, String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let want = target.to_string_lossy();
+    Ok(table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| unescape(m) == want))
+}
+
+/// mountinfo writes space, tab, newline and backslash as octal escapes.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Flags mount(2) takes for the usual options; the rest goes to the file
+/// system as data.
+fn flags(fstype: &str, options: &str) -> (libc::c_ulong, String) {
+    let mut f: libc::c_ulong = 0;
+    let mut data = Vec::new();
+    if fstype == "bind" || fstype == "none" {
+        f |= libc::MS_BIND;
+    }
+    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => f |= libc::MS_RDONLY,
+            "rw" | "defaults" => {}
+            "nosuid" => f |= libc::MS_NOSUID,
+            "nodev" => f |= libc::MS_NODEV,
+            "noexec" => f |= libc::MS_NOEXEC,
+            "noatime" => f |= libc::MS_NOATIME,
+            "nodiratime" => f |= libc::MS_NODIRATIME,
+            "relatime" => f |= libc::MS_RELATIME,
+            "sync" => f |= libc::MS_SYNCHRONOUS,
+            "bind" => f |= libc::MS_BIND,
+            "rbind" => f |= libc::MS_BIND | libc::MS_REC,
+            other => data.push(other),
+        }
+    }
+    (f, data.join(","))
+}
+
+fn cstr(what: &str, s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} `{s}` contains NUL"))
+}
+
+/// Mounts `device` at `target` (a no-op when something is mounted there).
+pub fn mount(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<bool, String> {
+    if is_mounted(target)? {
+        return Ok(false);
+    }
+    let (flags, data) = flags(fstype, options);
+    let dev = cstr("device", &device.to_string_lossy())?;
+    let tgt = cstr("mount point", &target.to_string_lossy())?;
+    let ty = cstr(
+        "type",
+        if flags & libc::MS_BIND != 0 {
+            "none"
+        } else {
+            fstype
+        },
+    )?;
+    let data = cstr("options", &data)?;
+    // SAFETY: every pointer is a NUL-terminated string that outlives the
+    // call.
+    let r = unsafe {
+        libc::mount(
+            dev.as_ptr(),
+            tgt.as_ptr(),
+            ty.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "cannot mount {} on {}: {}",
+            device.display(),
+            target.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(true)
+}
+
+/// Unmounts `target` (a no-op when nothing is mounted there). A busy file
+/// system is an error: the group's applications should have stopped.
+pub fn unmount(target: &Path) -> Result<bool, String> {
+    if !is_mounted(target)? {
+        return Ok(false);
+    }
+    let tgt = cstr("mount point", &target.to_string_lossy())?;
+    // SAFETY: a NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(tgt.as_ptr(), 0) } != 0 {
+        return Err(format!(
+            "cannot unmount {}: {}",
+            target.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(true)
+}
+
+/// `fsck -a DEVICE`: 0 (clean) and 1 (errors corrected) let the mount go
+/// on; anything else stops it.
+pub async fn fsck(device: &Path, timeout: Duration) -> Result<(), String> {
+    let fsck = ["/usr/sbin/fsck", "/sbin/fsck"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("no fsck command in /usr/sbin or /sbin")?;
+    let mut child = tokio::process::Command::new(fsck)
+        .arg("-a")
+        .arg(device)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {fsck}: {e}"))?;
+    let status = tokio::time::timeout(timeout, child.wait())
+        .await
+        .map_err(|_| format!("{fsck} {} took over {timeout:?}", device.display()))?
+        .map_err(|e| format!("{fsck} lost: {e}"))?;
+    match status.code() {
+        Some(0 | 1) => Ok(()),
+        Some(c) => Err(format!("{fsck} -a {} exited {c}", device.display())),
+        None => Err(format!("{fsck} -a {} was killed", device.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_and_options() {
+        assert_eq!(unescape("/srv/a\\040b"), "/srv/a b");
+        assert_eq!(unescape("/srv\\"), "/srv\\");
+        let (f, d) = flags("ext4", "noatime,ro,data=ordered");
+        assert_eq!(f, libc::MS_NOATIME | libc::MS_RDONLY);
+        assert_eq!(d, "data=ordered");
+        assert_eq!(flags("bind", "").0, libc::MS_BIND);
+    }
+}

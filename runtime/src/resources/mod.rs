@@ -1,0 +1,84 @@
+//! Highly available resources at run time: where groups go (`placement`,
+//! pure), what a node does in the standard event scripts (`step`), a node's
+//! groups and their states (`node`), and the agents that bring resources
+//! up and down: in memory for the simulator (`sim`), on Linux for
+//! `hacmpd` (`linux`).
+//!
+//! ```text
+//!  claim ── placer(site) ──▶ PlacementChange { before, after } in the event
+//!  node_up / node_down / … script ── step ──▶ NodeResources::{release, acquire} ── Agent
+//! ```
+
+pub mod agent;
+pub mod linux;
+pub mod node;
+pub mod placement;
+pub mod sim;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use agent::{Agent, Ctx};
+pub use node::{NodeResources, RgState};
+pub use placement::{change_of, place, place_event, Change, Place, Placement};
+
+use crate::event::NodeId;
+use crate::gs::protocol::Placer;
+use crate::gs::ClaimedEvent;
+
+/// Where groups were before an event and where it puts them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementChange {
+    pub before: Placement,
+    pub after: Placement,
+}
+
+/// The placement function of a site, or none when it has no groups.
+pub fn placer(site: &hacmp_compiler::Site) -> Option<Arc<Placer>> {
+    if site.resources.is_empty() {
+        return None;
+    }
+    let res = site.resources.clone();
+    Some(Arc::new(move |before: &Placement, ev: &ClaimedEvent| {
+        place_event(&res, before, ev)
+    }))
+}
+
+/// What a standard event script does with resources on one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Take down what this node must no longer hold.
+    Release,
+    /// Bring up what the placement gives this node.
+    Acquire,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Release => "release",
+            Step::Acquire => "acquire",
+        }
+    }
+}
+
+/// The step of a standard script on `node` in an event. The programs
+/// separate the steps by barriers, so every release of an event is done on
+/// every node before any acquire that follows it: in node_up the members
+/// release what the joining node takes back, then it acquires; in node_down
+/// the leaving node releases, then the survivors acquire.
+pub fn step(script: &str, ev: &ClaimedEvent, node: NodeId) -> Option<Step> {
+    let at_event_node = ev.event.request.location == node;
+    Some(match script {
+        "node_up" if at_event_node => Step::Acquire,
+        "node_up" => Step::Release,
+        "node_down" => Step::Release,
+        "node_up_complete" | "node_down_complete" => Step::Acquire,
+        "reconfig_resource_release" => Step::Release,
+        "reconfig_resource_acquire" | "reconfig_resource_complete" => Step::Acquire,
+        "rg_move_release" => Step::Release,
+        "rg_move_acquire" => Step::Acquire,
+        _ => return None,
+    })
+}

@@ -1,0 +1,219 @@
+//! One node's resource groups: their states, and the release and acquire
+//! steps that move them towards a placement. Steps are idempotent: a group
+//! already online is not started again, one already offline not stopped.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use hacmp_compiler::resources::ResourceGroup;
+use hacmp_compiler::Site;
+use serde::{Deserialize, Serialize};
+
+use super::agent::{Agent, Ctx};
+use super::placement::Placement;
+use super::Step;
+use crate::event::NodeId;
+
+/// A group's state on one node, as `hacmp status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RgState {
+    Offline,
+    Acquiring,
+    Online,
+    Releasing,
+    /// A resource failed to start or stop: see the journal.
+    Error,
+}
+
+impl RgState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RgState::Offline => "offline",
+            RgState::Acquiring => "acquiring",
+            RgState::Online => "online",
+            RgState::Releasing => "releasing",
+            RgState::Error => "error",
+        }
+    }
+}
+
+/// Told each transition: group, resource (none for the group itself), what
+/// happened.
+pub type Report<'a> = &'a (dyn Fn(&str, Option<&str>, &str) + Send + Sync);
+
+pub struct NodeResources {
+    node: NodeId,
+    agent: Arc<dyn Agent>,
+    state: Mutex<BTreeMap<String, RgState>>,
+}
+
+impl NodeResources {
+    pub fn new(node: NodeId, agent: Arc<dyn Agent>) -> NodeResources {
+        NodeResources {
+            node,
+            agent,
+            state: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn agent(&self) -> &Arc<dyn Agent> {
+        &self.agent
+    }
+
+    /// Groups not offline here.
+    pub fn states(&self) -> BTreeMap<String, RgState> {
+        self.lock()
+            .iter()
+            .filter(|(_, s)| **s != RgState::Offline)
+            .map(|(g, s)| (g.clone(), *s))
+            .collect()
+    }
+
+    pub fn state(&self, group: &str) -> RgState {
+        self.lock().get(group).copied().unwrap_or(RgState::Offline)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RgState>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, group: &str, s: RgState, report: Report<'_>) {
+        let old = self.lock().insert(group.to_string(), s);
+        if old != Some(s) {
+            report(group, None, s.as_str());
+        }
+    }
+
+    /// One step towards `target`. `Err` names what failed.
+    pub async fn step(
+        &self,
+        site: &Site,
+        step: Step,
+        target: &Placement,
+        report: Report<'_>,
+    ) -> Result<(), String> {
+        let order = site.resources.start_order();
+        let mut failed = Vec::new();
+        match step {
+            Step::Release => {
+                for g in order.into_iter().rev() {
+                    if target.get(&g.name).holds(self.node)
+                        || self.state(&g.name) == RgState::Offline
+                    {
+                        continue;
+                    }
+                    if let Err(e) = self.release(site, g, report).await {
+                        failed.push(e);
+                    }
+                }
+            }
+            Step::Acquire => {
+                for g in order {
+                    if !target.get(&g.name).holds(self.node)
+                        || self.state(&g.name) == RgState::Online
+                    {
+                        continue;
+                    }
+                    if let Err(e) = self.acquire(site, g, report).await {
+                        failed.push(e);
+                    }
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    /// Takes down every group this node may hold, whatever it believes it
+    /// holds: at start (what a crash left behind), and when it fences
+    /// itself or stops at once (the others take over).
+    pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
+        let mut failed = Vec::new();
+        for g in site.resources.start_order().into_iter().rev() {
+            if g.nodes.contains(&self.node) {
+                if let Err(e) = self.release(site, g, report).await {
+                    failed.push(e);
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    async fn release(
+        &self,
+        site: &Site,
+        g: &ResourceGroup,
+        report: Report<'_>,
+    ) -> Result<(), String> {
+        self.set(&g.name, RgState::Releasing, report);
+        let ctx = Ctx {
+            node: self.node,
+            site,
+            group: g,
+        };
+        // Every resource is stopped even when one fails: as little as
+        // possible stays up.
+        let mut failed = None;
+        for r in g.resources.iter().rev() {
+            match self.agent.stop(&ctx, r).await {
+                Ok(did) => report(&g.name, Some(&r.name), &did),
+                Err(e) => {
+                    report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
+                    failed.get_or_insert(format!("group `{}`: {}: {e}", g.name, r.name));
+                }
+            }
+        }
+        match failed {
+            None => {
+                self.set(&g.name, RgState::Offline, report);
+                Ok(())
+            }
+            Some(e) => {
+                self.set(&g.name, RgState::Error, report);
+                Err(e)
+            }
+        }
+    }
+
+    async fn acquire(
+        &self,
+        site: &Site,
+        g: &ResourceGroup,
+        report: Report<'_>,
+    ) -> Result<(), String> {
+        self.set(&g.name, RgState::Acquiring, report);
+        let ctx = Ctx {
+            node: self.node,
+            site,
+            group: g,
+        };
+        for (i, r) in g.resources.iter().enumerate() {
+            match self.agent.start(&ctx, r).await {
+                Ok(did) => report(&g.name, Some(&r.name), &did),
+                Err(e) => {
+                    report(&g.name, Some(&r.name), &format!("start failed: {e}"));
+                    // What started is taken down again: a group is whole
+                    // or not at all.
+                    for r in g.resources[..i].iter().rev() {
+                        match self.agent.stop(&ctx, r).await {
+                            Ok(did) => report(&g.name, Some(&r.name), &did),
+                            Err(e) => report(&g.name, Some(&r.name), &format!("stop failed: {e}")),
+                        }
+                    }
+                    self.set(&g.name, RgState::Error, report);
+                    return Err(format!("group `{}`: {}: {e}", g.name, r.name));
+                }
+            }
+        }
+        self.set(&g.name, RgState::Online, report);
+        Ok(())
+    }
+}

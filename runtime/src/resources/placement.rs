@@ -1,0 +1,271 @@
+//! Where each resource group runs: one pure, deterministic function of
+//! the site's groups, the live nodes, the previous placement and the
+//! event. The coordinator computes it once when it claims an event and the
+//! claim carries it, so every node acts on the same answer; being pure, any
+//! node (or a test) can compute it again and get the same.
+//!
+//! Decisions (docs/resources.md): a cascading group goes back only to its
+//! first node when that node rejoins (redbook 8.2.1: a lower-priority node
+//! rejoining moves nothing); a rotating group never moves back, and a node
+//! that joins takes at most one offline rotating group per network when
+//! another node is free for the rest; a graceful stop without takeover
+//! leaves the node's groups stopped until it rejoins; a group waits for the
+//! groups it comes `after` to be online.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hacmp_compiler::resources::{Fallback, Policy, ResourceGroup, Resources, Startup};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventKind, NodeId};
+use crate::gs::ClaimedEvent;
+
+/// Where one group is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Place {
+    /// No live node may hold it (or those it comes after are offline).
+    Offline,
+    /// On these nodes: one, or every live member of a concurrent group.
+    Online { nodes: Vec<NodeId> },
+    /// Its node stopped without takeover: offline until it rejoins.
+    Stopped { by: NodeId },
+}
+
+impl Place {
+    pub fn holds(&self, n: NodeId) -> bool {
+        matches!(self, Place::Online { nodes } if nodes.contains(&n))
+    }
+
+    fn one(n: NodeId) -> Place {
+        Place::Online { nodes: vec![n] }
+    }
+}
+
+/// Every group's place, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement(pub BTreeMap<String, Place>);
+
+impl Placement {
+    pub fn get(&self, group: &str) -> &Place {
+        self.0.get(group).unwrap_or(&Place::Offline)
+    }
+
+    /// The groups placed on `n`.
+    pub fn on(&self, n: NodeId) -> BTreeSet<&str> {
+        self.0
+            .iter()
+            .filter(|(_, p)| p.holds(n))
+            .map(|(g, _)| g.as_str())
+            .collect()
+    }
+}
+
+/// What the event does to membership, as placement sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Join(NodeId),
+    /// A failure (`takeover`) or a graceful stop.
+    Leave {
+        node: NodeId,
+        takeover: bool,
+    },
+    /// A group's application failed on a node beyond its restarts: move
+    /// it elsewhere.
+    GroupFailed {
+        node: NodeId,
+    },
+    /// Anything else: nothing moves; offline groups may come online.
+    Other,
+}
+
+/// The live nodes after the event and its change.
+pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
+    let r = &ev.event.request;
+    let mut live: BTreeSet<NodeId> = ev.membership.iter().copied().collect();
+    let change = match r.kind {
+        EventKind::NodeJoin => Change::Join(r.location),
+        EventKind::NodeFailure => {
+            live.remove(&r.location);
+            Change::Leave {
+                node: r.location,
+                takeover: true,
+            }
+        }
+        EventKind::NodeStop { takeover } => {
+            live.remove(&r.location);
+            Change::Leave {
+                node: r.location,
+                takeover,
+            }
+        }
+        EventKind::User if r.name.starts_with(GROUP_FAILED_PREFIX) => {
+            Change::GroupFailed { node: r.location }
+        }
+        _ => Change::Other,
+    };
+    (live, change)
+}
+
+/// The event a node raises when a group's monitor gave up on it there:
+/// `rg_fail_<group>`.
+pub const GROUP_FAILED_PREFIX: &str = "rg_fail_";
+
+/// The placement after an event.
+pub fn place(
+    res: &Resources,
+    before: &Placement,
+    live: &BTreeSet<NodeId>,
+    change: Change,
+    failed_group: Option<&str>,
+) -> Placement {
+    let mut after = Placement::default();
+    for g in res.start_order() {
+        let p = place_group(
+            res,
+            g,
+            before.get(&g.name),
+            live,
+            change,
+            failed_group,
+            &after,
+        );
+        after.0.insert(g.name.clone(), p);
+    }
+    after
+}
+
+/// The placement for a claimed event.
+pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Placement {
+    let (live, change) = change_of(ev);
+    let failed = ev
+        .event
+        .request
+        .name
+        .strip_prefix(GROUP_FAILED_PREFIX)
+        .filter(|_| matches!(change, Change::GroupFailed { .. }));
+    place(res, before, &live, change, failed)
+}
+
+fn place_group(
+    res: &Resources,
+    g: &ResourceGroup,
+    prev: &Place,
+    live: &BTreeSet<NodeId>,
+    change: Change,
+    failed_group: Option<&str>,
+    after: &Placement,
+) -> Place {
+    // A node where this group just failed may not hold it.
+    let barred = match change {
+        Change::GroupFailed { node } if failed_group == Some(g.name.as_str()) => Some(node),
+        _ => None,
+    };
+    let eligible: Vec<NodeId> = g
+        .nodes
+        .iter()
+        .copied()
+        .filter(|n| live.contains(n) && Some(*n) != barred)
+        .collect();
+    if let Place::Stopped { by } = prev {
+        let back = change == Change::Join(*by) || !g.nodes.contains(by);
+        if !back {
+            return prev.clone();
+        }
+    }
+    let deps_online = g
+        .after
+        .iter()
+        .all(|d| res.group(d).is_none() || matches!(after.get(d), Place::Online { .. }));
+    if !deps_online {
+        return Place::Offline;
+    }
+    if g.policy == Policy::Concurrent {
+        return if eligible.is_empty() {
+            Place::Offline
+        } else {
+            Place::Online { nodes: eligible }
+        };
+    }
+    let held = match prev {
+        Place::Online { nodes } => nodes.first().copied(),
+        _ => None,
+    };
+    match held {
+        Some(n) if eligible.contains(&n) => {
+            let primary = g.nodes.first().copied();
+            let back_home = g.policy == Policy::Cascading
+                && g.fallback == Fallback::OnRejoin
+                && matches!(change, Change::Join(x) if Some(x) == primary && x != n);
+            if back_home {
+                Place::one(primary.expect("checked"))
+            } else {
+                Place::one(n)
+            }
+        }
+        Some(n) => {
+            if change
+                == (Change::Leave {
+                    node: n,
+                    takeover: false,
+                })
+            {
+                return Place::Stopped { by: n };
+            }
+            choose(res, g, &eligible, change, after, false)
+        }
+        None => choose(res, g, &eligible, change, after, true),
+    }
+}
+
+/// A node for a group that has none.
+fn choose(
+    res: &Resources,
+    g: &ResourceGroup,
+    eligible: &[NodeId],
+    change: Change,
+    after: &Placement,
+    from_offline: bool,
+) -> Place {
+    let Some(&first) = eligible.first() else {
+        return Place::Offline;
+    };
+    match g.policy {
+        Policy::Cascading => {
+            let home = g.nodes.first().copied();
+            if from_offline && g.startup == Startup::Home && home != Some(first) {
+                return Place::Offline;
+            }
+            Place::one(first)
+        }
+        Policy::Rotating => {
+            // Spread over the network: a node without a rotating group
+            // there first, the joining node before the others.
+            let net = g.network();
+            let busy = |n: NodeId| {
+                after.0.iter().any(|(name, p)| {
+                    p.holds(n)
+                        && res
+                            .group(name)
+                            .is_some_and(|o| o.policy == Policy::Rotating && o.network() == net)
+                })
+            };
+            let joining = match change {
+                Change::Join(x) if eligible.contains(&x) => Some(x),
+                _ => None,
+            };
+            let pick = joining
+                .filter(|x| !busy(*x))
+                .or_else(|| eligible.iter().copied().find(|n| !busy(*n)))
+                .unwrap_or(first);
+            Place::one(pick)
+        }
+        Policy::Concurrent => Place::Online {
+            nodes: eligible.to_vec(),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;

@@ -1,0 +1,358 @@
+//! The placement function: the redbook's chapter 8 as unit cases, and its
+//! invariants as properties over random sites and membership histories.
+
+use std::collections::BTreeSet;
+
+use hacmp_compiler::resources::*;
+use proptest::prelude::*;
+
+use super::*;
+
+fn group(name: &str, policy: Policy, nodes: &[NodeId]) -> ResourceGroup {
+    ResourceGroup {
+        name: name.into(),
+        policy,
+        nodes: nodes.to_vec(),
+        fallback: Fallback::OnRejoin,
+        startup: Startup::FirstAvailable,
+        after: Vec::new(),
+        resources: Vec::new(),
+    }
+}
+
+fn res(groups: Vec<ResourceGroup>) -> Resources {
+    Resources {
+        groups,
+        ..Resources::default()
+    }
+}
+
+/// Runs membership changes from an empty cluster; the node each named
+/// group is on after each step (0: offline or stopped).
+struct Run {
+    res: Resources,
+    live: BTreeSet<NodeId>,
+    p: Placement,
+}
+
+impl Run {
+    fn new(res: Resources) -> Run {
+        Run {
+            res,
+            live: BTreeSet::new(),
+            p: Placement::default(),
+        }
+    }
+
+    fn apply(&mut self, c: Change) -> &mut Self {
+        match c {
+            Change::Join(n) => {
+                self.live.insert(n);
+            }
+            Change::Leave { node, .. } => {
+                self.live.remove(&node);
+            }
+            _ => {}
+        }
+        self.p = place(&self.res, &self.p, &self.live, c, None);
+        self
+    }
+
+    fn join(&mut self, n: NodeId) -> &mut Self {
+        self.apply(Change::Join(n))
+    }
+
+    fn fail(&mut self, n: NodeId) -> &mut Self {
+        self.apply(Change::Leave {
+            node: n,
+            takeover: true,
+        })
+    }
+
+    fn on(&self, g: &str) -> NodeId {
+        match self.p.get(g) {
+            Place::Online { nodes } => nodes[0],
+            _ => 0,
+        }
+    }
+}
+
+#[test]
+fn rotating_8_1_1_a_fails_b_takes_over_a_rejoins_nothing_moves_b_fails_back_to_a() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Rotating, &[1, 2])]));
+    r.join(1).join(2);
+    assert_eq!(r.on("rg"), 1);
+    assert_eq!(r.fail(1).on("rg"), 2);
+    assert_eq!(r.join(1).on("rg"), 2, "a rotating group stays where it is");
+    assert_eq!(r.fail(2).on("rg"), 1);
+}
+
+#[test]
+fn cascading_8_2_1_sequential_failures_and_rejoins() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2, 3])]));
+    r.join(1).join(2).join(3);
+    assert_eq!(r.on("rg"), 1);
+    assert_eq!(r.fail(1).on("rg"), 2);
+    assert_eq!(r.fail(2).on("rg"), 3);
+    assert_eq!(
+        r.join(2).on("rg"),
+        3,
+        "B rejoining while A is down moves nothing"
+    );
+    assert_eq!(r.join(1).on("rg"), 1, "A rejoining takes its group back");
+}
+
+#[test]
+fn cascading_without_fallback_stays() {
+    let mut g = group("rg", Policy::Cascading, &[1, 2]);
+    g.fallback = Fallback::Never;
+    let mut r = Run::new(res(vec![g]));
+    r.join(1).join(2).fail(1).join(1);
+    assert_eq!(r.on("rg"), 2);
+}
+
+#[test]
+fn hot_standby_8_2_2_one_node_backs_fourteen() {
+    // Node 15 is the standby of 14 cascading groups, one per node.
+    let groups = (1..=14)
+        .map(|n| group(&format!("app{n}"), Policy::Cascading, &[n, 15]))
+        .collect();
+    let mut r = Run::new(res(groups));
+    for n in 1..=15 {
+        r.join(n);
+    }
+    for n in 1..=14 {
+        assert_eq!(r.on(&format!("app{n}")), n);
+    }
+    r.fail(3).fail(9);
+    assert_eq!(r.on("app3"), 15);
+    assert_eq!(r.on("app9"), 15);
+    assert_eq!(r.on("app4"), 4);
+    r.join(3);
+    assert_eq!(r.on("app3"), 3);
+    assert_eq!(r.on("app9"), 15);
+}
+
+#[test]
+fn two_rotating_groups_on_sixteen_nodes_8_1_2_spread_and_take_over() {
+    let all: Vec<NodeId> = (1..=16).collect();
+    let mut a = group("rg1", Policy::Rotating, &all);
+    let mut b = group("rg2", Policy::Rotating, &all);
+    for g in [&mut a, &mut b] {
+        let addr = if g.name == "rg1" {
+            "10.0.0.101"
+        } else {
+            "10.0.0.102"
+        };
+        g.resources.push(Resource {
+            name: "ip".into(),
+            kind: ResourceKind::ServiceIp {
+                network: "net0".into(),
+                address: Cidr::parse(addr, true).unwrap(),
+            },
+        });
+    }
+    // The extra group shared by nodes 12 and 5.
+    let c = group("rg3", Policy::Rotating, &[12, 5]);
+    let mut r = Run::new(res(vec![a, b, c]));
+    r.join(1);
+    // One node: both groups of the network are on it (none is left
+    // offline while a node could hold it)...
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 1));
+    for n in 2..=16 {
+        r.join(n);
+    }
+    // ...and they stay there: rotating groups do not move to joiners.
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 1));
+    assert_eq!(r.on("rg3"), 5);
+    // Node 1 fails: each group goes to a different free node.
+    r.fail(1);
+    let (x, y) = (r.on("rg1"), r.on("rg2"));
+    assert_ne!(x, y);
+    assert!(x != 0 && y != 0);
+    r.fail(5);
+    assert_eq!(r.on("rg3"), 12);
+}
+
+#[test]
+fn graceful_stop_without_takeover_leaves_groups_stopped_until_the_node_rejoins() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
+    r.join(1).join(2);
+    r.apply(Change::Leave {
+        node: 1,
+        takeover: false,
+    });
+    assert_eq!(r.p.get("rg"), &Place::Stopped { by: 1 });
+    r.join(3);
+    assert_eq!(
+        r.p.get("rg"),
+        &Place::Stopped { by: 1 },
+        "another join does not start it"
+    );
+    r.join(1);
+    assert_eq!(r.on("rg"), 1);
+    r.apply(Change::Leave {
+        node: 1,
+        takeover: true,
+    });
+    assert_eq!(r.on("rg"), 2, "with takeover the survivors take it");
+}
+
+#[test]
+fn concurrent_groups_are_on_every_live_member() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Concurrent, &[1, 2, 3])]));
+    r.join(1).join(3);
+    assert_eq!(r.p.get("rg"), &Place::Online { nodes: vec![1, 3] });
+    r.join(2).fail(1);
+    assert_eq!(r.p.get("rg"), &Place::Online { nodes: vec![2, 3] });
+}
+
+#[test]
+fn a_group_waits_for_those_it_comes_after() {
+    let db = group("db", Policy::Cascading, &[2]);
+    let mut app = group("app", Policy::Cascading, &[1]);
+    app.after = vec!["db".into()];
+    let mut r = Run::new(res(vec![app, db]));
+    r.join(1);
+    assert_eq!(r.p.get("app"), &Place::Offline, "db is offline");
+    r.join(2);
+    assert_eq!((r.on("db"), r.on("app")), (2, 1));
+}
+
+#[test]
+fn home_startup_waits_for_the_first_node() {
+    let mut g = group("rg", Policy::Cascading, &[1, 2]);
+    g.startup = Startup::Home;
+    let mut r = Run::new(res(vec![g]));
+    r.join(2);
+    assert_eq!(r.on("rg"), 0);
+    r.join(1);
+    assert_eq!(r.on("rg"), 1);
+    r.fail(1);
+    assert_eq!(r.on("rg"), 2, "a takeover is not a start-up");
+}
+
+#[test]
+fn a_failed_group_moves_off_its_node() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
+    r.join(1).join(2);
+    r.p = place(
+        &r.res,
+        &r.p,
+        &r.live,
+        Change::GroupFailed { node: 1 },
+        Some("rg"),
+    );
+    assert_eq!(r.on("rg"), 2);
+}
+
+// ------------------------------------------------------------ properties
+
+fn arb_site() -> impl Strategy<Value = Resources> {
+    let g = (
+        prop_oneof![
+            Just(Policy::Cascading),
+            Just(Policy::Rotating),
+            Just(Policy::Concurrent)
+        ],
+        Just(()).prop_perturb(|_, mut rng| {
+            let mut nodes: Vec<NodeId> = (1..=6).collect();
+            // A random order of a random non-empty subset.
+            for i in (1..nodes.len()).rev() {
+                let j = (rng.next_u32() as usize) % (i + 1);
+                nodes.swap(i, j);
+            }
+            let keep = 1 + (rng.next_u32() as usize) % nodes.len();
+            nodes.truncate(keep);
+            nodes
+        }),
+        any::<bool>(),
+    );
+    prop::collection::vec(g, 1..5).prop_map(|gs| {
+        res(gs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (policy, nodes, never))| {
+                let mut g = group(&format!("g{i}"), policy, &nodes);
+                if never && policy == Policy::Cascading {
+                    g.fallback = Fallback::Never;
+                }
+                g
+            })
+            .collect())
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Join(NodeId),
+    Leave(NodeId, bool),
+    Other,
+}
+
+fn arb_steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        prop_oneof![
+            (1..=6u32).prop_map(Step::Join),
+            (1..=6u32, any::<bool>()).prop_map(|(n, t)| Step::Leave(n, t)),
+            Just(Step::Other),
+        ],
+        1..40,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn placement_invariants(site in arb_site(), steps in arb_steps()) {
+        let mut live = BTreeSet::new();
+        let mut p = Placement::default();
+        for s in steps {
+            let change = match s {
+                Step::Join(n) if !live.contains(&n) => { live.insert(n); Change::Join(n) }
+                Step::Leave(n, t) if live.contains(&n) => { live.remove(&n); Change::Leave { node: n, takeover: t } }
+                _ => Change::Other,
+            };
+            let next = place(&site, &p, &live, change, None);
+            prop_assert_eq!(&next, &place(&site, &p, &live, change, None), "deterministic");
+            for g in &site.groups {
+                let eligible: Vec<NodeId> = g.nodes.iter().copied().filter(|n| live.contains(n)).collect();
+                let before = p.get(&g.name);
+                let after = next.get(&g.name);
+                match after {
+                    Place::Online { nodes } => {
+                        prop_assert!(nodes.iter().all(|n| eligible.contains(n)), "{} on a node that is not live and eligible", g.name);
+                        if g.policy == Policy::Concurrent {
+                            prop_assert_eq!(nodes, &eligible);
+                        } else {
+                            prop_assert_eq!(nodes.len(), 1);
+                        }
+                    }
+                    Place::Offline => prop_assert!(eligible.is_empty(), "{} offline with eligible nodes {:?}", g.name, eligible),
+                    Place::Stopped { by } => {
+                        let was_stopped = matches!(before, Place::Stopped { .. });
+                        prop_assert!(!live.contains(by) || was_stopped, "stopped by a live node");
+                        prop_assert!(was_stopped || change == Change::Leave { node: *by, takeover: false }, "stopped without a stop");
+                    }
+                }
+                // No move without a reason.
+                if g.policy != Policy::Concurrent {
+                    if let Place::Online { nodes } = before {
+                        let n = nodes[0];
+                        if live.contains(&n) {
+                            let home = g.policy == Policy::Cascading && g.fallback == Fallback::OnRejoin
+                                && change == Change::Join(g.nodes[0]);
+                            if home {
+                                prop_assert!(after.holds(g.nodes[0]));
+                            } else {
+                                prop_assert!(after.holds(n), "{} moved from {} without a reason ({:?})", g.name, n, change);
+                            }
+                        }
+                    }
+                }
+            }
+            p = next;
+        }
+    }
+}
