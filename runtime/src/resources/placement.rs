@@ -121,15 +121,7 @@ pub fn place(
 ) -> Placement {
     let mut after = Placement::default();
     for g in res.start_order() {
-        let p = place_group(
-            res,
-            g,
-            before.get(&g.name),
-            live,
-            change,
-            failed_group,
-            &after,
-        );
+        let p = place_group(res, g, before, live, change, failed_group, &after);
         after.0.insert(g.name.clone(), p);
     }
     after
@@ -150,12 +142,13 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
 fn place_group(
     res: &Resources,
     g: &ResourceGroup,
-    prev: &Place,
+    before: &Placement,
     live: &BTreeSet<NodeId>,
     change: Change,
     failed_group: Option<&str>,
     after: &Placement,
 ) -> Place {
+    let prev = before.get(&g.name);
     // A node where this group just failed may not hold it.
     let barred = match change {
         Change::GroupFailed { node } if failed_group == Some(g.name.as_str()) => Some(node),
@@ -192,6 +185,22 @@ fn place_group(
         _ => None,
     };
     match held {
+        Some(n) if eligible.contains(&n) && g.policy == Policy::Rotating => {
+            // A node holds a second rotating group of a network only while
+            // no other node is free: the first free node that joins takes
+            // it (redbook 5.2: a joining node takes its first group per
+            // network).
+            match change {
+                Change::Join(x)
+                    if eligible.contains(&x)
+                        && !busy(res, before, after, x, g.network())
+                        && extra(res, before, g, n) =>
+                {
+                    Place::one(x)
+                }
+                _ => Place::one(n),
+            }
+        }
         Some(n) if eligible.contains(&n) => {
             let primary = g.nodes.first().copied();
             let back_home = g.policy == Policy::Cascading
@@ -212,10 +221,53 @@ fn place_group(
             {
                 return Place::Stopped { by: n };
             }
-            choose(res, g, &eligible, change, after, false)
+            choose(res, g, &eligible, change, before, after, false)
         }
-        None => choose(res, g, &eligible, change, after, true),
+        None => choose(res, g, &eligible, change, before, after, true),
     }
+}
+
+/// Whether `n` holds a rotating group of network `net` in `p`.
+fn rotating_on(res: &Resources, p: &Placement, n: NodeId, net: Option<&str>) -> bool {
+    p.0.iter().any(|(name, place)| {
+        place.holds(n)
+            && res
+                .group(name)
+                .is_some_and(|o| o.policy == Policy::Rotating && o.network() == net)
+    })
+}
+
+/// Whether `n` holds a rotating group of `net` after this event as far as
+/// it is known: the groups placed so far, and those still to place that
+/// stay where they were.
+fn busy(
+    res: &Resources,
+    before: &Placement,
+    after: &Placement,
+    n: NodeId,
+    net: Option<&str>,
+) -> bool {
+    rotating_on(res, after, n, net)
+        || before.0.iter().any(|(name, place)| {
+            !after.0.contains_key(name)
+                && place.holds(n)
+                && res
+                    .group(name)
+                    .is_some_and(|o| o.policy == Policy::Rotating && o.network() == net)
+        })
+}
+
+/// Whether `g`, on `n`, is a second rotating group of its network there:
+/// one earlier in the start order is on `n` too.
+fn extra(res: &Resources, before: &Placement, g: &ResourceGroup, n: NodeId) -> bool {
+    res.start_order()
+        .into_iter()
+        .take_while(|o| o.name != g.name)
+        .any(|o| {
+            o.policy == Policy::Rotating
+                && o.network() == g.network()
+                && before.get(&o.name).holds(n)
+        })
 }
 
 /// A node for a group that has none.
@@ -224,6 +276,7 @@ fn choose(
     g: &ResourceGroup,
     eligible: &[NodeId],
     change: Change,
+    before: &Placement,
     after: &Placement,
     from_offline: bool,
 ) -> Place {
@@ -242,14 +295,7 @@ fn choose(
             // Spread over the network: a node without a rotating group
             // there first, the joining node before the others.
             let net = g.network();
-            let busy = |n: NodeId| {
-                after.0.iter().any(|(name, p)| {
-                    p.holds(n)
-                        && res
-                            .group(name)
-                            .is_some_and(|o| o.policy == Policy::Rotating && o.network() == net)
-                })
-            };
+            let busy = |n: NodeId| busy(res, before, after, n, net);
             let joining = match change {
                 Change::Join(x) if eligible.contains(&x) => Some(x),
                 _ => None,
