@@ -24,3 +24,11 @@ pub mod exit {
     /// Usage or I/O problem.
     pub const USAGE: u8 = 2;
 }
+
+/// Writes to standard output; a pipe closed early (`hacmp sim … | head`)
+/// ends the output quietly instead of a panic.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -192,9 +192,19 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
         .take(5)
         .map(|(seq, o)| json!({"seq": seq, "outcome": o.as_str()}))
         .collect();
+    let states = statuses
+        .iter()
+        .map(|n| (n.node, n.groups.clone()))
+        .collect();
+    let groups = s
+        .placement
+        .as_ref()
+        .map(|p| hacmp_runtime::resources::view::views(p, &states))
+        .unwrap_or_default();
     json!({
         "group": group,
         "site": s.identity.as_ref().map(|i| i.value.hash.clone()),
+        "resource_groups": groups,
         "members": s.members(),
         "joining": s.joining(),
         "current": current,
@@ -324,6 +334,33 @@ fn human(v: &serde_json::Value) -> String {
             for l in f["output_tail"].as_array().into_iter().flatten() {
                 out.push_str(&format!("        | {}\n", l.as_str().unwrap_or("")));
             }
+        }
+    }
+    let groups = v["resource_groups"].as_array().cloned().unwrap_or_default();
+    if !groups.is_empty() {
+        out.push_str(&format!(
+            "{:<20}{:<12}{}\n",
+            "resource group", "state", "nodes"
+        ));
+        for g in groups {
+            let on: Vec<String> = g["on"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(n, st)| format!("node {n}: {}", st.as_str().unwrap_or("")))
+                .collect();
+            let line = format!(
+                "{:<20}{:<12}{}",
+                g["name"].as_str().unwrap_or(""),
+                g["state"].as_str().unwrap_or(""),
+                if on.is_empty() {
+                    list(&g["nodes"])
+                } else {
+                    on.join(", ")
+                }
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     let q = v["queue"].as_array().cloned().unwrap_or_default();

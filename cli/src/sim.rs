@@ -137,14 +137,14 @@ pub fn run(args: &SimArgs) -> u8 {
         (ending, happened, events)
     });
     match args.format {
-        SimFormat::Human => print!("{}", crate::timeline::render(&events, &happened)),
+        SimFormat::Human => crate::print_out(&crate::timeline::render(&events, &happened)),
         SimFormat::Json => {
             let v = serde_json::json!({
                 "events": events,
                 "happenings": happened.iter().map(|(t, n, w)| serde_json::json!({"t_ms": t, "node": n, "what": w})).collect::<Vec<_>>(),
                 "ending": match &ending { Ending::Idle => "idle", Ending::Stuck(_) => "stuck" },
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            crate::print_out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
         }
     }
     if let Some(p) = &args.svg {

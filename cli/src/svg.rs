@@ -173,6 +173,17 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}</text>"#,
             esc(&label)
         );
+        // Where the event leaves the resource groups, along its band.
+        if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
+            let line = hacmp_runtime::resources::view::placement_line(p);
+            let _ = writeln!(
+                s,
+                r##"<text x="{x0:.1}" y="{:.0}" font-size="11" fill="#1a5fb4">{}<title>{}</title></text>"##,
+                height - 24.0 - if k % 2 == 0 { 0.0 } else { 12.0 },
+                esc(&line),
+                esc(&line)
+            );
+        }
         // Commands: pair each start with its end on the same node.
         let mut open: BTreeMap<(u32, String, String), u64> = BTreeMap::new();
         for r in &e.records {

@@ -53,11 +53,21 @@ fn cell(r: &Record) -> Option<String> {
         RecordKind::Stopped => format!("⏹ {}", r.detail.as_deref().unwrap_or("stopped")),
         RecordKind::Cancelled => format!("⊘ cancelled {}", r.detail.as_deref().unwrap_or("")),
         // The group's own transitions; its resources' are in the journal.
-        RecordKind::Resource if !cmd().contains('/') => {
+        RecordKind::Resource if !r.command.as_deref().unwrap_or("").contains('/') => {
             format!("◆ {} {}", cmd(), r.detail.as_deref().unwrap_or(""))
         }
         RecordKind::State | RecordKind::Resource => return None,
     })
+}
+
+/// Where the event left the resource groups.
+fn groups(out: &mut String, e: &EventEntry) {
+    if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
+        out.push_str(&format!(
+            "   groups: {}\n",
+            hacmp_runtime::resources::view::placement_line(p)
+        ));
+    }
 }
 
 fn fit(s: &str) -> String {
@@ -103,6 +113,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             .collect();
         if nodes.len() > WIDE {
             summary(&mut out, e, &nodes, &mut happened);
+            groups(&mut out, e);
             continue;
         }
         out.push_str(&format!("   {:>8}  ", "t (ms)"));
@@ -155,6 +166,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 out.push('\n');
             }
         }
+        groups(&mut out, e);
     }
     for (t, _, what) in happened {
         out.push_str(&format!("── {:>7} ms  {what}\n", t));

@@ -330,3 +330,61 @@ fn a_graceful_stop_as_the_last_happening_still_runs_its_node_down() {
     assert_eq!(last["membership"], serde_json::json!([1, 2, 3]));
     assert_eq!(last["outcome"], "completed");
 }
+
+/// The HA web example: the timeline, the JSON and the picture say where
+/// group `web` is after each event, and it follows the redbook's cascading
+/// rules through two failures, two rejoins and a stop with takeover.
+#[test]
+fn the_ha_web_example_shows_where_its_group_is_after_each_event() {
+    let o = hacmp(&["lint", "--site", "examples/ha-web/site.toml"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = hacmp(&["sim", "examples/ha-web/scenario.toml"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let groups: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("groups: "))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "web on node 1",
+            "web on node 1",
+            "web on node 1",
+            "web on node 2",
+            "web on node 3",
+            "web on node 3",
+            "web on node 1",
+            "web on node 2"
+        ],
+        "{text}"
+    );
+    let o = hacmp(&["sim", "examples/ha-web/scenario.toml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["placement"]["web"]["nodes"], serde_json::json!([2]));
+    assert!(last["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "resource"
+            && r["command"] == "web"
+            && r["detail"] == "online"
+            && r["node"] == 2));
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("w.svg");
+    let o = hacmp(&[
+        "sim",
+        "examples/ha-web/scenario.toml",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.contains("web on node 3"));
+}

@@ -14,6 +14,7 @@ pub mod linux;
 pub mod node;
 pub mod placement;
 pub mod sim;
+pub mod view;
 
 use std::sync::Arc;
 

@@ -62,6 +62,10 @@ impl LinuxAgent {
             ("HACMP_GROUP".to_string(), ctx.group.name.clone()),
             ("HACMP_RESOURCE".to_string(), r.name.clone()),
         ];
+        if let Some(r) = &self.root {
+            // Where the site's files are staged, for the command's own paths.
+            full.push(("HACMP_ROOT".to_string(), r.display().to_string()));
+        }
         full.extend(env);
         let program = argv.first().cloned().unwrap_or_default();
         let spec = CommandSpec {
