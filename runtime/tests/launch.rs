@@ -19,6 +19,7 @@ fn script(root: &Path, name: &str, body: &str, mode: u32) -> String {
 
 fn spec(root: &Path, argv0: &str, hash: Option<String>) -> CommandSpec {
     CommandSpec {
+        leave_running: false,
         argv: vec![argv0.to_string()],
         root: Some(root.to_path_buf()),
         hash,
@@ -151,4 +152,58 @@ async fn a_command_inherits_no_descriptor_but_the_standard_ones() {
         );
     }
     assert!(seen.contains("usr/local/fds"), "{seen}");
+}
+
+/// A recovery command leaves nothing behind: what it started in the
+/// background is killed with its process group when it exits. An
+/// application's start command (`leave_running`) leaves its server up.
+#[tokio::test]
+async fn background_processes_die_with_a_recovery_command_and_outlive_a_start_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let p = script(
+        root,
+        "bg",
+        "sleep 30 </dev/null >/dev/null 2>&1 &\necho $! > \"$OUT/pid\"",
+        0o755,
+    );
+    let h = hash(root, &p);
+    let alive = |pid: i32| {
+        // Reaped by init or a zombie: either way gone when its state is Z
+        // or the entry is missing.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let pid = |root: &Path| -> i32 {
+        std::fs::read_to_string(root.join("out/pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        run(spec(root, &p, Some(h.clone()))).await,
+        Status::Exited { code: 0 }
+    );
+    let killed = pid(root);
+    // The kill is sent as the command ends; its delivery is not awaited.
+    let t = std::time::Instant::now();
+    while alive(killed) && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !alive(killed),
+        "the recovery command's background process survived"
+    );
+    let mut s = spec(root, &p, Some(h));
+    s.leave_running = true;
+    assert_eq!(run(s).await, Status::Exited { code: 0 });
+    let kept = pid(root);
+    assert!(alive(kept), "the start command's server was killed");
+    // SAFETY: our own test process's grandchild.
+    unsafe {
+        libc::kill(kept, libc::SIGKILL);
+    }
 }

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use crate::common::{copy_tree, repo};
 
+pub mod netns;
+
 pub fn etcd_binary(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
@@ -194,6 +196,27 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(site: &Site, node: u32, etcd: &str, state_base: &Path, extra: &[&str]) -> Daemon {
+        Daemon::spawn_at(
+            &site.dir.join("site.toml"),
+            node,
+            etcd,
+            state_base,
+            extra,
+            None,
+        )
+    }
+
+    /// A daemon of the site file `site`, in network namespace `netns`
+    /// when given (through `ip netns exec`, which execs it: the child is
+    /// the daemon).
+    pub fn spawn_at(
+        site: &Path,
+        node: u32,
+        etcd: &str,
+        state_base: &Path,
+        extra: &[&str],
+        netns: Option<&str>,
+    ) -> Daemon {
         let state = state_base.join(format!("node{node}"));
         std::fs::create_dir_all(&state).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -201,10 +224,18 @@ impl Daemon {
             .append(true)
             .open(state.join("daemon.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_hacmpd")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_hacmpd")),
+        };
+        let child = cmd
             .args([
                 "--site",
-                site.dir.join("site.toml").to_str().unwrap(),
+                site.to_str().unwrap(),
                 "--node",
                 &node.to_string(),
                 "--etcd",

@@ -44,6 +44,11 @@ pub struct CommandSpec {
     pub warn_after: Duration,
     /// Between TERM and KILL.
     pub kill_grace: Duration,
+    /// What the command starts may outlive it (an application's start
+    /// command leaves its server running): its process group is not
+    /// killed when it exits. Otherwise it is, so a recovery command leaves
+    /// nothing behind.
+    pub leave_running: bool,
     pub tags: Tags,
 }
 

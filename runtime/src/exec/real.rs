@@ -272,7 +272,9 @@ impl Executor for RealExecutor {
                     }
                 }
                 // The leader is a zombie: its group id is still ours.
-                killpg(pid as i32, libc::SIGKILL);
+                if !spec.leave_running || timed_out {
+                    killpg(pid as i32, libc::SIGKILL);
+                }
                 child.wait().await
             }
             // No pidfd (old kernel): wait, with the same timeout rule.
@@ -283,7 +285,9 @@ impl Executor for RealExecutor {
                 };
                 match waited {
                     Ok(s) => {
-                        killpg(pid as i32, libc::SIGKILL);
+                        if !spec.leave_running {
+                            killpg(pid as i32, libc::SIGKILL);
+                        }
                         s
                     }
                     Err(_) => {

@@ -303,6 +303,7 @@ impl<G: GroupServices> Manager<G> {
             timeout: cmd.timeout,
             warn_after: cmd.warn_after,
             kill_grace: site.defaults.kill_grace.0,
+            leave_running: false,
             tags: Tags {
                 node: self.cfg.node,
                 seq: ev.seq,

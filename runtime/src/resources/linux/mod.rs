@@ -44,13 +44,15 @@ impl LinuxAgent {
         }
     }
 
-    /// Runs a resource command; its exit code.
+    /// Runs a resource command; its exit code. What a start command
+    /// (`leave_running`) starts stays running after it exits.
     async fn run(
         &self,
         ctx: &Ctx<'_>,
         r: &Resource,
         argv: Vec<String>,
         env: Vec<(String, String)>,
+        leave_running: bool,
     ) -> Result<i32, String> {
         let display = argv.join(" ");
         let mut full = vec![
@@ -77,6 +79,7 @@ impl LinuxAgent {
             timeout: Some(COMMAND_TIMEOUT),
             warn_after: COMMAND_TIMEOUT / 2,
             kill_grace: self.bundle.site.defaults.kill_grace.0,
+            leave_running,
             tags: Tags {
                 node: ctx.node,
                 seq: 0,
@@ -128,7 +131,9 @@ impl LinuxAgent {
                 monitor: Some(m), ..
             } => match &m.command {
                 Some(c) => Ok(Some(
-                    self.run(ctx, r, Self::argv(c, None), Vec::new()).await? == 0,
+                    self.run(ctx, r, Self::argv(c, None), Vec::new(), false)
+                        .await?
+                        == 0,
                 )),
                 None => Ok(None),
             },
@@ -187,7 +192,7 @@ impl Agent for LinuxAgent {
                     return Ok("already running".into());
                 }
                 match self
-                    .run(ctx, r, Self::argv(start, None), Vec::new())
+                    .run(ctx, r, Self::argv(start, None), Vec::new(), true)
                     .await?
                 {
                     0 => Ok(format!("`{start}` exited 0")),
@@ -204,6 +209,7 @@ impl Agent for LinuxAgent {
                         r,
                         Self::argv(agent, Some("start")),
                         Self::ocf_env(params),
+                        true,
                     )
                     .await?
                 {
@@ -237,7 +243,10 @@ impl Agent for LinuxAgent {
                 })
             }
             ResourceKind::Application { stop, .. } => {
-                match self.run(ctx, r, Self::argv(stop, None), Vec::new()).await? {
+                match self
+                    .run(ctx, r, Self::argv(stop, None), Vec::new(), false)
+                    .await?
+                {
                     0 => Ok(format!("`{stop}` exited 0")),
                     c => Err(format!("`{stop}` exited {c}")),
                 }
@@ -249,6 +258,7 @@ impl Agent for LinuxAgent {
                         r,
                         Self::argv(agent, Some("stop")),
                         Self::ocf_env(params),
+                        false,
                     )
                     .await?
                 {
@@ -276,6 +286,7 @@ impl Agent for LinuxAgent {
                         r,
                         Self::argv(agent, Some("monitor")),
                         Self::ocf_env(params),
+                        false,
                     )
                     .await?
                 {

@@ -1,0 +1,249 @@
+//! Network namespaces the test creates and deletes itself: a hub with a
+//! bridge (and the etcd of the test), one namespace per node and one for a
+//! client, each joined to the bridge by a veth pair. Every address is
+//! inside these namespaces: no traffic leaves them.
+
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The network every namespace is on.
+pub const SUBNET_PREFIX: &str = "10.77.0";
+
+pub struct Net {
+    pub tag: String,
+    pub nodes: u32,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let o = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
+/// Whether this test may create namespaces; when not, says why (and the
+/// test skips loudly, or fails under `HACMP_REQUIRE_NETNS=1`).
+pub fn available(test: &str) -> bool {
+    let probe = format!("hx{}probe", std::process::id());
+    let why = if unsafe { libc::geteuid() } != 0 {
+        Some("not root (network namespaces need CAP_NET_ADMIN)".to_string())
+    } else {
+        match ip(&["netns", "add", &probe]) {
+            Ok(()) => {
+                let _ = ip(&["netns", "del", &probe]);
+                None
+            }
+            Err(e) => Some(e),
+        }
+    };
+    match why {
+        None => true,
+        Some(why) => {
+            if std::env::var("HACMP_REQUIRE_NETNS").as_deref() == Ok("1") {
+                panic!(
+                    "{test}: HACMP_REQUIRE_NETNS=1 but network namespaces are not available: {why}"
+                );
+            }
+            eprintln!("SKIPPED {test}: {why}; HACMP_REQUIRE_NETNS=1 makes this an error");
+            false
+        }
+    }
+}
+
+impl Net {
+    /// The hub (bridge `br0` at `.1`), nodes `1..=nodes` (`eth0` at
+    /// `.1N`) and a client (`.50`).
+    pub fn create(tag: &str, nodes: u32) -> Net {
+        let net = Net {
+            tag: format!("hx{}{tag}", std::process::id() % 100_000),
+            nodes,
+        };
+        let hub = net.hub();
+        ip(&["netns", "add", &hub]).unwrap();
+        ip(&["-n", &hub, "link", "set", "lo", "up"]).unwrap();
+        ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"]).unwrap();
+        ip(&[
+            "-n",
+            &hub,
+            "addr",
+            "add",
+            &format!("{SUBNET_PREFIX}.1/24"),
+            "dev",
+            "br0",
+        ])
+        .unwrap();
+        ip(&["-n", &hub, "link", "set", "br0", "up"]).unwrap();
+        let mut members: Vec<(String, String)> = (1..=nodes)
+            .map(|n| (net.node(n), format!("{SUBNET_PREFIX}.{}", 10 + n)))
+            .collect();
+        members.push((net.client(), format!("{SUBNET_PREFIX}.50")));
+        for (i, (ns, addr)) in members.iter().enumerate() {
+            ip(&["netns", "add", ns]).unwrap();
+            ip(&["-n", ns, "link", "set", "lo", "up"]).unwrap();
+            // Made in the hub, one end moved into the member and renamed.
+            let (a, b) = (format!("{}a{i}", net.tag), format!("{}b{i}", net.tag));
+            ip(&[
+                "-n", &hub, "link", "add", &a, "type", "veth", "peer", "name", &b,
+            ])
+            .unwrap();
+            ip(&["-n", &hub, "link", "set", &b, "netns", ns]).unwrap();
+            ip(&["-n", ns, "link", "set", &b, "name", "eth0"]).unwrap();
+            ip(&["-n", &hub, "link", "set", &a, "master", "br0", "up"]).unwrap();
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])
+            .unwrap();
+            ip(&["-n", ns, "link", "set", "eth0", "up"]).unwrap();
+        }
+        net
+    }
+
+    pub fn hub(&self) -> String {
+        format!("{}hub", self.tag)
+    }
+
+    pub fn node(&self, n: u32) -> String {
+        format!("{}n{n}", self.tag)
+    }
+
+    pub fn client(&self) -> String {
+        format!("{}cl", self.tag)
+    }
+
+    /// The node crashes: every process in it is killed (the daemon, the
+    /// server it started) and it loses power.
+    pub fn crash(&self, n: u32) {
+        kill_all(&self.node(n));
+        self.power_off(n);
+    }
+
+    /// The node loses power: its interface goes down and forgets its
+    /// addresses (what a crashed machine holds is gone).
+    pub fn power_off(&self, n: u32) {
+        let ns = self.node(n);
+        ip(&["-n", &ns, "link", "set", "eth0", "down"]).unwrap();
+        ip(&["-n", &ns, "addr", "flush", "dev", "eth0"]).unwrap();
+    }
+
+    /// The node boots: only its boot address.
+    pub fn power_on(&self, n: u32) {
+        let ns = self.node(n);
+        let addr = format!("{SUBNET_PREFIX}.{}/24", 10 + n);
+        ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"]).unwrap();
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).unwrap();
+    }
+
+    /// The client's neighbours, and each node's addresses and listening
+    /// sockets: for failure messages.
+    pub fn debug(&self) -> String {
+        let run = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let mut out = format!(
+            "client neighbours:\n{}",
+            run(&["-n", &self.client(), "neigh"])
+        );
+        for n in 1..=self.nodes {
+            out += &format!(
+                "node {n}:\n{}{}",
+                run(&["-n", &self.node(n), "-o", "addr"]),
+                run(&["netns", "exec", &self.node(n), "ss", "-ltn"])
+            );
+        }
+        out
+    }
+
+    /// The nodes whose `eth0` holds `addr` now.
+    pub fn holders(&self, addr: &str) -> Vec<u32> {
+        (1..=self.nodes)
+            .filter(|n| {
+                Command::new("ip")
+                    .args(["-n", &self.node(*n), "-o", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .is_ok_and(|o| {
+                        String::from_utf8_lossy(&o.stdout).contains(&format!(" {addr}/"))
+                    })
+            })
+            .collect()
+    }
+
+    /// Runs `f` on a thread inside the client namespace.
+    pub fn in_client<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.client());
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: moves only this thread into the namespace.
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let mut all: Vec<String> = (1..=self.nodes).map(|n| self.node(n)).collect();
+        all.push(self.client());
+        all.push(self.hub());
+        for ns in all {
+            // Whatever still runs in it (a server a killed daemon left).
+            kill_all(&ns);
+            let _ = ip(&["netns", "del", &ns]);
+        }
+    }
+}
+
+/// SIGKILL to every process in a namespace of ours.
+pub fn kill_all(ns: &str) {
+    if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+            if let Ok(p) = pid.parse::<i32>() {
+                // SAFETY: a signal to a process of our own namespace.
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// One GET of `/node` at `addr`: the name of the node that answered.
+pub fn get_node(addr: &str, timeout: Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let sa: std::net::SocketAddr = addr.parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&sa, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.write_all(b"GET /node HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let (head, rest) = body.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| rest.trim().to_string())
+}
+
+/// What a client saw, answer by answer: when, and which node (none: no
+/// answer).
+pub type Answers = Vec<(Instant, Option<String>)>;
