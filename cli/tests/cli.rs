@@ -26,7 +26,7 @@ fn the_rwho_example_lints_clean_with_its_staging_root() {
         "examples/rwho/root",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(stdout(&o), "0 errors, 0 warnings, 0 infos in 11 files\n");
+    assert_eq!(stdout(&o), "0 errors, 0 warnings, 0 infos in 12 files\n");
     let o = hacmp(&[
         "lint",
         "--site",
@@ -54,9 +54,9 @@ fn without_the_root_the_programs_are_missing() {
         .iter()
         .map(|d| d["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert_eq!(codes.len(), 11, "{codes:?}");
     assert!(codes.iter().all(|c| *c == "R005"));
-    assert_eq!(v["summary"]["errors"], 10);
+    assert_eq!(v["summary"]["errors"], 11);
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn compile_writes_a_verified_bundle_and_refuses_on_errors() {
     let bundle: hacmp_compiler::Bundle =
         serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert!(bundle.verify());
-    assert_eq!(bundle.rules.len(), 10);
+    assert_eq!(bundle.rules.len(), 11);
     let rwho = bundle.rule("UE_PGMRWHO_DOWN", 0).unwrap();
     assert!(rwho.condition.is_some());
     assert_eq!(bundle.programs[&rwho.program].groups.len(), 3);

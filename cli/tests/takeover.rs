@@ -256,6 +256,10 @@ fn cascading_takeover_and_fallback_in_network_namespaces() {
     );
     assert_eq!(c.net.holders(SERVICE), [2]);
     // The survivors took it over in node 1's node-down.
+    c.daemon(2)
+        .until("node 1's node-down in node 2's journal", 30, |d| {
+            d.has("TE_FAIL_NODE", 1)
+        });
     let e = c.daemon(2).event("TE_FAIL_NODE", 1);
     assert_eq!(e["outcome"], "completed", "{}", logs(&c));
     c.reboot(1);
@@ -263,6 +267,10 @@ fn cascading_takeover_and_fallback_in_network_namespaces() {
     c.answered_by(1, t2, 60);
     assert_eq!(c.net.holders(SERVICE), [1], "{}", logs(&c));
     // Node 2 released before node 1 acquired.
+    c.daemon(2)
+        .until("node 1's rejoin in node 2's journal", 30, |d| {
+            d.has("TE_JOIN_NODE", 1)
+        });
     let e = c
         .daemon(2)
         .events()

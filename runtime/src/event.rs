@@ -63,6 +63,11 @@ pub enum EventKind {
     },
     /// A dynamic reconfiguration.
     Dare,
+    /// A resource group's monitor gave up on the event's node: the group
+    /// moves elsewhere.
+    GroupFailure {
+        group: String,
+    },
     /// Raised by Event Management or an operator.
     User,
 }
@@ -78,6 +83,7 @@ impl EventKind {
             EventKind::StandbyFail { .. } => "TE_FAIL_STANDBY",
             EventKind::NetworkUp { .. } => "TE_JOIN_NETWORK",
             EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
+            EventKind::GroupFailure { .. } => "TE_RG_MOVE",
             EventKind::Dare | EventKind::User => return None,
         })
     }

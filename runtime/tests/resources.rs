@@ -330,3 +330,57 @@ async fn a_failed_acquire_is_an_error_and_leaves_nothing_half_up() {
     );
     c.shutdown().await;
 }
+
+fn app(g: &str, restarts: u32) -> Resource {
+    Resource {
+        name: format!("{g}-app"),
+        kind: ResourceKind::Application {
+            start: "/usr/local/bin/app-start".into(),
+            stop: "/usr/local/bin/app-stop".into(),
+            monitor: Some(Monitor {
+                command: Some("/usr/local/bin/app-check".into()),
+                interval: hacmp_stdlib::Duration::from_millis(1000),
+                restarts,
+            }),
+        },
+    }
+}
+
+/// An application that dies is restarted in place up to its restart
+/// count; beyond it, its node raises TE_RG_MOVE and the group moves to the
+/// next node, released on the first before it is acquired on the second.
+#[tokio::test(start_paused = true)]
+async fn a_monitor_restarts_an_application_then_moves_its_group() {
+    let mut g = group("rg", Policy::Cascading, &[1, 2], 1);
+    g.resources.push(app("rg", 1));
+    let mut c = cluster(2, vec![g]);
+    c.start(1).await.unwrap();
+    c.start(2).await.unwrap();
+    idle(&c).await;
+    assert_eq!(on(&c, "rg"), 1);
+    let events = c.journal().events().len();
+    // Dies once: restarted on node 1, nothing moves.
+    c.agent().kill(1, "rg-app");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    idle(&c).await;
+    assert_eq!(
+        c.journal().events().len(),
+        events,
+        "a restart raises no event"
+    );
+    assert_eq!(on(&c, "rg"), 1);
+    // Dies and cannot start again: the group moves.
+    c.agent().set_failing(1, "rg-app", true);
+    c.agent().kill(1, "rg-app");
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        if c.journal().events().iter().any(|e| e.name == "TE_RG_MOVE") {
+            break;
+        }
+    }
+    idle(&c).await;
+    let last = c.journal().events().last().cloned().unwrap();
+    assert_eq!((last.name.as_str(), last.location), ("TE_RG_MOVE", 1));
+    assert_eq!(on(&c, "rg"), 2);
+    c.shutdown().await;
+}

@@ -51,6 +51,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
         "reconfig_resource.rp",
         include_str!("../data/programs/reconfig_resource.rp"),
     ),
+    ("rg_move.rp", include_str!("../data/programs/rg_move.rp")),
 ];
 
 /// The system events of the shipped rules file: name, program file, and
@@ -65,6 +66,7 @@ pub const SYSTEM_EVENTS: &[(&str, &str, u8)] = &[
     ("TE_FAIL_NETWORK", "network_down.rp", 5),
     ("TE_DARE_TOPOLOGY", "reconfig_topology.rp", 6),
     ("TE_DARE_RESOURCE", "reconfig_resource.rp", 6),
+    ("TE_RG_MOVE", "rg_move.rp", 6),
 ];
 
 /// Priority class of user-defined (and unknown) events.

@@ -34,7 +34,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
 /// Whether this test may create namespaces; when not, says why (and the
 /// test skips loudly, or fails under `HACMP_REQUIRE_NETNS=1`).
 pub fn available(test: &str) -> bool {
-    let probe = format!("hx{}probe", std::process::id());
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = PROBES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let probe = format!("hx{}p{k}", std::process::id());
     let why = if unsafe { libc::geteuid() } != 0 {
         Some("not root (network namespaces need CAP_NET_ADMIN)".to_string())
     } else {

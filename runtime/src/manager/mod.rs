@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hacmp_compiler::Bundle;
 use tokio::sync::watch;
 
-use crate::event::{EventKind, NodeId, Outcome};
+use crate::event::{EventKind, EventRequest, NodeId, Outcome};
 use crate::exec::Executor;
 use crate::gs::state::Ended;
 use crate::gs::{
@@ -30,6 +30,7 @@ use crate::gs::{
 };
 use crate::journal::{Journal, Record, RecordKind};
 use crate::state::ManagerState;
+use hacmp_compiler::resources::{Resource, ResourceGroup, ResourceKind};
 
 /// Who closes journal records: one observer of the group (in one process,
 /// one journal for all nodes) or each manager (one journal per daemon).
@@ -231,6 +232,83 @@ impl<G: GroupServices> Manager<G> {
         self.resources.states()
     }
 
+    /// Checks each monitored resource of the groups online here at its
+    /// interval. One whose restarts are used up raises TE_RG_MOVE at this
+    /// node, once until the group has left the node: the group moves.
+    async fn monitors(self: Arc<Self>) {
+        let bundle = self.cfg.bundle.clone();
+        let node = self.cfg.node;
+        let now = tokio::time::Instant::now();
+        let mut due: Vec<(
+            &ResourceGroup,
+            &Resource,
+            Duration,
+            u32,
+            tokio::time::Instant,
+        )> = Vec::new();
+        for g in bundle
+            .site
+            .resources
+            .groups
+            .iter()
+            .filter(|g| g.nodes.contains(&node))
+        {
+            for r in &g.resources {
+                let m = match &r.kind {
+                    ResourceKind::Application {
+                        monitor: Some(m), ..
+                    }
+                    | ResourceKind::Custom {
+                        monitor: Some(m), ..
+                    } => m,
+                    _ => continue,
+                };
+                let every = m.interval.0.max(Duration::from_millis(100));
+                due.push((g, r, every, m.restarts, now + every));
+            }
+        }
+        let mut raised: std::collections::BTreeSet<String> = Default::default();
+        let report = |g: &str, r: Option<&str>, what: &str| {
+            tracing::warn!(
+                node,
+                group = g,
+                resource = r.unwrap_or(""),
+                "monitor: {what}"
+            );
+        };
+        while let Some(next) = due.iter().map(|d| d.4).min() {
+            tokio::time::sleep_until(next).await;
+            let now = tokio::time::Instant::now();
+            for d in due.iter_mut().filter(|d| d.4 <= now) {
+                let (g, r, every, restarts) = (d.0, d.1, d.2, d.3);
+                d.4 = now + every;
+                let verdict = self
+                    .resources
+                    .check(&bundle.site, g, r, restarts, &report)
+                    .await;
+                self.publish();
+                if self.resources.state(&g.name) != crate::resources::RgState::Online {
+                    raised.remove(&g.name);
+                }
+                if verdict != crate::resources::Verdict::GiveUp || !raised.insert(g.name.clone()) {
+                    continue;
+                }
+                let ev = EventRequest::system(
+                    EventKind::GroupFailure {
+                        group: g.name.clone(),
+                    },
+                    node,
+                );
+                if bundle.rule(&ev.name, 0).is_none() {
+                    tracing::error!(node, group = %g.name, "the rules have no {} rule: group `{}` cannot move (add the standard rule)", ev.name, g.name);
+                } else if let Err(e) = self.gs.enqueue(ev).await {
+                    tracing::error!(node, group = %g.name, "cannot raise TE_RG_MOVE: {e}");
+                    raised.remove(&g.name);
+                }
+            }
+        }
+    }
+
     /// Takes down every group this node may hold (at start: what a crash
     /// left; when fenced or stopped at once: the others take over).
     async fn release_all(&self, why: &str) {
@@ -302,7 +380,9 @@ impl<G: GroupServices> Manager<G> {
     /// expelled (when not rejoining), group services gone.
     pub async fn run(self: Arc<Self>) -> Result<Exit, GsError> {
         let publisher = tokio::spawn(self.clone().publisher());
+        let monitors = tokio::spawn(self.clone().monitors());
         let r = self.clone().incarnations().await;
+        monitors.abort();
         publisher.abort();
         self.gs.close().await;
         r

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use agent::{Agent, Ctx};
-pub use node::{NodeResources, RgState};
+pub use node::{NodeResources, RgState, Verdict};
 pub use placement::{change_of, place, place_event, Change, Place, Placement};
 
 use crate::event::NodeId;
@@ -79,7 +79,7 @@ pub fn step(script: &str, ev: &ClaimedEvent, node: NodeId) -> Option<Step> {
         "reconfig_resource_release" => Step::Release,
         "reconfig_resource_acquire" | "reconfig_resource_complete" => Step::Acquire,
         "rg_move_release" => Step::Release,
-        "rg_move_acquire" => Step::Acquire,
+        "rg_move_acquire" | "rg_move_complete" => Step::Acquire,
         _ => return None,
     })
 }

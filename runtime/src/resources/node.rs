@@ -46,6 +46,22 @@ pub struct NodeResources {
     node: NodeId,
     agent: Arc<dyn Agent>,
     state: Mutex<BTreeMap<String, RgState>>,
+    /// Held by a step and by a monitor check: a check never sees a group
+    /// half released.
+    busy: tokio::sync::Mutex<()>,
+    /// Failed checks in a row, by (group, resource).
+    failures: Mutex<BTreeMap<(String, String), u32>>,
+}
+
+/// What a monitor check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Running, or the group is not online here.
+    Healthy,
+    /// Not running; stopped and started again (`n` of its restarts).
+    Restarted(u32),
+    /// Not running and its restarts are used up: the group must move.
+    GiveUp,
 }
 
 impl NodeResources {
@@ -54,7 +70,69 @@ impl NodeResources {
             node,
             agent,
             state: Mutex::new(BTreeMap::new()),
+            busy: tokio::sync::Mutex::new(()),
+            failures: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// One monitor check of resource `r` of group `g`, with its restarts.
+    pub async fn check(
+        &self,
+        site: &Site,
+        g: &ResourceGroup,
+        r: &hacmp_compiler::resources::Resource,
+        restarts: u32,
+        report: Report<'_>,
+    ) -> Verdict {
+        let _busy = self.busy.lock().await;
+        if self.state(&g.name) != RgState::Online {
+            return Verdict::Healthy;
+        }
+        let ctx = Ctx {
+            node: self.node,
+            site,
+            group: g,
+        };
+        let key = (g.name.clone(), r.name.clone());
+        let why = match self.agent.monitor(&ctx, r).await {
+            Ok(true) => {
+                self.failures_lock().remove(&key);
+                return Verdict::Healthy;
+            }
+            Ok(false) => "not running".to_string(),
+            Err(e) => format!("monitor failed: {e}"),
+        };
+        let n = {
+            let mut f = self.failures_lock();
+            let n = f.entry(key).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n > restarts {
+            report(
+                &g.name,
+                Some(&r.name),
+                &format!("{why}; restarted {restarts} times: the group moves"),
+            );
+            return Verdict::GiveUp;
+        }
+        report(
+            &g.name,
+            Some(&r.name),
+            &format!("{why}: restarting ({n} of {restarts})"),
+        );
+        if let Err(e) = self.agent.stop(&ctx, r).await {
+            report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
+        }
+        match self.agent.start(&ctx, r).await {
+            Ok(did) => report(&g.name, Some(&r.name), &did),
+            Err(e) => report(&g.name, Some(&r.name), &format!("start failed: {e}")),
+        }
+        Verdict::Restarted(n)
+    }
+
+    fn failures_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), u32>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn agent(&self) -> &Arc<dyn Agent> {
@@ -79,6 +157,10 @@ impl NodeResources {
     }
 
     fn set(&self, group: &str, s: RgState, report: Report<'_>) {
+        if s != RgState::Online {
+            // A group brought up again starts with all its restarts.
+            self.failures_lock().retain(|(g, _), _| g != group);
+        }
         let old = self.lock().insert(group.to_string(), s);
         if old != Some(s) {
             report(group, None, s.as_str());
@@ -93,6 +175,7 @@ impl NodeResources {
         target: &Placement,
         report: Report<'_>,
     ) -> Result<(), String> {
+        let _busy = self.busy.lock().await;
         let order = site.resources.start_order();
         let mut failed = Vec::new();
         match step {
@@ -132,6 +215,7 @@ impl NodeResources {
     /// holds: at start (what a crash left behind), and when it fences
     /// itself or stops at once (the others take over).
     pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
+        let _busy = self.busy.lock().await;
         let mut failed = Vec::new();
         for g in site.resources.start_order().into_iter().rev() {
             if g.nodes.contains(&self.node) {

@@ -99,17 +99,11 @@ pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
                 takeover,
             }
         }
-        EventKind::User if r.name.starts_with(GROUP_FAILED_PREFIX) => {
-            Change::GroupFailed { node: r.location }
-        }
+        EventKind::GroupFailure { .. } => Change::GroupFailed { node: r.location },
         _ => Change::Other,
     };
     (live, change)
 }
-
-/// The event a node raises when a group's monitor gave up on it there:
-/// `rg_fail_<group>`.
-pub const GROUP_FAILED_PREFIX: &str = "rg_fail_";
 
 /// The placement after an event.
 pub fn place(
@@ -130,12 +124,10 @@ pub fn place(
 /// The placement for a claimed event.
 pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Placement {
     let (live, change) = change_of(ev);
-    let failed = ev
-        .event
-        .request
-        .name
-        .strip_prefix(GROUP_FAILED_PREFIX)
-        .filter(|_| matches!(change, Change::GroupFailed { .. }));
+    let failed = match &ev.event.request.kind {
+        EventKind::GroupFailure { group } => Some(group.as_str()),
+        _ => None,
+    };
     place(res, before, &live, change, failed)
 }
 

@@ -20,6 +20,9 @@ pub struct SimAgent {
     conflicts: Mutex<Vec<String>>,
     /// (node, resource) whose start fails, for fault scenarios.
     failing: Mutex<BTreeSet<(NodeId, String)>>,
+    /// (node, resource) that stopped running by itself: its monitor says so
+    /// until it is started again.
+    died: Mutex<BTreeSet<(NodeId, String)>>,
 }
 
 impl SimAgent {
@@ -50,6 +53,15 @@ impl SimAgent {
         }
     }
 
+    /// The resource stops running on `node` (an application that
+    /// crashed): its monitor fails until it is started again.
+    pub fn kill(&self, node: NodeId, resource: &str) {
+        self.died
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((node, resource.to_string()));
+    }
+
     fn key(ctx: &Ctx<'_>, r: &Resource) -> String {
         let exclusive = match &r.kind {
             ResourceKind::ServiceIp { address, .. } => format!("address {}", address.addr),
@@ -75,6 +87,10 @@ impl Agent for SimAgent {
         {
             return Err("simulated failure".into());
         }
+        self.died
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(ctx.node, r.name.clone()));
         let key = Self::key(ctx, r);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match held.get(&key) {
@@ -106,6 +122,14 @@ impl Agent for SimAgent {
     }
 
     async fn monitor(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<bool, String> {
+        if self
+            .died
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(ctx.node, r.name.clone()))
+        {
+            return Ok(false);
+        }
         let key = Self::key(ctx, r);
         Ok(self
             .held
