@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::common::{copy_tree, repo};
 
 pub mod netns;
+pub mod takeover;
 
 pub fn etcd_binary(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|p| {

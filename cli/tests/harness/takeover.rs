@@ -1,0 +1,285 @@
+//! A cluster of three `hacmpd` nodes in network namespaces, holding the
+//! HA web example's group, with a client polling its service address and a
+//! watcher of which namespaces hold it (`takeover` tests, the failover
+//! benchmark).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::netns::{self, Answers, Net};
+use super::{etcd_binary, Daemon};
+
+pub const SERVICE: &str = "10.77.0.100";
+pub const URL: &str = "10.77.0.100:8080";
+
+pub struct Cluster {
+    pub net: Net,
+    etcd: Child,
+    site: PathBuf,
+    etcd_url: String,
+    daemons: Vec<Option<Daemon>>,
+    pub answers: Arc<Mutex<Answers>>,
+    overlaps: Arc<Mutex<Vec<Vec<u32>>>>,
+    stop: Arc<AtomicBool>,
+    watchers: Vec<std::thread::JoinHandle<()>>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn new(test: &str, tag: &str, policy: &str) -> Option<Cluster> {
+        if !netns::available(test) {
+            return None;
+        }
+        let etcd_bin = etcd_binary(test)?;
+        let dir = tempfile::tempdir().unwrap();
+        let net = Net::create(tag, 3);
+        let etcd_url = format!("http://{}.1:2379", netns::SUBNET_PREFIX);
+        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+        let etcd = Command::new("ip")
+            .args(["netns", "exec", &net.hub()])
+            .arg(&etcd_bin)
+            .args(["--name", "m0", "--data-dir"])
+            .arg(dir.path().join("etcd"))
+            .args([
+                "--listen-client-urls",
+                &etcd_url,
+                "--advertise-client-urls",
+                &etcd_url,
+            ])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "m0=http://127.0.0.1:2380"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let ready = net.in_client(|| {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(20) {
+                if std::net::TcpStream::connect("10.77.0.1:2379").is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            false
+        });
+        assert!(
+            ready.join().unwrap(),
+            "etcd did not listen in the hub namespace"
+        );
+        let site = dir.path().join("site");
+        crate::common::copy_tree(&crate::common::repo().join("examples/ha-web"), &site);
+        let toml = std::fs::read_to_string(site.join("site.toml"))
+            .unwrap()
+            .replace("settle = \"200ms\"", "settle = \"50ms\"")
+            .replace("policy = \"cascading\"", &format!("policy = \"{policy}\""))
+            .replace(
+                "fallback = \"on_rejoin\"\n",
+                if policy == "cascading" {
+                    "fallback = \"on_rejoin\"\n"
+                } else {
+                    ""
+                },
+            );
+        std::fs::write(site.join("site.toml"), toml).unwrap();
+        let start = site.join("root/usr/local/ha-web/web-start");
+        let text = std::fs::read_to_string(&start)
+            .unwrap()
+            .replace("/usr/bin/hacmp-httpd", env!("CARGO_BIN_EXE_hacmp-httpd"));
+        std::fs::write(&start, text).unwrap();
+        let mut c = Cluster {
+            net,
+            etcd,
+            site,
+            etcd_url,
+            daemons: (0..=3).map(|_| None).collect(),
+            answers: Arc::new(Mutex::new(Vec::new())),
+            overlaps: Arc::new(Mutex::new(Vec::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+            watchers: Vec::new(),
+            dir,
+        };
+        c.watch();
+        for n in 1..=3 {
+            c.start(n);
+            c.daemon(n).until(&format!("node {n}'s node-up"), 60, |d| {
+                d.has("TE_JOIN_NODE", n as u64)
+            });
+        }
+        Some(c)
+    }
+
+    /// The client polls the service; a watcher looks at every namespace's
+    /// addresses.
+    fn watch(&mut self) {
+        let (answers, stop) = (self.answers.clone(), self.stop.clone());
+        let client = self.net.in_client(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let got = netns::get_node(URL, Duration::from_millis(300));
+                let pause = got.is_none();
+                answers.lock().unwrap().push((Instant::now(), got));
+                if pause {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        let (overlaps, stop) = (self.overlaps.clone(), self.stop.clone());
+        let net = Net {
+            tag: self.net.tag.clone(),
+            nodes: self.net.nodes,
+        };
+        let watcher = std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let h = net.holders(SERVICE);
+                if h.len() > 1 {
+                    overlaps.lock().unwrap().push(h);
+                }
+            }
+            // Not ours to delete: the cluster's `Net` does.
+            std::mem::forget(net);
+        });
+        self.watchers = vec![client, watcher];
+    }
+
+    pub fn start(&mut self, n: u32) {
+        let ns = self.net.node(n);
+        let d = Daemon::spawn_at(
+            &self.site.join("site.toml"),
+            n,
+            &self.etcd_url,
+            self.dir.path(),
+            &["--takeover"],
+            Some(&ns),
+        );
+        self.daemons[n as usize] = Some(d);
+    }
+
+    /// The events of node `n`'s journal (running or not).
+    pub fn journal(&self, n: u32) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join(format!("node{n}/journal.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "event")
+            .collect()
+    }
+
+    pub fn daemon_opt(&self, n: u32) -> Option<&Daemon> {
+        self.daemons[n as usize].as_ref()
+    }
+
+    pub fn daemon(&self, n: u32) -> &Daemon {
+        self.daemons[n as usize].as_ref().unwrap()
+    }
+
+    /// Waits until the client gets an answer from `node` after `since`;
+    /// when it came.
+    pub fn answered_by(&self, node: u32, since: Instant, secs: u64) -> Instant {
+        let want = format!("node{node}");
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let at = self
+                .answers
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, who)| *t >= since && who.as_deref() == Some(want.as_str()))
+                .map(|(t, _)| *t);
+            if let Some(at) = at {
+                return at;
+            }
+            assert!(
+                Instant::now() < end,
+                "no answer from node {node} in {secs}s; the address is on {:?}; logs:\n{}",
+                self.net.holders(SERVICE),
+                logs(self)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn crash(&mut self, n: u32) -> Instant {
+        let t = Instant::now();
+        self.net.crash(n);
+        if let Some(mut d) = self.daemons[n as usize].take() {
+            d.kill9();
+            std::mem::forget(d);
+        }
+        t
+    }
+
+    /// A graceful stop with takeover (SIGTERM; the daemons run with
+    /// `--takeover`): when it was asked.
+    pub fn stop(&mut self, n: u32) -> Instant {
+        let t = Instant::now();
+        let d = self.daemons[n as usize].as_mut().unwrap();
+        d.signal(libc::SIGTERM);
+        assert_eq!(d.wait_exit(60), Some(0), "node {n} did not stop");
+        self.daemons[n as usize] = None;
+        t
+    }
+
+    /// The first answer after `since` from a node other than `not`: when,
+    /// and which node.
+    pub fn answered_by_other(&self, not: u32, since: Instant, secs: u64) -> (Instant, u32) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let not = format!("node{not}");
+        loop {
+            let found = self.answers.lock().unwrap().iter().find_map(|(t, who)| {
+                let who = who.as_deref()?;
+                (*t >= since && who != not)
+                    .then(|| (*t, who.trim_start_matches("node").parse().unwrap_or(0)))
+            });
+            if let Some(f) = found {
+                return f;
+            }
+            assert!(
+                Instant::now() < end,
+                "no other node answered in {secs}s; logs:\n{}",
+                logs(self)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until `n`'s daemon has seen its own node-up `count` times.
+    pub fn joined(&self, n: u32, count: usize) {
+        self.daemon(n)
+            .until(&format!("node {n}'s node-up"), 60, |d| {
+                d.count("TE_JOIN_NODE", n as u64) >= count
+            });
+    }
+
+    pub fn reboot(&mut self, n: u32) {
+        self.net.power_on(n);
+        self.start(n);
+    }
+
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.watchers.drain(..) {
+            w.join().unwrap();
+        }
+        let overlaps = self.overlaps.lock().unwrap().clone();
+        assert!(
+            overlaps.is_empty(),
+            "the service address was on two nodes at once: {overlaps:?}"
+        );
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+    }
+}
+
+pub fn logs(c: &Cluster) -> String {
+    c.net.debug()
+        + &(1..=3)
+            .filter_map(|n| {
+                c.daemons[n]
+                    .as_ref()
+                    .map(|d| format!("--- node {n}\n{}", d.log()))
+            })
+            .collect::<String>()
+}
