@@ -116,3 +116,33 @@ fn rotating_takeover_stays_when_the_node_rejoins_in_network_namespaces() {
     assert_eq!(c.net.holders(SERVICE), [2]);
     c.finish();
 }
+
+/// The owner is cut off (its link goes down; its daemon and server run
+/// on): it cannot renew its lease, fences itself and takes its address
+/// down before the survivors, who see its lease lapse only later, take the
+/// group over. When the link comes back it rejoins as a new node.
+#[test]
+fn a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespaces() {
+    let Some(mut c) = Cluster::new(
+        "a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespaces",
+        "p",
+        "rotating",
+    ) else {
+        return;
+    };
+    c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
+    let joins = c.daemon(2).count("TE_JOIN_NODE", 1);
+    let t0 = Instant::now();
+    c.net.link(1, false);
+    c.answered_by(2, t0, 60);
+    c.daemon(1).until("node 1 to fence itself", 30, |d| {
+        d.log().contains("out of the group")
+    });
+    assert_eq!(c.net.holders(SERVICE), [2], "{}", logs(&c));
+    c.net.link(1, true);
+    c.daemon(2).until("node 1's rejoin", 60, |d| {
+        d.count("TE_JOIN_NODE", 1) > joins
+    });
+    assert_eq!(c.net.holders(SERVICE), [2]);
+    c.finish();
+}

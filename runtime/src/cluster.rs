@@ -190,6 +190,18 @@ impl Cluster {
         }
     }
 
+    /// The node's lease lapses while it runs (a stall, a partition from the
+    /// store): the group declares it failed, and it fences itself.
+    pub fn expire(&self, node: NodeId) {
+        if let Some(lease) = self
+            .nodes
+            .get(&node)
+            .and_then(|h| h.manager.group().lease())
+        {
+            self.store.kill_lease(lease);
+        }
+    }
+
     /// A graceful stop, with or without takeover: the node's departure is
     /// queued when this returns.
     pub async fn stop(&mut self, node: NodeId, takeover: bool) {

@@ -384,3 +384,35 @@ async fn a_monitor_restarts_an_application_then_moves_its_group() {
     assert_eq!(on(&c, "rg"), 2);
     c.shutdown().await;
 }
+
+/// A node whose lease lapsed fences itself: it releases what it held (its
+/// address first) before the survivors take it over, then rejoins as a new
+/// incarnation; nothing is ever up on two nodes.
+#[tokio::test(start_paused = true)]
+async fn a_fenced_node_releases_its_groups_before_the_takeover() {
+    let mut c = cluster(2, vec![group("rg", Policy::Rotating, &[1, 2], 1)]);
+    c.start(1).await.unwrap();
+    c.start(2).await.unwrap();
+    idle(&c).await;
+    assert_eq!(on(&c, "rg"), 1);
+    c.expire(1);
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let names: Vec<(String, u32)> = names(c.journal());
+        if names
+            .iter()
+            .filter(|(n, l)| n == "TE_JOIN_NODE" && *l == 1)
+            .count()
+            == 2
+        {
+            break;
+        }
+    }
+    idle(&c).await;
+    assert_eq!(on(&c, "rg"), 2, "taken over, and the rejoin moves nothing");
+    let evs = c.journal().events();
+    assert!(evs
+        .iter()
+        .any(|e| e.name == "TE_FAIL_NODE" && e.location == 1));
+    c.shutdown().await;
+}

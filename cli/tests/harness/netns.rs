@@ -135,6 +135,21 @@ impl Net {
         self.power_off(n);
     }
 
+    /// The node's link goes down (or up again): it runs on, cut off from
+    /// the others and from etcd; its addresses stay configured.
+    pub fn link(&self, n: u32, up: bool) {
+        let ns = self.node(n);
+        ip(&[
+            "-n",
+            &ns,
+            "link",
+            "set",
+            "eth0",
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+    }
+
     /// The node loses power: its interface goes down and forgets its
     /// addresses (what a crashed machine holds is gone).
     pub fn power_off(&self, n: u32) {

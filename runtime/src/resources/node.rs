@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use hacmp_compiler::resources::ResourceGroup;
+use hacmp_compiler::resources::{ResourceGroup, ResourceKind};
 use hacmp_compiler::Site;
 use serde::{Deserialize, Serialize};
 
@@ -213,15 +213,42 @@ impl NodeResources {
 
     /// Takes down every group this node may hold, whatever it believes it
     /// holds: at start (what a crash left behind), and when it fences
-    /// itself or stops at once (the others take over).
+    /// itself or stops at once (the others take over). Service addresses
+    /// go first, before the applications have stopped: the others may
+    /// already be taking them over, and clients must not reach two nodes.
     pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
         let _busy = self.busy.lock().await;
+        let mine: Vec<&ResourceGroup> = site
+            .resources
+            .start_order()
+            .into_iter()
+            .rev()
+            .filter(|g| g.nodes.contains(&self.node))
+            .collect();
         let mut failed = Vec::new();
-        for g in site.resources.start_order().into_iter().rev() {
-            if g.nodes.contains(&self.node) {
-                if let Err(e) = self.release(site, g, report).await {
-                    failed.push(e);
+        for g in &mine {
+            let ctx = Ctx {
+                node: self.node,
+                site,
+                group: g,
+            };
+            for r in g
+                .resources
+                .iter()
+                .filter(|r| matches!(r.kind, ResourceKind::ServiceIp { .. }))
+            {
+                match self.agent.stop(&ctx, r).await {
+                    Ok(did) => report(&g.name, Some(&r.name), &did),
+                    Err(e) => {
+                        report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
+                        failed.push(format!("group `{}`: {}: {e}", g.name, r.name));
+                    }
                 }
+            }
+        }
+        for g in mine {
+            if let Err(e) = self.release(site, g, report).await {
+                failed.push(e);
             }
         }
         if failed.is_empty() {
