@@ -257,8 +257,10 @@ pub fn get_node(addr: &str, timeout: Duration) -> Option<String> {
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     let (head, rest) = body.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200")
-        .then(|| rest.trim().to_string())
+    // A whole answer only: a server killed while answering may leave the
+    // body short.
+    let name = rest.trim();
+    (head.starts_with("HTTP/1.0 200") && !name.is_empty()).then(|| name.to_string())
 }
 
 /// What a client saw, answer by answer: when, and which node (none: no
