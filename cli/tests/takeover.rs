@@ -27,6 +27,30 @@ fn cascading_takeover_and_fallback_in_network_namespaces() {
     };
     c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
     assert_eq!(c.net.holders(SERVICE), [1]);
+    // `hacmp status` shows the group and each node's part in it.
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..100 {
+        shown = serde_json::from_str(&c.status("json")).unwrap_or_default();
+        if shown["resource_groups"][0]["on"]["1"] == "online" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let g = &shown["resource_groups"][0];
+    assert_eq!(
+        (g["name"].as_str(), g["state"].as_str()),
+        (Some("web"), Some("online")),
+        "{shown}"
+    );
+    assert_eq!(g["nodes"], serde_json::json!([1]));
+    assert_eq!(g["on"], serde_json::json!({"1": "online"}), "{shown}");
+    let human = c.status("human");
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("web") && l.contains("online") && l.contains("node 1: online")),
+        "{human}"
+    );
     let t0 = c.crash(1);
     let t1 = c.answered_by(2, t0, 60);
     eprintln!(

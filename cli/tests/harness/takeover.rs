@@ -211,6 +211,21 @@ impl Cluster {
         t
     }
 
+    /// `hacmp status` (from the client namespace, where etcd is reachable).
+    pub fn status(&self, format: &str) -> String {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.net.client(),
+                env!("CARGO_BIN_EXE_hacmp"),
+            ])
+            .args(["status", "--format", format, "--etcd", &self.etcd_url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// A graceful stop with takeover (SIGTERM; the daemons run with
     /// `--takeover`): when it was asked.
     pub fn stop(&mut self, n: u32) -> Instant {
