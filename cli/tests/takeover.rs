@@ -147,7 +147,7 @@ fn rotating_takeover_stays_when_the_node_rejoins_in_network_namespaces() {
 /// group over. When the link comes back it rejoins as a new node.
 #[test]
 fn a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespaces() {
-    let Some(mut c) = Cluster::new(
+    let Some(c) = Cluster::new(
         "a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespaces",
         "p",
         "rotating",
