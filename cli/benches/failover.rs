@@ -34,6 +34,19 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// An event's records, in ms since `t0w` (wall clock).
+fn trace(e: &serde_json::Value, t0w: u64) {
+    for r in e["records"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  +{:>5} ms {} {} {}",
+            r["wall_ms"].as_u64().unwrap_or(0) as i64 - t0w as i64,
+            r["kind"],
+            r["command"],
+            r["detail"]
+        );
+    }
+}
+
 fn main() {
     let rounds: usize = std::env::args()
         .skip(1)
@@ -87,15 +100,7 @@ fn main() {
                 });
             let e = c.daemon(next).event("TE_FAIL_NODE", owner as u64);
             let t0w = wall_ms(t0);
-            for r in e["records"].as_array().unwrap() {
-                eprintln!(
-                    "  +{:>5} ms {} {} {}",
-                    r["wall_ms"].as_u64().unwrap_or(0) as i64 - t0w as i64,
-                    r["kind"],
-                    r["command"],
-                    r["detail"]
-                );
-            }
+            trace(&e, t0w);
             eprintln!("  +{:>5} ms first answer", (t1 - t0).as_millis());
             let mine = c
                 .journal(owner)
@@ -104,15 +109,7 @@ fn main() {
                 .find(|e| e["name"] == "TE_FAIL_NODE" && e["location"] == owner)
                 .unwrap();
             eprintln!(" the stopping node:");
-            for r in mine["records"].as_array().unwrap() {
-                eprintln!(
-                    "  +{:>5} ms {} {} {}",
-                    r["wall_ms"].as_u64().unwrap_or(0) as i64 - t0w as i64,
-                    r["kind"],
-                    r["command"],
-                    r["detail"]
-                );
-            }
+            trace(&mine, t0w);
         }
         eprintln!(
             "graceful {}: node {owner} stopped, node {next} answered after {:.0} ms",

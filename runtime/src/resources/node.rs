@@ -237,12 +237,8 @@ impl NodeResources {
                 .iter()
                 .filter(|r| matches!(r.kind, ResourceKind::ServiceIp { .. }))
             {
-                match self.agent.stop(&ctx, r).await {
-                    Ok(did) => report(&g.name, Some(&r.name), &did),
-                    Err(e) => {
-                        report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
-                        failed.push(format!("group `{}`: {}: {e}", g.name, r.name));
-                    }
+                if let Err(e) = self.stop_one(&ctx, r, report).await {
+                    failed.push(e);
                 }
             }
         }
@@ -255,6 +251,26 @@ impl NodeResources {
             Ok(())
         } else {
             Err(failed.join("; "))
+        }
+    }
+
+    /// Stops one resource, reporting what happened.
+    async fn stop_one(
+        &self,
+        ctx: &Ctx<'_>,
+        r: &hacmp_compiler::resources::Resource,
+        report: Report<'_>,
+    ) -> Result<(), String> {
+        let g = &ctx.group.name;
+        match self.agent.stop(ctx, r).await {
+            Ok(did) => {
+                report(g, Some(&r.name), &did);
+                Ok(())
+            }
+            Err(e) => {
+                report(g, Some(&r.name), &format!("stop failed: {e}"));
+                Err(format!("group `{g}`: {}: {e}", r.name))
+            }
         }
     }
 
@@ -274,12 +290,8 @@ impl NodeResources {
         // possible stays up.
         let mut failed = None;
         for r in g.resources.iter().rev() {
-            match self.agent.stop(&ctx, r).await {
-                Ok(did) => report(&g.name, Some(&r.name), &did),
-                Err(e) => {
-                    report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
-                    failed.get_or_insert(format!("group `{}`: {}: {e}", g.name, r.name));
-                }
+            if let Err(e) = self.stop_one(&ctx, r, report).await {
+                failed.get_or_insert(e);
             }
         }
         match failed {
