@@ -6,9 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Whether something is mounted at `target` (read from the kernel's table
-/// of this mount namespace).
+/// of this thread's mount namespace: a thread may have one of its own).
 pub fn is_mounted(target: &Path) -> Result<bool, String> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo")
+    let table = std::fs::read_to_string("/proc/thread-self/mountinfo")
+        .or_else(|_| std::fs::read_to_string("/proc/self/mountinfo"))
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let want = target.to_string_lossy();
     Ok(table
