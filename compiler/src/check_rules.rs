@@ -11,7 +11,7 @@ use hacmp_stdlib::{priority_class, Catalog, Variable};
 use crate::code::{Code, Severity};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Condition, Rule};
-use crate::predicate::{analyze, compile, Analysis, CompiledPredicate};
+use crate::predicate::{analyze, compile, Analysis, CompiledPredicate, Overlap};
 use crate::records::{group, Record};
 use crate::shape::{self, FIELD_NAMES, FIELD_SHAPES};
 use crate::source::FileId;
@@ -567,13 +567,14 @@ impl RulesCheck<'_> {
             }
         };
         let vt = variable.value_type();
-        for (what, text, at, c, constant) in [
+        for (what, text, at, c, constant, undecided) in [
             (
                 "predicate",
                 pred,
                 2,
                 Some(&predicate),
                 analysis.predicate_constant,
+                analysis.predicate_undecided,
             ),
             (
                 "rearm predicate",
@@ -581,11 +582,13 @@ impl RulesCheck<'_> {
                 3,
                 rearm_c.as_ref(),
                 analysis.rearm_constant,
+                analysis.rearm_undecided,
             ),
         ] {
-            if let (Some(c), Some(v)) = (c, constant) {
+            let Some(c) = c else { continue };
+            if let Some(v) = constant {
                 let how = if c.reads_value {
-                    "for every value tried"
+                    "for every value"
                 } else {
                     "whatever the value: it does not read `X`"
                 };
@@ -600,6 +603,19 @@ impl RulesCheck<'_> {
                     .label(format!("always {v}"))
                     .help("a constant condition fires on every observation or never"),
                 );
+            } else if let Some(v) = undecided {
+                let v = if v { "true" } else { "false" };
+                diags.push(
+                    Diagnostic::new(
+                        Code::R016,
+                        self.file,
+                        span(at),
+                        format!("could not decide whether the {what} `{text}` is always {v}: it was {v} on every value tried"),
+                    )
+                    .severity(Severity::Info)
+                    .label(format!("{v} on every value tried"))
+                    .help("check the condition by hand, or with a rule test (`hacmp test`)"),
+                );
             }
         }
         match &analysis.overlap {
@@ -609,13 +625,19 @@ impl RulesCheck<'_> {
                     .label("never disarmed")
                     .help("give a rearm predicate in field 9 to fire once per crossing, e.g. the negation of the predicate"),
             ),
-            Some(w) => diags.push(
+            Some(Overlap::Found(w)) => diags.push(
                 Diagnostic::new(Code::R012, self.file, span(3), format!("the predicate and the rearm predicate of `{name}` are both true when {w}"))
                     .label("true together with the predicate")
                     .also(self.file, span(2), "predicate")
                     .help("without hysteresis the event can fire, rearm and fire again on one value; make them exclusive (e.g. `X>90` / `X<80`)"),
             ),
-            None => {}
+            Some(Overlap::Open) => diags.push(
+                Diagnostic::new(Code::R012, self.file, span(3), format!("could not decide whether the predicate and the rearm predicate of `{name}` can both be true"))
+                    .severity(Severity::Info)
+                    .label("no value found where both hold, none ruled out")
+                    .help("check them by hand, or with a rule test (`hacmp test`)"),
+            ),
+            Some(Overlap::Disjoint) | None => {}
         }
         Ok(Some(Condition {
             variable: var.to_string(),

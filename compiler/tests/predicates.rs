@@ -137,6 +137,21 @@ fn previous_observation() {
         Ok(false)
     );
     assert!(p.reads_previous);
+    // `||` would short-circuit before reading `X@P`: still false on the
+    // first observation, on the plan and on the stack machine alike.
+    for src in ["X>90||X@P>90", "X>90||(X@P>90&&X>0)"] {
+        let p = c(src, &int());
+        assert_eq!(
+            on(&p, &[Scalar::Int(95)], None),
+            Err(EvalError::NoPrevious),
+            "{src}"
+        );
+        assert_eq!(
+            on(&p, &[Scalar::Int(95)], Some(&[Scalar::Int(1)])),
+            Ok(true),
+            "{src}"
+        );
+    }
 }
 
 #[test]

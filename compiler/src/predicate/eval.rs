@@ -147,6 +147,11 @@ impl CompiledPredicate {
     /// caller decides whether to report them.
     #[inline(always)]
     pub fn eval(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
+        // False until a second observation exists, whichever operand
+        // `&&` or `||` would have read first.
+        if self.reads_previous && obs.previous.is_none() {
+            return Err(EvalError::NoPrevious);
+        }
         match &self.plan {
             Plan::One(t) => test(t, obs),
             Plan::All(ts) => {

@@ -9,10 +9,11 @@
 mod analysis;
 mod compile;
 mod eval;
+mod interval;
 
 use serde::{Deserialize, Serialize};
 
-pub use analysis::{analyze, Analysis, Witness};
+pub use analysis::{analyze, Analysis, Can, Overlap, Witness};
 pub use compile::{compile, TypeError};
 pub use eval::{EvalError, Observation, Scalar};
 
