@@ -163,3 +163,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn string_conditions_are_decided_over_their_constants() {
+    let t = ValueType::Scalar(ScalarType::String);
+    let a = analyze(&c("X==\"FAILED\"", &t), Some(&c("X!=\"FAILED\"", &t)), &t);
+    assert_eq!(a.overlap, Some(Overlap::Disjoint), "{a:?}");
+    let a = analyze(&c("X==\"A\"&&X==\"B\"", &t), None, &t);
+    assert_eq!(a.predicate_constant, Some(false), "{a:?}");
+    let a = analyze(&c("X!=\"A\"", &t), Some(&c("X!=\"B\"", &t)), &t);
+    assert!(matches!(a.overlap, Some(Overlap::Found(_))), "{a:?}");
+}

@@ -112,6 +112,20 @@ fn candidates(t: ScalarType, c: &Constants) -> Vec<Scalar> {
     out
 }
 
+/// The strings that stand for all: each constant, and one that is none of
+/// them.
+fn string_values(c: &Constants) -> Vec<Scalar> {
+    let mut v: Vec<String> = c.strings.clone();
+    v.sort();
+    v.dedup();
+    let mut other = String::from("other");
+    while v.contains(&other) {
+        other.push('_');
+    }
+    v.push(other);
+    v.into_iter().map(Scalar::Str).collect()
+}
+
 /// The slots of an observation: (label, type) for current fields, and
 /// whether a previous value exists.
 fn slots(var: &ValueType) -> (Vec<(String, ScalarType)>, bool) {
@@ -179,6 +193,9 @@ struct Search<'a> {
     read: &'a [String],
     scalar: bool,
     strings: Vec<Scalar>,
+    /// Strings are only compared with constants: the constants and one
+    /// other string stand for every string.
+    enumerable: bool,
     witnessed: [bool; 5],
     pending: [bool; 5],
     overlap: Option<Witness>,
@@ -219,15 +236,18 @@ impl Search<'_> {
 
     /// The questions still open in a box, by running on intervals.
     fn open(&self, b: &[Slot]) -> [bool; 5] {
+        let strings = self.string_values();
         let region = if self.scalar {
             Region {
                 current: &b[..1],
                 previous: Some(b[1]),
+                strings: &strings,
             }
         } else {
             Region {
                 current: b,
                 previous: None,
+                strings: &strings,
             }
         };
         let p = interval::outcomes(self.pred, &region);
@@ -243,6 +263,16 @@ impl Search<'_> {
         open
     }
 
+    fn string_values(&self) -> Vec<String> {
+        self.strings
+            .iter()
+            .map(|s| match s {
+                Scalar::Str(s) => s.clone(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
     /// A point of the box, as a record.
     fn point(&self, b: &[Slot], k: usize) -> Vec<Scalar> {
         b.iter()
@@ -251,7 +281,12 @@ impl Search<'_> {
                 Slot::F(lo, hi) => Scalar::Float(from_key(
                     ((i128::from(key(lo)) + i128::from(key(hi))) / 2) as i64,
                 )),
-                Slot::S => self
+                Slot::S(Some(i)) => self
+                    .strings
+                    .get(i as usize)
+                    .cloned()
+                    .unwrap_or(Scalar::Str(String::new())),
+                Slot::S(None) => self
                     .strings
                     .get(k % self.strings.len().max(1))
                     .cloned()
@@ -278,11 +313,17 @@ impl Search<'_> {
             if !open.iter().any(|o| *o) {
                 continue;
             }
-            match split(&b, self.read, self.slots, splits) {
+            match split(
+                &b,
+                self.read,
+                self.slots,
+                splits,
+                self.enumerable.then_some(self.strings.len()),
+            ) {
                 Some(parts) => todo.extend(parts.into_iter().map(Sized)),
                 // One point (strings aside): the record tried is the
                 // answer, unless a string slot could change it.
-                None if b.iter().any(|s| *s == Slot::S) => {
+                None if b.iter().any(|s| *s == Slot::S(None)) => {
                     for q in 0..5 {
                         self.pending[q] |= open[q];
                     }
@@ -342,7 +383,7 @@ fn width(s: &Slot) -> i128 {
     match *s {
         Slot::I(lo, hi) => i128::from(hi) - i128::from(lo),
         Slot::F(lo, hi) => i128::from(key(hi)) - i128::from(key(lo)),
-        Slot::S => 0,
+        Slot::S(_) => 0,
     }
 }
 
@@ -367,7 +408,26 @@ fn split(
     read: &[String],
     slots: &[(String, ScalarType)],
     c: &Constants,
+    strings: Option<usize>,
 ) -> Option<Vec<Vec<Slot>>> {
+    // A string that could be anything: each value that matters.
+    if let Some(n) = strings {
+        if let Some(i) = b
+            .iter()
+            .enumerate()
+            .position(|(i, s)| *s == Slot::S(None) && read.contains(&slots[i].0))
+        {
+            return Some(
+                (0..n as u32)
+                    .map(|k| {
+                        let mut v = b.to_vec();
+                        v[i] = Slot::S(Some(k));
+                        v
+                    })
+                    .collect(),
+            );
+        }
+    }
     let (i, w) = b
         .iter()
         .enumerate()
@@ -429,7 +489,7 @@ fn split(
                 }
             }
         }
-        Slot::S => return None,
+        Slot::S(_) => return None,
     })
 }
 
@@ -449,7 +509,12 @@ pub fn analyze(
         slots: &slots,
         read: &read,
         scalar,
-        strings: candidates(ScalarType::String, &c),
+        strings: string_values(&c),
+        enumerable: preds.iter().all(|p| {
+            p.ops
+                .iter()
+                .all(|op| !matches!(op, Op::StrCmp(StrRef::Atom(_), StrRef::Atom(_), _)))
+        }),
         witnessed: [false; 5],
         pending: [false; 5],
         overlap: None,
@@ -509,11 +574,11 @@ pub fn analyze(
                 _ if !read.contains(label) => match t {
                     ScalarType::Int => Slot::I(0, 0),
                     ScalarType::Float => Slot::F(0.0, 0.0),
-                    ScalarType::String => Slot::S,
+                    ScalarType::String => Slot::S(None),
                 },
                 ScalarType::Int => Slot::I(i64::MIN, i64::MAX),
                 ScalarType::Float => Slot::F(-f64::MAX, f64::MAX),
-                ScalarType::String => Slot::S,
+                ScalarType::String => Slot::S(None),
             })
             .collect();
         s.run(start, &c);

@@ -14,8 +14,8 @@ pub enum Slot {
     I(i64, i64),
     /// Finite bounds, `lo <= hi`.
     F(f64, f64),
-    /// A string: not narrowed.
-    S,
+    /// A string: one of the region's `strings`, or (`None`) any.
+    S(Option<u32>),
 }
 
 /// The values of a predicate's slots: the current record's fields and,
@@ -23,6 +23,8 @@ pub enum Slot {
 pub struct Region<'a> {
     pub current: &'a [Slot],
     pub previous: Option<Slot>,
+    /// What `Slot::S(Some(i))` stands for.
+    pub strings: &'a [String],
 }
 
 /// Which results are possible.
@@ -214,9 +216,9 @@ fn run_path(
                 compare(c, load(region, a, NumTy::I)?, V::I(k.into(), k.into()))
             }
             Op::CmpAtomF(a, c, k) => compare(c, load(region, a, NumTy::F)?, V::F(k, k, k.is_nan())),
-            Op::StrCmp(x, y, eq) => match (x, y) {
-                (StrRef::Const(i), StrRef::Const(j)) => {
-                    let same = p.strings.get(i as usize)? == p.strings.get(j as usize)?;
+            Op::StrCmp(x, y, eq) => match (string(p, region, x), string(p, region, y)) {
+                (Some(a), Some(b)) => {
+                    let same = a == b;
                     bools(same != eq, same == eq)
                 }
                 _ => bools(true, true),
@@ -257,6 +259,24 @@ fn run_path(
         path.stack.push(v);
     }
     path.stack.pop()
+}
+
+/// A string operand, when the region fixes it.
+fn string<'a>(p: &'a CompiledPredicate, region: &Region<'a>, r: StrRef) -> Option<&'a str> {
+    match r {
+        StrRef::Const(i) => p.strings.get(i as usize).map(String::as_str),
+        StrRef::Atom(a) => {
+            let slot = match a {
+                Atom::Value => region.current.first().copied(),
+                Atom::Field(n) => region.current.get(n as usize).copied(),
+                Atom::Previous => region.previous,
+            };
+            match slot {
+                Some(Slot::S(Some(i))) => region.strings.get(i as usize).map(String::as_str),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// An integer result: what fits in 64 bits; past it the evaluator fails.
