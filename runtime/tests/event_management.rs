@@ -181,3 +181,94 @@ fn evaluation_errors_are_false_and_reported_once() {
     assert_eq!(raised.len(), 1, "fires once the value is usable");
     std::thread::sleep(Duration::from_millis(1));
 }
+
+/// A program whose name is longer than the kernel's 15 bytes is counted
+/// under the name users write; a rule that leaves `UserName` out matches
+/// the per-user instance and no combined one appears; the first CPU idle
+/// sample is measured over a short interval, not since boot.
+#[test]
+fn long_names_left_out_elements_and_the_first_cpu_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("hacmp_long_program_{}", std::process::id() % 1_000_000);
+    assert!(name.len() > 15);
+    let prog = dir.path().join(&name);
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exact = xpcount_rule("UE_LONG", &name, &common::user_name());
+    let mut any_user = xpcount_rule("UE_LONG_ANY", &name, "x");
+    any_user.condition.instance.retain(|(n, _)| n != "UserName");
+    let rules = vec![exact, any_user];
+    let mut monitor = Monitor::new(&rules, 4);
+    let mut child = Command::new(&prog).arg("30").spawn().unwrap();
+    let obs = monitor.sample();
+    let mine: Vec<&Observation> = obs
+        .iter()
+        .filter(|o| o.instance.get("ProgName") == Some(&name))
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(mine.len(), 1, "one instance per (program, user): {mine:?}");
+    assert_eq!(
+        mine[0].value[0],
+        Scalar::Int(1),
+        "counted under its whole name"
+    );
+    assert_eq!(mine[0].instance.get("UserName"), Some(&common::user_name()));
+    // Both rules match that one instance.
+    for r in &rules {
+        assert!(
+            hacmp_runtime::em::engine::matches(&r.condition, &mine[0].instance),
+            "{}",
+            r.name
+        );
+    }
+
+    // CPU idle: the first sample covers a short interval of its own.
+    let cpu = EmRule {
+        name: "UE_CPU".into(),
+        state: 0,
+        condition: Condition {
+            variable: "IBM.PSSP.aixos.CPU.glidle".into(),
+            value_type: ValueType::Scalar(ScalarType::Float),
+            instance: vec![("NodeNum".into(), Pattern::Any)],
+            predicate: pred("X<10", &ValueType::Scalar(ScalarType::Float)),
+            rearm: None,
+        },
+    };
+    // Keep one core busy while the first sample is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let spin = std::thread::spawn(move || {
+        let mut x = 0u64;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            x = x.wrapping_add(1);
+        }
+        x
+    });
+    let since_boot = {
+        let t = std::fs::read_to_string("/proc/stat").unwrap();
+        let v: Vec<u64> = t
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        (v[3] + v[4]) as f64 * 100.0 / v.iter().take(8).sum::<u64>() as f64
+    };
+    let mut m = Monitor::new(std::slice::from_ref(&cpu), 4);
+    let first = m.sample();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spin.join().unwrap();
+    let Scalar::Float(idle) = first[0].value[0] else {
+        panic!("{first:?}")
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // One of `cores` cores spun the whole time: idle is at most the rest
+    // (with slack for the measuring thread itself).
+    assert!(
+        idle <= 100.0 * (cores - 1.0) / cores + 15.0,
+        "idle {idle:.1}% with a core busy (since boot: {since_boot:.1}%)"
+    );
+}

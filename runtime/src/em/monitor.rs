@@ -21,6 +21,9 @@ pub const CPU_IDLE: &str = "IBM.PSSP.aixos.CPU.glidle";
 /// The kernel keeps 15 bytes of a process name.
 const COMM_LEN: usize = 15;
 
+/// Over how long the first CPU idle sample is measured.
+const CPU_FIRST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What to watch for one process-count variable: (program, user) patterns.
 #[derive(Clone, Debug, Default)]
 struct ProcWatch {
@@ -34,7 +37,7 @@ pub struct Monitor {
     mounts: Vec<Pattern>,
     /// Last counts per (variable, program, user), for `previous` and for
     /// reporting processes that vanished.
-    last_counts: HashMap<(String, String, Option<String>), i64>,
+    last_counts: HashMap<(String, String, String), i64>,
     last_cpu: Option<(u64, u64)>,
     users: HashMap<u32, String>,
 }
@@ -134,6 +137,13 @@ impl Monitor {
             }
         }
         if self.variables.contains(CPU_IDLE) {
+            if self.last_cpu.is_none() {
+                // The first reading is the average since boot: measure
+                // over a short interval instead (this runs on a blocking
+                // thread of its own).
+                self.last_cpu = read_cpu();
+                std::thread::sleep(CPU_FIRST_INTERVAL);
+            }
             if let Some((idle, total)) = read_cpu() {
                 let (pi, pt) = self.last_cpu.unwrap_or((0, 0));
                 let (di, dt) = (idle.saturating_sub(pi), total.saturating_sub(pt));
@@ -163,38 +173,37 @@ impl Monitor {
     }
 
     fn sample_procs(&mut self, out: &mut Vec<Observation>) {
-        // (name, user) → pids
+        // (name, user) → pids; names as users write them (not the
+        // kernel's 15-byte `comm`) where the process says.
         let mut seen: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
-        for (pid, comm, uid) in processes() {
-            let user = self.user(uid);
-            seen.entry((comm, user)).or_default().push(pid);
+        for p in processes() {
+            let user = self.user(p.uid);
+            seen.entry((p.name, user)).or_default().push(p.pid);
         }
         let procs = std::mem::take(&mut self.procs);
         for (variable, watch) in &procs {
-            // Instances to report: (program, user or None for "any user").
-            let mut report: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+            // Instances to report: (program, user). A rule that leaves an
+            // element out matches every instance of it, so there is no
+            // combined instance beside the per-user ones.
+            let mut report: BTreeSet<(String, String)> = BTreeSet::new();
             for (prog, user) in &watch.patterns {
-                let prog_ok = |p: &str| match prog {
-                    Pattern::Any => true,
-                    Pattern::Exact(x) => truncate(x) == p,
-                };
-                let user_ok = |u: &str| match user {
-                    Pattern::Any => true,
-                    Pattern::Exact(x) => x == u,
-                };
                 for (p, u) in seen.keys() {
-                    if prog_ok(p) && user_ok(u) {
-                        report.insert((p.clone(), Some(u.clone())));
+                    let user_ok = match user {
+                        Pattern::Any => true,
+                        Pattern::Exact(x) => x == u,
+                    };
+                    if user_ok && name_matches(prog, p) {
+                        report.insert((p.clone(), u.clone()));
                     }
                 }
-                // An exact program must be reported even with no process.
-                if let Pattern::Exact(x) = prog {
-                    match user {
-                        Pattern::Exact(u) => {
-                            report.insert((truncate(x).to_string(), Some(u.clone())))
-                        }
-                        Pattern::Any => report.insert((truncate(x).to_string(), None)),
-                    };
+                // An exact program and user are reported even with no
+                // process.
+                if let (Pattern::Exact(x), Pattern::Exact(u)) = (prog, user) {
+                    let shown = seen
+                        .keys()
+                        .find(|(p, pu)| pu == u && name_matches(prog, p))
+                        .map_or_else(|| x.clone(), |(p, _)| p.clone());
+                    report.insert((shown, u.clone()));
                 }
             }
             // Processes seen last time and gone now are reported as 0.
@@ -205,19 +214,14 @@ impl Monitor {
             }
             for (prog, user) in report {
                 let mut pids: Vec<u32> = seen
-                    .iter()
-                    .filter(|((p, u), _)| *p == prog && user.as_ref().is_none_or(|x| x == u))
-                    .flat_map(|(_, v)| v.iter().copied())
-                    .collect();
+                    .get(&(prog.clone(), user.clone()))
+                    .cloned()
+                    .unwrap_or_default();
                 pids.sort_unstable();
                 let count = pids.len() as i64;
                 let key = (variable.clone(), prog.clone(), user.clone());
                 let previous = self.last_counts.get(&key).copied().unwrap_or(count);
-                if count == 0
-                    && previous == 0
-                    && user.is_some()
-                    && !watch_names(&watch.patterns, &prog, user.as_deref())
-                {
+                if count == 0 && previous == 0 && !watch_names(&watch.patterns, &prog, &user) {
                     // A vanished instance reported once; forget it.
                     self.last_counts.remove(&key);
                     continue;
@@ -225,9 +229,7 @@ impl Monitor {
                 self.last_counts.insert(key, count);
                 let mut instance = self.base();
                 instance.insert("ProgName".into(), prog.clone());
-                if let Some(u) = &user {
-                    instance.insert("UserName".into(), u.clone());
-                }
+                instance.insert("UserName".into(), user.clone());
                 let pids: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
                 out.push(Observation {
                     variable: variable.clone(),
@@ -279,11 +281,22 @@ impl Monitor {
     }
 }
 
-fn watch_names(patterns: &[(Pattern, Pattern)], prog: &str, user: Option<&str>) -> bool {
+fn watch_names(patterns: &[(Pattern, Pattern)], prog: &str, user: &str) -> bool {
     patterns.iter().any(|(p, u)| {
-        matches!(p, Pattern::Exact(x) if truncate(x) == prog)
-            && matches!((u, user), (Pattern::Exact(x), Some(y)) if x == y)
+        matches!(p, Pattern::Exact(_))
+            && name_matches(p, prog)
+            && matches!(u, Pattern::Exact(x) if x == user)
     })
+}
+
+/// Whether a process named `name` is the program a rule names. A name of
+/// 15 bytes may be the kernel's cut of a longer one (when the process did
+/// not say its full name).
+fn name_matches(prog: &Pattern, name: &str) -> bool {
+    match prog {
+        Pattern::Any => true,
+        Pattern::Exact(x) => x == name || (name.len() == COMM_LEN && truncate(x) == name),
+    }
 }
 
 fn truncate(name: &str) -> &str {
@@ -294,8 +307,18 @@ fn truncate(name: &str) -> &str {
     &name[..end]
 }
 
-/// (pid, name, real uid) of every process.
-pub fn processes() -> Vec<(u32, String, u32)> {
+/// A process as the monitor counts it.
+pub struct Proc {
+    pub pid: u32,
+    /// The program's name as users write it: the kernel's `comm` when it
+    /// is whole, else the base name of `argv[0]` or of the executable that
+    /// it begins.
+    pub name: String,
+    pub uid: u32,
+}
+
+/// Every running process (zombies are not).
+pub fn processes() -> Vec<Proc> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -324,9 +347,32 @@ pub fn processes() -> Vec<(u32, String, u32)> {
             .and_then(|l| l.split_whitespace().next())
             .and_then(|u| u.parse().ok())
             .unwrap_or(u32::MAX);
-        out.push((pid, comm, uid));
+        let name = if comm.len() >= COMM_LEN {
+            full_name(pid, &comm).unwrap_or(comm)
+        } else {
+            comm
+        };
+        out.push(Proc { pid, name, uid });
     }
     out
+}
+
+/// The whole name of a process whose `comm` was cut: `argv[0]`'s base name,
+/// else the executable's, when it begins with `comm`.
+fn full_name(pid: u32, comm: &str) -> Option<String> {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline
+        .split(|b| *b == 0)
+        .next()
+        .map(|a| base(&String::from_utf8_lossy(a)));
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| base(&p.to_string_lossy()));
+    [argv0, exe]
+        .into_iter()
+        .flatten()
+        .find(|n| n.len() > comm.len() && n.starts_with(comm))
 }
 
 fn user_name(uid: u32) -> Option<String> {
