@@ -50,16 +50,10 @@ pub struct TestArgs {
     pub format: TestFormat,
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub fn test(args: &TestArgs) -> u8 {
-    let mut all_passed = true;
-    let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut report = Report::new("hacmp test");
     for path in &args.files {
         let text = match hacmp_compiler::input::read_text(path, hacmp_compiler::input::CONFIG) {
             Ok(t) => t,
@@ -90,64 +84,64 @@ pub fn test(args: &TestArgs) -> u8 {
             }
         };
         let outcomes = testfile::run(&file, &rules, &catalog);
-        let failures = outcomes.iter().filter(|o| !o.passed).count();
-        junit.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
-            xml(&path.display().to_string()),
-            outcomes.len()
-        ));
+        let shown = path.display().to_string();
+        let mut suite = TestSuite::new(shown.as_str());
         for o in &outcomes {
-            all_passed &= o.passed;
-            let mut detail = o.diff.join("\n");
-            if let Some(e) = &o.error {
-                detail = e.clone();
+            if o.passed {
+                passed += 1;
+            } else {
+                failed += 1;
             }
+            let detail = o.error.clone().unwrap_or_else(|| o.diff.join("\n"));
             match args.format {
                 TestFormat::Human => {
+                    let name = hacmp_compiler::render::visible(&o.name);
                     println!(
-                        "{}  {}  ({})",
-                        if o.passed { "PASS" } else { "FAIL" },
-                        o.name,
-                        path.display()
+                        "{}  {name}  ({shown})",
+                        if o.passed { "PASS" } else { "FAIL" }
                     );
                     if !o.passed {
                         for l in detail.lines() {
-                            println!("      {l}");
+                            println!("      {}", hacmp_compiler::render::visible(l));
                         }
                     }
                 }
                 TestFormat::Junit => {
-                    junit.push_str(&format!(
-                        "    <testcase name=\"{}\" classname=\"{}\"",
-                        xml(&o.name),
-                        xml(&path.display().to_string())
-                    ));
-                    if o.passed {
-                        junit.push_str("/>\n");
+                    let status = if o.passed {
+                        TestCaseStatus::success()
                     } else {
-                        junit.push_str(&format!(
-                            ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                            xml(o.error.as_deref().unwrap_or("events or arm states differ")),
-                            xml(&detail)
-                        ));
-                    }
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message(o.error.as_deref().unwrap_or("events or arm states differ"));
+                        s.set_description(detail.as_str());
+                        s
+                    };
+                    let mut case = TestCase::new(o.name.as_str(), status);
+                    case.set_classname(shown.as_str());
+                    case.set_time(o.time);
+                    suite.add_test_case(case);
                 }
             }
         }
-        junit.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
     match args.format {
-        TestFormat::Junit => println!("{junit}</testsuites>"),
+        TestFormat::Junit => match report.to_string() {
+            Ok(x) => println!("{x}"),
+            Err(e) => {
+                eprintln!("error: cannot write the JUnit report: {e}");
+                return exit::USAGE;
+            }
+        },
         TestFormat::Human => println!(
-            "{}",
-            if all_passed {
-                "all tests passed"
+            "{passed} passed, {failed} failed{}",
+            if failed == 0 {
+                ""
             } else {
-                "some tests FAILED"
+                ": some tests failed"
             }
         ),
     }
-    if all_passed {
+    if failed == 0 {
         exit::OK
     } else {
         exit::FINDINGS

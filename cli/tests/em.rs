@@ -31,12 +31,48 @@ fn junit_for_ci_systems() {
     let x = out(&o);
     assert!(x.starts_with("<?xml"));
     assert!(
-        x.contains(r#"<testsuite name="tests/rules/documented.test.toml" tests="5" failures="0">"#),
+        x.contains(r#"<testsuite name="tests/rules/documented.test.toml" tests="5" disabled="0" errors="0" failures="0">"#),
         "{x}"
     );
-    assert!(x.contains(r#"tests="1" failures="1""#), "{x}");
+    assert!(
+        x.contains(r#"tests="1" disabled="0" errors="0" failures="1""#),
+        "{x}"
+    );
     assert_eq!(x.matches("<failure ").count(), 1);
     assert!(x.contains("- step   3  UE_FS_90_80 at node 6   (expected, not raised)"));
+    assert!(x.contains(r#" time=""#), "each test case has its time: {x}");
+}
+
+/// A test name with control characters still gives valid XML; a step past
+/// the end of its series is an error, not a silent pass.
+#[test]
+fn junit_stays_valid_and_steps_past_the_series_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.test.toml");
+    let site = repo().join("tests/rules/documented.hacmprd");
+    std::fs::write(
+        &f,
+        format!(
+            "site = {:?}\n[[test]]\nname = \"bell\\u0007 and <tag>\"\n[[test.series]]\ninstance = \"NodeNum=6;Mount=/var\"\nvalues = \"95 95\"\nexpect = [{{ step = 5, event = \"UE_FS_90_80\", location = 6 }}]\n",
+            site.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = hacmp(&["test", "--format", "junit", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let x = out(&o);
+    assert!(!x.contains('\u{7}'), "no raw control character: {x:?}");
+    assert!(x.contains("&lt;tag&gt;"), "{x}");
+    assert!(
+        x.contains("`expect` names step 5, but the series has steps 1 to 2"),
+        "{x}"
+    );
+    let o = hacmp(&["test", f.to_str().unwrap()]);
+    assert!(
+        out(&o).ends_with("0 passed, 1 failed: some tests failed\n"),
+        "{}",
+        out(&o)
+    );
 }
 
 #[test]

@@ -62,12 +62,13 @@ fn too_many(tok: &str) -> String {
 /// Expands a token into one or more raw steps; `left` is how many steps the
 /// series may still take.
 fn expand(tok: &str, left: usize) -> Result<Vec<String>, String> {
-    // `VxN`, where V may be quoted.
+    // `VxN`, where V is a number or a quoted string (`box1` is a string,
+    // not `bo` once).
     if let Some((v, n)) = tok.rsplit_once('x') {
-        if !v.is_empty()
-            && !n.is_empty()
+        let quoted = v.len() >= 2 && v.starts_with('"') && v.ends_with('"');
+        if !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
-            && (v.ends_with('"') || !v.starts_with('"'))
+            && (quoted || v.parse::<f64>().is_ok_and(f64::is_finite))
         {
             let n: usize = n.parse().map_err(|_| too_many(tok))?;
             if n > left {
@@ -250,6 +251,30 @@ mod tests {
         assert_eq!(
             r[0],
             [Scalar::Int(0), Scalar::Int(5), Scalar::Str("12,13".into())]
+        );
+    }
+
+    #[test]
+    fn only_numbers_and_quoted_strings_repeat() {
+        let t = ValueType::Sbs(vec![ScalarType::String]);
+        let r = parse("box1 ax2 0x3", &ValueType::Scalar(ScalarType::String)).unwrap();
+        let v: Vec<Scalar> = r.into_iter().map(|x| x[0].clone()).collect();
+        assert_eq!(
+            v,
+            [
+                Scalar::Str("box1".into()),
+                Scalar::Str("ax2".into()),
+                Scalar::Str("0".into()),
+                Scalar::Str("0".into()),
+                Scalar::Str("0".into())
+            ]
+        );
+        assert_eq!(parse("\"box\"x2", &t).unwrap().len(), 2);
+        assert_eq!(
+            parse("95x4", &ValueType::Scalar(ScalarType::Int))
+                .unwrap()
+                .len(),
+            4
         );
     }
 

@@ -82,6 +82,8 @@ pub struct Outcome {
     pub diff: Vec<String>,
     /// Why it could not run, if it could not.
     pub error: Option<String>,
+    /// How long it took.
+    pub time: std::time::Duration,
 }
 
 impl TestFile {
@@ -102,7 +104,12 @@ pub fn run(file: &TestFile, rules: &[Rule], catalog: &hacmp_stdlib::Catalog) -> 
     let em = EmRule::of_rules(rules);
     file.tests
         .iter()
-        .map(|t| run_one(t, &em, catalog))
+        .map(|t| {
+            let start = std::time::Instant::now();
+            let mut o = run_one(t, &em, catalog);
+            o.time = start.elapsed();
+            o
+        })
         .collect()
 }
 
@@ -112,6 +119,7 @@ fn run_one(t: &Test, rules: &[EmRule], catalog: &hacmp_stdlib::Catalog) -> Outco
         passed: false,
         diff: Vec::new(),
         error: Some(e),
+        time: std::time::Duration::ZERO,
     };
     // Each series: its instance, variable, and records.
     let mut prepared = Vec::new();
@@ -155,6 +163,19 @@ fn run_one(t: &Test, rules: &[EmRule], catalog: &hacmp_stdlib::Catalog) -> Outco
             Ok(v) => v,
             Err(e) => return fail(format!("series {n}: values: {e}")),
         };
+        for (what, step) in s
+            .expect
+            .iter()
+            .map(|e| ("expect", e.step))
+            .chain(s.armed.iter().map(|a| ("armed", a.step)))
+        {
+            if step == 0 || step > values.len() {
+                return fail(format!(
+                    "series {n}: `{what}` names step {step}, but the series has steps 1 to {}",
+                    values.len()
+                ));
+            }
+        }
         total += values.len();
         if total > MAX_TEST_STEPS {
             return fail(format!(
@@ -274,5 +295,6 @@ fn run_one(t: &Test, rules: &[EmRule], catalog: &hacmp_stdlib::Catalog) -> Outco
         passed,
         diff,
         error: None,
+        time: std::time::Duration::ZERO,
     }
 }
