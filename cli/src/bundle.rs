@@ -97,8 +97,10 @@ pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loa
 }
 
 /// Logs to standard error: `warn` by default, `info` with `-v`, `debug`
-/// with `-vv`; `RUST_LOG` overrides; JSON lines with `json`.
-pub fn init_logging(verbose: u8, json: bool) {
+/// with `-vv`; `RUST_LOG` overrides; JSON lines with `json`; without
+/// wall-clock times when `clock` is false (a simulation's time is not the
+/// wall clock's). Colour only on a terminal, and never with `NO_COLOR`.
+pub fn init_logging(verbose: u8, json: bool, clock: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -106,14 +108,23 @@ pub fn init_logging(verbose: u8, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = crate::colour(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    if json {
-        let _ = b.json().try_init();
-    } else {
-        let _ = b.with_target(false).try_init();
+    match (json, clock) {
+        (true, true) => {
+            let _ = b.json().try_init();
+        }
+        (true, false) => {
+            let _ = b.json().without_time().try_init();
+        }
+        (false, true) => {
+            let _ = b.with_target(false).try_init();
+        }
+        (false, false) => {
+            let _ = b.with_target(false).without_time().try_init();
+        }
     }
 }

@@ -71,6 +71,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
     init_logging(
         args.verbose.max(1),
         matches!(args.log_format, LogFormat::Json),
+        true,
     );
     let loaded = match load(&args.site, None, None) {
         Ok(l) => l,

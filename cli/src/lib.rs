@@ -25,6 +25,12 @@ pub mod exit {
     pub const USAGE: u8 = 2;
 }
 
+/// Whether to colour output going to a terminal (`is_terminal`): never
+/// when `NO_COLOR` is set (https://no-color.org), for every command alike.
+pub fn colour(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Writes to standard output; a pipe closed early (`hacmp sim … | head`)
 /// ends the output quietly instead of a panic.
 pub fn print_out(text: &str) {

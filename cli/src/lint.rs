@@ -97,7 +97,7 @@ pub fn print(l: &Lint, format: Format, color: Color) {
     let color = match color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => crate::colour(std::io::stdout().is_terminal()),
     };
     let text = match format {
         Format::Human => render::human(&l.sources, &l.diagnostics, color),

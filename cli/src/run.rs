@@ -42,7 +42,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> u8 {
-    init_logging(args.verbose.max(1), false);
+    init_logging(args.verbose.max(1), false, true);
     let loaded = match load(&args.site, args.site_file.as_deref(), args.root.as_deref()) {
         Ok(l) => l,
         Err(e) => {

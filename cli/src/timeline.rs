@@ -60,6 +60,28 @@ fn cell(r: &Record) -> Option<String> {
     })
 }
 
+/// What an event's outcome does not say: that nothing ran (no rule for
+/// it), or that the node it was raised at was not a member.
+fn what_happened(e: &EventEntry) -> String {
+    let mut notes = Vec::new();
+    if let Some(d) = e.records.iter().find_map(|r| {
+        (r.kind == RecordKind::Stopped)
+            .then_some(r.detail.as_deref())
+            .flatten()
+            .filter(|d| d.starts_with("no rule for") || d.starts_with("no program"))
+    }) {
+        notes.push(format!("nothing ran: {d}"));
+    }
+    if !e.membership.contains(&e.location) && e.name != "TE_FAIL_NODE" {
+        notes.push(format!("node {} was not a member", e.location));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
 /// Where the event left the resource groups.
 fn groups(out: &mut String, e: &EventEntry) {
     if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
@@ -95,13 +117,14 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         }
         let outcome = e.outcome.map_or("running", |o| o.as_str());
         out.push_str(&format!(
-            "\n#{} {} at node {} (state {}) — members {} — {}\n   {}\n",
+            "\n#{} {} at node {} (state {}) — members {} — {}{}\n   {}\n",
             e.seq,
             e.name,
             e.location,
             e.state,
             node_list(e.membership.iter().copied()),
             outcome.to_uppercase(),
+            what_happened(e),
             e.why
         ));
         let nodes: Vec<u32> = e

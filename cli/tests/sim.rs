@@ -388,3 +388,82 @@ fn the_ha_web_example_shows_where_its_group_is_after_each_event() {
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.contains("web on node 3"));
 }
+
+/// The simulation uses the site's settle interval (eight nodes started in
+/// any order join in node order), gives the same bytes for the same
+/// scenario with a format version and no wall-clock times, says when
+/// nothing ran, and the `continue` policy completes the event with its
+/// failure listed.
+#[test]
+fn simulations_are_faithful_and_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    // Eight nodes: a copy of the rwho site with nodes 5 to 8.
+    let site_dir = dir.path().join("site");
+    common::copy_tree(&repo().join("examples/rwho"), &site_dir);
+    let site = site_dir.join("site.toml");
+    let mut text = std::fs::read_to_string(&site).unwrap();
+    for n in 5..=8 {
+        text = text.replace(
+            "[paths]",
+            &format!("[[node]]\nnumber = {n}\nname = \"node{n}\"\n\n[paths]"),
+        );
+    }
+    text = text.replace("on_failure = \"wait\"", "on_failure = \"continue\"");
+    std::fs::write(&site, text).unwrap();
+    let sc = dir.path().join("sc.toml");
+    std::fs::write(
+        &sc,
+        format!(
+            "site = {:?}\n[[at]]\ntime = \"0s\"\nstart = [7, 3, 8, 1, 5, 2, 6, 4]\n\
+             [[at]]\ntime = \"60s\"\nraise = {{ event = \"UE_NO_SUCH_RULE\", location = 2 }}\n\
+             [[override]]\ncommand = \"node_up\"\nnode = 3\nlocation = 5\nstatus = 1\n",
+            site.display().to_string()
+        ),
+    )
+    .unwrap();
+    let sc = sc.to_str().unwrap();
+    let a = hacmp(&["sim", sc, "--format", "json"]);
+    let b = hacmp(&["sim", sc, "--format", "json"]);
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert!(
+        a.stdout == b.stdout,
+        "the same scenario gives the same bytes"
+    );
+    let text = String::from_utf8(a.stdout).unwrap();
+    assert!(!text.contains("wall_ms") && !text.contains("queued_at") && !text.contains("mono_us"));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["format"], 1);
+    let joins: Vec<u64> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "TE_JOIN_NODE")
+        .map(|e| e["location"].as_u64().unwrap())
+        .collect();
+    assert_eq!(joins, (1..=8).collect::<Vec<u64>>(), "joins in node order");
+    // `continue`: the event completes; its failure is in the journal.
+    let e5 = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TE_JOIN_NODE" && e["location"] == 5)
+        .unwrap();
+    assert_eq!(e5["outcome"], "completed");
+    assert!(e5["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "failure" && r["node"] == 3));
+    // The human timeline says that nothing ran for the event without a
+    // rule, and prints no wall-clock time on standard error.
+    let h = hacmp(&["sim", sc]);
+    let out = String::from_utf8(h.stdout).unwrap();
+    assert!(out.contains("UE_NO_SUCH_RULE at node 2 (state 0) — members 1–8 — COMPLETED (nothing ran: no rule for UE_NO_SUCH_RULE state 0)"), "{out}");
+    let err = String::from_utf8(h.stderr).unwrap();
+    assert!(!err.contains("2026-") && !err.contains("Z "), "{err}");
+}

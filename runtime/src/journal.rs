@@ -45,11 +45,11 @@ pub struct Record {
     pub t_ms: u64,
     /// Wall clock, milliseconds since the Unix epoch (comparable across the
     /// journals of several daemons on one machine or with synced clocks).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub wall_ms: u64,
     /// The machine's monotonic clock, microseconds since boot: exact
     /// intervals between the records of daemons on one machine.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub mono_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -109,6 +109,7 @@ pub struct EventEntry {
     pub state: i64,
     pub location: NodeId,
     pub why: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub queued_at: String,
     pub membership: Vec<NodeId>,
     /// Where the event places resource groups.
@@ -379,4 +380,8 @@ impl Journal {
         }
         begun
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }

@@ -23,7 +23,7 @@ pub struct Scenario {
     /// A compiled bundle instead of a site file.
     #[serde(default)]
     pub bundle: Option<PathBuf>,
-    /// Queue settle interval (default 0 in the simulator).
+    /// Queue settle interval (default: the site's).
     #[serde(default)]
     pub settle: Option<hacmp_stdlib::Duration>,
     /// Duration of a simulated command without an override.
@@ -395,7 +395,7 @@ pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, H
             )));
         }
     }
-    let ending = drive(c, scenario, &mut log).await;
+    let ending = drive(c, scenario, &mut log, real).await;
     let _ = stop_tx.send(true);
     for a in agents {
         let _ = a.await;
@@ -403,7 +403,7 @@ pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, H
     (ending, log)
 }
 
-async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Ending {
+async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: bool) -> Ending {
     let mut engines = Engines::default();
     let t0 = Instant::now();
     let limit = scenario
@@ -445,7 +445,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
                     apply(c, &scenario.timeline[i], log, &mut engines).await;
                 }
             }
-            _ = tokio::time::sleep_until(t0 + limit) => return Ending::Stuck(stuck_report(c).await),
+            _ = tokio::time::sleep_until(t0 + limit) => return Ending::Stuck(stuck_report(c, real).await),
             _ = c.wait_idle(), if next_time.is_none() => {
                 // Idle with only `when` happenings left: they cannot happen.
                 if !waiting.is_empty() {
@@ -458,12 +458,13 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened) -> Endi
     let remaining = (t0 + limit).saturating_duration_since(Instant::now());
     match tokio::time::timeout(remaining, c.wait_idle()).await {
         Ok(_) => Ending::Idle,
-        Err(_) => Ending::Stuck(stuck_report(c).await),
+        Err(_) => Ending::Stuck(stuck_report(c, real).await),
     }
 }
 
-/// Who waits where, and why.
-pub async fn stuck_report(c: &Cluster) -> String {
+/// Who waits where, and why. `real`: a cluster an operator can resume;
+/// else a simulation, which only its scenario can.
+pub async fn stuck_report(c: &Cluster, real: bool) -> String {
     let mut out = String::new();
     if let Some((ev, arrived, _)) = c.current() {
         out.push_str(&format!(
@@ -476,9 +477,14 @@ pub async fn stuck_report(c: &Cluster) -> String {
         }
         for s in c.statuses().await.unwrap_or_default() {
             if let Some(f) = &s.failure {
+                let how = if real {
+                    format!("resume with `hacmp resume {} --node {} continue|rerun|skip|skip-and-cancel`", ev.seq, s.node)
+                } else {
+                    "decide in the scenario: `[[at]]` with `when = { failure = true }` and `resume = { decision = \"continue\" }` (or rerun, skip, skip-and-cancel)".to_string()
+                };
                 out.push_str(&format!(
-                    "  node {} stopped before barrier {}: `{}` {} (expected {}), policy {}; resume with `hacmp resume {} --node {} continue|rerun|skip|skip-and-cancel`\n",
-                    s.node, f.group, f.command, f.actual, f.expected, f.policy, ev.seq, s.node
+                    "  node {} stopped before barrier {}: `{}` {} (expected {}), policy {}; {how}\n",
+                    s.node, f.group, f.command, f.actual, f.expected, f.policy
                 ));
                 for l in &f.output_tail {
                     out.push_str(&format!("    | {l}\n"));

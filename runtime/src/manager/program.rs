@@ -191,7 +191,11 @@ impl<G: GroupServices> Manager<G> {
                     report.expected, report.actual, report.policy
                 ));
             });
-            self.gs.report_failure(report.clone()).await?;
+            // Under `continue` the event goes on and completes: the
+            // failure is in the journal, not reported to the group.
+            if policy != FailurePolicy::Continue {
+                self.gs.report_failure(report.clone()).await?;
+            }
             let others: Vec<String> = ev
                 .membership
                 .iter()
