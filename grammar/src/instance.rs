@@ -44,7 +44,8 @@ pub fn parse_instance_vector(
         let ns = name.as_span();
         let name = Spanned::new(name.as_str().to_string(), at(ns.start(), ns.end()));
         let vs = value.as_span();
-        let raw = value.as_str();
+        // Blanks before the next `;` are not part of the value.
+        let raw = value.as_str().trim_end_matches([' ', '\t']);
         if raw.trim().is_empty() {
             return Err(InstanceVectorError {
                 span: at(ns.start(), vs.end()),
@@ -67,7 +68,7 @@ pub fn parse_instance_vector(
         };
         elements.push(Element {
             name,
-            value: Spanned::new(pattern, at(vs.start(), vs.end())),
+            value: Spanned::new(pattern, at(vs.start(), vs.start() + raw.len())),
         });
     }
     Ok(InstanceVector { elements })
@@ -81,5 +82,33 @@ impl InstanceVector {
             Pattern::Any => true,
             Pattern::Exact(v) => lookup(&e.name.node) == Some(v.as_str()),
         })
+    }
+}
+
+#[cfg(test)]
+mod blank_tests {
+    use super::*;
+
+    #[test]
+    fn blanks_after_semicolons_are_allowed_and_not_part_of_values() {
+        let iv = parse_instance_vector(
+            "NodeNum=*; ProgName=rwhod ;  UserName=root",
+            Span::default(),
+        )
+        .unwrap();
+        let got: Vec<(String, Pattern)> = iv
+            .elements
+            .iter()
+            .map(|e| (e.name.node.clone(), e.value.node.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("NodeNum".to_string(), Pattern::Any),
+                ("ProgName".to_string(), Pattern::Exact("rwhod".into())),
+                ("UserName".to_string(), Pattern::Exact("root".into()))
+            ]
+        );
+        assert!(parse_instance_vector("NodeNum=1;;ProgName=x", Span::default()).is_err());
     }
 }

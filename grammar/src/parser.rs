@@ -61,7 +61,7 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::rules_line => "a line",
         Rule::rp_line => "a line",
         Rule::rp_token => "a word or quoted command",
-        Rule::rp_blank => "a blank",
+        Rule::rp_blank | Rule::iv_blank => "a blank",
         Rule::rp_word_char => "a word",
         Rule::prefix => "`!`, `-` or `~`",
         Rule::infix => "an operator",
