@@ -17,10 +17,25 @@ pub struct Loaded {
 pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
     let text = hacmp_compiler::input::read_text(site, hacmp_compiler::input::CONFIG)
         .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
-    let rules = text
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get("paths")?.get("rules")?.as_str().map(str::to_string))
+    let table = match text.parse::<toml::Table>() {
+        Ok(t) => t,
+        Err(_) => {
+            // The parse error itself, located and rendered like any other.
+            let mut sources = hacmp_compiler::source::SourceMap::default();
+            let file = sources.add(&site.display().to_string(), text);
+            let diags = hacmp_compiler::site::parse_site(&sources, file)
+                .err()
+                .unwrap_or_default();
+            return Err(format!(
+                "`{}` is not valid TOML:\n{}",
+                site.display(),
+                render::human(&sources, &diags, false)
+            ));
+        }
+    };
+    let rules = table
+        .get("paths")
+        .and_then(|p| p.get("rules")?.as_str().map(str::to_string))
         .ok_or_else(|| {
             format!(
                 "`{}` has no `[paths] rules`: give the rules file",

@@ -336,3 +336,52 @@ fn init_writes_a_site_that_lints_clean() {
         Some(2)
     );
 }
+
+/// One mistake in a site file, one error: a mistyped key keeps the staging
+/// root (no cascade of missing programs) and suggests the key; a TOML
+/// syntax error is reported, located, by every command that reads the site.
+#[test]
+fn one_mistake_in_a_site_file_is_one_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&repo().join("examples/rwho"), dir.path());
+    let site = dir.path().join("site.toml");
+    let good = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        good.replace("settle = \"200ms\"", "setle = \"200ms\""),
+    )
+    .unwrap();
+    let o = hacmp(&["lint", "--site", site.to_str().unwrap(), "--format", "json"]);
+    let v = json(&o);
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["S001"], "{v}");
+    assert_eq!(v["diagnostics"][0]["help"], "did you mean `settle`?");
+    std::fs::write(&site, good.replace("id = 1", "id = = 1")).unwrap();
+    let sc = dir.path().join("sc.toml");
+    std::fs::write(&sc, "site = \"site.toml\"\n").unwrap();
+    for args in [
+        vec!["lint", "--site", site.to_str().unwrap()],
+        vec!["sim", sc.to_str().unwrap()],
+        vec![
+            "compile",
+            "--site",
+            site.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+        ],
+        vec!["plan", site.to_str().unwrap()],
+    ] {
+        let o = hacmp(&args);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains("site.toml:5:6") && all.contains("extra `=`"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("has no `[paths] rules`"), "{args:?}: {all}");
+    }
+}

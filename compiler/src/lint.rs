@@ -243,6 +243,20 @@ impl Linter<'_> {
             Err(d) => {
                 self.lint.complete = false;
                 self.lint.diagnostics.extend(d);
+                // One mistake, one error: the staging root still applies
+                // when the file parses, so paths do not all go missing.
+                if self.root.is_none() {
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    let text = &self.lint.sources.get(file).text;
+                    self.root = text
+                        .parse::<toml::Table>()
+                        .ok()
+                        .and_then(|t| t.get("paths")?.get("root")?.as_str().map(str::to_string))
+                        .map(|r| {
+                            let p = dir.join(r);
+                            std::path::absolute(&p).unwrap_or(p)
+                        });
+                }
             }
         }
     }

@@ -268,6 +268,20 @@ impl Errors<'_> {
     }
 }
 
+/// For serde's "unknown field `x`, expected one of `a`, `b`": the closest.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (word, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    let names: Vec<&str> = expected
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, n)| n)
+        .collect();
+    crate::suggest(word, names.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+}
+
 /// Parses a site file already added to `sources` as `file`.
 pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnostic>> {
     let text = &sources.get(file).text;
@@ -280,7 +294,7 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
         Ok(r) => r,
         Err(e) => {
             let r = e.span().unwrap_or(0..0);
-            errs.push(r, e.message().to_string(), None);
+            errs.push(r, e.message().to_string(), did_you_mean(e.message()));
             return Err(errs.diags);
         }
     };
