@@ -60,6 +60,56 @@ fn write(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
+/// A user-defined event of the starter site, with Event Management: `/var`
+/// over 90 % full, rearmed below 80 %.
+const SAMPLE_RULE: &str = "##### Beginning of Event Definition /var full (a site's own) ##########
+#
+UE_VAR_FULL
+0
+/usr/sbin/cluster/local/var_full.rp
+2
+0
+IBM.PSSP.aixos.FS.%totused
+NodeNum=*;Mount=/var
+X>90
+X<80
+##### End of Event Definition /var full ######
+";
+
+const SAMPLE_PROGRAM: &str = "# var_full.rp: /var is over 90 % full on the event's node; every node
+# reports it (EVLOCATION names that node).
+all \"/usr/sbin/cluster/local/var_full\" 0 NULL
+";
+
+/// A rule test of the sample rule: `hacmp test tests/var_full.test.toml`.
+const SAMPLE_TEST: &str =
+    "# Rule tests: observations in, events out. `hacmp test tests/*.test.toml`
+site = \"../site.toml\"
+
+[[test]]
+name = \"/var over 90% fires once per excursion\"
+[[test.series]]
+instance = \"NodeNum=1;Mount=/var\"
+values = \"50 95 96 70 95\"
+expect = [{ step = 2, event = \"UE_VAR_FULL\", location = 1 },
+          { step = 5, event = \"UE_VAR_FULL\", location = 1 }]
+";
+
+/// A scenario for `hacmp sim`: every node starts, the last crashes and
+/// comes back.
+fn scenario(nodes: u32) -> String {
+    let all: Vec<String> = (1..=nodes).map(|n| n.to_string()).collect();
+    format!(
+        "# The cluster in one process: `hacmp sim scenario.toml [--svg FILE]`.\n\
+         site = \"site.toml\"\n\n\
+         [[at]]\ntime = \"0s\"\nstart = [{}]\n\n\
+         # Node {nodes} crashes; the others run its node_down.\n\
+         [[at]]\ntime = \"10s\"\ncrash = {nodes}\n\n\
+         [[at]]\ntime = \"20s\"\nstart = [{nodes}]\n",
+        all.join(", ")
+    )
+}
+
 /// Writes the starter site into `dir`.
 pub fn init(dir: &Path, name: &str, nodes: u32) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
@@ -70,7 +120,23 @@ pub fn init(dir: &Path, name: &str, nodes: u32) -> std::io::Result<Vec<PathBuf>>
         Ok(())
     };
     put("site.toml", &site_toml(name, nodes), 0o644)?;
-    put("rules.hacmprd", hacmp_stdlib::RULES, 0o644)?;
+    put(
+        "rules.hacmprd",
+        &format!("{}{SAMPLE_RULE}", hacmp_stdlib::RULES),
+        0o644,
+    )?;
+    put(
+        "root/usr/sbin/cluster/local/var_full.rp",
+        SAMPLE_PROGRAM,
+        0o644,
+    )?;
+    put(
+        "root/usr/sbin/cluster/local/var_full",
+        hacmp_stdlib::STARTER_SCRIPT,
+        0o755,
+    )?;
+    put("scenario.toml", &scenario(nodes), 0o644)?;
+    put("tests/var_full.test.toml", SAMPLE_TEST, 0o644)?;
     let events = hacmp_stdlib::EVENTS_DIR.trim_start_matches('/');
     for (file, text) in hacmp_stdlib::PROGRAMS {
         put(&format!("root/{events}/{file}"), text, 0o644)?;
@@ -83,11 +149,13 @@ pub fn init(dir: &Path, name: &str, nodes: u32) -> std::io::Result<Vec<PathBuf>>
         )?;
     }
     // Directories created along the way must not be group-writable either.
-    let mut d = dir.join("root");
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
-    for part in events.split('/') {
-        d = d.join(part);
+    for sub in [events, "usr/sbin/cluster/local"] {
+        let mut d = dir.join("root");
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
+        for part in sub.split('/') {
+            d = d.join(part);
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
+        }
     }
     Ok(written)
 }
@@ -108,10 +176,10 @@ pub fn run(args: &InitArgs) -> u8 {
     match init(&args.dir, &args.name, args.nodes) {
         Ok(files) => {
             println!("wrote {} files into `{}`", files.len(), args.dir.display());
-            println!(
-                "next: hacmp lint --site {}",
-                args.dir.join("site.toml").display()
-            );
+            let at = |f: &str| args.dir.join(f).display().to_string();
+            println!("next: hacmp lint --site {}", at("site.toml"));
+            println!("      hacmp sim {}", at("scenario.toml"));
+            println!("      hacmp test {}", at("tests/var_full.test.toml"));
             exit::OK
         }
         Err(e) => {

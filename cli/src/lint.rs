@@ -62,13 +62,22 @@ impl LintArgs {
         }
     }
 
-    /// The site file: `--site`, or a `*.toml` among the files.
+    /// The site file: `--site`, or a `*.toml` among the files; with no
+    /// file at all, `./site.toml`, else `/etc/hacmp/site.toml`.
     pub fn site(&self) -> Option<PathBuf> {
         self.site.clone().or_else(|| {
-            self.files
+            let given = self
+                .files
                 .iter()
                 .find(|f| f.extension().is_some_and(|e| e == "toml"))
-                .cloned()
+                .cloned();
+            if given.is_some() || !self.files.is_empty() {
+                return given;
+            }
+            DEFAULT_SITES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
         })
     }
 
@@ -85,12 +94,15 @@ impl LintArgs {
         }
         let Some(site) = &self.site() else {
             return Err(
-                "nothing to lint: give a rules file or `.rp` files, or `--site FILE`".into(),
+                "nothing to lint: give a rules file or `.rp` files, or `--site FILE` (no ./site.toml or /etc/hacmp/site.toml here)".into(),
             );
         };
         crate::bundle::rules_of_site(site).map(|r| vec![r])
     }
 }
+
+/// Where a site file is looked for when none is named.
+const DEFAULT_SITES: &[&str] = &["site.toml", "/etc/hacmp/site.toml"];
 
 /// Prints a lint in the chosen format.
 pub fn print(l: &Lint, format: Format, color: Color) {

@@ -385,3 +385,35 @@ fn one_mistake_in_a_site_file_is_one_located_error() {
         assert!(!all.contains("has no `[paths] rules`"), "{args:?}: {all}");
     }
 }
+
+/// The starter site comes with a scenario and a rule test that pass, and
+/// `hacmp lint` run in a site's directory finds its `site.toml`.
+#[test]
+fn init_writes_a_scenario_and_a_rule_test_and_lint_finds_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("s");
+    let o = hacmp(&["init", site.to_str().unwrap(), "--nodes", "3"]);
+    assert!(
+        stdout(&o).contains("hacmp sim") && stdout(&o).contains("hacmp test"),
+        "{}",
+        stdout(&o)
+    );
+    let o = hacmp(&["sim", site.join("scenario.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("TE_FAIL_NODE at node 3"),
+        "{}",
+        stdout(&o)
+    );
+    let o = hacmp(&[
+        "test",
+        site.join("tests/var_full.test.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("lint")
+        .current_dir(&site)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "0 errors, 0 warnings, 0 infos in 13 files\n");
+}
