@@ -87,6 +87,7 @@ codes! {
     F002 Error "a file is not UTF-8 text";
     F003 Error "a path climbs out with `..`";
     S001 Error "site configuration is invalid";
+    S002 Error "a name in the site file names nothing";
     G001 Error "resource group names a node the site does not define";
     G002 Error "address outside its network's subnet";
     G003 Error "one address or file system in two places";

@@ -257,6 +257,14 @@ pub fn explain(code: Code) -> Explanation {
             ("site.toml", "[cluster]\nid = 1\nname = \"demo\"\nsettle = \"200\"\n"),
             ("site.toml", "[cluster]\nid = 1\nname = \"demo\"\nsettle = \"200ms\"\n"),
         ),
+        S002 => e(
+            "The site file refers by name to something the site does not have: `[rules.X]` for a \
+             rule that is not in the rules file (its failure policy would apply to nothing), or \
+             `[event_scripts.X]` for a script that is not a standard one and that no program uses \
+             (a warning). Usually a typo; the help names the closest name.",
+            ("site.toml", "[rules.TE_JION_NODE]\non_failure = \"abort\"\n"),
+            ("site.toml", "[rules.TE_JOIN_NODE]\non_failure = \"abort\"\n"),
+        ),
         G001 => e(
             "A resource group lists a node (by name or number) that no `[[node]]` of the site \
              defines. The group could never be placed there; usually the name is misspelt or the \

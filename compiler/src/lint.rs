@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use hacmp_grammar::span::Span;
 use hacmp_grammar::{parse_rp, parse_rules};
 
+mod cross;
+
 use crate::check_rp::check_rp;
 use crate::check_rules::RulesCheck;
 use crate::code::{Code, Severity};
@@ -122,6 +124,10 @@ struct Linter<'a> {
     lint: Lint,
     /// Commands already checked on disk, with what was found.
     checked: HashMap<String, Vec<Problem>>,
+    /// Names of the rules read (for the cross-checks).
+    names: HashSet<String>,
+    /// The site file, when one was read.
+    site_file: Option<FileId>,
 }
 
 /// Lints rules files and `.rp` files (told apart by the `.rp` ending).
@@ -134,6 +140,8 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
             ..Lint::default()
         },
         checked: HashMap::new(),
+        names: HashSet::new(),
+        site_file: None,
     };
     if let Some(site_path) = &opts.site {
         let bytes = read(site_path, crate::input::CONFIG)?;
@@ -157,6 +165,7 @@ pub fn lint(inputs: &[PathBuf], opts: &LintOptions) -> Result<Lint, InputError> 
             l.input_safety(input, "rules file");
         }
     }
+    l.cross_check();
     l.lint.sort();
     Ok(l.lint)
 }
@@ -172,6 +181,8 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
             ..Lint::default()
         },
         checked: HashMap::new(),
+        names: HashSet::new(),
+        site_file: None,
     };
     for (name, bytes) in inputs {
         if name.ends_with(".rp") {
@@ -182,6 +193,7 @@ pub fn lint_texts(inputs: &[(&str, &[u8])], opts: &LintOptions) -> Lint {
             l.rules(name, name, bytes.to_vec());
         }
     }
+    l.cross_check();
     l.lint.sort();
     l.lint
 }
@@ -223,6 +235,7 @@ impl Linter<'_> {
             self.lint.complete = false;
             return;
         };
+        self.site_file = Some(file);
         match parse_site(&self.lint.sources, file) {
             Ok(mut site) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
@@ -316,7 +329,13 @@ impl Linter<'_> {
         let mut jobs: Vec<(String, Span)> = Vec::new();
         let mut rules = Vec::new();
         let mut complete = true;
+        let names = &mut self.names;
         let diags = check.check(&lines, |r| {
+            if let Some(rule) = &r.rule {
+                if !names.contains(&rule.name) {
+                    names.insert(rule.name.clone());
+                }
+            }
             match r.rule {
                 Some(rule) if keep => rules.push(rule),
                 Some(_) => {}

@@ -197,3 +197,17 @@ fn vendored_reference_matches_shared_when_present() {
         );
     }
 }
+
+/// A misspelt standard event is an error only while its real name has no
+/// rule; beside the real one it stays a warning.
+#[test]
+fn a_misspelt_standard_event_is_an_error_only_without_the_real_one() {
+    let typo = "TE_JION_NODE\n0\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\n";
+    let l = lint_texts(&[("r.hacmprd", typo.as_bytes())], &no_fs());
+    let d = l.diagnostics.iter().find(|d| d.code == Code::R014).unwrap();
+    assert_eq!(d.severity, hacmp_compiler::Severity::Error);
+    let both = format!("{}{typo}", std::str::from_utf8(SYSTEM_RULE).unwrap());
+    let l = lint_texts(&[("r.hacmprd", both.as_bytes())], &no_fs());
+    let d = l.diagnostics.iter().find(|d| d.code == Code::R014).unwrap();
+    assert_eq!(d.severity, hacmp_compiler::Severity::Warning);
+}
