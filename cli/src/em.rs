@@ -262,7 +262,13 @@ pub fn observe(args: &ObserveArgs) -> u8 {
         None => hacmp_stdlib::catalog(),
     };
     let Some(var) = catalog.get(&args.variable) else {
-        eprintln!("error: `{}` is not in the catalog", args.variable);
+        let hint = hacmp_compiler::suggest(
+            &args.variable,
+            catalog.variables.iter().map(|v| v.name.as_str()),
+        )
+        .map(|s| format!(": did you mean `{s}`?"))
+        .unwrap_or_default();
+        eprintln!("error: `{}` is not in the catalog{hint}", args.variable);
         return exit::USAGE;
     };
     let instance = match parse_instance(&args.instance) {

@@ -50,11 +50,16 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::FINDINGS;
         }
     };
-    if loaded.bundle.rule(&args.event, args.state).is_none() {
-        eprintln!(
-            "error: no rule for event `{}` with state {}",
-            args.event, args.state
-        );
+    let b = &loaded.bundle;
+    let named = hacmp_runtime::names::event(b, &args.event, args.state).and_then(|()| {
+        if b.site.nodes.is_empty() {
+            Ok(())
+        } else {
+            hacmp_runtime::names::node(b, args.location)
+        }
+    });
+    if let Err(e) = named {
+        eprintln!("error: {e}");
         return exit::USAGE;
     }
     let journal = match Journal::in_dir(&args.state_dir) {

@@ -40,6 +40,23 @@ pub struct SimArgs {
     pub verbose: u8,
 }
 
+/// The line of a scenario's happening or override, and what to call it.
+fn place(text: &str, at: hacmp_runtime::names::Place) -> (usize, String) {
+    use hacmp_runtime::names::Place;
+    let (table, n, what) = match at {
+        Place::Happening(i) => ("[[at]]", i, format!("happening {}", i + 1)),
+        Place::Override(i) => ("[[override]]", i, format!("override {}", i + 1)),
+        Place::Monitor => ("monitor", 0, "monitor".to_string()),
+    };
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(table))
+        .nth(n)
+        .map_or(1, |(i, _)| i + 1);
+    (line, what)
+}
+
 /// The version of `hacmp sim --format json`'s layout.
 pub const SIM_JSON_FORMAT: u32 = 1;
 
@@ -89,6 +106,14 @@ pub fn run(args: &SimArgs) -> u8 {
             return exit::FINDINGS;
         }
     };
+    let wrong = hacmp_runtime::names::scenario(&sc, &loaded.bundle);
+    if !wrong.is_empty() {
+        for (at, e) in &wrong {
+            let (line, what) = place(&text, *at);
+            eprintln!("error: {}:{line}:1: {what}: {e}", args.scenario.display());
+        }
+        return exit::USAGE;
+    }
     let journal = match &args.state_dir {
         Some(d) => match Journal::in_dir(d) {
             Ok(j) => j,

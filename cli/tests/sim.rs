@@ -467,3 +467,61 @@ fn simulations_are_faithful_and_deterministic() {
     let err = String::from_utf8(h.stderr).unwrap();
     assert!(!err.contains("2026-") && !err.contains("Z "), "{err}");
 }
+
+/// Every name a scenario gives is checked against the site before anything
+/// runs: nodes, events, commands, variables; each wrong one is a located
+/// error with the closest name.
+#[test]
+fn scenario_names_are_checked_with_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario(
+        dir.path(),
+        r#"
+[[at]]
+time = "0s"
+start = [1, 2, 9]
+
+[[at]]
+time = "1s"
+raise = { event = "UE_PGMRWHO_DONW", location = 2 }
+
+[[at]]
+time = "2s"
+observe = { node = 3, variable = "IBM.PSSP.Prog.xpcont", instance = "NodeNum=3;ProgName=rwhod;UserName=root", value = "0;1;" }
+
+[[override]]
+command = "rwho_restrat"
+status = 1
+"#,
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    for want in [
+        "scenario.toml:3:1: happening 1: node 9 is not a node of the site (nodes 1–4)",
+        "scenario.toml:7:1: happening 2: `raise`: no rule is named `UE_PGMRWHO_DONW`: did you mean `UE_PGMRWHO_DOWN`?",
+        "happening 3: `observe`: `IBM.PSSP.Prog.xpcont` is not a resource variable of the catalog: did you mean `IBM.PSSP.Prog.xpcount`?",
+        "override 1: no program runs a command `rwho_restrat`: did you mean `rwho_restart`?",
+    ] {
+        assert!(err.contains(want), "{want}\n---\n{err}");
+    }
+    let o = hacmp(&[
+        "run",
+        "examples/rwho/site.toml",
+        "--event",
+        "UE_PGMRWHO_DONW",
+        "--location",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `UE_PGMRWHO_DOWN`?"));
+    let o = hacmp(&[
+        "observe",
+        "IBM.PSSP.Prog.xpcont",
+        "NodeNum=1",
+        "1",
+        "--feed",
+        dir.path().join("f").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `IBM.PSSP.Prog.xpcount`?"));
+}

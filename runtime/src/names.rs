@@ -1,0 +1,189 @@
+//! Names that scenarios and commands give, checked against the site: node
+//! numbers, events (with their state), commands of the programs, resource
+//! variables. A name that names nothing is an error with the closest name,
+//! not a silent "no rule" later.
+
+use hacmp_compiler::ir::Command;
+use hacmp_compiler::Bundle;
+
+use crate::event::{node_list, NodeId};
+use crate::scenario::Scenario;
+
+fn did_you_mean<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> String {
+    hacmp_compiler::suggest(word, names)
+        .map(|s| format!(": did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
+/// A node of the site.
+pub fn node(bundle: &Bundle, n: NodeId) -> Result<(), String> {
+    let nodes = bundle.site.nodes.iter().map(|x| x.number);
+    if bundle.site.nodes.iter().any(|x| x.number == n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "node {n} is not a node of the site (nodes {})",
+            node_list(nodes)
+        ))
+    }
+}
+
+/// An event the rules have a rule for, in that state.
+pub fn event(bundle: &Bundle, name: &str, state: i64) -> Result<(), String> {
+    if bundle.rule(name, state).is_some() {
+        return Ok(());
+    }
+    let states: Vec<String> = bundle
+        .rules
+        .iter()
+        .filter(|r| r.name == name)
+        .map(|r| r.state.to_string())
+        .collect();
+    if !states.is_empty() {
+        return Err(format!(
+            "`{name}` has no rule for state {state} (its states: {})",
+            states.join(", ")
+        ));
+    }
+    Err(format!(
+        "no rule is named `{name}`{}",
+        did_you_mean(name, bundle.rules.iter().map(|r| r.name.as_str()))
+    ))
+}
+
+/// What a command of the programs may be called: a script's name, a
+/// command as written, its path, or its file name.
+fn command_names(bundle: &Bundle) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in bundle.programs.values() {
+        for c in p.groups.iter().flat_map(|g| g.commands.iter()) {
+            match &c.command {
+                Command::Script { name } => out.push(name.clone()),
+                Command::Exec { argv } => {
+                    out.push(argv.join(" "));
+                    if let Some(first) = argv.first() {
+                        out.push(first.clone());
+                        out.push(first.rsplit('/').next().unwrap_or(first).to_string());
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A command some program runs.
+pub fn command(bundle: &Bundle, cmd: &str) -> Result<(), String> {
+    let names = command_names(bundle);
+    if names.iter().any(|n| n == cmd) {
+        Ok(())
+    } else {
+        Err(format!(
+            "no program runs a command `{cmd}`{}",
+            did_you_mean(cmd, names.iter().map(String::as_str))
+        ))
+    }
+}
+
+/// A resource variable of the site's catalog.
+pub fn variable(bundle: &Bundle, name: &str) -> Result<(), String> {
+    let catalog = bundle.site.full_catalog();
+    if catalog.get(name).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a resource variable of the catalog{}",
+            did_you_mean(name, catalog.variables.iter().map(|v| v.name.as_str()))
+        ))
+    }
+}
+
+/// Where in a scenario a name is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The n-th `[[at]]` (0-based).
+    Happening(usize),
+    /// The n-th `[[override]]`.
+    Override(usize),
+    Monitor,
+}
+
+/// Every name of a scenario that names nothing of the site.
+pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
+    let mut out = Vec::new();
+    for (i, h) in sc.timeline.iter().enumerate() {
+        let at = Place::Happening(i);
+        let mut nodes: Vec<NodeId> = Vec::new();
+        nodes.extend(h.start.iter().flatten());
+        nodes.extend(h.crash);
+        nodes.extend(h.stop);
+        for n in [&h.network_up, &h.network_down, &h.swap_adapter]
+            .into_iter()
+            .flatten()
+        {
+            nodes.push(n.node);
+        }
+        if let Some(r) = &h.resume {
+            nodes.extend(r.node);
+        }
+        if let Some(w) = &h.when {
+            nodes.extend(w.node);
+            if let Some(e) = &w.event {
+                if !bundle.rules.iter().any(|r| &r.name == e) {
+                    out.push((
+                        at,
+                        format!("`when`: {}", event(bundle, e, 0).err().unwrap_or_default()),
+                    ));
+                }
+            }
+            if let Some(c) = &w.command {
+                if let Err(e) = command(bundle, c) {
+                    out.push((at, format!("`when`: {e}")));
+                }
+            }
+        }
+        if let Some(r) = &h.raise {
+            nodes.push(r.location);
+            if let Err(e) = event(bundle, &r.event, r.state) {
+                out.push((at, format!("`raise`: {e}")));
+            }
+        }
+        if let Some(o) = &h.observe {
+            nodes.push(o.node);
+            if let Err(e) = variable(bundle, &o.variable) {
+                out.push((at, format!("`observe`: {e}")));
+            }
+        }
+        for n in nodes {
+            if let Err(e) = node(bundle, n) {
+                out.push((at, e));
+            }
+        }
+    }
+    for (i, o) in sc.overrides.iter().enumerate() {
+        let at = Place::Override(i);
+        if let Err(e) = command(bundle, &o.command) {
+            out.push((at, e));
+        }
+        for n in o.node.iter().chain(o.location.iter()) {
+            if let Err(e) = node(bundle, *n) {
+                out.push((at, e));
+            }
+        }
+        if let Some(e) = &o.event {
+            if !bundle.rules.iter().any(|r| &r.name == e) {
+                out.push((at, event(bundle, e, 0).err().unwrap_or_default()));
+            }
+        }
+    }
+    if let Some(m) = &sc.monitor {
+        for n in &m.nodes {
+            if let Err(e) = node(bundle, *n) {
+                out.push((Place::Monitor, e));
+            }
+        }
+    }
+    out
+}
