@@ -5,6 +5,36 @@ use std::path::{Path, PathBuf};
 
 use hacmp_compiler::{lint, render, Bundle, LintOptions};
 
+/// Why a site could not be loaded, with the exit status it means: 2 when
+/// a file cannot be read (usage or I/O), 1 when what was read has errors.
+#[derive(Debug)]
+pub struct LoadError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl LoadError {
+    pub fn io(message: String) -> LoadError {
+        LoadError {
+            message,
+            code: crate::exit::USAGE,
+        }
+    }
+
+    pub fn findings(message: String) -> LoadError {
+        LoadError {
+            message,
+            code: crate::exit::FINDINGS,
+        }
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// A site ready to run.
 pub struct Loaded {
     pub bundle: Bundle,
@@ -14,9 +44,9 @@ pub struct Loaded {
 
 /// The rules file a site file names in `[paths] rules`, resolved against the
 /// site file's directory.
-pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
+pub fn rules_of_site(site: &Path) -> Result<PathBuf, LoadError> {
     let text = hacmp_compiler::input::read_text(site, hacmp_compiler::input::CONFIG)
-        .map_err(|e| format!("cannot read `{}`: {e}", site.display()))?;
+        .map_err(|e| LoadError::io(format!("cannot read `{}`: {e}", site.display())))?;
     let table = match text.parse::<toml::Table>() {
         Ok(t) => t,
         Err(_) => {
@@ -26,21 +56,21 @@ pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
             let diags = hacmp_compiler::site::parse_site(&sources, file)
                 .err()
                 .unwrap_or_default();
-            return Err(format!(
+            return Err(LoadError::findings(format!(
                 "`{}` is not valid TOML:\n{}",
                 site.display(),
                 render::human(&sources, &diags, false)
-            ));
+            )));
         }
     };
     let rules = table
         .get("paths")
         .and_then(|p| p.get("rules")?.as_str().map(str::to_string))
         .ok_or_else(|| {
-            format!(
+            LoadError::findings(format!(
                 "`{}` has no `[paths] rules`: give the rules file",
                 site.display()
-            )
+            ))
         })?;
     Ok(site.parent().unwrap_or(Path::new(".")).join(rules))
 }
@@ -50,7 +80,7 @@ pub fn rules_of_site(site: &Path) -> Result<PathBuf, String> {
 pub fn rules_and_site(
     path: &Path,
     site: Option<&Path>,
-) -> Result<(PathBuf, Option<PathBuf>), String> {
+) -> Result<(PathBuf, Option<PathBuf>), LoadError> {
     if path.extension().is_some_and(|e| e == "toml") {
         Ok((rules_of_site(path)?, Some(path.to_path_buf())))
     } else {
@@ -61,29 +91,32 @@ pub fn rules_and_site(
 /// Reads `path`: `*.json` is a bundle (its hash is checked), `*.toml` a
 /// site file, anything else a rules file (with `root` for its paths).
 /// Errors are printed diagnostics or a one-line reason.
-pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loaded, String> {
+pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loaded, LoadError> {
     if path.extension().is_some_and(|e| e == "json") {
         let (f, meta) = hacmp_compiler::input::open(path, hacmp_compiler::input::BUNDLE)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            .map_err(|e| LoadError::io(format!("cannot read `{}`: {e}", path.display())))?;
         // What a bundle says runs as root: only its owner may change it
         // (its hash proves nothing against someone who can rewrite it).
         if let Some(why) = hacmp_compiler::fscheck::safety(&meta) {
-            return Err(format!(
+            return Err(LoadError::findings(format!(
                 "`{}` {why}: a bundle runs as root, so it must be owned by root (or you) and writable only by its owner",
                 path.display()
-            ));
+            )));
         }
         let text = hacmp_compiler::input::read_open(f, &meta, hacmp_compiler::input::BUNDLE)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| format!("cannot read `{}`: not UTF-8 text", path.display()))?;
-        let bundle: Bundle = serde_json::from_str(&text)
-            .map_err(|e| format!("`{}` is not a bundle: {e}", path.display()))?;
+            .ok_or_else(|| {
+                LoadError::findings(format!("cannot read `{}`: not UTF-8 text", path.display()))
+            })?;
+        let bundle: Bundle = serde_json::from_str(&text).map_err(|e| {
+            LoadError::findings(format!("`{}` is not a bundle: {e}", path.display()))
+        })?;
         if !bundle.verify() {
-            return Err(format!(
+            return Err(LoadError::findings(format!(
                 "`{}`: the content does not match its hash (edited or damaged); compile it again",
                 path.display()
-            ));
+            )));
         }
         return Ok(Loaded {
             bundle,
@@ -97,17 +130,17 @@ pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loa
         compiling: true,
         ..LintOptions::new()
     };
-    let l = lint(&[rules], &opts).map_err(|e| e.to_string())?;
+    let l = lint(&[rules], &opts).map_err(|e| LoadError::io(e.to_string()))?;
     match l.bundle() {
         Some(bundle) => {
             let root = l.site.root.clone().or_else(|| root.map(Path::to_path_buf));
             let root = root.map(|r| std::path::absolute(&r).unwrap_or(r));
             Ok(Loaded { bundle, root })
         }
-        None => Err(format!(
+        None => Err(LoadError::findings(format!(
             "the site has errors:\n{}",
             render::human(&l.sources, &l.diagnostics, false)
-        )),
+        ))),
     }
 }
 

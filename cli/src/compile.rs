@@ -28,7 +28,7 @@ pub fn run(args: &CompileArgs) -> u8 {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return e.code;
         }
     };
     let mut l = match lint(&inputs, &args.lint.options(true)) {

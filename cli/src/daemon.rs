@@ -77,7 +77,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("hacmpd: refusing to start: {e}");
-            return 1;
+            return e.code;
         }
     };
     let bundle = Arc::new(loaded.bundle);

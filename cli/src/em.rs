@@ -13,24 +13,25 @@ use hacmp_runtime::em::monitor::Monitor;
 use hacmp_runtime::em::testfile::{self, TestFile};
 use hacmp_runtime::em::{instance_string, parse_instance, value_string, Observation};
 
+use crate::bundle::LoadError;
 use crate::exit;
 use hacmp_compiler::render::visible;
 
 /// The rules and catalog of a site, checked without the file system (rule
 /// tests and plans need the conditions, not the programs).
-fn rules_of(path: &Path) -> Result<(Vec<Rule>, hacmp_stdlib::Catalog), String> {
+fn rules_of(path: &Path) -> Result<(Vec<Rule>, hacmp_stdlib::Catalog), LoadError> {
     let (rules, site) = crate::bundle::rules_and_site(path, None)?;
     let opts = LintOptions {
         site,
         fs_checks: false,
         ..LintOptions::default()
     };
-    let l = lint(&[rules], &opts).map_err(|e| e.to_string())?;
+    let l = lint(&[rules], &opts).map_err(|e| LoadError::io(e.to_string()))?;
     if l.has_errors() {
-        return Err(format!(
+        return Err(LoadError::findings(format!(
             "the rules have errors:\n{}",
             render::human(&l.sources, &l.diagnostics, false)
-        ));
+        )));
     }
     Ok((l.rules.clone(), l.site.full_catalog()))
 }
@@ -46,6 +47,7 @@ pub struct TestArgs {
     /// Rule test files (TOML).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// human (PASS/FAIL with diffs) or junit (XML for CI systems).
     #[arg(long, value_enum, default_value = "human")]
     pub format: TestFormat,
 }
@@ -80,7 +82,7 @@ pub fn test(args: &TestArgs) -> u8 {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
-                return exit::USAGE;
+                return e.code;
             }
         };
         let outcomes = testfile::run(&file, &rules, &catalog);
@@ -165,7 +167,7 @@ pub fn plan(args: &PlanArgs) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return e.code;
         }
     };
     let em = EmRule::of_rules(&rules);
@@ -256,7 +258,7 @@ pub fn observe(args: &ObserveArgs) -> u8 {
             Ok((_, c)) => c,
             Err(e) => {
                 eprintln!("error: {e}");
-                return exit::USAGE;
+                return e.code;
             }
         },
         None => hacmp_stdlib::catalog(),

@@ -23,6 +23,15 @@ pub mod exit {
     pub const FINDINGS: u8 = 1;
     /// Usage or I/O problem.
     pub const USAGE: u8 = 2;
+
+    /// The table every command's `--help` ends with.
+    pub const TABLE: &str = "Exit status (every command):
+  0  nothing wrong
+  1  the input has errors (or warnings with --deny-warnings), a rule test failed,
+     a simulation did not settle, an operator command was refused
+  2  usage or I/O: bad arguments, a file that cannot be read or written,
+     etcd that cannot be reached
+  3  hacmpd only: this node lost the group for good (restart it)";
 }
 
 /// Whether to colour output going to a terminal (`is_terminal`): never

@@ -40,6 +40,7 @@ pub struct LintArgs {
     /// Exit with status 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// human (ariadne, colour on a terminal), json (one object), sarif (SARIF 2.1.0).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
     /// Colour in human output.
@@ -82,7 +83,7 @@ impl LintArgs {
     }
 
     /// The files to lint: those given, or the site's rules file.
-    pub fn inputs(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn inputs(&self) -> Result<Vec<PathBuf>, crate::bundle::LoadError> {
         let files: Vec<PathBuf> = self
             .files
             .iter()
@@ -93,9 +94,9 @@ impl LintArgs {
             return Ok(files);
         }
         let Some(site) = &self.site() else {
-            return Err(
+            return Err(crate::bundle::LoadError::io(
                 "nothing to lint: give a rules file or `.rp` files, or `--site FILE` (no ./site.toml or /etc/hacmp/site.toml here)".into(),
-            );
+            ));
         };
         crate::bundle::rules_of_site(site).map(|r| vec![r])
     }
@@ -126,7 +127,7 @@ pub fn run(args: &LintArgs) -> u8 {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return e.code;
         }
     };
     let opts = LintOptions {

@@ -6,7 +6,7 @@ use hacmp_cli::{compile, em, explain, faults, init, lint, ops, run, sim};
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
 #[derive(Parser, Debug)]
-#[command(name = "hacmp", version)]
+#[command(name = "hacmp", version, after_help = hacmp_cli::exit::TABLE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,6 +40,42 @@ enum Command {
     Raise(ops::RaiseArgs),
     /// Play seeded fault schedules against the group protocol and check its invariants.
     Faults(faults::FaultsArgs),
+    /// Print shell completions for `hacmp` (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages of `hacmp` and its commands (roff) into a directory.
+    Man {
+        /// Where to write `hacmp.1`, `hacmp-lint.1`, …
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
+}
+
+/// Writes `hacmp.1` and one page per command.
+fn man(out: &std::path::Path) -> u8 {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut pages = vec![("hacmp".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("hacmp-{}", sub.get_name());
+        // clap names are 'static; this runs once, for a handful of pages.
+        let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
+        pages.push((name, sub.clone().name(static_name)));
+    }
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        let path = out.join(format!("{name}.1"));
+        let written = clap_mangen::Man::new(c)
+            .render(&mut buf)
+            .and_then(|()| hacmp_compiler::input::write(&path, &buf));
+        if let Err(e) = written {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return hacmp_cli::exit::USAGE;
+        }
+    }
+    hacmp_cli::exit::OK
 }
 
 fn main() -> ExitCode {
@@ -58,6 +94,45 @@ fn main() -> ExitCode {
         Command::Resume(a) => ops::resume(a),
         Command::Raise(a) => ops::raise(a),
         Command::Faults(a) => faults::run(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into a buffer: a closed pipe must not panic the generator.
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "hacmp", &mut buf);
+            hacmp_cli::print_out(&String::from_utf8_lossy(&buf));
+            hacmp_cli::exit::OK
+        }
+        Command::Man { out } => man(out),
     };
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every argument says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for s in c.get_subcommands() {
+                if s.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", s.get_name()));
+                }
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "hacmp", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
 }

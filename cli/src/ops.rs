@@ -50,6 +50,7 @@ pub enum StatusFormat {
 pub struct StatusArgs {
     #[command(flatten)]
     pub etcd: Etcd,
+    /// human (tables) or json (one object).
     #[arg(long, value_enum, default_value = "human")]
     pub format: StatusFormat,
 }

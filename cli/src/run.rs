@@ -21,11 +21,13 @@ use crate::exit;
 pub struct RunArgs {
     /// A rules file, a site file (`*.toml`) or a compiled bundle (`*.json`).
     pub site: PathBuf,
+    /// The event to run, as the rules name it.
     #[arg(long)]
     pub event: String,
     /// The event's node; this machine plays that node.
     #[arg(long)]
     pub location: u32,
+    /// The event's state qualifier (a rule handles one name and state).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub state: i64,
     /// Site configuration, when SITE is a rules file.
@@ -37,6 +39,7 @@ pub struct RunArgs {
     /// Where the journal goes.
     #[arg(long, value_name = "DIR", default_value = "hacmp-state")]
     pub state_dir: PathBuf,
+    /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -47,7 +50,7 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::FINDINGS;
+            return e.code;
         }
     };
     let b = &loaded.bundle;

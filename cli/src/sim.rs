@@ -23,10 +23,12 @@ pub enum SimFormat {
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
+    /// The scenario (TOML): the site, a timeline of happenings, overrides.
     pub scenario: PathBuf,
     /// Run the commands for real (in real time) instead of simulating them.
     #[arg(long)]
     pub real: bool,
+    /// human (a timeline, one column per node) or json (every event and record).
     #[arg(long, value_enum, default_value = "human")]
     pub format: SimFormat,
     /// Also draw the run as a swimlane picture.
@@ -103,7 +105,7 @@ pub fn run(args: &SimArgs) -> u8 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::FINDINGS;
+            return e.code;
         }
     };
     let wrong = hacmp_runtime::names::scenario(&sc, &loaded.bundle);

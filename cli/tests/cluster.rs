@@ -311,7 +311,10 @@ fn etcd_restarts_and_outages_never_make_daemons_go_on_blind() {
         refused = String::from_utf8_lossy(&o.stderr).into_owned();
         o.status.code() == Some(0)
     });
-    assert!(refused.is_empty() || refused.contains("no node of the group is up"), "{refused}");
+    assert!(
+        refused.is_empty() || refused.contains("no node of the group is up"),
+        "{refused}"
+    );
     until("the event after the restart", 30, || {
         d1.has("UE_PGMRWHO_DOWN", 1) && d2.has("UE_PGMRWHO_DOWN", 1)
     });

@@ -1,4 +1,5 @@
-//! Durations as written in configuration: `500ms`, `180s`, `10m`, `1h`.
+//! Durations as written in configuration: `500ms`, `180s`, `10m`, `1h`,
+//! `1m30s`, `20 s`.
 
 use std::fmt;
 
@@ -12,26 +13,55 @@ impl Duration {
         Duration(std::time::Duration::from_millis(ms))
     }
 
+    /// `500ms`, `180s`, `10m`, `1h`, and sums of them as people write
+    /// them: `1m30s`, `1m 30s`, `20 s`, `1h 15min`.
     pub fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("expected a duration like `180s` or `500ms`, found `{s}`"))?;
-        let ms = match unit {
-            "ms" => Some(n),
-            "s" => n.checked_mul(1000),
-            "m" | "min" => n.checked_mul(60_000),
-            "h" => n.checked_mul(3_600_000),
-            _ => {
-                return Err(format!(
-                    "unknown unit `{unit}` in `{s}`: use ms, s, m or h (e.g. `180s`)"
-                ))
+        let text = s.trim();
+        let example =
+            || format!("expected a duration like `180s`, `500ms` or `1m30s`, found `{text}`");
+        let mut rest = text;
+        let mut total: u64 = 0;
+        if rest.is_empty() {
+            return Err(example());
+        }
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(example());
             }
-        };
-        ms.map(Duration::from_millis)
-            .ok_or_else(|| format!("duration `{s}` is too long"))
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("duration `{text}` is too long"))?;
+            rest = rest[digits..].trim_start();
+            let letters = rest
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
+            let unit = &rest[..letters];
+            let per = match unit {
+                "ms" => 1,
+                "s" | "sec" => 1000,
+                "m" | "min" => 60_000,
+                "h" => 3_600_000,
+                "" => {
+                    return Err(format!(
+                        "`{text}` has a number without a unit: use ms, s, m or h (e.g. `180s`)"
+                    ))
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown unit `{unit}` in `{text}`: use ms, s, m or h (e.g. `180s`)"
+                    ))
+                }
+            };
+            total = n
+                .checked_mul(per)
+                .and_then(|ms| total.checked_add(ms))
+                .ok_or_else(|| format!("duration `{text}` is too long"))?;
+            rest = rest[letters..].trim_start();
+        }
+        Ok(Duration::from_millis(total))
     }
 }
 
@@ -84,5 +114,29 @@ mod tests {
         assert!(Duration::parse("10").is_err());
         assert!(Duration::parse("ten s").is_err());
         assert!(Duration::parse("99999999999999999h").is_err());
+    }
+}
+
+#[cfg(test)]
+mod written_tests {
+    use super::Duration;
+
+    #[test]
+    fn durations_as_people_write_them() {
+        let ms = |s: &str| Duration::parse(s).map(|d| d.0.as_millis());
+        assert_eq!(ms("1m30s"), Ok(90_000));
+        assert_eq!(ms("1m 30s"), Ok(90_000));
+        assert_eq!(ms("20 s"), Ok(20_000));
+        assert_eq!(ms("1h 15min"), Ok(4_500_000));
+        assert_eq!(ms("500ms"), Ok(500));
+        assert!(ms("200").unwrap_err().contains("without a unit"));
+        assert!(ms("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit `parsecs`"));
+        assert!(ms("").is_err());
+        assert!(ms("s").is_err());
+        assert!(ms("99999999999999999999h")
+            .unwrap_err()
+            .contains("too long"));
     }
 }

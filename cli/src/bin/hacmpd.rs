@@ -5,7 +5,7 @@ use hacmp_cli::daemon;
 
 /// The cluster manager daemon of one node, coordinated through etcd.
 #[derive(Parser, Debug)]
-#[command(name = "hacmpd", version)]
+#[command(name = "hacmpd", version, after_help = hacmp_cli::exit::TABLE)]
 struct Cli {
     #[command(flatten)]
     args: daemon::DaemonArgs,

@@ -182,6 +182,13 @@ impl<G: GroupServices> Manager<G> {
                 policy: policy.as_str().to_string(),
                 attempt,
             };
+            // Under `continue` the event goes on and completes: the
+            // failure is in the journal, not reported to the group. Else
+            // it is reported first: whoever sees the journal record can
+            // resume at once.
+            if policy != FailurePolicy::Continue {
+                self.gs.report_failure(report.clone()).await?;
+            }
             self.record(ev, RecordKind::Failure, |r| {
                 r.command = Some(report.command.clone());
                 r.group = Some(g);
@@ -191,11 +198,6 @@ impl<G: GroupServices> Manager<G> {
                     report.expected, report.actual, report.policy
                 ));
             });
-            // Under `continue` the event goes on and completes: the
-            // failure is in the journal, not reported to the group.
-            if policy != FailurePolicy::Continue {
-                self.gs.report_failure(report.clone()).await?;
-            }
             let others: Vec<String> = ev
                 .membership
                 .iter()
