@@ -7,7 +7,24 @@ use common::{hacmp, repo};
 use std::path::Path;
 
 fn scenario(dir: &Path, body: &str) -> String {
-    let site = repo().join("examples/rwho/site.toml");
+    scenario_on(&repo().join("examples/rwho/site.toml"), dir, body)
+}
+
+/// A copy of the rwho site with nodes 1 to `n`.
+fn site_with_nodes(dir: &Path, n: u32) -> std::path::PathBuf {
+    let site_dir = dir.join("site");
+    common::copy_tree(&repo().join("examples/rwho"), &site_dir);
+    let site = site_dir.join("site.toml");
+    let mut text = std::fs::read_to_string(&site).unwrap();
+    let extra: String = (5..=n)
+        .map(|k| format!("[[node]]\nnumber = {k}\nname = \"node{k}\"\n\n"))
+        .collect();
+    text = text.replace("[paths]", &format!("{extra}[paths]"));
+    std::fs::write(&site, text).unwrap();
+    site
+}
+
+fn scenario_on(site: &Path, dir: &Path, body: &str) -> String {
     let p = dir.join("scenario.toml");
     std::fs::write(
         &p,
@@ -115,7 +132,8 @@ fn a_large_cluster_is_summarised_per_event_with_its_failures() {
     let dir = tempfile::tempdir().unwrap();
     let n = 60;
     let nodes: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
-    let sc = scenario(
+    let sc = scenario_on(
+        &site_with_nodes(dir.path(), n as u32),
         dir.path(),
         &format!(
             r#"
@@ -415,7 +433,8 @@ fn simulations_are_faithful_and_deterministic() {
         &sc,
         format!(
             "site = {:?}\n[[at]]\ntime = \"0s\"\nstart = [7, 3, 8, 1, 5, 2, 6, 4]\n\
-             [[at]]\ntime = \"60s\"\nraise = {{ event = \"UE_NO_SUCH_RULE\", location = 2 }}\n\
+             [[at]]\ntime = \"50s\"\ncrash = 8\n\
+             [[at]]\ntime = \"60s\"\nraise = {{ event = \"UE_PGMRWHO_DOWN\", location = 8 }}\n\
              [[override]]\ncommand = \"node_up\"\nnode = 3\nlocation = 5\nstatus = 1\n",
             site.display().to_string()
         ),
@@ -459,11 +478,11 @@ fn simulations_are_faithful_and_deterministic() {
         .unwrap()
         .iter()
         .any(|r| r["kind"] == "failure" && r["node"] == 3));
-    // The human timeline says that nothing ran for the event without a
-    // rule, and prints no wall-clock time on standard error.
+    // The human timeline says when the event's node was not a member, and
+    // prints no wall-clock time on standard error.
     let h = hacmp(&["sim", sc]);
     let out = String::from_utf8(h.stdout).unwrap();
-    assert!(out.contains("UE_NO_SUCH_RULE at node 2 (state 0) — members 1–8 — COMPLETED (nothing ran: no rule for UE_NO_SUCH_RULE state 0)"), "{out}");
+    assert!(out.contains("UE_PGMRWHO_DOWN at node 8 (state 0) — members 1–7 — COMPLETED (node 8 was not a member)"), "{out}");
     let err = String::from_utf8(h.stderr).unwrap();
     assert!(!err.contains("2026-") && !err.contains("Z "), "{err}");
 }
