@@ -128,6 +128,43 @@ fn sarif_output_is_sarif_2_1_0() {
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     let idx = results[0]["ruleIndex"].as_u64().unwrap() as usize;
     assert_eq!(rules[idx]["id"], "R003");
+    assert!(rules[idx]["help"]["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("hacmp explain R003"));
+    // "first definition" as a related location.
+    let rel = &results[0]["relatedLocations"][0];
+    assert_eq!(rel["message"]["text"], "first definition");
+    assert_eq!(rel["physicalLocation"]["region"]["startLine"], 1);
+    // A fingerprint that does not move with lines added above.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("R003.hacmprd");
+    let text = std::fs::read_to_string(repo().join("tests/diagnostics/R003.hacmprd")).unwrap();
+    let sarif_of = |t: &str| {
+        std::fs::write(&file, t).unwrap();
+        let v = json(&hacmp(&[
+            "lint",
+            "--no-fs",
+            "--format",
+            "sarif",
+            file.to_str().unwrap(),
+        ]));
+        v["runs"][0]["results"][0].clone()
+    };
+    let before = sarif_of(&text);
+    let after = sarif_of(&format!("# a comment\n{text}"));
+    assert_eq!(
+        after["locations"][0]["physicalLocation"]["region"]["startLine"],
+        11
+    );
+    let fp = |r: &serde_json::Value| {
+        r["partialFingerprints"]["primaryLocationLineHash"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(fp(&before).len(), 16);
+    assert_eq!(fp(&before), fp(&after));
 }
 
 #[test]

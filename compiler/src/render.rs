@@ -223,20 +223,73 @@ struct JsonDiag<'a> {
     end_column: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     help: Option<std::borrow::Cow<'a, str>>,
+    /// Other places the diagnostic points at ("first given here").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    related: Vec<JsonRelated<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonRelated<'a> {
+    file: &'a str,
+    line: u32,
+    column: u32,
+    end_line: u32,
+    end_column: u32,
+    message: std::borrow::Cow<'a, str>,
+}
+
+/// 1-based start and end of a span in a file.
+fn span_positions(
+    sources: &SourceMap,
+    file: FileId,
+    span: hacmp_grammar::span::Span,
+) -> (u32, u32, u32, u32) {
+    let f = sources.get(file);
+    if f.text.is_empty() {
+        return (
+            span.line.max(1),
+            span.col.max(1),
+            span.line.max(1),
+            span.col.max(1),
+        );
+    }
+    let (el, ec) = f.line_col(span.end);
+    (span.line.max(1), span.col.max(1), el, ec)
+}
+
+fn related<'a>(sources: &'a SourceMap, d: &'a Diagnostic) -> Vec<JsonRelated<'a>> {
+    d.secondary
+        .iter()
+        .map(|(f, span, m)| {
+            let (line, column, end_line, end_column) = span_positions(sources, *f, *span);
+            JsonRelated {
+                file: &sources.get(*f).name,
+                line,
+                column,
+                end_line,
+                end_column,
+                message: capped(m),
+            }
+        })
+        .collect()
+}
+
+/// A fingerprint of a result that survives lines added above it: the
+/// code, the file and the text of the line it points at.
+fn fingerprint(sources: &SourceMap, d: &Diagnostic) -> String {
+    let f = sources.get(d.file);
+    let line = f
+        .text
+        .lines()
+        .nth(d.span.line.max(1) as usize - 1)
+        .unwrap_or("")
+        .trim();
+    let text = format!("{}\0{}\0{line}", d.code.as_str(), f.name);
+    crate::ir::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 fn positions(sources: &SourceMap, d: &Diagnostic) -> (u32, u32, u32, u32) {
-    let f = sources.get(d.file);
-    if f.text.is_empty() {
-        return (
-            d.span.line.max(1),
-            d.span.col.max(1),
-            d.span.line.max(1),
-            d.span.col.max(1),
-        );
-    }
-    let (el, ec) = f.line_col(d.span.end);
-    (d.span.line.max(1), d.span.col.max(1), el, ec)
+    span_positions(sources, d.file, d.span)
 }
 
 /// One JSON object: `{"diagnostics": [...], "summary": {...}}`.
@@ -255,6 +308,7 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
                 end_line,
                 end_column,
                 help: d.help.as_deref().map(capped),
+                related: related(sources, d),
             }
         })
         .collect();
@@ -283,6 +337,10 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
                 "fullDescription": { "text": explain(*c).text },
                 "defaultConfiguration": { "level": level(c.severity()) },
                 "helpUri": format!("hacmp:explain/{}", c.as_str()),
+                "help": {
+                    "text": explain(*c).text,
+                    "markdown": format!("{}\n\n`hacmp explain {}` shows a wrong and a right example.", explain(*c).text, c.as_str()),
+                },
             })
         })
         .collect();
@@ -295,11 +353,30 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
                 message.push_str("\nhelp: ");
                 message.push_str(&capped(h));
             }
+            let related: Vec<serde_json::Value> = related(sources, d)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    json!({
+                        "id": i + 1,
+                        "message": { "text": r.message },
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": uri(r.file) },
+                            "region": {
+                                "startLine": r.line, "startColumn": r.column,
+                                "endLine": r.end_line, "endColumn": r.end_column,
+                            }
+                        }
+                    })
+                })
+                .collect();
             json!({
                 "ruleId": d.code.as_str(),
                 "ruleIndex": crate::code::Code::ALL.iter().position(|c| *c == d.code),
                 "level": level(d.severity),
                 "message": { "text": message },
+                "partialFingerprints": { "primaryLocationLineHash": fingerprint(sources, d) },
+                "relatedLocations": related,
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": { "uri": uri(&sources.get(d.file).name) },
