@@ -106,9 +106,11 @@ pub fn explain(code: Code) -> Explanation {
             "After an event the rule is disarmed until the rearm predicate is true; then it is armed \
              again. When the predicate and the rearm predicate can be true on the same value, \
              there is no hysteresis: the event can fire, rearm and fire again on every small \
-             fluctuation. The warning shows a value on which both are true. Without a rearm \
-             predicate the rule never disarms and fires on every observation where the predicate \
-             holds (reported as information).",
+             fluctuation. The warning shows a value on which both are true (found, and checked by \
+             evaluating both). When no such value is found and none is ruled out (the analysis \
+             runs the predicates on intervals of values, within a budget), the linter says it could \
+             not decide, as information. Without a rearm predicate the rule never disarms and \
+             fires on every observation where the predicate holds (reported as information).",
             ("rules.hacmprd", "UE_A\n0\n/a.rp\n2\n0\nIBM.PSSP.aixos.FS.%totused\nNodeNum=*;Mount=/tmp\nX>90\nX>80\n"),
             ("rules.hacmprd", "UE_A\n0\n/a.rp\n2\n0\nIBM.PSSP.aixos.FS.%totused\nNodeNum=*;Mount=/tmp\nX>90\nX<80\n"),
         ),
@@ -136,10 +138,12 @@ pub fn explain(code: Code) -> Explanation {
             ("rules.hacmprd", SYSTEM_RULE),
         ),
         R016 => e(
-            "The predicate does not depend on the observed value (or gives the same result for \
-             every value tried), so it is always true or always false: the rule either fires on \
-             every observation or never.",
-            ("rules.hacmprd", "UE_A\n0\n/a.rp\n2\n0\nIBM.PSSP.Prog.xpcount\nNodeNum=*;ProgName=a\nX@0==X@0\nX@0>0\n"),
+            "The predicate is proven to give the same result for every value (or does not read the \
+             value at all), so it is always true or always false: the rule either fires on every \
+             observation or never. The proof runs the predicate on intervals of values; when it \
+             cannot decide and every value tried gave one result, the linter says so, as \
+             information, and does not claim the predicate is constant.",
+            ("rules.hacmprd", "UE_A\n0\n/a.rp\n2\n0\nIBM.PSSP.Prog.xpcount\nNodeNum=*;ProgName=a\nX@0>5&&X@0<3\nX@0>0\n"),
             ("rules.hacmprd", "UE_A\n0\n/a.rp\n2\n0\nIBM.PSSP.Prog.xpcount\nNodeNum=*;ProgName=a\nX@0==0\nX@0>0\n"),
         ),
         R017 => e(
