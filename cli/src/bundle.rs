@@ -52,7 +52,7 @@ pub fn rules_of_site(site: &Path) -> Result<PathBuf, LoadError> {
         Err(_) => {
             // The parse error itself, located and rendered like any other.
             let mut sources = hacmp_compiler::source::SourceMap::default();
-            let file = sources.add(&site.display().to_string(), text);
+            let file = sources.add(site.display().to_string(), text);
             let diags = hacmp_compiler::site::parse_site(&sources, file)
                 .err()
                 .unwrap_or_default();

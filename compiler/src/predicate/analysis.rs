@@ -323,9 +323,9 @@ impl Search<'_> {
                 Some(parts) => todo.extend(parts.into_iter().map(Sized)),
                 // One point (strings aside): the record tried is the
                 // answer, unless a string slot could change it.
-                None if b.iter().any(|s| *s == Slot::S(None)) => {
-                    for q in 0..5 {
-                        self.pending[q] |= open[q];
+                None if b.contains(&Slot::S(None)) => {
+                    for (p, o) in self.pending.iter_mut().zip(open) {
+                        *p |= o;
                     }
                 }
                 None => {}
@@ -333,8 +333,8 @@ impl Search<'_> {
         }
         for Sized(b) in todo.iter() {
             let open = self.open(b);
-            for q in 0..5 {
-                self.pending[q] |= open[q];
+            for (p, o) in self.pending.iter_mut().zip(open) {
+                *p |= o;
             }
         }
     }
