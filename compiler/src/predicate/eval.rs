@@ -119,23 +119,10 @@ fn order_f(x: f64, k: f64) -> u8 {
 
 /// `x <mask> k` as one native comparison for the six operators (the
 /// branch on `mask` is the same every time a rule evaluates: predicted).
-#[inline(always)]
-fn holds_i(x: i64, k: i64, mask: u8) -> bool {
-    match mask {
-        0b0001 => x > k,
-        0b0011 => x >= k,
-        0b0010 => x == k,
-        0b0100 => x < k,
-        0b0110 => x <= k,
-        0b1101 => x != k,
-        _ => order_i(x, k) & mask != 0,
-    }
-}
-
 /// Native float comparisons agree with the masks, NaN included (`!=` is
 /// the one operator with the unordered bit).
 #[inline(always)]
-fn holds_f(x: f64, k: f64, mask: u8) -> bool {
+fn holds<T: PartialOrd + Copy>(x: T, k: T, mask: u8, order: fn(T, T) -> u8) -> bool {
     match mask {
         0b0001 => x > k,
         0b0011 => x >= k,
@@ -143,7 +130,7 @@ fn holds_f(x: f64, k: f64, mask: u8) -> bool {
         0b0100 => x < k,
         0b0110 => x <= k,
         0b1101 => x != k,
-        _ => order_f(x, k) & mask != 0,
+        _ => order(x, k) & mask != 0,
     }
 }
 
@@ -156,7 +143,7 @@ fn test(t: &Test, obs: &Observation<'_>) -> Result<bool, EvalError> {
             mask,
             k,
         } => match record(obs, previous)?.get(field as usize) {
-            Some(Scalar::Int(x)) => Ok(holds_i(*x, k, mask)),
+            Some(Scalar::Int(x)) => Ok(holds(*x, k, mask, order_i)),
             _ => Err(EvalError::Layout),
         },
         Test::F {
@@ -165,8 +152,8 @@ fn test(t: &Test, obs: &Observation<'_>) -> Result<bool, EvalError> {
             mask,
             k,
         } => match record(obs, previous)?.get(field as usize) {
-            Some(Scalar::Float(x)) => Ok(holds_f(*x, k, mask)),
-            Some(Scalar::Int(x)) => Ok(holds_f(*x as f64, k, mask)),
+            Some(Scalar::Float(x)) => Ok(holds(*x, k, mask, order_f)),
+            Some(Scalar::Int(x)) => Ok(holds(*x as f64, k, mask, order_f)),
             _ => Err(EvalError::Layout),
         },
     }
