@@ -170,3 +170,65 @@ fn a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespace
     assert_eq!(c.net.holders(SERVICE), [2]);
     c.finish();
 }
+
+/// The application fails on its node: its monitor restarts it once; when it
+/// cannot start again (another process holds its port), the node raises
+/// TE_RG_MOVE and the whole group (address, pages, server) moves on.
+#[test]
+fn a_failing_application_moves_its_group_in_network_namespaces() {
+    let Some(c) = Cluster::new(
+        "a_failing_application_moves_its_group_in_network_namespaces",
+        "m",
+        "cascading",
+    ) else {
+        return;
+    };
+    c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
+    let kill = |pid: i32| unsafe {
+        // SAFETY: a signal to the test's own server process.
+        libc::kill(pid, libc::SIGKILL);
+    };
+    // Once: restarted in place.
+    let first = c.server_pid(1).unwrap();
+    kill(first);
+    let t = Instant::now();
+    while c.server_pid(1).is_none_or(|p| p == first) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "not restarted: {}",
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.answered_by(1, Instant::now(), 30);
+    // Again, and its port taken: it cannot start, the group moves.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let second = c.server_pid(1).unwrap();
+    let holder = c.net.in_node(1, move || {
+        kill(second);
+        // Until the server is gone the port is its: retry.
+        let t = Instant::now();
+        let l = loop {
+            match std::net::TcpListener::bind(harness::takeover::URL) {
+                Ok(l) => break l,
+                Err(_) if t.elapsed() < Duration::from_secs(5) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("cannot take the port: {e}"),
+            }
+        };
+        bound_tx.send(()).unwrap();
+        let _ = stop_rx.recv();
+        drop(l);
+    });
+    bound_rx.recv().unwrap();
+    let t0 = Instant::now();
+    c.answered_by(2, t0, 60);
+    c.daemon(2)
+        .until("the TE_RG_MOVE event", 30, |d| d.has("TE_RG_MOVE", 1));
+    assert_eq!(c.net.holders(SERVICE), [2], "{}", logs(&c));
+    stop_tx.send(()).unwrap();
+    holder.join().unwrap();
+    c.finish();
+}

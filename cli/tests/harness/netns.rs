@@ -209,7 +209,24 @@ impl Net {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.client());
+        self.in_ns(self.client(), f)
+    }
+
+    /// Runs `f` on a thread inside a node's namespace.
+    pub fn in_node<T: Send + 'static>(
+        &self,
+        n: u32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        self.in_ns(self.node(n), f)
+    }
+
+    fn in_ns<T: Send + 'static>(
+        &self,
+        ns: String,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{ns}");
         std::thread::spawn(move || {
             let ns = std::fs::File::open(&path).unwrap();
             // SAFETY: moves only this thread into the namespace.

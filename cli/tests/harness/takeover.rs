@@ -75,6 +75,7 @@ impl Cluster {
         let toml = std::fs::read_to_string(site.join("site.toml"))
             .unwrap()
             .replace("settle = \"200ms\"", "settle = \"50ms\"")
+            .replace("interval = \"5s\"", "interval = \"300ms\"")
             .replace("policy = \"cascading\"", &format!("policy = \"{policy}\""))
             .replace(
                 "fallback = \"on_rejoin\"\n",
@@ -209,6 +210,15 @@ impl Cluster {
             std::mem::forget(d);
         }
         t
+    }
+
+    /// The pid of node `n`'s web server, from its pid file.
+    pub fn server_pid(&self, n: u32) -> Option<i32> {
+        std::fs::read_to_string(self.site.join(format!("root/run/ha-web-node{n}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// `hacmp status` (from the client namespace, where etcd is reachable).
