@@ -284,6 +284,9 @@ struct World {
     checker: Arc<Mutex<Checker>>,
     bundle: Arc<hacmp_compiler::Bundle>,
     exec: Arc<SimExecutor>,
+    /// The nodes' resources: one table, so two nodes holding one address
+    /// is seen.
+    agent: Arc<crate::resources::sim::SimAgent>,
     ttl: Duration,
     procs: BTreeMap<NodeId, Proc>,
     /// Journals of processes that ended, with their node.
@@ -345,8 +348,7 @@ impl World {
             remind_after: Duration::from_secs(3600),
             member: false,
             rejoin: true,
-            // The fault worlds' sites hold no resource groups.
-            agent: Arc::new(crate::resources::sim::SimAgent::new()),
+            agent: self.agent.clone(),
         };
         let manager = Manager::new(cfg, gs, self.exec.clone());
         let task = tokio::spawn(manager.clone().run());
@@ -404,6 +406,8 @@ impl World {
             return;
         }
         p.task.abort();
+        // A crashed machine holds nothing.
+        crate::resources::Agent::crash(&*self.agent, node);
         // A crash after a stop was asked: the stop does not count.
         p.stop_asked = false;
         if !lapse {
@@ -514,6 +518,7 @@ async fn play(schedule: &Schedule) -> Report {
             schedule.failing.clone(),
             Duration::from_millis(200),
         )),
+        agent: Arc::new(crate::resources::sim::SimAgent::new()),
         ttl: Duration::from_millis(schedule.ttl_ms),
         procs: BTreeMap::new(),
         journals: Vec::new(),
@@ -603,6 +608,12 @@ async fn play(schedule: &Schedule) -> Report {
     c.finish(&journals);
     let mut violations = std::mem::take(&mut w.violations);
     violations.extend(c.violations.iter().cloned());
+    violations.extend(
+        w.agent
+            .conflicts()
+            .into_iter()
+            .map(|c| format!("resources: {c}")),
+    );
     store.close();
     let digest = c.trace.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, l| {
         l.bytes()

@@ -40,6 +40,8 @@ pub const COMMANDS: &[&str] = &[
     "/sim/work3",
 ];
 
+/// A program; a command without a `/` is a standard event script (which
+/// moves the site's resource groups).
 fn program(path: &str, groups: &[&[(NodeSet, &str, bool)]]) -> Program {
     Program {
         path: path.to_string(),
@@ -50,8 +52,14 @@ fn program(path: &str, groups: &[&[(NodeSet, &str, bool)]]) -> Program {
                     .iter()
                     .map(|(node_set, cmd, checked)| CommandLine {
                         node_set: *node_set,
-                        command: Command::Exec {
-                            argv: vec![cmd.to_string()],
+                        command: if cmd.starts_with('/') {
+                            Command::Exec {
+                                argv: vec![cmd.to_string()],
+                            }
+                        } else {
+                            Command::Script {
+                                name: cmd.to_string(),
+                            }
                         },
                         expected: if *checked {
                             Expected::Status(0)
@@ -95,15 +103,19 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
     };
     site.cluster.settle = hacmp_stdlib::Duration(Duration::from_millis(50));
     site.rules.insert(WORK.into(), work_policy);
+    site.resources = resources(nodes);
     let programs = BTreeMap::from([
         (
             "/sim/node_up.rp".to_string(),
             program(
                 "/sim/node_up.rp",
                 &[
-                    &[(Other, "/sim/up_other", true)],
-                    &[(Event, "/sim/up_event", true)],
-                    &[(All, "/sim/up_complete", false)],
+                    &[(Other, "/sim/up_other", true), (Other, "node_up", true)],
+                    &[(Event, "/sim/up_event", true), (Event, "node_up", true)],
+                    &[
+                        (All, "/sim/up_complete", false),
+                        (All, "node_up_complete", true),
+                    ],
                 ],
             ),
         ),
@@ -112,9 +124,12 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
             program(
                 "/sim/node_down.rp",
                 &[
-                    &[(Event, "/sim/down_event", true)],
-                    &[(Other, "/sim/down_other", true)],
-                    &[(All, "/sim/down_complete", false)],
+                    &[(Event, "/sim/down_event", true), (Event, "node_down", true)],
+                    &[(Other, "/sim/down_other", true), (Other, "node_down", true)],
+                    &[
+                        (All, "/sim/down_complete", false),
+                        (All, "node_down_complete", true),
+                    ],
                 ],
             ),
         ),
@@ -136,6 +151,56 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
         rule(WORK, "/sim/work.rp", 7),
     ];
     Bundle::new(site, rules, programs, BTreeMap::new())
+}
+
+/// Two resource groups over every node, one cascading and one rotating,
+/// each with an address and a file system: the in-memory agent catches any
+/// of them brought up on two nodes.
+fn resources(nodes: u32) -> hacmp_compiler::resources::Resources {
+    use hacmp_compiler::resources::*;
+    let all: Vec<u32> = (1..=nodes).collect();
+    let group = |name: &str, policy, k: u32| ResourceGroup {
+        name: name.into(),
+        policy,
+        nodes: all.clone(),
+        fallback: Fallback::OnRejoin,
+        startup: Startup::FirstAvailable,
+        after: Vec::new(),
+        resources: vec![
+            Resource {
+                name: format!("{name}-ip"),
+                kind: ResourceKind::ServiceIp {
+                    network: "net0".into(),
+                    address: Cidr {
+                        addr: std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                            10,
+                            0,
+                            0,
+                            100 + k as u8,
+                        )),
+                        prefix: 24,
+                    },
+                },
+            },
+            Resource {
+                name: format!("{name}-fs"),
+                kind: ResourceKind::Filesystem {
+                    device: format!("/dev/{name}"),
+                    mount_point: format!("/srv/{name}"),
+                    fstype: "ext4".into(),
+                    options: String::new(),
+                    fsck: false,
+                },
+            },
+        ],
+    };
+    Resources {
+        groups: vec![
+            group("casc", Policy::Cascading, 1),
+            group("rot", Policy::Rotating, 2),
+        ],
+        ..Resources::default()
+    }
 }
 
 /// A user event the simulation can follow: its id rides in the instance.

@@ -366,8 +366,10 @@ async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {
 /// Keeps an incarnation's lease: renews at a third of its time to live;
 /// declares the incarnation lost when the store says the lease is gone,
 /// when the followed state shows its alive key gone, or when no renewal
-/// succeeded for a whole time to live (the group may have declared it
-/// failed: it must fence itself).
+/// succeeded for the time to live less a guard (the group may be about to
+/// declare it failed: it must fence itself). The guard, a tenth of the
+/// time to live (at most 1 s), lets a fenced node take its resources down
+/// before the store can expire its lease and the others take them over.
 async fn keep<S: Store>(
     shared: Arc<Shared<S>>,
     me: Incarnation,
@@ -375,7 +377,8 @@ async fn keep<S: Store>(
     lost: watch::Sender<bool>,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
-    let mut deadline = Instant::now() + ttl;
+    let fence_after = ttl - (ttl / 10).min(Duration::from_secs(1));
+    let mut deadline = Instant::now() + fence_after;
     let mut members = shared.view.subscribe_alive(me.node);
     let mut next = Instant::now() + every;
     let mut told = false;
@@ -402,7 +405,7 @@ async fn keep<S: Store>(
                 let sent = Instant::now();
                 match tokio::time::timeout_at(deadline, shared.store.keep_alive(me.lease)).await {
                     Ok(Ok(_)) => {
-                        deadline = sent + ttl;
+                        deadline = sent + fence_after;
                         if told {
                             tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
                             told = false;

@@ -415,17 +415,28 @@ impl<G: GroupServices> Manager<G> {
                 }
             }
             joined?;
+            // From now on, the moment this incarnation is out of the group
+            // (fenced), its resources go down, wherever the event loop
+            // waits: the others may take them over next.
+            self.resources.unfence();
+            let _fence = Watcher(tokio::spawn({
+                let me = self.clone();
+                async move {
+                    me.gs.lost().await;
+                    me.resources.fence();
+                    me.release_all("fenced: out of the group").await;
+                }
+            }));
             if !self.cfg.member {
                 tracing::info!(node, group = %self.gs.group_name(), "joined; waiting for this node's node-up event");
                 self.set_state(ManagerState::Joining, None, None, None)
                     .await;
             }
             let ran = self.events(&mut stop).await;
-            if !matches!(ran, Ok(Exit::Left)) {
-                // Out of the group without handing over: whatever it held
-                // is being taken over by the others.
-                self.release_all("out of the group").await;
-            }
+            // Out of the group (fenced, stopped at once, or left: its own
+            // node-down may have ended before its release step ran):
+            // whatever it still holds is being taken over by the others.
+            self.release_all("out of the group").await;
             match ran {
                 Err(GsError::Expelled) => {
                     if self.leaving.load(Ordering::SeqCst) || !self.cfg.rejoin {
@@ -582,6 +593,16 @@ impl<G: GroupServices> Manager<G> {
             .unwrap_or_else(|p| p.into_inner())
             .running
             .retain(|c| !(c.command == command && c.since_ms == since));
+    }
+}
+
+/// Aborts its task when dropped (a manager stopped or crashed leaves no
+/// watcher behind).
+struct Watcher(tokio::task::JoinHandle<()>);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

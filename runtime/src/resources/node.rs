@@ -51,6 +51,8 @@ pub struct NodeResources {
     busy: tokio::sync::Mutex<()>,
     /// Failed checks in a row, by (group, resource).
     failures: Mutex<BTreeMap<(String, String), u32>>,
+    /// Out of the group: nothing is acquired until it joins again.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 /// What a monitor check found.
@@ -72,7 +74,19 @@ impl NodeResources {
             state: Mutex::new(BTreeMap::new()),
             busy: tokio::sync::Mutex::new(()),
             failures: Mutex::new(BTreeMap::new()),
+            fenced: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Out of the group: acquiring is refused until `unfence`.
+    pub fn fence(&self) {
+        self.fenced.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A member again (a new incarnation joined).
+    pub fn unfence(&self) {
+        self.fenced
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// One monitor check of resource `r` of group `g`, with its restarts.
@@ -176,6 +190,9 @@ impl NodeResources {
         report: Report<'_>,
     ) -> Result<(), String> {
         let _busy = self.busy.lock().await;
+        if step == Step::Acquire && self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("this node is out of the group: it acquires nothing".into());
+        }
         let order = site.resources.start_order();
         let mut failed = Vec::new();
         match step {
