@@ -367,9 +367,10 @@ async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {
 /// declares the incarnation lost when the store says the lease is gone,
 /// when the followed state shows its alive key gone, or when no renewal
 /// succeeded for the time to live less a guard (the group may be about to
-/// declare it failed: it must fence itself). The guard, a tenth of the
-/// time to live (at most 1 s), lets a fenced node take its resources down
-/// before the store can expire its lease and the others take them over.
+/// declare it failed: it must fence itself). The guard, a twentieth of
+/// the time to live (at most 500 ms), lets a fenced node take its
+/// resources down before the store can expire its lease and the others
+/// take them over.
 async fn keep<S: Store>(
     shared: Arc<Shared<S>>,
     me: Incarnation,
@@ -377,7 +378,7 @@ async fn keep<S: Store>(
     lost: watch::Sender<bool>,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
-    let fence_after = ttl - (ttl / 10).min(Duration::from_secs(1));
+    let fence_after = ttl - (ttl / 20).min(Duration::from_millis(500));
     let mut deadline = Instant::now() + fence_after;
     let mut members = shared.view.subscribe_alive(me.node);
     let mut next = Instant::now() + every;
