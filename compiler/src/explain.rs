@@ -125,7 +125,7 @@ pub fn explain(code: Code) -> Explanation {
         R014 => e(
             "Names starting with `TE_` belong to the cluster's system events, which are raised by \
              membership changes, not by Event Management: fields 6 to 9 of a `TE_` rule are never \
-             used. A `TE_` name that is not one of the nine system events is never raised: user \
+             used. A `TE_` name that is not one of the standard system events is never raised: user \
              events are usually named `UE_`.",
             ("rules.hacmprd", "TE_JOIN_NODES\n0\n/usr/sbin/cluster/events/node_up.rp\n2\n0\n\n\n\n\n"),
             ("rules.hacmprd", SYSTEM_RULE),

@@ -1,5 +1,6 @@
 //! The standard library of the cluster manager, embedded as data: the shipped
-//! `rules.hacmprd` (nine system events), a `.rp` program for each, the
+//! `rules.hacmprd` (the system events: the nine of the original and
+//! `TE_RG_MOVE`), a `.rp` program for each, the
 //! catalog of resource variables, and the default event-script definitions.
 
 mod catalog;
@@ -13,7 +14,7 @@ pub use scripts::{EventScript, EventScripts, FailurePolicy};
 /// Where the standard rules file names its programs.
 pub const EVENTS_DIR: &str = "/usr/sbin/cluster/events";
 
-/// The standard `rules.hacmprd`: the nine system events.
+/// The standard `rules.hacmprd`: the system events.
 pub const RULES: &str = include_str!("../data/rules.hacmprd");
 
 /// The standard recovery programs, by file name.
