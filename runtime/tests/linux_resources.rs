@@ -248,11 +248,13 @@ fn an_ext4_file_system_on_a_loop_device_is_checked_mounted_and_unmounted() {
         .output()
         .unwrap();
     if !o.status.success() {
+        // Loop devices are the kernel's and the machine's, not root's: a
+        // container may have none. Required only where asked.
         let why = String::from_utf8_lossy(&o.stderr).into_owned();
-        if std::env::var("HACMP_REQUIRE_ROOT").as_deref() == Ok("1") {
-            panic!("losetup: {why}");
+        if std::env::var("HACMP_REQUIRE_LOOPDEV").as_deref() == Ok("1") {
+            panic!("HACMP_REQUIRE_LOOPDEV=1 but losetup failed: {why}");
         }
-        eprintln!("SKIPPED: no loop device: {why}");
+        eprintln!("SKIPPED an_ext4_file_system_on_a_loop_device_is_checked_mounted_and_unmounted: no loop device ({why}); HACMP_REQUIRE_LOOPDEV=1 makes this an error");
         return;
     }
     let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
