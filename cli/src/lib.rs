@@ -14,6 +14,7 @@ pub mod run;
 pub mod sim;
 pub mod svg;
 pub mod timeline;
+pub mod trace;
 
 /// Exit statuses shared by every command.
 pub mod exit {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, em, explain, faults, init, lint, ops, run, sim};
+use hacmp_cli::{compile, em, explain, faults, init, lint, ops, run, sim, trace};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -40,6 +40,8 @@ enum Command {
     Raise(ops::RaiseArgs),
     /// Play seeded fault schedules against the group protocol and check its invariants.
     Faults(faults::FaultsArgs),
+    /// Read daemons' journals: `hacmp journal trace STATE_DIR...`.
+    Journal(trace::JournalArgs),
     /// Print shell completions for `hacmp` (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => ops::resume(a),
         Command::Raise(a) => ops::raise(a),
         Command::Faults(a) => faults::run(a),
+        Command::Journal(a) => trace::journal(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             // Into a buffer: a closed pipe must not panic the generator.

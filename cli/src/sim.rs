@@ -34,6 +34,9 @@ pub struct SimArgs {
     /// Also draw the run as a swimlane picture.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Write a Chrome trace-event file (Perfetto, chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Write the journal (JSON lines) into this directory.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -192,6 +195,16 @@ pub fn run(args: &SimArgs) -> u8 {
                 "ending": match &ending { Ending::Idle => "idle", Ending::Stuck(_) => "stuck" },
             });
             crate::print_out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
+        }
+    }
+    if let Some(p) = &args.trace {
+        let clock = crate::trace::Clock::Journal;
+        if let Err(e) = hacmp_compiler::input::write(
+            p,
+            crate::trace::render(&events, &happened, clock).as_bytes(),
+        ) {
+            eprintln!("error: cannot write `{}`: {e}", p.display());
+            return exit::USAGE;
         }
     }
     if let Some(p) = &args.svg {

@@ -325,6 +325,85 @@ fn run_tries_one_event_for_real_with_a_journal() {
     assert_eq!(last["name"], "UE_PGMRWHO_DOWN");
     assert_eq!(last["outcome"], "completed");
     assert_eq!(last["membership"], serde_json::json!([2]));
+    // The same journal as a trace, on the wall clock.
+    let o = hacmp(&["journal", "trace", state.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let trace = valid_trace(&o.stdout);
+    let commands = trace
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] == "command")
+        .count();
+    assert_eq!(commands, 3, "one slice per command of the event: {trace:?}");
+}
+
+/// Checks the trace-event format and returns the events.
+fn valid_trace(bytes: &[u8]) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).expect("trace JSON");
+    let events = v["traceEvents"].as_array().expect("traceEvents").clone();
+    for e in &events {
+        let ph = e["ph"].as_str().expect("ph");
+        assert!(["X", "i", "M"].contains(&ph), "{e}");
+        assert!(e["pid"].is_u64() && e["name"].is_string(), "{e}");
+        match ph {
+            "X" => assert!(
+                e["ts"].is_u64() && e["dur"].is_u64() && e["tid"].is_u64(),
+                "{e}"
+            ),
+            "i" => assert!(
+                e["ts"].is_u64() && ["t", "g"].contains(&e["s"].as_str().unwrap_or("")),
+                "{e}"
+            ),
+            _ => assert!(
+                e["args"]["name"].is_string() || e["args"]["sort_index"].is_u64(),
+                "{e}"
+            ),
+        }
+    }
+    events
+}
+
+/// `--trace`: a track per node, a slice per command and per barrier wait,
+/// the happenings as instants.
+#[test]
+fn a_simulation_writes_a_trace_with_a_track_per_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.json");
+    let o = hacmp(&[
+        "sim",
+        "examples/rwho/scenario.toml",
+        "--trace",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let sim: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ends = sim["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["records"].as_array().unwrap().iter())
+        .filter(|r| r["kind"] == "command_end")
+        .count();
+    let trace = valid_trace(&std::fs::read(&file).unwrap());
+    let slices = trace
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"].as_str().unwrap_or("").starts_with("command"))
+        .count();
+    assert_eq!(slices, ends, "a slice per command");
+    let tracks: Vec<&str> = trace
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tracks, ["node 1", "node 2", "node 3", "node 4"]);
+    assert!(trace.iter().any(|e| e["cat"] == "happening"));
+    assert!(trace.iter().any(|e| e["cat"] == "barrier"));
 }
 
 #[test]
