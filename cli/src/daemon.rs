@@ -59,6 +59,9 @@ pub struct DaemonArgs {
     pub log_format: LogFormat,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Serve Prometheus metrics at `ADDR` (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -148,6 +151,15 @@ pub fn run(args: &DaemonArgs) -> u8 {
             agent: Arc::new(LinuxAgent::new(bundle.clone(), exec.clone(), loaded.root.clone())),
         };
         let manager = Manager::new(mcfg, gs.clone(), exec);
+        let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
+        {
+            let c = counted.clone();
+            journal.on_end(move |e| c.event_ended(e));
+        }
+        let metrics_task = args
+            .metrics
+            .clone()
+            .map(|addr| tokio::spawn(crate::metrics::serve(addr, counted.clone(), manager.clone())));
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
@@ -176,6 +188,9 @@ pub fn run(args: &DaemonArgs) -> u8 {
         });
         tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
         let result = manager.run().await;
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
         let _ = agent_stop.send(true);
         let _ = agent.await;
         signals.abort();

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod faults;
 pub mod init;
 pub mod lint;
+pub mod metrics;
 pub mod ops;
 pub mod run;
 pub mod sim;

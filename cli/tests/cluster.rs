@@ -527,3 +527,88 @@ fn sigterm_is_a_graceful_stop_in_which_the_node_takes_part() {
         status(&url)["members"] == serde_json::json!([1])
     });
 }
+
+/// `hacmpd --metrics`: a Prometheus text page that a parser reads, with
+/// the events that ended, their durations and the membership.
+#[test]
+fn the_daemon_serves_metrics_that_prometheus_parses() {
+    let Some(bin) = etcd_binary("the_daemon_serves_metrics_that_prometheus_parses") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let d1 = Daemon::spawn(
+        &site,
+        1,
+        &url,
+        base.path(),
+        &["--no-monitor", "--metrics", &addr],
+    );
+    until("node 1", 40, || d1.has("TE_JOIN_NODE", 1));
+    let o = hacmp(&[
+        "raise",
+        "UE_PGMRWHO_DOWN",
+        "--location",
+        "1",
+        "--etcd",
+        &url,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    until("the event", 40, || d1.has("UE_PGMRWHO_DOWN", 1));
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let page = get("/metrics");
+    assert!(page.starts_with("HTTP/1.0 200 OK"), "{page}");
+    let body = page.split_once("\r\n\r\n").unwrap().1;
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => -1.0,
+            })
+    };
+    assert_eq!(
+        value(
+            "hacmp_events_total",
+            &[("event", "UE_PGMRWHO_DOWN"), ("outcome", "completed")]
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            "hacmp_events_total",
+            &[("event", "TE_JOIN_NODE"), ("outcome", "completed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value("hacmp_members", &[]), Some(1.0));
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "hacmp_command_duration_seconds"),
+        "{body}"
+    );
+    assert_eq!(
+        scrape.docs.get("hacmp_events_total").map(String::as_str),
+        Some("Events that ended on this node, by name and outcome.")
+    );
+    assert!(get("/other").starts_with("HTTP/1.0 404"));
+}

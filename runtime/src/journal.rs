@@ -155,9 +155,18 @@ pub struct Journal {
     open: Mutex<BTreeMap<u64, EventEntry>>,
     done: Mutex<Vec<EventEntry>>,
     feed: broadcast::Sender<Feed>,
+    /// Told each event as it ends (metrics).
+    on_end: Mutex<Option<EndHook>>,
 }
 
+type EndHook = Box<dyn Fn(&EventEntry) + Send + Sync>;
+
 impl Journal {
+    /// Calls `f` with every event as it ends.
+    pub fn on_end(&self, f: impl Fn(&EventEntry) + Send + Sync + 'static) {
+        *self.on_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+    }
+
     /// A journal kept in memory only.
     pub fn in_memory() -> Arc<Journal> {
         Arc::new(Journal {
@@ -167,6 +176,7 @@ impl Journal {
             open: Mutex::new(BTreeMap::new()),
             done: Mutex::new(Vec::new()),
             feed: broadcast::channel(4096).0,
+            on_end: Mutex::new(None),
         })
     }
 
@@ -258,6 +268,14 @@ impl Journal {
         };
         e.outcome = Some(outcome);
         self.write(&Line::Event(e.clone()));
+        if let Some(f) = self
+            .on_end
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            f(&e);
+        }
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         done.push(e);
         // A journal with a file keeps its history there, not in memory.

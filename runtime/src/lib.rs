@@ -20,6 +20,7 @@ pub mod faultsim;
 pub mod gs;
 pub mod journal;
 pub mod manager;
+pub mod metrics;
 pub mod names;
 pub mod resources;
 pub mod scenario;

@@ -227,6 +227,11 @@ impl<G: GroupServices> Manager<G> {
         }
     }
 
+    /// The state of this node's manager, as `hacmp status` shows it.
+    pub fn state(&self) -> ManagerState {
+        self.shown.lock().unwrap_or_else(|p| p.into_inner()).state
+    }
+
     /// The resource groups this node may hold, as it stands now.
     pub fn groups(&self) -> std::collections::BTreeMap<String, crate::resources::RgState> {
         self.resources.states()
