@@ -34,6 +34,10 @@ pub struct SimArgs {
     /// Also draw the run as a swimlane picture.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Fit the timeline to this many columns (default: the terminal's; in
+    /// a file or pipe, columns of 24 characters).
+    #[arg(long, value_name = "COLUMNS")]
+    pub width: Option<usize>,
     /// Write a Chrome trace-event file (Perfetto, chrome://tracing).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
@@ -185,7 +189,11 @@ pub fn run(args: &SimArgs) -> u8 {
         (ending, happened, events)
     });
     match args.format {
-        SimFormat::Human => crate::print_out(&crate::timeline::render(&events, &happened)),
+        SimFormat::Human => crate::print_out(&crate::timeline::render_with(
+            &events,
+            &happened,
+            crate::timeline::Style::for_stdout(args.width),
+        )),
         SimFormat::Json => {
             let v = serde_json::json!({
                 "format": SIM_JSON_FORMAT,

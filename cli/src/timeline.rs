@@ -3,7 +3,7 @@
 //! is summarised instead, so that the output grows with the events, not
 //! with events × nodes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, Record, RecordKind};
@@ -92,18 +92,90 @@ fn groups(out: &mut String, e: &EventEntry) {
     }
 }
 
-fn fit(s: &str) -> String {
+/// `s` in a column of `col` characters: cut with `…`, or padded.
+fn fit_to(s: &str, col: usize) -> String {
     let n = s.chars().count();
-    if n >= COL - 1 {
-        let mut t: String = s.chars().take(COL - 2).collect();
+    if n >= col - 1 {
+        let mut t: String = s.chars().take(col - 2).collect();
         t.push('…');
         format!("{t} ")
     } else {
-        format!("{s}{}", " ".repeat(COL - n))
+        format!("{s}{}", " ".repeat(col - n))
     }
 }
 
+/// How the timeline is laid out.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Line width to fit (`None`: columns of 24 characters, stable for
+    /// scripts and files).
+    pub width: Option<usize>,
+    /// Failures in colour (a terminal without `NO_COLOR`).
+    pub colour: bool,
+}
+
+impl Style {
+    pub const PLAIN: Style = Style {
+        width: None,
+        colour: false,
+    };
+
+    /// For standard output: the terminal's width and colour, if it is one;
+    /// `width` overrides.
+    pub fn for_stdout(width: Option<usize>) -> Style {
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        Style {
+            width: width.or_else(|| tty.then(terminal_width).flatten()),
+            colour: crate::colour(tty),
+        }
+    }
+}
+
+/// The terminal's columns: `COLUMNS`, else the window size of stdout.
+fn terminal_width() -> Option<usize> {
+    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(c);
+    }
+    // SAFETY: TIOCGWINSZ fills the zeroed struct or fails.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
 pub fn render(events: &[EventEntry], happened: &Happened) -> String {
+    render_with(events, happened, Style::PLAIN)
+}
+
+/// What a column shows: cells at their times.
+type Cells = Vec<(u64, String)>;
+
+/// Each node's visible cells in an event, at their times.
+fn cells_by_node(e: &EventEntry) -> std::collections::BTreeMap<u32, Cells> {
+    let mut out: std::collections::BTreeMap<u32, Cells> = Default::default();
+    for (i, r) in e.records.iter().enumerate() {
+        out.entry(r.node).or_default();
+        let t = r.t_ms;
+        // An arrival that passes at once shows only as the pass.
+        let passes_now = r.kind == RecordKind::BarrierArrive
+            && e.records[i + 1..]
+                .iter()
+                .take_while(|x| x.t_ms == t)
+                .any(|x| {
+                    x.node == r.node
+                        && matches!(x.kind, RecordKind::BarrierDone | RecordKind::CbarrierDone)
+                        && x.detail == r.detail
+                });
+        if passes_now {
+            continue;
+        }
+        if let Some(text) = cell(r) {
+            out.entry(r.node).or_default().push((t, text));
+        }
+    }
+    out
+}
+
+pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> String {
     let mut out = String::new();
     let mut happened = happened.iter().peekable();
     for e in events {
@@ -127,29 +199,46 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             what_happened(e),
             e.why
         ));
-        let nodes: Vec<u32> = e
-            .records
-            .iter()
-            .map(|r| r.node)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if nodes.len() > WIDE {
+        // Nodes that did the same thing share one column.
+        let by_node = cells_by_node(e);
+        let mut columns: Vec<(Vec<u32>, &Cells)> = Vec::new();
+        for (n, cells) in &by_node {
+            match columns.iter_mut().find(|(_, c)| *c == cells) {
+                Some((ns, _)) => ns.push(*n),
+                None => columns.push((vec![*n], cells)),
+            }
+        }
+        let nodes: Vec<u32> = by_node.keys().copied().collect();
+        if columns.len() > WIDE {
             summary(&mut out, e, &nodes, &mut happened);
             groups(&mut out, e);
             continue;
         }
-        out.push_str(&format!("   {:>8}  ", "t (ms)"));
-        for n in &nodes {
-            out.push_str(&fit(&format!("node {n}")));
+        let col = style.width.map_or(COL, |w| {
+            (w.saturating_sub(13) / columns.len().max(1)).clamp(12, 60)
+        });
+        let head = |ns: &[u32]| {
+            if ns.len() == 1 {
+                format!("node {}", ns[0])
+            } else {
+                format!("nodes {}", node_list(ns.iter().copied()))
+            }
+        };
+        let mut header = format!("   {:>8}  ", "t (ms)");
+        for (ns, _) in &columns {
+            header.push_str(&fit_to(&head(ns), col));
         }
+        out.push_str(header.trim_end());
         out.push('\n');
-        // Rows per moment: each node's items go down its own column, so
-        // what happens at the same time lines up.
-        let mut i = 0;
-        while i < e.records.len() {
-            let t = e.records[i].t_ms;
-            // Happenings during the event, where they happened.
+        // Rows per moment: each column's items go down it, so what
+        // happens at the same time lines up.
+        let mut times: Vec<u64> = columns
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|x| x.0))
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        for t in times {
             while let Some((ht, _, what)) = happened.peek() {
                 if *ht > t {
                     break;
@@ -157,35 +246,42 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 out.push_str(&format!("   {ht:>8}  ── {what}\n"));
                 happened.next();
             }
-            let mut rows: Vec<Vec<Option<String>>> = Vec::new();
-            let mut next = vec![0usize; nodes.len()];
-            while i < e.records.len() && e.records[i].t_ms == t {
-                let r = &e.records[i];
-                i += 1;
-                // An arrival that passes at once shows only as the pass.
-                let passes_now = r.kind == RecordKind::BarrierArrive
-                    && e.records[i..].iter().take_while(|x| x.t_ms == t).any(|x| {
-                        x.node == r.node
-                            && matches!(x.kind, RecordKind::BarrierDone | RecordKind::CbarrierDone)
-                            && x.detail == r.detail
-                    });
-                if passes_now {
-                    continue;
-                }
-                let Some(text) = cell(r) else { continue };
-                let col = nodes.binary_search(&r.node).unwrap_or(0);
-                if rows.len() <= next[col] {
-                    rows.push(vec![None; nodes.len()]);
-                }
-                rows[next[col]][col] = Some(text);
-                next[col] += 1;
-            }
-            for row in rows {
+            let at: Vec<Vec<&String>> = columns
+                .iter()
+                .map(|(_, c)| c.iter().filter(|x| x.0 == t).map(|x| &x.1).collect())
+                .collect();
+            let rows = at.iter().map(Vec::len).max().unwrap_or(0);
+            for k in 0..rows {
                 let mut line = format!("   {t:>8}  ");
-                for c in &row {
-                    line.push_str(&fit(c.as_deref().unwrap_or("")));
+                for c in &at {
+                    let text = c.get(k).map_or("", |s| s.as_str());
+                    let fitted = fit_to(text, col);
+                    if style.colour && text.starts_with('✗') {
+                        line.push_str(&format!(
+                            "\x1b[31m{}\x1b[0m{}",
+                            fitted.trim_end(),
+                            " ".repeat(fitted.chars().count() - fitted.trim_end().chars().count())
+                        ));
+                    } else {
+                        line.push_str(&fitted);
+                    }
                 }
                 out.push_str(line.trim_end());
+                out.push('\n');
+            }
+        }
+        // Failures in full (cells are cut to fit).
+        for r in e.records.iter().filter(|r| r.kind == RecordKind::Failure) {
+            let text = format!(
+                "   node {}: ✗ FAILED `{}`: {}",
+                r.node,
+                r.command.as_deref().unwrap_or(""),
+                r.detail.as_deref().unwrap_or("")
+            );
+            if style.colour {
+                out.push_str(&format!("\x1b[31m{text}\x1b[0m\n"));
+            } else {
+                out.push_str(&text);
                 out.push('\n');
             }
         }
@@ -194,7 +290,72 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
     for (t, _, what) in happened {
         out.push_str(&format!("── {:>7} ms  {what}\n", t));
     }
+    closing(&mut out, events);
     out
+}
+
+/// The closing summary: events by outcome, failures, the longest event and
+/// the nodes that waited longest at barriers.
+fn closing(out: &mut String, events: &[EventEntry]) {
+    if events.is_empty() {
+        return;
+    }
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut failures = 0;
+    let mut longest: Option<(u64, &EventEntry)> = None;
+    let mut waited: std::collections::BTreeMap<u32, u64> = Default::default();
+    for e in events {
+        *by.entry(e.outcome.map_or("running", |o| o.as_str()))
+            .or_default() += 1;
+        failures += e
+            .records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Failure)
+            .count();
+        let (a, b) = e
+            .records
+            .iter()
+            .fold((u64::MAX, 0), |(a, b), r| (a.min(r.t_ms), b.max(r.t_ms)));
+        if a <= b && longest.is_none_or(|(d, _)| b - a > d) {
+            longest = Some((b - a, e));
+        }
+        let mut arrived: std::collections::BTreeMap<(u32, Option<&str>), u64> = Default::default();
+        for r in &e.records {
+            match r.kind {
+                RecordKind::BarrierArrive => {
+                    arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
+                }
+                RecordKind::BarrierDone | RecordKind::CbarrierDone => {
+                    if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
+                        *waited.entry(r.node).or_default() += r.t_ms.saturating_sub(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let outcomes: Vec<String> = by.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    out.push_str(&format!(
+        "\n{} events: {}; {} unexpected status{}",
+        events.len(),
+        outcomes.join(", "),
+        failures,
+        if failures == 1 { "" } else { "es" }
+    ));
+    if let Some((d, e)) = longest {
+        out.push_str(&format!("; longest #{} {} ({d} ms)", e.seq, e.name));
+    }
+    let mut w: Vec<(u32, u64)> = waited.into_iter().filter(|(_, t)| *t > 0).collect();
+    w.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !w.is_empty() {
+        let top: Vec<String> = w
+            .iter()
+            .take(3)
+            .map(|(n, t)| format!("node {n} {t} ms"))
+            .collect();
+        out.push_str(&format!("; waited longest at barriers: {}", top.join(", ")));
+    }
+    out.push('\n');
 }
 
 /// An event on many nodes, in a few lines: how long, how many commands and

@@ -120,11 +120,26 @@ fn the_human_timeline_has_a_column_per_node() {
         text.contains("#5 UE_PGMRWHO_DOWN at node 3 (state 0) — members 1–4 — COMPLETED"),
         "{text}"
     );
-    let row = text
-        .lines()
-        .find(|l| l.contains("▶ rwho_msg_local"))
-        .unwrap();
-    assert_eq!(row.matches("▶ rwho_msg_remote").count(), 3, "{row}");
+    // The three nodes that did the same are one column.
+    let ue = text.split("UE_PGMRWHO_DOWN at node 3").nth(1).unwrap();
+    assert!(ue.contains("nodes 1, 2, 4           node 3"), "{ue}");
+    let row = ue.lines().find(|l| l.contains("▶ rwho_msg_local")).unwrap();
+    assert_eq!(row.matches("▶ rwho_msg_remote").count(), 1, "{row}");
+    // A closing summary.
+    assert!(
+        text.contains("5 events: 5 completed; 0 unexpected statuses; longest #5 UE_PGMRWHO_DOWN"),
+        "{text}"
+    );
+    // Fitted to a width.
+    let o = hacmp(&["sim", "examples/rwho/scenario.toml", "--width", "60"]);
+    let narrow = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        narrow
+            .lines()
+            .filter(|l| l.contains("rwho_msg"))
+            .all(|l| l.chars().count() <= 60),
+        "{narrow}"
+    );
 }
 
 #[test]
@@ -175,12 +190,21 @@ resume = {{ decision = "continue" }}
         .nth(1)
         .expect("the user event");
     assert!(ue.contains("— members 1–60 — COMPLETED"), "{ue}");
-    assert!(ue.contains("60 nodes (1–60)"), "{ue}");
-    assert!(ue.contains("1 with an unexpected status"), "{ue}");
-    assert!(ue.contains("node 17: ✗ FAILED"), "{ue}");
-    assert!(ue.contains("node 17: ☛ operator: continue"), "{ue}");
+    // The 58 nodes that did the same share a column; the event's node and
+    // the one that failed have their own; the failure is given in full.
+    assert!(
+        ue.contains("nodes 1, 3–16, 18–60    node 2                  node 17"),
+        "{ue}"
+    );
+    assert!(
+        ue.contains(
+            "node 17: ✗ FAILED `/usr/sbin/cluster/local/rwho_msg_remote`: expected 0, got exit 4"
+        ),
+        "{ue}"
+    );
+    assert!(ue.contains("☛ operator: continue"), "{ue}");
     assert!(!ue.contains("node 60   "), "no columns for 60 nodes: {ue}");
-    let joins = text.matches("TE_JOIN_NODE").count();
+    let joins = text.matches(" TE_JOIN_NODE at node ").count();
     assert_eq!(joins, n);
     assert!(
         text.len() < 700 * (n + 1),
