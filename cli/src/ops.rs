@@ -53,6 +53,13 @@ pub struct StatusArgs {
     /// human (tables) or json (one object).
     #[arg(long, value_enum, default_value = "human")]
     pub format: StatusFormat,
+    /// Show it again at every `--interval` until interrupted (redrawn in
+    /// place on a terminal).
+    #[arg(long)]
+    pub watch: bool,
+    /// How often `--watch` reads the cluster.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +107,12 @@ enum Failed {
 }
 
 impl Failed {
+    fn message(&self) -> &str {
+        match self {
+            Failed::Refused(why) | Failed::Unreachable(why) => why,
+        }
+    }
+
     fn report(self) -> u8 {
         match self {
             Failed::Refused(why) => {
@@ -217,20 +230,37 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
 
 pub fn status(args: &StatusArgs) -> u8 {
     let group = format!("clstrmgr_{}", args.etcd.cluster);
-    let r = with_operator(&args.etcd, async |op| {
-        let s = op.state().await.map_err(failed)?;
-        let statuses = op.statuses().await.map_err(failed)?;
-        Ok(status_json(&group, &s, &statuses))
-    });
-    let v = match r {
-        Ok(v) => v,
-        Err(f) => return f.report(),
+    let read = || {
+        with_operator(&args.etcd, async |op| {
+            let s = op.state().await.map_err(failed)?;
+            let statuses = op.statuses().await.map_err(failed)?;
+            Ok(status_json(&group, &s, &statuses))
+        })
     };
-    match args.format {
-        StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-        StatusFormat::Human => print!("{}", human(&v)),
+    let show = |v: &serde_json::Value| match args.format {
+        StatusFormat::Json => format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default()),
+        StatusFormat::Human => human(v),
+    };
+    if !args.watch {
+        return match read() {
+            Ok(v) => {
+                crate::print_out(&show(&v));
+                exit::OK
+            }
+            Err(f) => f.report(),
+        };
     }
-    exit::OK
+    // Redrawn in place on a terminal; one screen after another otherwise.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let screen = match read() {
+            Ok(v) => show(&v),
+            Err(f) => format!("cannot read the cluster now: {}\n", f.message()),
+        };
+        let clear = if tty { "\x1b[H\x1b[2J" } else { "\n" };
+        crate::print_out(&format!("{clear}{screen}"));
+        std::thread::sleep(args.interval);
+    }
 }
 
 fn list(v: &serde_json::Value) -> String {

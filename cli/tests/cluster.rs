@@ -611,4 +611,21 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
         Some("Events that ended on this node, by name and outcome.")
     );
     assert!(get("/other").starts_with("HTTP/1.0 404"));
+    // `hacmp status --watch` shows the cluster again and again.
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--watch", "--interval", "100ms", "--etcd", &url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = watch.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.matches("clstrmgr_1: members 1;").count() < 2 {
+        use std::io::Read;
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "the watch ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
 }
