@@ -62,6 +62,11 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at `ADDR` (`GET /metrics`), e.g. `127.0.0.1:9464`.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// Serve a read-only status page at `ADDR` (`/`, `/status.json`,
+    /// `/metrics`), e.g. `127.0.0.1:9465`. Off by default; use a loopback
+    /// address unless the page may be seen from elsewhere.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -156,10 +161,13 @@ pub fn run(args: &DaemonArgs) -> u8 {
             let c = counted.clone();
             journal.on_end(move |e| c.event_ended(e));
         }
-        let metrics_task = args
-            .metrics
-            .clone()
-            .map(|addr| tokio::spawn(crate::metrics::serve(addr, counted.clone(), manager.clone())));
+        let servers: Vec<_> = [args.metrics.clone(), args.http.clone()]
+            .into_iter()
+            .flatten()
+            .map(|addr| {
+                tokio::spawn(crate::http::serve(addr, counted.clone(), manager.clone(), shared.clone()))
+            })
+            .collect();
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
@@ -188,7 +196,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         });
         tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
         let result = manager.run().await;
-        if let Some(t) = metrics_task {
+        for t in servers {
             t.abort();
         }
         let _ = agent_stop.send(true);
