@@ -194,6 +194,10 @@ impl CompiledPredicate {
     /// The stack machine (also what the plan must agree with).
     #[inline(never)]
     pub fn run_stack(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
+        // The same first-observation rule as `eval`.
+        if self.reads_previous && obs.previous.is_none() {
+            return Err(EvalError::NoPrevious);
+        }
         if self.max_stack as usize <= 8 {
             self.run::<8>(obs)
         } else {
