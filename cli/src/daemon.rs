@@ -134,7 +134,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         };
         let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
         let shared = Shared::new(
-            store,
+            store.clone(),
             bundle.site.cluster.id,
             settle,
             hacmp_runtime::resources::placer(&bundle.site),
@@ -161,15 +161,24 @@ pub fn run(args: &DaemonArgs) -> u8 {
             let c = counted.clone();
             journal.on_end(move |e| c.event_ended(e));
         }
+        let agent_stats = Arc::new(hacmp_runtime::em::agent::AgentStats::default());
+        let seen = crate::http::Seen {
+            metrics: counted.clone(),
+            agent: agent_stats.clone(),
+            store: {
+                let store = store.clone();
+                Arc::new(move || store.request_stats())
+            },
+        };
         let servers: Vec<_> = [args.metrics.clone(), args.http.clone()]
             .into_iter()
             .flatten()
             .map(|addr| {
-                tokio::spawn(crate::http::serve(addr, counted.clone(), manager.clone(), shared.clone()))
+                tokio::spawn(crate::http::serve(addr, seen.clone(), manager.clone(), shared.clone()))
             })
             .collect();
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
-        let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")) };
+        let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")), stats: agent_stats.clone() };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
         let takeover = args.takeover;
         let stopper = manager.clone();

@@ -12,6 +12,8 @@ use hacmp_runtime::gs::group::Group;
 use hacmp_runtime::gs::GroupServices;
 use hacmp_runtime::manager::Manager;
 use hacmp_runtime::metrics::{Gauges, Metrics};
+use std::sync::atomic::Ordering::Relaxed;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The most of a request read.
@@ -19,9 +21,18 @@ const MAX_REQUEST: usize = 8 * 1024;
 
 /// Serves until the task is aborted. A listener that cannot be bound is
 /// reported and the daemon goes on without it.
+/// Where the counts come from: the events, the Event Management agent and
+/// the store.
+#[derive(Clone)]
+pub struct Seen {
+    pub metrics: Arc<Metrics>,
+    pub agent: Arc<hacmp_runtime::em::agent::AgentStats>,
+    pub store: Arc<dyn Fn() -> (u64, u64, f64) + Send + Sync>,
+}
+
 pub async fn serve<S: hacmp_runtime::gs::store::Store>(
     addr: String,
-    metrics: Arc<Metrics>,
+    seen: Seen,
     manager: Arc<Manager<Group<S>>>,
     shared: Arc<Shared<S>>,
 ) {
@@ -37,7 +48,7 @@ pub async fn serve<S: hacmp_runtime::gs::store::Store>(
         let Ok((mut conn, _)) = listener.accept().await else {
             continue;
         };
-        let (metrics, manager, shared) = (metrics.clone(), manager.clone(), shared.clone());
+        let (seen, manager, shared) = (seen.clone(), manager.clone(), shared.clone());
         tokio::spawn(async move {
             let mut buf = Vec::with_capacity(512);
             let read = tokio::time::timeout(Duration::from_secs(5), async {
@@ -71,11 +82,20 @@ pub async fn serve<S: hacmp_runtime::gs::store::Store>(
                             .into_iter()
                             .map(|(g, s)| (g, s.as_str()))
                             .collect(),
+                        armed: (
+                            seen.agent.armed.load(Relaxed),
+                            seen.agent.disarmed.load(Relaxed),
+                        ),
+                        sample: (
+                            seen.agent.sample_us.load(Relaxed) as f64 / 1e6,
+                            seen.agent.samples.load(Relaxed),
+                        ),
+                        store: (seen.store)(),
                     };
                     (
                         "200 OK",
                         "text/plain; version=0.0.4",
-                        metrics.render(&gauges),
+                        seen.metrics.render(&gauges),
                     )
                 }
                 "/status.json" => {

@@ -77,6 +77,12 @@ pub struct Gauges {
     pub state: &'static str,
     /// (group, state) of this node's resource groups not offline.
     pub groups: Vec<(String, &'static str)>,
+    /// (rule, instance) pairs of Event Management armed and disarmed.
+    pub armed: (usize, usize),
+    /// The last monitor sample's duration in seconds, and how many samples.
+    pub sample: (f64, u64),
+    /// Store requests, failed ones, and their total time in seconds.
+    pub store: (u64, u64, f64),
 }
 
 /// A label value, escaped as the format wants.
@@ -174,6 +180,43 @@ impl Metrics {
         out.push_str("# HELP hacmp_node_state The state of this node's cluster manager (1 for the current one).\n");
         out.push_str("# TYPE hacmp_node_state gauge\n");
         let _ = writeln!(out, "hacmp_node_state{{state=\"{}\"}} 1", label(g.state));
+        out.push_str(
+            "# HELP hacmp_em_rule_instances Event Management (rule, instance) pairs, by arming.\n",
+        );
+        out.push_str("# TYPE hacmp_em_rule_instances gauge\n");
+        let _ = writeln!(
+            out,
+            "hacmp_em_rule_instances{{armed=\"true\"}} {}",
+            g.armed.0
+        );
+        let _ = writeln!(
+            out,
+            "hacmp_em_rule_instances{{armed=\"false\"}} {}",
+            g.armed.1
+        );
+        out.push_str(
+            "# HELP hacmp_monitor_sample_seconds How long the last resource-monitor sample took.\n",
+        );
+        out.push_str("# TYPE hacmp_monitor_sample_seconds gauge\n");
+        let _ = writeln!(out, "hacmp_monitor_sample_seconds {}", g.sample.0);
+        out.push_str("# HELP hacmp_monitor_samples_total Resource-monitor samples taken.\n");
+        out.push_str("# TYPE hacmp_monitor_samples_total counter\n");
+        let _ = writeln!(out, "hacmp_monitor_samples_total {}", g.sample.1);
+        out.push_str("# HELP hacmp_store_requests_total Requests to the coordination store (etcd), by result.\n");
+        out.push_str("# TYPE hacmp_store_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "hacmp_store_requests_total{{result=\"ok\"}} {}",
+            g.store.0 - g.store.1.min(g.store.0)
+        );
+        let _ = writeln!(
+            out,
+            "hacmp_store_requests_total{{result=\"error\"}} {}",
+            g.store.1
+        );
+        out.push_str("# HELP hacmp_store_request_seconds_total Time spent in requests to the coordination store.\n");
+        out.push_str("# TYPE hacmp_store_request_seconds_total counter\n");
+        let _ = writeln!(out, "hacmp_store_request_seconds_total {}", g.store.2);
         out.push_str("# HELP hacmp_resource_group_state Resource groups on this node that are not offline (1 for their state).\n");
         out.push_str("# TYPE hacmp_resource_group_state gauge\n");
         for (group, state) in &g.groups {

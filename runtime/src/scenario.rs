@@ -386,6 +386,7 @@ pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, H
                 interval: m.interval.map_or(Duration::from_secs(1), |d| d.0),
                 sample: true,
                 feed: None,
+                stats: Default::default(),
             };
             agents.push(tokio::spawn(crate::em::agent::run(
                 c.bundle().clone(),

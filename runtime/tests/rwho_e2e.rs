@@ -139,6 +139,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
         interval: Duration::from_millis(200),
         sample: true,
         feed: None,
+        stats: Default::default(),
     };
     let agent = tokio::spawn(agent::run(bundle.clone(), c.operator(), cfg, stop_rx));
     // Let the monitor see it running, then kill it.

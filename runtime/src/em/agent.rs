@@ -22,6 +22,19 @@ pub struct AgentConfig {
     /// Sample this machine (off for nodes simulated on one machine).
     pub sample: bool,
     pub feed: Option<PathBuf>,
+    /// Where the agent tells what it is doing (metrics).
+    pub stats: Arc<AgentStats>,
+}
+
+/// What the agent did, for metrics.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    /// (rule, instance) pairs armed and disarmed.
+    pub armed: std::sync::atomic::AtomicUsize,
+    pub disarmed: std::sync::atomic::AtomicUsize,
+    /// The last monitor sample's duration, in microseconds.
+    pub sample_us: std::sync::atomic::AtomicU64,
+    pub samples: std::sync::atomic::AtomicU64,
 }
 
 /// Runs until `stop` changes; sampling happens on a blocking thread so that
@@ -65,8 +78,16 @@ pub async fn run<R: Raiser + ?Sized>(
                         }
                     }
                     let m = m.clone();
+                    let stats = cfg.stats.clone();
                     sampling = Some(tokio::task::spawn_blocking(move || {
-                        m.lock().unwrap_or_else(|p| p.into_inner()).sample()
+                        let t = std::time::Instant::now();
+                        let o = m.lock().unwrap_or_else(|p| p.into_inner()).sample();
+                        use std::sync::atomic::Ordering::Relaxed;
+                        stats
+                            .sample_us
+                            .store(t.elapsed().as_micros() as u64, Relaxed);
+                        stats.samples.fetch_add(1, Relaxed);
+                        o
                     }));
                     // Usually quick: take this sample now.
                     if let Some(h) = sampling.as_mut() {
@@ -87,6 +108,13 @@ pub async fn run<R: Raiser + ?Sized>(
         }
         for o in &observations {
             let (raised, _) = engine.observe(o);
+            let (armed, disarmed) = engine.arming();
+            cfg.stats
+                .armed
+                .store(armed, std::sync::atomic::Ordering::Relaxed);
+            cfg.stats
+                .disarmed
+                .store(disarmed, std::sync::atomic::Ordering::Relaxed);
             for ev in raised {
                 tracing::info!(node = cfg.node, event = %ev.name, instance = ?ev.em.as_ref().map(|e| &e.instance), "condition true: raising the event");
                 if let Err(e) = gs.raise(ev).await {

@@ -96,6 +96,12 @@ impl Engine {
     }
 
     /// Whether a rule is armed for an instance (armed until seen otherwise).
+    /// How many (rule, instance) pairs are armed and disarmed now.
+    pub fn arming(&self) -> (usize, usize) {
+        let armed = self.states.values().filter(|s| s.armed).count();
+        (armed, self.states.len() - armed)
+    }
+
     pub fn armed(&self, rule: &str, instance: &Instance) -> bool {
         let key = instance_string(instance);
         self.rules

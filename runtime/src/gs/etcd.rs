@@ -45,6 +45,10 @@ pub struct EtcdStore {
     prefix: String,
     /// Background watches; stopped with the store.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Requests, failed requests, and their time (metrics).
+    requests: std::sync::atomic::AtomicU64,
+    request_errors: std::sync::atomic::AtomicU64,
+    request_us: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for EtcdStore {
@@ -100,6 +104,17 @@ fn lease_gone(e: &etcd_client::Error) -> bool {
 }
 
 impl EtcdStore {
+    /// Requests made (each over every endpoint it needed), failed, and
+    /// their total time in seconds.
+    pub fn request_stats(&self) -> (u64, u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.requests.load(Relaxed),
+            self.request_errors.load(Relaxed),
+            self.request_us.load(Relaxed) as f64 / 1e6,
+        )
+    }
+
     /// The store of cluster `cluster_id` on these endpoints (connections
     /// are made when first used).
     pub async fn new(endpoints: &[String], cluster_id: u32) -> Result<Arc<EtcdStore>, StoreError> {
@@ -127,6 +142,9 @@ impl EtcdStore {
             preferred: AtomicUsize::new(0),
             prefix: format!("/hacmp/clstrmgr_{cluster_id}/"),
             tasks: Mutex::new(Vec::new()),
+            requests: Default::default(),
+            request_errors: Default::default(),
+            request_us: Default::default(),
         }))
     }
 
@@ -171,7 +189,16 @@ impl EtcdStore {
                     round += 1;
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(round.min(5)))).await;
                 }
-                r => return r,
+                r => {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    self.requests.fetch_add(1, Relaxed);
+                    self.request_us
+                        .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                    if r.is_err() {
+                        self.request_errors.fetch_add(1, Relaxed);
+                    }
+                    return r;
+                }
             }
         }
     }
