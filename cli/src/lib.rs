@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod em;
 pub mod explain;
 pub mod faults;
+pub mod html;
 pub mod http;
 pub mod init;
 pub mod lint;

@@ -38,6 +38,9 @@ pub struct SimArgs {
     /// a file or pipe, columns of 24 characters).
     #[arg(long, value_name = "COLUMNS")]
     pub width: Option<usize>,
+    /// Write the timeline as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write a Chrome trace-event file (Perfetto, chrome://tracing).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
@@ -203,6 +206,16 @@ pub fn run(args: &SimArgs) -> u8 {
                 "ending": match &ending { Ending::Idle => "idle", Ending::Stuck(_) => "stuck" },
             });
             crate::print_out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
+        }
+    }
+    if let Some(p) = &args.html {
+        let title = format!("hacmp sim {}", args.scenario.display());
+        if let Err(e) = hacmp_compiler::input::write(
+            p,
+            crate::html::render(&title, &events, &happened).as_bytes(),
+        ) {
+            eprintln!("error: cannot write `{}`: {e}", p.display());
+            return exit::USAGE;
         }
     }
     if let Some(p) = &args.trace {

@@ -27,7 +27,7 @@ fn short(command: &str) -> String {
     }
 }
 
-fn cell(r: &Record) -> Option<String> {
+pub(crate) fn cell(r: &Record) -> Option<String> {
     let cmd = || short(r.command.as_deref().unwrap_or(""));
     let role = match r.role.as_deref() {
         Some("main") | None => String::new(),
@@ -62,7 +62,7 @@ fn cell(r: &Record) -> Option<String> {
 
 /// What an event's outcome does not say: that nothing ran (no rule for
 /// it), or that the node it was raised at was not a member.
-fn what_happened(e: &EventEntry) -> String {
+pub(crate) fn what_happened(e: &EventEntry) -> String {
     let mut notes = Vec::new();
     if let Some(d) = e.records.iter().find_map(|r| {
         (r.kind == RecordKind::Stopped)
@@ -147,7 +147,30 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
 }
 
 /// What a column shows: cells at their times.
-type Cells = Vec<(u64, String)>;
+pub(crate) type Cells = Vec<(u64, String)>;
+
+/// The columns of an event: nodes that did the same thing share one; and
+/// every node that took part.
+pub(crate) fn columns(e: &EventEntry) -> (Vec<(Vec<u32>, Cells)>, Vec<u32>) {
+    let by_node = cells_by_node(e);
+    let mut columns: Vec<(Vec<u32>, Cells)> = Vec::new();
+    for (n, cells) in &by_node {
+        match columns.iter_mut().find(|(_, c)| c == cells) {
+            Some((ns, _)) => ns.push(*n),
+            None => columns.push((vec![*n], cells.clone())),
+        }
+    }
+    (columns, by_node.keys().copied().collect())
+}
+
+/// A column's heading: `node 3` or `nodes 1, 3–16`.
+pub(crate) fn heading(ns: &[u32]) -> String {
+    if ns.len() == 1 {
+        format!("node {}", ns[0])
+    } else {
+        format!("nodes {}", node_list(ns.iter().copied()))
+    }
+}
 
 /// Each node's visible cells in an event, at their times.
 fn cells_by_node(e: &EventEntry) -> std::collections::BTreeMap<u32, Cells> {
@@ -200,15 +223,7 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
             e.why
         ));
         // Nodes that did the same thing share one column.
-        let by_node = cells_by_node(e);
-        let mut columns: Vec<(Vec<u32>, &Cells)> = Vec::new();
-        for (n, cells) in &by_node {
-            match columns.iter_mut().find(|(_, c)| *c == cells) {
-                Some((ns, _)) => ns.push(*n),
-                None => columns.push((vec![*n], cells)),
-            }
-        }
-        let nodes: Vec<u32> = by_node.keys().copied().collect();
+        let (columns, nodes) = columns(e);
         if columns.len() > WIDE {
             summary(&mut out, e, &nodes, &mut happened);
             groups(&mut out, e);
@@ -217,16 +232,9 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
         let col = style.width.map_or(COL, |w| {
             (w.saturating_sub(13) / columns.len().max(1)).clamp(12, 60)
         });
-        let head = |ns: &[u32]| {
-            if ns.len() == 1 {
-                format!("node {}", ns[0])
-            } else {
-                format!("nodes {}", node_list(ns.iter().copied()))
-            }
-        };
         let mut header = format!("   {:>8}  ", "t (ms)");
         for (ns, _) in &columns {
-            header.push_str(&fit_to(&head(ns), col));
+            header.push_str(&fit_to(&heading(ns), col));
         }
         out.push_str(header.trim_end());
         out.push('\n');
@@ -297,8 +305,14 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
 /// The closing summary: events by outcome, failures, the longest event and
 /// the nodes that waited longest at barriers.
 fn closing(out: &mut String, events: &[EventEntry]) {
+    out.push_str(&closing_line(events));
+}
+
+/// The closing summary line (with a blank line before it), or nothing.
+pub(crate) fn closing_line(events: &[EventEntry]) -> String {
+    let mut out = String::new();
     if events.is_empty() {
-        return;
+        return out;
     }
     let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut failures = 0;
@@ -356,12 +370,13 @@ fn closing(out: &mut String, events: &[EventEntry]) {
         out.push_str(&format!("; waited longest at barriers: {}", top.join(", ")));
     }
     out.push('\n');
+    out
 }
 
 /// An event on many nodes, in a few lines: how long, how many commands and
 /// barriers, the longest wait, and each failure and decision (the first
 /// few).
-fn summary<'a>(
+pub(crate) fn summary<'a>(
     out: &mut String,
     e: &EventEntry,
     nodes: &[u32],

@@ -125,3 +125,44 @@ fn the_status_page_shows_the_cluster_and_a_raised_event() {
     assert_eq!(keys(&json), keys(&cli));
     assert_eq!(json["group"], "clstrmgr_1");
 }
+
+/// `hacmp sim --html`: one page with no fetch from anywhere, legible at 128
+/// nodes (columns collapsed, plain joins folded), that a browser renders.
+#[test]
+fn the_html_report_of_128_nodes_renders_in_a_browser() {
+    let test = "the_html_report_of_128_nodes_renders_in_a_browser";
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("site");
+    common::copy_tree(&common::repo().join("examples/rwho"), &site_dir);
+    let site = site_dir.join("site.toml");
+    let extra: String = (5..=128)
+        .map(|k| format!("[[node]]\nnumber = {k}\nname = \"node{k}\"\n\n"))
+        .collect();
+    let text = std::fs::read_to_string(&site).unwrap().replace("[paths]", &format!("{extra}[paths]"));
+    std::fs::write(&site, text).unwrap();
+    let nodes: Vec<String> = (1..=128).map(|k| k.to_string()).collect();
+    let sc = dir.path().join("sc.toml");
+    std::fs::write(
+        &sc,
+        format!(
+            "site = {:?}\n[[at]]\ntime = \"0s\"\nstart = [{}]\n[[at]]\ntime = \"60s\"\nraise = {{ event = \"UE_PGMRWHO_DOWN\", location = 3 }}\n\
+             [[override]]\ncommand = \"/usr/sbin/cluster/local/rwho_msg_remote\"\nnode = 7\nstatus = 2\ntimes = 1\n\
+             [[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"continue\" }}\n",
+            site.display().to_string(),
+            nodes.join(", ")
+        ),
+    )
+    .unwrap();
+    let html = dir.path().join("r.html");
+    let o = hacmp(&["sim", sc.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src="), "self-contained");
+    assert!(page.len() < 400_000, "{} bytes", page.len());
+    assert!(page.contains("#1–#128 TE_JOIN_NODE: 128 joins, all"), "plain joins folded");
+    assert!(page.contains("<th>nodes 1, 2, 4–6, 8–128</th><th>node 3</th><th>node 7</th>"), "columns collapsed");
+    let Some(chromium) = browser(test) else { return };
+    let shown = dom(&chromium, &format!("file://{}", html.display()), &dir.path().join("profile"));
+    assert!(shown.contains("#129 UE_PGMRWHO_DOWN at node 3"), "{}", &shown[..shown.len().min(2000)]);
+    assert!(shown.contains("node 7: ✗ FAILED"), "the failure in full");
+}
