@@ -9,9 +9,18 @@ use hacmp_runtime::journal::{EventEntry, RecordKind};
 use hacmp_runtime::scenario::Happened;
 
 const LANE: f64 = 34.0;
+/// Lanes of a picture of many nodes.
+const LANE_MANY: f64 = 18.0;
 const LEFT: f64 = 80.0;
-const TOP: f64 = 56.0;
+/// Below three rows of event titles.
+const TOP: f64 = 70.0;
 const WIDTH: f64 = 1100.0;
+/// The widest picture drawn (a very long run is squeezed to it).
+const MAX_WIDTH: f64 = 24_000.0;
+/// The band an event should at least get, for its title.
+const EVENT_PX: f64 = 170.0;
+/// Roughly the width of a character of the labels.
+const CHAR_PX: f64 = 6.3;
 /// A quiet stretch longer than this is cut to `CUT_PX`.
 const QUIET_MS: u64 = 300;
 const CUT_PX: f64 = 28.0;
@@ -23,7 +32,7 @@ struct Axis {
 }
 
 impl Axis {
-    fn new(mut points: Vec<(u64, u64)>) -> Axis {
+    fn new(mut points: Vec<(u64, u64)>, events: &[(u64, u64)]) -> Axis {
         points.sort();
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for (a, b) in points {
@@ -34,7 +43,15 @@ impl Axis {
         }
         let busy: u64 = spans.iter().map(|(a, b)| (b - a).max(1)).sum();
         let cuts = spans.len().saturating_sub(1) as f64 * CUT_PX;
-        let scale = ((WIDTH - cuts - 20.0) / busy.max(1) as f64).clamp(0.02, 4.0);
+        // Wide enough for every event's title, up to a limit: the width
+        // comes from the content.
+        let fit = (WIDTH - cuts - 20.0) / busy.max(1) as f64;
+        let want = events
+            .iter()
+            .map(|(a, b)| EVENT_PX / (b - a).max(50) as f64)
+            .fold(0.0, f64::max);
+        let cap = ((MAX_WIDTH - cuts) / busy.max(1) as f64).max(fit);
+        let scale = fit.max(want.min(cap)).clamp(0.02, 8.0);
         let mut x = LEFT + 10.0;
         let mut out = Vec::new();
         for (a, b) in spans {
@@ -91,15 +108,17 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let lane = |n: u32| TOP + nodes.iter().position(|x| *x == n).unwrap_or(0) as f64 * LANE;
-    let mut points: Vec<(u64, u64)> = events
+    let lh = if nodes.len() <= 16 { LANE } else { LANE_MANY };
+    let lane = |n: u32| TOP + nodes.iter().position(|x| *x == n).unwrap_or(0) as f64 * lh;
+    let bands: Vec<(u64, u64)> = events
         .iter()
         .filter_map(|e| Some((e.records.first()?.t_ms, e.records.last()?.t_ms)))
         .collect();
+    let mut points = bands.clone();
     points.extend(happened.iter().map(|(t, _, _)| (*t, *t)));
-    let axis = Axis::new(points);
+    let axis = Axis::new(points, &bands);
     let width = axis.end().max(400.0);
-    let height = TOP + nodes.len() as f64 * LANE + 40.0;
+    let height = TOP + nodes.len() as f64 * lh + 40.0;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -113,13 +132,13 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         let fill = if i % 2 == 0 { "#f6f6f6" } else { "#ffffff" };
         let _ = writeln!(
             s,
-            r#"<rect x="{LEFT}" y="{y}" width="{:.0}" height="{LANE}" fill="{fill}"/>"#,
+            r#"<rect x="{LEFT}" y="{y}" width="{:.0}" height="{lh}" fill="{fill}"/>"#,
             width - LEFT
         );
         let _ = writeln!(
             s,
             r#"<text x="8" y="{:.0}" font-weight="bold">node {n}</text>"#,
-            y + LANE / 2.0 + 4.0
+            y + lh / 2.0 + 4.0
         );
     }
     // Quiet stretches cut short.
@@ -156,9 +175,9 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         let _ = writeln!(
             s,
             r#"<rect x="{x0:.1}" y="{:.0}" width="{:.1}" height="{:.0}" fill="{color}" opacity="0.6"/>"#,
-            TOP - 30.0,
+            TOP - 26.0,
             x1 - x0,
-            height - TOP - 10.0
+            height - TOP - 14.0
         );
         let label = format!(
             "#{} {}@{} {}",
@@ -167,10 +186,22 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             e.location,
             e.outcome.map_or("running", |o| o.as_str())
         );
-        let y = if k % 2 == 0 { TOP - 18.0 } else { TOP - 6.0 };
+        // Three rows of titles, each cut to its band (the whole on hover).
+        let y = 14.0 + 12.0 * (k % 3) as f64;
+        let room = (((x1 - x0).max(EVENT_PX) / CHAR_PX) as usize).max(4);
+        let shown: String = if label.chars().count() > room {
+            label
+                .chars()
+                .take(room - 1)
+                .chain(std::iter::once('…'))
+                .collect()
+        } else {
+            label.clone()
+        };
         let _ = writeln!(
             s,
-            r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}</text>"#,
+            r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}<title>{}</title></text>"#,
+            esc(&shown),
             esc(&label)
         );
         // Where the event leaves the resource groups, along its band.
@@ -221,7 +252,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                         s,
                         r#"<rect x="{a:.1}" y="{y:.1}" width="{:.1}" height="{:.0}" rx="3" fill="{fill}"><title>{} on node {} ({}, group {}): {} ms, {}</title></rect>"#,
                         b - a,
-                        LANE - 12.0,
+                        (lh - 12.0).max(8.0),
                         esc(&cmd),
                         r.node,
                         r.nodeset.as_deref().unwrap_or(""),
@@ -229,19 +260,30 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                         r.t_ms.saturating_sub(start),
                         esc(&status)
                     );
+                    // The command's name in its bar, cut to fit.
                     let label = base(&cmd);
-                    if b - a > label.len() as f64 * 6.0 + 6.0 {
+                    let room = ((b - a - 6.0) / CHAR_PX) as usize;
+                    if room >= 3 && lh >= LANE {
+                        let shown: String = if label.chars().count() > room {
+                            label
+                                .chars()
+                                .take(room - 1)
+                                .chain(std::iter::once('…'))
+                                .collect()
+                        } else {
+                            label.to_string()
+                        };
                         let _ = writeln!(
                             s,
                             r#"<text x="{:.1}" y="{:.1}" fill="white">{}</text>"#,
                             a + 3.0,
-                            y + LANE / 2.0,
-                            esc(label)
+                            y + lh / 2.0,
+                            esc(&shown)
                         );
                     }
                 }
                 RecordKind::Failure => {
-                    let (x, y) = (axis.x(r.t_ms), lane(r.node) + LANE / 2.0);
+                    let (x, y) = (axis.x(r.t_ms), lane(r.node) + lh / 2.0);
                     let _ = writeln!(
                         s,
                         r##"<text x="{x:.1}" y="{:.1}" fill="#d93025" font-size="18" font-weight="bold" text-anchor="middle">✗<title>{}</title></text>"##,
@@ -272,7 +314,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 s,
                 r##"<line x1="{x:.1}" y1="{:.0}" x2="{x:.1}" y2="{:.0}" stroke="#5f6368" stroke-width="1.5"{dash}><title>{}</title></line>"##,
                 TOP - 4.0,
-                TOP + nodes.len() as f64 * LANE + 4.0,
+                TOP + nodes.len() as f64 * lh + 4.0,
                 esc(&at)
             );
         }
@@ -280,8 +322,8 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
     for (t, node, what) in happened {
         let x = axis.x(*t);
         let (y, mark) = match node {
-            Some(n) if what.contains("crash") => (lane(*n) + LANE / 2.0 + 5.0, "✖"),
-            Some(n) => (lane(*n) + LANE / 2.0 + 5.0, "◆"),
+            Some(n) if what.contains("crash") => (lane(*n) + lh / 2.0 + 5.0, "✖"),
+            Some(n) => (lane(*n) + lh / 2.0 + 5.0, "◆"),
             None => (TOP - 34.0 + 10.0, "▼"),
         };
         let _ = writeln!(

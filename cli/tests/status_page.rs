@@ -138,7 +138,9 @@ fn the_html_report_of_128_nodes_renders_in_a_browser() {
     let extra: String = (5..=128)
         .map(|k| format!("[[node]]\nnumber = {k}\nname = \"node{k}\"\n\n"))
         .collect();
-    let text = std::fs::read_to_string(&site).unwrap().replace("[paths]", &format!("{extra}[paths]"));
+    let text = std::fs::read_to_string(&site)
+        .unwrap()
+        .replace("[paths]", &format!("{extra}[paths]"));
     std::fs::write(&site, text).unwrap();
     let nodes: Vec<String> = (1..=128).map(|k| k.to_string()).collect();
     let sc = dir.path().join("sc.toml");
@@ -154,15 +156,44 @@ fn the_html_report_of_128_nodes_renders_in_a_browser() {
     )
     .unwrap();
     let html = dir.path().join("r.html");
-    let o = hacmp(&["sim", sc.to_str().unwrap(), "--html", html.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = hacmp(&[
+        "sim",
+        sc.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src="), "self-contained");
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("src="),
+        "self-contained"
+    );
     assert!(page.len() < 400_000, "{} bytes", page.len());
-    assert!(page.contains("#1–#128 TE_JOIN_NODE: 128 joins, all"), "plain joins folded");
-    assert!(page.contains("<th>nodes 1, 2, 4–6, 8–128</th><th>node 3</th><th>node 7</th>"), "columns collapsed");
-    let Some(chromium) = browser(test) else { return };
-    let shown = dom(&chromium, &format!("file://{}", html.display()), &dir.path().join("profile"));
-    assert!(shown.contains("#129 UE_PGMRWHO_DOWN at node 3"), "{}", &shown[..shown.len().min(2000)]);
+    assert!(
+        page.contains("#1–#128 TE_JOIN_NODE: 128 joins, all"),
+        "plain joins folded"
+    );
+    assert!(
+        page.contains("<th>nodes 1, 2, 4–6, 8–128</th><th>node 3</th><th>node 7</th>"),
+        "columns collapsed"
+    );
+    let Some(chromium) = browser(test) else {
+        return;
+    };
+    let shown = dom(
+        &chromium,
+        &format!("file://{}", html.display()),
+        &dir.path().join("profile"),
+    );
+    assert!(
+        shown.contains("#129 UE_PGMRWHO_DOWN at node 3"),
+        "{}",
+        &shown[..shown.len().min(2000)]
+    );
     assert!(shown.contains("node 7: ✗ FAILED"), "the failure in full");
 }
