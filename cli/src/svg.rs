@@ -117,7 +117,38 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
     let mut points = bands.clone();
     points.extend(happened.iter().map(|(t, _, _)| (*t, *t)));
     let axis = Axis::new(points, &bands);
-    let width = axis.end().max(400.0);
+    // Each event's title, cut to its band, and where it starts.
+    let titles: Vec<Option<(f64, String, String)>> = events
+        .iter()
+        .map(|e| {
+            let (first, last) = (e.records.first()?, e.records.last()?);
+            let (x0, x1) = (axis.x(first.t_ms), axis.x(last.t_ms));
+            let label = format!(
+                "#{} {}@{} {}",
+                e.seq,
+                e.name,
+                e.location,
+                e.outcome.map_or("running", |o| o.as_str())
+            );
+            let room = (((x1 - x0).max(EVENT_PX) / CHAR_PX) as usize).max(4);
+            let shown: String = if label.chars().count() > room {
+                label
+                    .chars()
+                    .take(room - 1)
+                    .chain(std::iter::once('…'))
+                    .collect()
+            } else {
+                label.clone()
+            };
+            Some((x0, shown, label))
+        })
+        .collect();
+    // Wide enough for the last title too.
+    let width = titles
+        .iter()
+        .flatten()
+        .map(|(x, shown, _)| x + shown.chars().count() as f64 * CHAR_PX + 10.0)
+        .fold(axis.end().max(400.0), f64::max);
     let height = TOP + nodes.len() as f64 * lh + 40.0;
     let mut s = String::new();
     let _ = write!(
@@ -179,30 +210,16 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             x1 - x0,
             height - TOP - 14.0
         );
-        let label = format!(
-            "#{} {}@{} {}",
-            e.seq,
-            e.name,
-            e.location,
-            e.outcome.map_or("running", |o| o.as_str())
-        );
         // Three rows of titles, each cut to its band (the whole on hover).
         let y = 14.0 + 12.0 * (k % 3) as f64;
-        let room = (((x1 - x0).max(EVENT_PX) / CHAR_PX) as usize).max(4);
-        let shown: String = if label.chars().count() > room {
-            label
-                .chars()
-                .take(room - 1)
-                .chain(std::iter::once('…'))
-                .collect()
-        } else {
-            label.clone()
-        };
+        let (_, shown, label) = titles[k]
+            .as_ref()
+            .expect("an event with records has a title");
         let _ = writeln!(
             s,
             r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}<title>{}</title></text>"#,
-            esc(&shown),
-            esc(&label)
+            esc(shown),
+            esc(label)
         );
         // Where the event leaves the resource groups, along its band.
         if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {

@@ -647,3 +647,80 @@ status = 1
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `IBM.PSSP.Prog.xpcount`?"));
 }
+
+/// The SVG stays legible from 4 to 128 nodes: no two event titles on one
+/// row overlap, none runs past the picture's right edge, and every title
+/// keeps its full text for hover.
+#[test]
+fn the_svg_titles_never_overlap_from_4_to_128_nodes() {
+    for n in [4u32, 16, 128] {
+        let dir = tempfile::tempdir().unwrap();
+        let site = site_with_nodes(dir.path(), n.max(4));
+        let nodes: Vec<String> = (1..=n).map(|k| k.to_string()).collect();
+        let sc = scenario_on(
+            &site,
+            dir.path(),
+            &format!(
+                "[[at]]\ntime = \"0s\"\nstart = [{}]\n[[at]]\ntime = \"60s\"\nraise = {{ event = \"UE_PGMRWHO_DOWN\", location = 3 }}\n\
+                 [[at]]\ntime = \"70s\"\ncrash = 2\n",
+                nodes.join(", ")
+            ),
+        );
+        let svg = dir.path().join("p.svg");
+        let o = hacmp(&["sim", &sc, "--svg", svg.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let picture = std::fs::read_to_string(&svg).unwrap();
+        let width: f64 = attr(picture.lines().next().unwrap(), "width").unwrap();
+        // Titles are the bold texts in the three rows above the lanes.
+        let mut rows: std::collections::BTreeMap<i64, Vec<(f64, f64)>> = Default::default();
+        let mut titles = 0;
+        for line in picture
+            .lines()
+            .filter(|l| l.starts_with("<text") && l.contains("font-weight=\"bold\""))
+        {
+            let (Some(x), Some(y)) = (attr(line, "x"), attr(line, "y")) else {
+                continue;
+            };
+            if y > 40.0 {
+                continue; // a lane's name
+            }
+            let shown = &line[line.find('>').unwrap() + 1..line.find("<title>").unwrap()];
+            let full = &line[line.find("<title>").unwrap() + 7..line.find("</title>").unwrap()];
+            assert!(
+                full.starts_with(shown.trim_end_matches('…')),
+                "{shown} / {full}"
+            );
+            let w = shown.chars().count() as f64 * 6.3;
+            assert!(
+                x + w <= width + 1.0,
+                "{n} nodes: {full:?} ends at {} past {width}",
+                x + w
+            );
+            rows.entry(y as i64).or_default().push((x, x + w));
+            titles += 1;
+        }
+        assert!(titles >= n as usize, "{n} nodes: {titles} titles");
+        for (y, mut spans) in rows {
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for w in spans.windows(2) {
+                assert!(
+                    w[0].1 <= w[1].0 + 0.5,
+                    "{n} nodes, row {y}: {:?} overlaps {:?}",
+                    w[0],
+                    w[1]
+                );
+            }
+        }
+    }
+}
+
+fn attr(line: &str, name: &str) -> Option<f64> {
+    let key = format!(" {name}=\"");
+    let at = line.find(&key)? + key.len();
+    line[at..].split('"').next()?.parse().ok()
+}
