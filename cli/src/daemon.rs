@@ -144,6 +144,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
             tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
         }
+        let carriers = Arc::new(hacmp_runtime::topology::Carriers::default());
         let mcfg = ManagerConfig {
             node: args.node,
             bundle: bundle.clone(),
@@ -153,7 +154,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
             remind_after: Duration::from_secs(30),
             member: false,
             rejoin: true,
-            agent: Arc::new(LinuxAgent::new(bundle.clone(), exec.clone(), loaded.root.clone())),
+            agent: Arc::new(LinuxAgent::new(bundle.clone(), exec.clone(), loaded.root.clone()).with_carriers(carriers.clone())),
         };
         let manager = Manager::new(mcfg, gs.clone(), exec);
         let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
@@ -180,6 +181,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")), stats: agent_stats.clone() };
         let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
+        let topology = hacmp_runtime::topology::spawn(&bundle.site.resources, args.node, carriers.clone(), gs.clone(), agent_stop.subscribe()).await;
         let takeover = args.takeover;
         let stopper = manager.clone();
         let signals = tokio::spawn(async move {
@@ -210,6 +212,9 @@ pub fn run(args: &DaemonArgs) -> u8 {
         }
         let _ = agent_stop.send(true);
         let _ = agent.await;
+        if let Some(t) = topology {
+            let _ = t.await;
+        }
         signals.abort();
         shared.shutdown();
         match result {

@@ -179,7 +179,7 @@ fn event(e: &EventEntry, plain: bool) -> String {
             esc(r.detail.as_deref().unwrap_or(""))
         ));
     }
-    if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
+    if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
         body.push_str(&format!(
             "<div class=\"groups\">groups: {}</div>\n",
             esc(&hacmp_runtime::resources::view::placement_line(p))

@@ -222,7 +222,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             esc(label)
         );
         // Where the event leaves the resource groups, along its band.
-        if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
+        if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
             let line = hacmp_runtime::resources::view::placement_line(p);
             let _ = writeln!(
                 s,

@@ -84,7 +84,7 @@ pub(crate) fn what_happened(e: &EventEntry) -> String {
 
 /// Where the event left the resource groups.
 fn groups(out: &mut String, e: &EventEntry) {
-    if let Some(p) = e.placement.as_ref().filter(|p| !p.0.is_empty()) {
+    if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
         out.push_str(&format!(
             "   groups: {}\n",
             hacmp_runtime::resources::view::placement_line(p)

@@ -25,6 +25,7 @@ pub mod names;
 pub mod resources;
 pub mod scenario;
 pub mod state;
+pub mod topology;
 
 pub use event::{EventKind, EventRequest, NodeId, Outcome};
 pub use manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};

@@ -63,6 +63,7 @@ fn cluster(nodes: u32, groups: Vec<ResourceGroup>) -> Cluster {
             name: "net0".into(),
             subnet: Cidr::parse("10.0.0.0/24", false).unwrap(),
             ipat: Ipat::Alias,
+            hold_down: hacmp_stdlib::Duration::from_millis(100),
         }];
         for n in 1..=nodes {
             s.resources.adapters.insert(
@@ -103,7 +104,7 @@ fn where_(c: &Cluster) -> BTreeMap<String, u32> {
     let placement = last.placement.expect("the event carries a placement");
     let states = c.groups();
     let mut out = BTreeMap::new();
-    for (g, p) in &placement.0 {
+    for (g, p) in &placement.groups {
         let addr = c
             .bundle()
             .site

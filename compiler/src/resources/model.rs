@@ -83,6 +83,14 @@ pub struct Network {
     pub name: String,
     pub subnet: Cidr,
     pub ipat: Ipat,
+    /// How long a change of an adapter's link must last before it is a
+    /// topology event.
+    #[serde(default = "default_hold_down")]
+    pub hold_down: Duration,
+}
+
+fn default_hold_down() -> Duration {
+    super::parse::DEFAULT_HOLD_DOWN
 }
 
 /// How a node takes a service address over (redbook chapter 14, A.1).
@@ -260,6 +268,20 @@ impl Resources {
 
     pub fn network(&self, name: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// A network by its number: the topology events name networks by
+    /// their place in the site file, from 1.
+    pub fn network_numbered(&self, number: u32) -> Option<&Network> {
+        self.networks.get((number as usize).checked_sub(1)?)
+    }
+
+    /// The number of a network (its place in the site file, from 1).
+    pub fn network_number(&self, name: &str) -> Option<u32> {
+        self.networks
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| i as u32 + 1)
     }
 
     /// The adapter a node puts a service address of `network` on: with

@@ -19,6 +19,7 @@ pub(crate) struct RawNetwork {
     name: Spanned<String>,
     subnet: Spanned<String>,
     ipat: Option<Ipat>,
+    hold_down: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +83,10 @@ struct RawResource {
     restarts: Option<u32>,
 }
 
+/// How long an adapter's link must stay changed before the change is an
+/// event (a flapping link queues nothing until it settles).
+pub const DEFAULT_HOLD_DOWN: Duration = Duration(std::time::Duration::from_secs(1));
+
 /// The parsed resources, and each command they name with where.
 pub(crate) struct Parsed {
     pub resources: Resources,
@@ -118,6 +123,7 @@ pub(crate) fn parse(
                 name,
                 subnet,
                 ipat: n.ipat.unwrap_or(Ipat::Alias),
+                hold_down: n.hold_down.unwrap_or(DEFAULT_HOLD_DOWN),
             }),
             Err(e) => {
                 errs.push(
@@ -206,6 +212,18 @@ pub(crate) fn parse(
     let mut group_spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
     for g in &groups {
         let name = g.name.get_ref();
+        // Names go into environment variables, metrics labels and the
+        // placement (whose `~` keys are not groups).
+        let plain = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+        if name.is_empty() || !name.chars().all(plain) {
+            errs.push(
+                g.name.span(),
+                format!(
+                    "resource group name `{name}` may hold only letters, digits, `_`, `-` and `.`"
+                ),
+                None,
+            );
+        }
         if let Some(first) = group_spans.get(name) {
             let first = errs.span(first.clone());
             let file = errs.file;

@@ -53,6 +53,9 @@ pub enum Step {
     Release,
     /// Bring up what the placement gives this node.
     Acquire,
+    /// Put this node's service addresses of a network on the adapter that
+    /// now carries them (an adapter failed; redbook A.1).
+    Swap { network: u32 },
 }
 
 impl Step {
@@ -60,6 +63,7 @@ impl Step {
         match self {
             Step::Release => "release",
             Step::Acquire => "acquire",
+            Step::Swap { .. } => "swap",
         }
     }
 }
@@ -68,10 +72,18 @@ impl Step {
 /// separate the steps by barriers, so every release of an event is done on
 /// every node before any acquire that follows it: in node_up the members
 /// release what the joining node takes back, then it acquires; in node_down
-/// the leaving node releases, then the survivors acquire.
+/// the leaving node releases, then the survivors acquire; in network_down
+/// the node that lost the network releases what needs it, then the others
+/// acquire; swap_adapter moves the event node's service addresses.
 pub fn step(script: &str, ev: &ClaimedEvent, node: NodeId) -> Option<Step> {
     let at_event_node = ev.event.request.location == node;
     Some(match script {
+        "swap_adapter" if at_event_node => match ev.event.request.kind {
+            crate::event::EventKind::AdapterSwap { network } => Step::Swap { network },
+            _ => return None,
+        },
+        "network_down" if at_event_node => Step::Release,
+        "network_down_complete" | "network_up_complete" => Step::Acquire,
         "node_up" if at_event_node => Step::Acquire,
         "node_up" => Step::Release,
         "node_down" => Step::Release,

@@ -220,11 +220,65 @@ impl NodeResources {
                     }
                 }
             }
+            Step::Swap { network } => {
+                let Some(net) = site.resources.network_numbered(network) else {
+                    return Err(format!("the site has no network {network}"));
+                };
+                for g in order {
+                    if self.state(&g.name) != RgState::Online {
+                        continue;
+                    }
+                    if let Err(e) = self.swap(site, g, &net.name, report).await {
+                        failed.push(e);
+                    }
+                }
+            }
         }
         if failed.is_empty() {
             Ok(())
         } else {
             Err(failed.join("; "))
+        }
+    }
+
+    /// Puts the group's service addresses of `network` on the adapter
+    /// that carries them now: taken off every adapter, then put on that
+    /// one (with a gratuitous ARP, so clients follow).
+    async fn swap(
+        &self,
+        site: &Site,
+        g: &ResourceGroup,
+        network: &str,
+        report: Report<'_>,
+    ) -> Result<(), String> {
+        let ctx = Ctx {
+            node: self.node,
+            site,
+            group: g,
+        };
+        let mut failed = None;
+        for r in &g.resources {
+            if !matches!(&r.kind, ResourceKind::ServiceIp { network: n, .. } if n == network) {
+                continue;
+            }
+            let moved = match self.agent.stop(&ctx, r).await {
+                Ok(_) => self.agent.start(&ctx, r).await,
+                Err(e) => Err(e),
+            };
+            match moved {
+                Ok(did) => report(&g.name, Some(&r.name), &did),
+                Err(e) => {
+                    report(&g.name, Some(&r.name), &format!("swap failed: {e}"));
+                    failed.get_or_insert(format!("group `{}`: {}: {e}", g.name, r.name));
+                }
+            }
+        }
+        match failed {
+            None => Ok(()),
+            Some(e) => {
+                self.set(&g.name, RgState::Error, report);
+                Err(e)
+            }
         }
     }
 

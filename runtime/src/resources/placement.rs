@@ -42,18 +42,36 @@ impl Place {
     }
 }
 
-/// Every group's place, by name.
+/// Every group's place, by name, and the networks down on each node (they
+/// decide where groups may go as much as membership does, so they travel
+/// with the placement from event to event).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placement(pub BTreeMap<String, Place>);
+pub struct Placement {
+    #[serde(flatten)]
+    pub groups: BTreeMap<String, Place>,
+    /// Node number to the names of its networks that are down. The key
+    /// starts with `~`, which no group name may.
+    #[serde(
+        rename = "~networks_down",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub networks_down: BTreeMap<NodeId, BTreeSet<String>>,
+}
 
 impl Placement {
     pub fn get(&self, group: &str) -> &Place {
-        self.0.get(group).unwrap_or(&Place::Offline)
+        self.groups.get(group).unwrap_or(&Place::Offline)
+    }
+
+    /// Whether `n` may hold a group whose service network is `net`.
+    pub fn reaches(&self, n: NodeId, net: Option<&str>) -> bool {
+        net.is_none_or(|net| !self.networks_down.get(&n).is_some_and(|d| d.contains(net)))
     }
 
     /// The groups placed on `n`.
     pub fn on(&self, n: NodeId) -> BTreeSet<&str> {
-        self.0
+        self.groups
             .iter()
             .filter(|(_, p)| p.holds(n))
             .map(|(g, _)| g.as_str())
@@ -73,6 +91,11 @@ pub enum Change {
     /// A group's application failed on a node beyond its restarts: move
     /// it elsewhere.
     GroupFailed {
+        node: NodeId,
+    },
+    /// A node lost a network (every adapter of it there is down): its
+    /// groups that need the network move.
+    NetworkDown {
         node: NodeId,
     },
     /// Anything else: nothing moves; offline groups may come online.
@@ -100,12 +123,14 @@ pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
             }
         }
         EventKind::GroupFailure { .. } => Change::GroupFailed { node: r.location },
+        EventKind::NetworkDown { .. } => Change::NetworkDown { node: r.location },
         _ => Change::Other,
     };
     (live, change)
 }
 
-/// The placement after an event.
+/// The placement after an event. `before` carries the networks down as
+/// the event leaves them.
 pub fn place(
     res: &Resources,
     before: &Placement,
@@ -113,10 +138,13 @@ pub fn place(
     change: Change,
     failed_group: Option<&str>,
 ) -> Placement {
-    let mut after = Placement::default();
+    let mut after = Placement {
+        groups: BTreeMap::new(),
+        networks_down: before.networks_down.clone(),
+    };
     for g in res.start_order() {
         let p = place_group(res, g, before, live, change, failed_group, &after);
-        after.0.insert(g.name.clone(), p);
+        after.groups.insert(g.name.clone(), p);
     }
     after
 }
@@ -124,11 +152,39 @@ pub fn place(
 /// The placement for a claimed event.
 pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Placement {
     let (live, change) = change_of(ev);
-    let failed = match &ev.event.request.kind {
+    let r = &ev.event.request;
+    let failed = match &r.kind {
         EventKind::GroupFailure { group } => Some(group.as_str()),
         _ => None,
     };
-    place(res, before, &live, change, failed)
+    let mut before = before.clone();
+    match (&r.kind, change) {
+        // A node that fails or joins starts again with its networks up:
+        // its adapters report anew.
+        (_, Change::Join(n)) | (_, Change::Leave { node: n, .. }) => {
+            before.networks_down.remove(&n);
+        }
+        (EventKind::NetworkDown { network }, _) => {
+            if let Some(net) = res.network_numbered(*network) {
+                before
+                    .networks_down
+                    .entry(r.location)
+                    .or_default()
+                    .insert(net.name.clone());
+            }
+        }
+        (EventKind::NetworkUp { network }, _) => {
+            if let Some(net) = res.network_numbered(*network) {
+                let down = before.networks_down.entry(r.location).or_default();
+                down.remove(&net.name);
+                if down.is_empty() {
+                    before.networks_down.remove(&r.location);
+                }
+            }
+        }
+        _ => {}
+    }
+    place(res, &before, &live, change, failed)
 }
 
 fn place_group(
@@ -146,11 +202,12 @@ fn place_group(
         Change::GroupFailed { node } if failed_group == Some(g.name.as_str()) => Some(node),
         _ => None,
     };
+    let net = g.network();
     let eligible: Vec<NodeId> = g
         .nodes
         .iter()
         .copied()
-        .filter(|n| live.contains(n) && Some(*n) != barred)
+        .filter(|n| live.contains(n) && Some(*n) != barred && before.reaches(*n, net))
         .collect();
     if let Place::Stopped { by } = prev {
         let back = change == Change::Join(*by) || !g.nodes.contains(by);
@@ -221,7 +278,7 @@ fn place_group(
 
 /// Whether `n` holds a rotating group of network `net` in `p`.
 fn rotating_on(res: &Resources, p: &Placement, n: NodeId, net: Option<&str>) -> bool {
-    p.0.iter().any(|(name, place)| {
+    p.groups.iter().any(|(name, place)| {
         place.holds(n)
             && res
                 .group(name)
@@ -240,8 +297,8 @@ fn busy(
     net: Option<&str>,
 ) -> bool {
     rotating_on(res, after, n, net)
-        || before.0.iter().any(|(name, place)| {
-            !after.0.contains_key(name)
+        || before.groups.iter().any(|(name, place)| {
+            !after.groups.contains_key(name)
                 && place.holds(n)
                 && res
                     .group(name)

@@ -27,7 +27,7 @@ pub fn views(
     states: &BTreeMap<NodeId, BTreeMap<String, RgState>>,
 ) -> Vec<GroupView> {
     placement
-        .0
+        .groups
         .iter()
         .map(|(g, p)| {
             let on: BTreeMap<NodeId, RgState> = states
@@ -64,7 +64,8 @@ pub fn views(
 
 /// One line for a placement: `web on node 2 · db offline`.
 pub fn placement_line(p: &Placement) -> String {
-    p.0.iter()
+    p.groups
+        .iter()
         .map(|(g, place)| match place {
             Place::Online { nodes } if nodes.len() == 1 => format!("{g} on node {}", nodes[0]),
             Place::Online { nodes } => format!(

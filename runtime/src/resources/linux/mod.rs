@@ -30,11 +30,25 @@ pub struct LinuxAgent {
     /// Staging root: commands, mount points and bind sources resolve
     /// under it.
     root: Option<PathBuf>,
+    /// Where the topology watch says service addresses go now.
+    carriers: Option<Arc<crate::topology::Carriers>>,
 }
 
 impl LinuxAgent {
     pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, root: Option<PathBuf>) -> LinuxAgent {
-        LinuxAgent { bundle, exec, root }
+        LinuxAgent {
+            bundle,
+            exec,
+            root,
+            carriers: None,
+        }
+    }
+
+    /// Service addresses go where the topology watch says (an adapter
+    /// that failed hands its addresses to another).
+    pub fn with_carriers(mut self, c: Arc<crate::topology::Carriers>) -> LinuxAgent {
+        self.carriers = Some(c);
+        self
     }
 
     fn under_root(&self, p: &str) -> PathBuf {
@@ -120,6 +134,16 @@ impl LinuxAgent {
         let a = res
             .adapter_for(ctx.node, network)
             .ok_or_else(|| format!("node {} has no adapter on network `{network}`", ctx.node))?;
+        let moved = self
+            .carriers
+            .as_ref()
+            .and_then(|c| c.get(network))
+            .filter(|i| *i != a.interface);
+        if let Some(i) = moved {
+            // Another adapter carries the network's addresses: they are
+            // aliases there.
+            return Ok((i, None));
+        }
         let swap = res.network(network).is_some_and(|n| n.ipat == Ipat::Swap)
             && a.role == AdapterRole::Standby;
         Ok((a.interface.clone(), if swap { a.address } else { None }))
@@ -223,15 +247,41 @@ impl Agent for LinuxAgent {
     async fn stop(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
         match &r.kind {
             ResourceKind::ServiceIp { network, address } => {
-                let (iface, swap) = self.adapter(ctx, network)?;
-                let removed = ip::remove(&iface, address.addr).await?;
-                if let Some(own) = swap {
-                    ip::add(&iface, own).await?;
+                // Off every adapter of the network: after a swap it may be
+                // on another than the one it would go on now.
+                let target = self.adapter(ctx, network)?.0;
+                let mut from = Vec::new();
+                let on_net = ctx
+                    .site
+                    .resources
+                    .adapters
+                    .get(&ctx.node)
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a.network == *network);
+                for a in on_net {
+                    match ip::remove(&a.interface, address.addr).await {
+                        Ok(true) => from.push(a.interface.clone()),
+                        Ok(false) => {}
+                        Err(e) if a.interface == target => return Err(e),
+                        // Another adapter, gone or failing: nothing of ours
+                        // is reachable there.
+                        Err(e) => tracing::warn!(node = ctx.node, "{e}"),
+                    }
+                    let own = a.address.filter(|_| a.role == AdapterRole::Standby);
+                    let swapped = ctx
+                        .site
+                        .resources
+                        .network(network)
+                        .is_some_and(|n| n.ipat == Ipat::Swap);
+                    if let (Some(own), true) = (own, swapped) {
+                        ip::add(&a.interface, own).await?;
+                    }
                 }
-                Ok(if removed {
-                    format!("{address} removed from {iface}")
+                Ok(if from.is_empty() {
+                    format!("{address} not on {target}")
                 } else {
-                    format!("{address} not on {iface}")
+                    format!("{address} removed from {}", from.join(", "))
                 })
             }
             ResourceKind::Filesystem { mount_point, .. } => {

@@ -1,0 +1,71 @@
+//! Link states from the kernel: a netlink socket subscribed to link
+//! messages (no polling, no `ip`), and a dump of the current states made on
+//! the same socket after it subscribed, so no change falls between them.
+
+use futures::{StreamExt, TryStreamExt};
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::{AsyncSocket, SocketAddr};
+
+use super::Links;
+
+/// Up: administratively up and with a carrier.
+fn state(m: &LinkMessage) -> Option<(String, bool)> {
+    let name = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })?;
+    let f = m.header.flags;
+    Some((
+        name,
+        f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp),
+    ))
+}
+
+/// The current state of `interfaces` and a feed of their changes. An
+/// interface that does not exist counts as down.
+pub async fn subscribe(interfaces: &[String]) -> Result<(Vec<(String, bool)>, Links), String> {
+    let (mut conn, handle, mut messages) =
+        rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    conn.socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK))
+        .map_err(|e| format!("cannot subscribe to link messages: {e}"))?;
+    tokio::spawn(conn);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let wanted: Vec<String> = interfaces.to_vec();
+    let mut initial: Vec<(String, bool)> = handle
+        .link()
+        .get()
+        .execute()
+        .try_filter_map(|m| async move { Ok(state(&m)) })
+        .try_filter(|(n, _)| futures::future::ready(wanted.contains(n)))
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list the links: {e}"))?;
+    for i in interfaces {
+        if !initial.iter().any(|(n, _)| n == i) {
+            tracing::warn!("adapter `{i}` does not exist: counted as down");
+            initial.push((i.clone(), false));
+        }
+    }
+    let wanted: Vec<String> = interfaces.to_vec();
+    tokio::spawn(async move {
+        while let Some((msg, _)) = messages.next().await {
+            let seen = match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => state(&m),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
+                    state(&m).map(|(n, _)| (n, false))
+                }
+                _ => None,
+            };
+            if let Some((n, up)) = seen.filter(|(n, _)| wanted.contains(n)) {
+                if tx.send((n, up)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok((initial, rx))
+}
