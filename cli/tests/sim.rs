@@ -724,3 +724,60 @@ fn attr(line: &str, name: &str) -> Option<f64> {
     let at = line.find(&key)? + key.len();
     line[at..].split('"').next()?.parse().ok()
 }
+
+/// A node that loses the group's network gives the group up (network_down
+/// releases there, the others acquire); back up, nothing moves until a
+/// reason; an adapter swap moves the addresses on the node that keeps them.
+#[test]
+fn network_down_moves_the_web_group_in_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = repo().join("examples/ha-web/site.toml");
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\
+         [[at]]\ntime = \"5s\"\nnetwork_down = { node = 1, network = 1 }\n\
+         [[at]]\ntime = \"10s\"\nswap_adapter = { node = 2, network = 1 }\n\
+         [[at]]\ntime = \"15s\"\ncrash = 2\n\
+         [[at]]\ntime = \"20s\"\nnetwork_up = { node = 1, network = 1 }\n",
+    );
+    let o = hacmp(&["sim", &sc, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let evs = v["events"].as_array().unwrap();
+    let on = |name: &str| -> Vec<serde_json::Value> {
+        evs.iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| e["placement"]["web"]["nodes"].clone())
+            .collect()
+    };
+    assert_eq!(on("TE_FAIL_NETWORK"), [serde_json::json!([2])]);
+    // Node 2 fails while node 1 has no network: node 3, not node 1.
+    assert_eq!(on("TE_FAIL_NODE"), [serde_json::json!([3])]);
+    // Network back on node 1: web stays on 3 (no fallback on network_up).
+    assert_eq!(on("TE_JOIN_NETWORK"), [serde_json::json!([3])]);
+    let swap = evs.iter().find(|e| e["name"] == "TE_SWAP_ADAPTER").unwrap();
+    assert_eq!(swap["outcome"], "completed");
+    let did: Vec<&serde_json::Value> = swap["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "command_start" && r["node"] == 2)
+        .map(|r| &r["command"])
+        .collect();
+    assert!(did.iter().any(|c| *c == "resources swap"), "{did:?}");
+    let fail = evs.iter().find(|e| e["name"] == "TE_FAIL_NETWORK").unwrap();
+    assert!(fail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "resource"
+            && r["node"] == 1
+            && r["command"] == "web"
+            && r["detail"] == "offline"));
+}

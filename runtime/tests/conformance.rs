@@ -408,3 +408,55 @@ async fn graceful_stop_runs_the_leaving_nodes_part() {
     assert_eq!(c.running(), [1, 3, 4]);
     c.shutdown().await;
 }
+
+/// The priority of topology events: queued together behind a running
+/// event, they run swap adapter and standby events first, then network up,
+/// then network down, then user events (join > failure > swap adapter >
+/// network up > network down > user; joins and failures above).
+#[tokio::test(start_paused = true)]
+async fn topology_events_run_in_priority_order() {
+    use hacmp_runtime::event::{EventKind, EventRequest};
+    let o = Override {
+        command: "node_up".into(),
+        node: Some(4),
+        location: Some(4),
+        duration: Some(Duration::from_secs(10)),
+        ..Override::default()
+    };
+    let mut c = sim_cluster(rwho_bundle(|_| {}), vec![o]);
+    for n in [1, 2, 3] {
+        c.start(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    let mut feed = c.journal().subscribe();
+    c.start(4).await.unwrap();
+    loop {
+        let f = feed.recv().await.unwrap();
+        if f.record.node == 4 && f.record.kind == RecordKind::CommandStart {
+            break;
+        }
+    }
+    let net = |kind, node| EventRequest::system(kind, node);
+    for r in [
+        EventRequest::user("UE_PGMRWHO_DOWN", 0, 1, None),
+        net(EventKind::NetworkDown { network: 1 }, 3),
+        net(EventKind::NetworkUp { network: 1 }, 2),
+        net(EventKind::AdapterSwap { network: 1 }, 1),
+        net(EventKind::StandbyJoin { network: 1 }, 2),
+    ] {
+        c.raise(r).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    assert_eq!(
+        names(c.journal())[3..],
+        [
+            ("TE_JOIN_NODE".into(), 4),
+            ("TE_SWAP_ADAPTER".into(), 1),
+            ("TE_JOIN_STANDBY".into(), 2),
+            ("TE_JOIN_NETWORK".into(), 2),
+            ("TE_FAIL_NETWORK".into(), 3),
+            ("UE_PGMRWHO_DOWN".into(), 1),
+        ]
+    );
+    c.shutdown().await;
+}

@@ -157,10 +157,21 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
         EventKind::GroupFailure { group } => Some(group.as_str()),
         _ => None,
     };
+    let before = networks_after(res, before, r, change);
+    place(res, &before, &live, change, failed)
+}
+
+/// `before` with its networks down as the event leaves them: a node's
+/// network goes down or up with its events, and a node that joins or
+/// leaves starts again with all up (its adapters report anew).
+pub fn networks_after(
+    res: &Resources,
+    before: &Placement,
+    r: &crate::event::EventRequest,
+    change: Change,
+) -> Placement {
     let mut before = before.clone();
     match (&r.kind, change) {
-        // A node that fails or joins starts again with its networks up:
-        // its adapters report anew.
         (_, Change::Join(n)) | (_, Change::Leave { node: n, .. }) => {
             before.networks_down.remove(&n);
         }
@@ -184,7 +195,7 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
         }
         _ => {}
     }
-    place(res, &before, &live, change, failed)
+    before
 }
 
 fn place_group(

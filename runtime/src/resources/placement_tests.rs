@@ -54,7 +54,17 @@ impl Run {
             }
             _ => {}
         }
-        self.p = place(&self.res, &self.p, &self.live, c, None);
+        let kind = match c {
+            Change::Join(_) => crate::event::EventKind::NodeJoin,
+            _ => crate::event::EventKind::NodeFailure,
+        };
+        let node = match c {
+            Change::Join(n) | Change::Leave { node: n, .. } => n,
+            _ => 0,
+        };
+        let req = crate::event::EventRequest::system(kind, node);
+        let before = networks_after(&self.res, &self.p, &req, c);
+        self.p = place(&self.res, &before, &self.live, c, None);
         self
     }
 
@@ -362,4 +372,68 @@ proptest! {
             p = next;
         }
     }
+}
+
+/// A group moves off a node whose service network went down, never goes
+/// back to it while it is down, and may once it is up again; a group
+/// without an address there stays.
+#[test]
+fn network_down_moves_the_groups_that_need_it() {
+    use crate::event::{EventKind, EventRequest};
+    let mut web = group("web", Policy::Cascading, &[1, 2, 3]);
+    web.resources.push(Resource {
+        name: "ip".into(),
+        kind: ResourceKind::ServiceIp {
+            network: "net0".into(),
+            address: Cidr::parse("10.0.0.100/24", false).unwrap(),
+        },
+    });
+    let app = group("app", Policy::Cascading, &[1, 2]);
+    let mut r = res(vec![web, app]);
+    r.networks.push(Network {
+        name: "net0".into(),
+        subnet: Cidr::parse("10.0.0.0/24", false).unwrap(),
+        ipat: Ipat::Alias,
+        hold_down: hacmp_stdlib::Duration::from_millis(100),
+    });
+    let mut run = Run::new(r);
+    run.join(1).join(2).join(3);
+    assert_eq!((run.on("web"), run.on("app")), (1, 1));
+    let net = |run: &mut Run, kind: EventKind, node: NodeId| {
+        let req = EventRequest::system(kind.clone(), node);
+        let change = match kind {
+            EventKind::NetworkDown { .. } => Change::NetworkDown { node },
+            _ => Change::Other,
+        };
+        let before = networks_after(&run.res, &run.p, &req, change);
+        run.p = place(&run.res, &before, &run.live, change, None);
+    };
+    net(&mut run, EventKind::NetworkDown { network: 1 }, 1);
+    assert_eq!((run.on("web"), run.on("app")), (2, 1));
+    assert!(!run.p.reaches(1, Some("net0")));
+    // Node 2 fails: web goes to 3, not back to 1 whose network is down.
+    run.fail(2);
+    assert_eq!(run.on("web"), 3);
+    net(&mut run, EventKind::NetworkDown { network: 1 }, 3);
+    assert_eq!(run.on("web"), 0, "no live node reaches net0");
+    net(&mut run, EventKind::NetworkUp { network: 1 }, 1);
+    assert_eq!(
+        run.on("web"),
+        1,
+        "offline, it comes up where the network is"
+    );
+    assert!(run.p.networks_down.contains_key(&3));
+    // A node that leaves and joins again starts with its networks up.
+    run.fail(3).join(3);
+    assert!(run.p.networks_down.is_empty());
+    // The set travels in the JSON of the placement, apart from the groups.
+    let mut p = run.p.clone();
+    p.networks_down.entry(2).or_default().insert("net0".into());
+    let text = serde_json::to_string(&p).unwrap();
+    assert!(
+        text.contains("\"~networks_down\":{\"2\":[\"net0\"]}"),
+        "{text}"
+    );
+    let back: Placement = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, p);
 }
