@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// The network every namespace is on.
 pub const SUBNET_PREFIX: &str = "10.77.0";
+/// The service network of `add_service_network`.
+pub const SERVICE_PREFIX: &str = "10.78.0";
 
 pub struct Net {
     pub tag: String,
@@ -116,6 +118,54 @@ impl Net {
         net
     }
 
+    /// A second network, for services: bridge `br1` in the hub, and in
+    /// each node `eth1` (`SERVICE_PREFIX.1N`) and `eth2` (`.2N`), in the
+    /// client `eth1` (`.50`).
+    pub fn add_service_network(&self) {
+        let hub = self.hub();
+        ip(&["-n", &hub, "link", "add", "br1", "type", "bridge"]).unwrap();
+        ip(&["-n", &hub, "link", "set", "br1", "up"]).unwrap();
+        let mut ends: Vec<(String, &str, String)> = Vec::new();
+        for n in 1..=self.nodes {
+            ends.push((self.node(n), "eth1", format!("{SERVICE_PREFIX}.{}", 10 + n)));
+            ends.push((self.node(n), "eth2", format!("{SERVICE_PREFIX}.{}", 20 + n)));
+        }
+        ends.push((self.client(), "eth1", format!("{SERVICE_PREFIX}.50")));
+        for (i, (ns, name, addr)) in ends.iter().enumerate() {
+            let (a, b) = (format!("{}s{i}", self.tag), format!("{}t{i}", self.tag));
+            ip(&[
+                "-n", &hub, "link", "add", &a, "type", "veth", "peer", "name", &b,
+            ])
+            .unwrap();
+            ip(&["-n", &hub, "link", "set", &b, "netns", ns]).unwrap();
+            ip(&["-n", ns, "link", "set", &b, "name", name]).unwrap();
+            ip(&["-n", &hub, "link", "set", &a, "master", "br1", "up"]).unwrap();
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", name]).unwrap();
+            ip(&["-n", ns, "link", "set", name, "up"]).unwrap();
+        }
+    }
+
+    /// One interface of node `n` up or down (an adapter failing).
+    pub fn set_link(&self, n: u32, interface: &str, up: bool) {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.node(n), "link", "set", interface, state]).unwrap();
+    }
+
+    /// The interfaces of node `n` that hold `addr` now.
+    pub fn interfaces_holding(&self, n: u32, addr: &str) -> Vec<String> {
+        Command::new("ip")
+            .args(["-n", &self.node(n), "-o", "addr", "show"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains(&format!(" {addr}/")))
+                    .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn hub(&self) -> String {
         format!("{}hub", self.tag)
     }
@@ -190,12 +240,12 @@ impl Net {
         out
     }
 
-    /// The nodes whose `eth0` holds `addr` now.
+    /// The nodes that hold `addr` now, on any interface.
     pub fn holders(&self, addr: &str) -> Vec<u32> {
         (1..=self.nodes)
             .filter(|n| {
                 Command::new("ip")
-                    .args(["-n", &self.node(*n), "-o", "addr", "show", "dev", "eth0"])
+                    .args(["-n", &self.node(*n), "-o", "addr", "show"])
                     .output()
                     .is_ok_and(|o| {
                         String::from_utf8_lossy(&o.stdout).contains(&format!(" {addr}/"))

@@ -14,9 +14,15 @@ use super::{etcd_binary, Daemon};
 
 pub const SERVICE: &str = "10.77.0.100";
 pub const URL: &str = "10.77.0.100:8080";
+/// The service address and URL on the service network.
+pub const SERVICE2: &str = "10.78.0.100";
+pub const URL2: &str = "10.78.0.100:8080";
 
 pub struct Cluster {
     pub net: Net,
+    /// The group's service address, and the URL the client polls.
+    pub service: &'static str,
+    url: &'static str,
     etcd: Child,
     site: PathBuf,
     etcd_url: String,
@@ -30,12 +36,26 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(test: &str, tag: &str, policy: &str) -> Option<Cluster> {
+        Cluster::build(test, tag, policy, false)
+    }
+
+    /// The group's address on a second network, `net1` (`eth1` boot and
+    /// `eth2` standby on each node, hold-down 100 ms); etcd stays on the
+    /// first.
+    pub fn with_service_network(test: &str, tag: &str) -> Option<Cluster> {
+        Cluster::build(test, tag, "cascading", true)
+    }
+
+    fn build(test: &str, tag: &str, policy: &str, two: bool) -> Option<Cluster> {
         if !netns::available(test) {
             return None;
         }
         let etcd_bin = etcd_binary(test)?;
         let dir = tempfile::tempdir().unwrap();
         let net = Net::create(tag, 3);
+        if two {
+            net.add_service_network();
+        }
         let etcd_url = format!("http://{}.1:2379", netns::SUBNET_PREFIX);
         let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
         let etcd = Command::new("ip")
@@ -85,14 +105,23 @@ impl Cluster {
                     ""
                 },
             );
+        let toml = if two { second_network(&toml) } else { toml };
         std::fs::write(site.join("site.toml"), toml).unwrap();
+        let (service, url) = if two {
+            (SERVICE2, URL2)
+        } else {
+            (SERVICE, URL)
+        };
         let start = site.join("root/usr/local/ha-web/web-start");
         let text = std::fs::read_to_string(&start)
             .unwrap()
-            .replace("/usr/bin/hacmp-httpd", env!("CARGO_BIN_EXE_hacmp-httpd"));
+            .replace("/usr/bin/hacmp-httpd", env!("CARGO_BIN_EXE_hacmp-httpd"))
+            .replace(URL, url);
         std::fs::write(&start, text).unwrap();
         let mut c = Cluster {
             net,
+            service,
+            url,
             etcd,
             site,
             etcd_url,
@@ -116,10 +145,10 @@ impl Cluster {
     /// The client polls the service; a watcher looks at every namespace's
     /// addresses.
     fn watch(&mut self) {
-        let (answers, stop) = (self.answers.clone(), self.stop.clone());
+        let (answers, stop, url) = (self.answers.clone(), self.stop.clone(), self.url);
         let client = self.net.in_client(move || {
             while !stop.load(Ordering::SeqCst) {
-                let got = netns::get_node(URL, Duration::from_millis(300));
+                let got = netns::get_node(url, Duration::from_millis(300));
                 let pause = got.is_none();
                 answers.lock().unwrap().push((Instant::now(), got));
                 if pause {
@@ -127,14 +156,14 @@ impl Cluster {
                 }
             }
         });
-        let (overlaps, stop) = (self.overlaps.clone(), self.stop.clone());
+        let (overlaps, stop, service) = (self.overlaps.clone(), self.stop.clone(), self.service);
         let net = Net {
             tag: self.net.tag.clone(),
             nodes: self.net.nodes,
         };
         let watcher = std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let h = net.holders(SERVICE);
+                let h = net.holders(service);
                 if h.len() > 1 {
                     overlaps.lock().unwrap().push(h);
                 }
@@ -195,7 +224,7 @@ impl Cluster {
             assert!(
                 Instant::now() < end,
                 "no answer from node {node} in {secs}s; the address is on {:?}; logs:\n{}",
-                self.net.holders(SERVICE),
+                self.net.holders(self.service),
                 logs(self)
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -307,4 +336,32 @@ pub fn logs(c: &Cluster) -> String {
                     .map(|d| format!("--- node {n}\n{}", d.log()))
             })
             .collect::<String>()
+}
+
+/// The HA web site with its service address on a second network `net1`:
+/// each node's `eth1` boot and `eth2` standby adapters there.
+fn second_network(toml: &str) -> String {
+    let mut t = toml.replace(
+        "ipat = \"alias\"\n",
+        &format!(
+            "ipat = \"alias\"\n\n[[network]]\nname = \"net1\"\nsubnet = \"{p}.0/24\"\nipat = \"alias\"\nhold_down = \"100ms\"\n",
+            p = netns::SERVICE_PREFIX
+        ),
+    );
+    for n in 1..=3 {
+        t = t.replace(
+            &format!("address = \"{}.{}\"\n", netns::SUBNET_PREFIX, 10 + n),
+            &format!(
+                "address = \"{a}.{b}\"\n[[node.adapter]]\nnetwork = \"net1\"\ninterface = \"eth1\"\nrole = \"boot\"\naddress = \"{p}.{b}\"\n[[node.adapter]]\nnetwork = \"net1\"\ninterface = \"eth2\"\nrole = \"standby\"\naddress = \"{p}.{c}\"\n",
+                a = netns::SUBNET_PREFIX,
+                b = 10 + n,
+                c = 20 + n,
+                p = netns::SERVICE_PREFIX
+            ),
+        );
+    }
+    t.replace(
+        &format!("network = \"net0\"\naddress = \"{SERVICE}/24\""),
+        &format!("network = \"net1\"\naddress = \"{SERVICE2}/24\""),
+    )
 }

@@ -1,0 +1,96 @@
+//! Topology events from the kernel: the HA web group's address on a
+//! service network (`eth1` boot, `eth2` standby on each node, hold-down
+//! 100 ms), three `hacmpd` nodes in network namespaces the test creates,
+//! etcd on another network. Links are set down and up inside a node's
+//! namespace; the daemon sees it through netlink and queues the standard
+//! events. Root only: skipped loudly without it, failed under
+//! `HACMP_REQUIRE_NETNS=1`.
+
+mod common;
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::takeover::{logs, Cluster, SERVICE2};
+
+#[test]
+fn adapter_and_network_failures_come_from_the_kernel_in_network_namespaces() {
+    let test = "adapter_and_network_failures_come_from_the_kernel_in_network_namespaces";
+    let Some(c) = Cluster::with_service_network(test, "t") else {
+        return;
+    };
+    c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
+    assert_eq!(c.net.interfaces_holding(1, SERVICE2), ["eth1"]);
+
+    // The service adapter fails: swap_adapter, once; the address is on
+    // the standby and the client keeps getting answers from node 1.
+    let t0 = Instant::now();
+    c.net.set_link(1, "eth1", false);
+    harness::until("the service address on eth2", 30, || {
+        c.net.interfaces_holding(1, SERVICE2) == ["eth2"]
+    });
+    eprintln!(
+        "swap: {:?} from the link down to the address on the standby",
+        t0.elapsed()
+    );
+    c.answered_by(1, Instant::now(), 30);
+    c.daemon(1)
+        .until("swap_adapter in node 1's journal", 30, |d| {
+            d.has("TE_SWAP_ADAPTER", 1)
+        });
+    let e = c.daemon(1).event("TE_SWAP_ADAPTER", 1);
+    assert_eq!(e["outcome"], "completed", "{}", logs(&c));
+
+    // Back up: a spare now (join_standby); the address stays on eth2.
+    c.net.set_link(1, "eth1", true);
+    c.daemon(1)
+        .until("join_standby", 30, |d| d.has("TE_JOIN_STANDBY", 1));
+    assert_eq!(c.net.interfaces_holding(1, SERVICE2), ["eth2"]);
+
+    // Ten flaps in a second of the spare, ending up: nothing; then nine
+    // and a half, ending down: one fail_standby.
+    for (toggles, ends_down) in [(20, false), (19, true)] {
+        let mut up = true;
+        for _ in 0..toggles {
+            up = !up;
+            c.net.set_link(1, "eth1", up);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        assert_eq!(up, !ends_down);
+        // Absence shows only over time: ten hold-downs after the last flap.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    c.daemon(1)
+        .until("fail_standby", 30, |d| d.has("TE_FAIL_STANDBY", 1));
+    let d = c.daemon(1);
+    assert_eq!(
+        (
+            d.count("TE_FAIL_STANDBY", 1),
+            d.count("TE_JOIN_STANDBY", 1),
+            d.count("TE_SWAP_ADAPTER", 1)
+        ),
+        (1, 1, 1),
+        "one event per change: {:?}",
+        d.seqs()
+    );
+
+    // The whole network down on node 1: network_down, the group moves.
+    c.net.set_link(1, "eth2", false);
+    let t1 = Instant::now();
+    c.answered_by(2, t1, 60);
+    assert_eq!(c.net.holders(SERVICE2), [2], "{}", logs(&c));
+    c.daemon(2)
+        .until("network_down in node 2's journal", 30, |d| {
+            d.has("TE_FAIL_NETWORK", 1)
+        });
+    let e = c.daemon(2).event("TE_FAIL_NETWORK", 1);
+    assert_eq!(e["outcome"], "completed", "{}", logs(&c));
+    // Up again: network_up; the group stays where it is.
+    c.net.set_link(1, "eth1", true);
+    c.daemon(2)
+        .until("network_up in node 2's journal", 30, |d| {
+            d.has("TE_JOIN_NETWORK", 1)
+        });
+    assert_eq!(c.net.holders(SERVICE2), [2]);
+    c.finish();
+}
