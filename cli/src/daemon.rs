@@ -137,7 +137,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
             store.clone(),
             bundle.site.cluster.id,
             settle,
-            hacmp_runtime::resources::placer(&bundle.site),
+            hacmp_runtime::resources::placer(&bundle),
         );
         let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
         let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());

@@ -15,6 +15,7 @@ mod check_rp;
 mod check_rules;
 pub mod code;
 pub mod diagnostic;
+pub mod diff;
 pub mod explain;
 pub mod fscheck;
 pub mod input;

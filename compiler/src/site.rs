@@ -30,7 +30,7 @@ pub struct Site {
     /// Resource variables the site adds to the standard catalog.
     pub catalog: Vec<Variable>,
     /// Networks, adapters and resource groups.
-    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    #[serde(default, skip_serializing_if = "Resources::is_unset")]
     pub resources: Resources,
     /// The commands resources run, with where the site names them (for
     /// the linter's file checks; local, not hashed).

@@ -67,7 +67,7 @@ impl Cluster {
             store.clone(),
             bundle.site.cluster.id,
             settle,
-            crate::resources::placer(&bundle.site),
+            crate::resources::placer(&bundle),
         );
         let (tx, closed) = watch::channel(0);
         let closer = tokio::spawn(close_records(shared.clone(), journal.clone(), tx));

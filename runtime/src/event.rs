@@ -61,8 +61,11 @@ pub enum EventKind {
     NetworkDown {
         network: u32,
     },
-    /// A dynamic reconfiguration.
-    Dare,
+    /// A dynamic reconfiguration to the bundle of this hash (redbook
+    /// 2.3): `resources: false` switches every member to it
+    /// (TE_DARE_TOPOLOGY), `true` then moves groups as its placement
+    /// demands (TE_DARE_RESOURCE).
+    Dare { bundle: String, resources: bool },
     /// A resource group's monitor gave up on the event's node: the group
     /// moves elsewhere.
     GroupFailure {
@@ -84,7 +87,13 @@ impl EventKind {
             EventKind::NetworkUp { .. } => "TE_JOIN_NETWORK",
             EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
             EventKind::GroupFailure { .. } => "TE_RG_MOVE",
-            EventKind::Dare | EventKind::User => return None,
+            EventKind::Dare {
+                resources: false, ..
+            } => "TE_DARE_TOPOLOGY",
+            EventKind::Dare {
+                resources: true, ..
+            } => "TE_DARE_RESOURCE",
+            EventKind::User => return None,
         })
     }
 

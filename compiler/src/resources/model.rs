@@ -258,8 +258,14 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// No resource groups (networks alone move nothing).
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// Nothing at all: no networks, adapters or groups.
+    pub fn is_unset(&self) -> bool {
+        self.networks.is_empty() && self.adapters.is_empty() && self.groups.is_empty()
     }
 
     pub fn group(&self, name: &str) -> Option<&ResourceGroup> {

@@ -311,7 +311,7 @@ impl World {
             store.clone(),
             1,
             self.bundle.site.cluster.settle.0,
-            crate::resources::placer(&self.bundle.site),
+            crate::resources::placer(&self.bundle),
         );
         // Each start is a process of its own, which a restart can tell
         // from a running one.

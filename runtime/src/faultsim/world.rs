@@ -418,6 +418,20 @@ impl<G: GroupServices> GroupServices for Checked<G> {
     async fn report(&self, status: NodeStatus) -> Result<(), GsError> {
         self.inner.report(status).await
     }
+    async fn staged_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, GsError> {
+        self.inner.staged_bundle(hash).await
+    }
+    async fn switch_bundle(
+        &self,
+        identity: &Identity,
+        bundle: Vec<u8>,
+        placer: Option<std::sync::Arc<crate::gs::protocol::Placer>>,
+    ) -> Result<(), GsError> {
+        self.inner.switch_bundle(identity, bundle, placer).await
+    }
+    async fn publish_bundle(&self, hash: &str, bundle: Vec<u8>) -> Result<(), GsError> {
+        self.inner.publish_bundle(hash, bundle).await
+    }
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
         self.inner.statuses().await
     }

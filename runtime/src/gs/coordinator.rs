@@ -33,8 +33,9 @@ pub struct Shared<S: Store> {
     changed: Arc<Notify>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     notes: Mutex<Option<NoteHook>>,
-    /// Where resource groups go: the site's (none without groups).
-    placer: Option<Arc<protocol::Placer>>,
+    /// Where resource groups go: the site's (none without groups); a
+    /// deploy replaces it.
+    placer: Mutex<Option<Arc<protocol::Placer>>>,
 }
 
 type NoteHook = Box<dyn Fn(&Note) + Send + Sync>;
@@ -58,7 +59,7 @@ impl<S: Store> Shared<S> {
             changed: Arc::new(Notify::new()),
             task: Mutex::new(None),
             notes: Mutex::new(None),
-            placer,
+            placer: Mutex::new(placer),
         });
         let task = tokio::spawn(run(Arc::downgrade(&shared), settle));
         *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -80,6 +81,21 @@ impl<S: Store> Shared<S> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(me.node, (me, identity));
+        self.changed.notify_one();
+    }
+
+    /// A local member switched bundles (a deploy): it coordinates with the
+    /// new identity and places groups with the new site.
+    pub fn switched(&self, node: NodeId, identity: Identity, placer: Option<Arc<protocol::Placer>>) {
+        if let Some((_, id)) = self
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&node)
+        {
+            *id = identity;
+        }
+        *self.placer.lock().unwrap_or_else(|p| p.into_inner()) = placer;
         self.changed.notify_one();
     }
 
@@ -139,13 +155,18 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
                     return None;
                 }
                 let (inc, identity) = shared.coordinator(s)?;
+                let placer = shared
+                    .placer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 Some(protocol::chores(
                     s,
                     &inc,
                     &identity,
                     now,
                     settled_at,
-                    shared.placer.as_deref(),
+                    placer.as_deref(),
                 ))
             })
             .flatten();

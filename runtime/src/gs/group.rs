@@ -339,14 +339,17 @@ impl<S: Store> Group<S> {
 fn differs(node: NodeId, group: &str, mine: &Identity, files: &[String], theirs: &str) -> String {
     format!(
         "node {node} has a different site ({}) from the group {group}'s ({}); files that differ: {}. \
-         A running group keeps its site: stop every node of the group to change it (the group forgets its site when its last node leaves)",
+         The group may have been deployed a new site (hacmp deploy): fetch the bundle it runs with \
+         `hacmp bundle fetch --etcd URL --cluster {cluster} --output bundle.json` and start with `hacmpd --site bundle.json`; \
+         or change a running group's site with `hacmp deploy` (stopping every node also lets it take another site)",
         short(&mine.hash),
         short(theirs),
         if files.is_empty() {
             "none listed (the site configuration differs)".to_string()
         } else {
             files.join(", ")
-        }
+        },
+        cluster = mine.cluster,
     )
 }
 
@@ -655,6 +658,61 @@ impl<S: Store> GroupServices for Group<S> {
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
         statuses(&*self.shared.store).await
+    }
+
+    async fn staged_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, GsError> {
+        let key = super::dare::staged(hash);
+        let store = self.shared.store.clone();
+        let (_, kvs) = self
+            .retry("reading the staged bundle", true, || store.get_prefix(&key))
+            .await?;
+        Ok(kvs.into_iter().find(|kv| kv.key == key).map(|kv| kv.value))
+    }
+
+    async fn switch_bundle(
+        &self,
+        identity: &Identity,
+        bundle: Vec<u8>,
+        placer: Option<std::sync::Arc<protocol::Placer>>,
+    ) -> Result<(), GsError> {
+        let (me, _) = self.me()?;
+        let process = self.wait(Topic::Membership, true, |s| {
+            Some(Ok(s.alive.get(&me.node).map(|a| a.record.process.clone())))
+        })
+        .await?
+        .unwrap_or_default();
+        let record = super::state::AliveRecord {
+            hash: identity.hash.clone(),
+            process,
+        };
+        let r = self
+            .txn("switching bundles", super::dare::switch(&me, &record, identity, bundle))
+            .await?;
+        if !r.succeeded {
+            return Err(GsError::Expelled);
+        }
+        self.shared.switched(me.node, identity.clone(), placer);
+        Ok(())
+    }
+
+    async fn publish_bundle(&self, hash: &str, bundle: Vec<u8>) -> Result<(), GsError> {
+        if bundle.len() > super::dare::MAX_BUNDLE {
+            return Ok(());
+        }
+        let at = self
+            .wait(Topic::Membership, false, |s| {
+                Some(Ok(s
+                    .identity
+                    .as_ref()
+                    .filter(|i| i.value.hash == hash)
+                    .map(|i| i.modified)))
+            })
+            .await?;
+        if let Some(rev) = at {
+            self.txn("publishing the bundle", super::dare::publish(rev, bundle))
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -23,6 +23,7 @@ pub mod mem;
 pub mod operator;
 pub mod process;
 pub mod protocol;
+pub mod dare;
 pub mod state;
 pub mod store;
 pub mod view;
@@ -379,4 +380,20 @@ pub trait GroupServices: Send + Sync + 'static {
     async fn report(&self, status: NodeStatus) -> Result<(), GsError>;
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError>;
+
+    /// The bundle staged for a deploy under `hash` (JSON), if any.
+    async fn staged_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, GsError>;
+
+    /// Switches this member to the bundle `identity` names (`bundle`, its
+    /// JSON): its alive record, the group's identity, the group's bundle.
+    async fn switch_bundle(
+        &self,
+        identity: &Identity,
+        bundle: Vec<u8>,
+        placer: Option<std::sync::Arc<protocol::Placer>>,
+    ) -> Result<(), GsError>;
+
+    /// Keeps the group's bundle (JSON) in the store while the group runs
+    /// the one of `hash` (best effort: for operators' diffs and fetches).
+    async fn publish_bundle(&self, hash: &str, bundle: Vec<u8>) -> Result<(), GsError>;
 }

@@ -227,3 +227,57 @@ impl<S: Store + ?Sized> Raiser for Operator<S> {
         self.enqueue(request).await
     }
 }
+
+/// What a deploy queued.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deployed {
+    /// The node the reconfiguration events are queued at.
+    pub location: NodeId,
+}
+
+impl<S: Store + ?Sized> Operator<S> {
+    /// The bundle the group runs (JSON), when the group keeps it.
+    pub async fn running_bundle(&self) -> Result<Option<Vec<u8>>, GsError> {
+        let key = super::dare::BUNDLE;
+        let (_, kvs) = self.store.get_prefix(key).await.map_err(unavailable)?;
+        Ok(kvs.into_iter().find(|kv| kv.key == key).map(|kv| kv.value))
+    }
+
+    /// Stages `bundle` (its JSON) and queues the reconfiguration: the
+    /// switch (TE_DARE_TOPOLOGY), then the moves (TE_DARE_RESOURCE), at the
+    /// lowest member. Refused when no node is up, when the group already
+    /// runs it, or when it is too large to keep in the store.
+    pub async fn deploy(&self, hash: &str, bundle: Vec<u8>) -> Result<Deployed, GsError> {
+        if bundle.len() > super::dare::MAX_BUNDLE {
+            return Err(GsError::Refused(format!(
+                "the bundle is {} bytes, more than the {} a deploy can carry: stop the cluster and start it with the new site",
+                bundle.len(),
+                super::dare::MAX_BUNDLE
+            )));
+        }
+        let s = self.state().await?;
+        if s.identity.as_ref().is_some_and(|i| i.value.hash == hash) {
+            return Err(GsError::Refused(format!(
+                "the group already runs bundle {}",
+                &hash[..hash.len().min(12)]
+            )));
+        }
+        let Some(&location) = s.members().iter().next() else {
+            return Err(GsError::Refused(
+                "no node of the group is up: start the nodes with the new site instead".into(),
+            ));
+        };
+        self.store
+            .txn(super::dare::stage(hash, bundle))
+            .await
+            .map_err(unavailable)?;
+        for resources in [false, true] {
+            let kind = EventKind::Dare {
+                bundle: hash.to_string(),
+                resources,
+            };
+            self.enqueue(EventRequest::system(kind, location)).await?;
+        }
+        Ok(Deployed { location })
+    }
+}

@@ -17,6 +17,13 @@ use crate::gs::{ClaimedEvent, GroupServices};
 use crate::journal::RecordKind;
 use crate::resources::Step;
 
+/// What a standard script does in place of its command.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Builtin {
+    Resources(Step),
+    Dare(super::dare::DareStep),
+}
+
 /// How one line ended.
 pub(super) struct LineOutcome {
     pub ok: bool,
@@ -24,9 +31,6 @@ pub(super) struct LineOutcome {
 }
 
 impl<G: GroupServices> Manager<G> {
-    pub(super) fn site(&self) -> &hacmp_compiler::Site {
-        &self.cfg.bundle.site
-    }
 
     /// One line of the program on this node: an absolute command, or an
     /// event script with its notify, pre, post and recovery commands.
@@ -36,7 +40,8 @@ impl<G: GroupServices> Manager<G> {
         g: u32,
         line: &CommandLine,
     ) -> LineOutcome {
-        let site = self.site();
+        let bundle = self.bundle();
+        let site = &bundle.site;
         let membership = crate::env::membership_value(ev);
         let run = Run {
             ev,
@@ -83,7 +88,8 @@ impl<G: GroupServices> Manager<G> {
         name: &str,
         def: &EventScript,
     ) -> LineOutcome {
-        let site = self.site();
+        let bundle = self.bundle();
+        let site = &bundle.site;
         let timeout = def.timeout.or(site.defaults.timeout).map(|d| d.0);
         let warn_after = def.warn_after.unwrap_or(site.defaults.warn_after).0;
         // A notify, pre, post or recovery command: written like a `.rp`
@@ -192,26 +198,34 @@ impl<G: GroupServices> Manager<G> {
         LineOutcome { ok, result }
     }
 
-    /// The resource step a standard script takes instead of its command:
-    /// when the site has resource groups and keeps the script's standard
-    /// path (a site that gives its own path handles resources itself).
-    fn builtin_step(&self, ev: &ClaimedEvent, name: &str, def: &EventScript) -> Option<Step> {
-        let site = self.site();
-        if site.resources.is_empty() {
-            return None;
-        }
+    /// The built-in step a standard script takes instead of its command,
+    /// when the site keeps the script's standard path (a site that gives
+    /// its own path does the work itself): the DARE switch, and with
+    /// resource groups their release and acquire.
+    fn builtin_step(&self, ev: &ClaimedEvent, name: &str, def: &EventScript) -> Option<Builtin> {
+        let bundle = self.bundle();
+        let site = &bundle.site;
         let standard = format!("{}/{name}", site.events_dir.trim_end_matches('/'));
         if def.path != standard {
             return None;
         }
-        crate::resources::step(name, ev, self.cfg.node)
+        if let Some(d) = super::dare::step(name, ev) {
+            return Some(Builtin::Dare(d));
+        }
+        if site.resources.is_empty() {
+            return None;
+        }
+        crate::resources::step(name, ev, self.cfg.node).map(Builtin::Resources)
     }
 
-    /// A resource step, journaled like a command: exit 0 when every group
-    /// it had to move moved, 1 otherwise (for the expected-status check).
-    async fn run_step(&self, run: &Run<'_>, step: Step) -> CommandResult {
+    /// A built-in step, journaled like a command: exit 0 when it did what
+    /// it had to, 1 otherwise (for the expected-status check).
+    async fn run_step(&self, run: &Run<'_>, step: Builtin) -> CommandResult {
         let (ev, g, node_set) = (run.ev, run.group, run.node_set);
-        let display = format!("resources {}", step.as_str());
+        let display = match step {
+            Builtin::Resources(s) => format!("resources {}", s.as_str()),
+            Builtin::Dare(d) => format!("bundle {}", d.as_str()),
+        };
         self.record(ev, RecordKind::CommandStart, |r| {
             r.command = Some(display.clone());
             r.nodeset = Some(node_set.as_str().to_string());
@@ -238,13 +252,14 @@ impl<G: GroupServices> Manager<G> {
             });
             self.publish();
         };
-        let outcome = match &ev.placement {
-            Some(p) => {
-                self.resources
-                    .step(self.site(), step, &p.after, &report)
-                    .await
-            }
-            None => Ok(()),
+        let outcome = match (step, &ev.placement) {
+            (Builtin::Dare(d), _) => self.dare_step(ev, d, &report).await,
+            (Builtin::Resources(step), Some(p)) => self
+                .resources
+                .step(&self.bundle().site, step, &p.after, &report)
+                .await
+                .map(|_| None),
+            (Builtin::Resources(_), None) => Ok(None),
         };
         self.running_end(&display, since);
         let status = Status::Exited {
@@ -257,9 +272,10 @@ impl<G: GroupServices> Manager<G> {
             r.role = Some("main".into());
             r.status = Some(status.journal_code());
             r.ok = Some(outcome.is_ok());
-            if let Err(e) = &outcome {
-                r.detail = Some(e.clone());
-            }
+            r.detail = match &outcome {
+                Ok(did) => did.clone(),
+                Err(e) => Some(e.clone()),
+            };
         });
         self.publish();
         CommandResult {
@@ -270,7 +286,8 @@ impl<G: GroupServices> Manager<G> {
 
     async fn run_cmd(&self, run: &Run<'_>, cmd: Cmd) -> CommandResult {
         let (ev, g, node_set) = (run.ev, run.group, run.node_set);
-        let site = self.site();
+        let bundle = self.bundle();
+        let site = &bundle.site;
         let root = self.cfg.root.as_ref().map(|r| r.display().to_string());
         let ctx = EnvContext {
             event: ev,
@@ -286,7 +303,7 @@ impl<G: GroupServices> Manager<G> {
         // it), and only with the content the bundle was built from.
         let program = argv.first().cloned().unwrap_or_default();
         env.push(("HACMP_COMMAND".to_string(), program.clone()));
-        let hash = self.cfg.bundle.sources.get(&program).cloned();
+        let hash = bundle.sources.get(&program).cloned();
         let cwd = match &self.cfg.root {
             Some(r) if site.defaults.working_dir != "/" => {
                 r.join(site.defaults.working_dir.trim_start_matches('/'))

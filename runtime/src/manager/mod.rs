@@ -11,6 +11,7 @@
 //! as a new incarnation, through a node-up event.
 
 mod command;
+mod dare;
 mod program;
 
 use std::path::PathBuf;
@@ -103,6 +104,11 @@ pub struct Manager<G: GroupServices> {
     gone: AtomicBool,
     /// Told once the first join was answered (accepted or refused).
     joined: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), GsError>>>>,
+    /// The bundle this node runs: the configured one until a deploy
+    /// switches it (told to subscribers).
+    bundle: watch::Sender<Arc<Bundle>>,
+    /// A deploy's bundle, prepared and not yet switched to: (bundle, JSON).
+    pending: Mutex<Option<(Arc<Bundle>, Vec<u8>)>>,
 }
 
 /// A status is written once it held this long...
@@ -118,6 +124,7 @@ fn unix_ms() -> u64 {
 
 impl<G: GroupServices> Manager<G> {
     pub fn new(cfg: ManagerConfig, gs: Arc<G>, exec: Arc<dyn Executor>) -> Arc<Self> {
+        let cfg_bundle = cfg.bundle.clone();
         Arc::new(Manager {
             resources: crate::resources::NodeResources::new(cfg.node, cfg.agent.clone()),
             cfg,
@@ -136,7 +143,19 @@ impl<G: GroupServices> Manager<G> {
             leaving: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             joined: Mutex::new(None),
+            bundle: watch::channel(cfg_bundle).0,
+            pending: Mutex::new(None),
         })
+    }
+
+    /// The bundle this node runs now.
+    pub fn bundle(&self) -> Arc<Bundle> {
+        self.bundle.borrow().clone()
+    }
+
+    /// Told each bundle this node switches to (a deploy).
+    pub fn bundles(&self) -> watch::Receiver<Arc<Bundle>> {
+        self.bundle.subscribe()
     }
 
     /// A receiver told when the first join is answered.
@@ -241,7 +260,18 @@ impl<G: GroupServices> Manager<G> {
     /// interval. One whose restarts are used up raises TE_RG_MOVE at this
     /// node, once until the group has left the node: the group moves.
     async fn monitors(self: Arc<Self>) {
-        let bundle = self.cfg.bundle.clone();
+        let mut switched = self.bundles();
+        loop {
+            let bundle = self.bundle();
+            tokio::select! {
+                _ = self.clone().monitor(bundle) => return,
+                r = switched.changed() => if r.is_err() { return },
+            }
+        }
+    }
+
+    /// The monitors of one bundle's groups.
+    async fn monitor(self: Arc<Self>, bundle: Arc<Bundle>) {
         let node = self.cfg.node;
         let now = tokio::time::Instant::now();
         let mut due: Vec<(
@@ -317,7 +347,8 @@ impl<G: GroupServices> Manager<G> {
     /// Takes down every group this node may hold (at start: what a crash
     /// left; when fenced or stopped at once: the others take over).
     async fn release_all(&self, why: &str) {
-        let site = &self.cfg.bundle.site;
+        let bundle = self.bundle();
+        let site = &bundle.site;
         if site.resources.is_empty() {
             return;
         }
@@ -396,12 +427,13 @@ impl<G: GroupServices> Manager<G> {
     async fn incarnations(self: Arc<Self>) -> Result<Exit, GsError> {
         let node = self.cfg.node;
         let mut stop = self.stop.subscribe();
-        let identity = Identity::of(&self.cfg.bundle);
         let mut first = true;
         self.release_all("starting: a node holds nothing until placed")
             .await;
         loop {
             self.set_state(ManagerState::Init, None, None, None).await;
+            let bundle = self.bundle();
+            let identity = Identity::of(&bundle);
             let joined = tokio::select! {
                 biased;
                 _ = stop_now(&mut stop) => return Ok(self.stop_exit()),
@@ -420,6 +452,13 @@ impl<G: GroupServices> Manager<G> {
                 }
             }
             joined?;
+            // The group keeps the bundle it runs, for operators' diffs and
+            // for `hacmp bundle fetch`.
+            if let Ok(json) = serde_json::to_vec(&*bundle) {
+                if let Err(e) = self.gs.publish_bundle(&bundle.hash, json).await {
+                    tracing::debug!(node, "bundle not published: {e}");
+                }
+            }
             // From now on, the moment this incarnation is out of the group
             // (fenced), its resources go down, wherever the event loop
             // waits: the others may take them over next.

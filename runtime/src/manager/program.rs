@@ -28,7 +28,7 @@ impl<G: GroupServices> Manager<G> {
     /// This node's part of one event.
     pub(super) async fn run_event(&self, ev: &ClaimedEvent) -> Result<(), GsError> {
         let r = &ev.event.request;
-        let bundle = self.cfg.bundle.clone();
+        let bundle = self.bundle();
         let Some(rule) = bundle.rule(&r.name, r.state) else {
             tracing::warn!(node = self.cfg.node, event = %r.name, state = r.state, "no rule for this event and state: nothing to run");
             self.record(ev, RecordKind::Stopped, |x| {
@@ -160,7 +160,15 @@ impl<G: GroupServices> Manager<G> {
             Command::Script { name } => Some(name.as_str()),
             Command::Exec { .. } => None,
         };
-        let policy = rule.policy(self.site(), script);
+        // A deploy that cannot be prepared everywhere is abandoned, never
+        // half applied: nobody switches.
+        let dare_prepare = matches!(ev.event.request.kind, crate::event::EventKind::Dare { .. })
+            && script == Some("reconfig_topology_start");
+        let policy = if dare_prepare {
+            FailurePolicy::Abort
+        } else {
+            rule.policy(&self.bundle().site, script)
+        };
         let next = if (g as usize) < self.program_len(rule) {
             SyncPoint::Barrier(g)
         } else {

@@ -26,4 +26,7 @@ pub trait Agent: Send + Sync {
     /// The node crashed: it holds nothing any more (simulated nodes; a real
     /// machine loses its addresses and mounts when it goes down).
     fn crash(&self, _node: NodeId) {}
+    /// The node switched to another bundle (a deploy): commands are run
+    /// and checked against it from now on.
+    fn switch(&self, _bundle: &std::sync::Arc<hacmp_compiler::Bundle>) {}
 }

@@ -35,14 +35,20 @@ pub struct PlacementChange {
     pub after: Placement,
 }
 
-/// The placement function of a site, or none when it has no groups.
-pub fn placer(site: &hacmp_compiler::Site) -> Option<Arc<Placer>> {
-    if site.resources.is_empty() {
+/// The placement function of a bundle's site, or none when it has no
+/// groups. A TE_DARE_RESOURCE for another bundle (its switch did not
+/// happen) moves nothing.
+pub fn placer(bundle: &hacmp_compiler::Bundle) -> Option<Arc<Placer>> {
+    if bundle.site.resources.is_empty() {
         return None;
     }
-    let res = site.resources.clone();
+    let res = bundle.site.resources.clone();
+    let hash = bundle.hash.clone();
     Some(Arc::new(move |before: &Placement, ev: &ClaimedEvent| {
-        place_event(&res, before, ev)
+        match &ev.event.request.kind {
+            crate::event::EventKind::Dare { bundle, .. } if *bundle != hash => before.clone(),
+            _ => place_event(&res, before, ev),
+        }
     }))
 }
 

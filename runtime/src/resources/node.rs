@@ -282,6 +282,26 @@ impl NodeResources {
         }
     }
 
+    /// Takes down the groups held here that `new` changes or drops, with
+    /// their definitions in `old` (a deploy).
+    pub async fn release_changed(&self, old: &Site, new: &Site, report: Report<'_>) -> Result<(), String> {
+        let _busy = self.busy.lock().await;
+        let mut failed = Vec::new();
+        for g in old.resources.start_order().into_iter().rev() {
+            if self.state(&g.name) == RgState::Offline || new.resources.group(&g.name) == Some(g) {
+                continue;
+            }
+            if let Err(e) = self.release(old, g, report).await {
+                failed.push(e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
     /// Takes down every group this node may hold, whatever it believes it
     /// holds: at start (what a crash left behind), and when it fences
     /// itself or stops at once (the others take over). Service addresses

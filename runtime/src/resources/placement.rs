@@ -98,6 +98,10 @@ pub enum Change {
     NetworkDown {
         node: NodeId,
     },
+    /// A deploy's new site (TE_DARE_RESOURCE): each group goes where the
+    /// new site would put it, as at a start, except a rotating group or one
+    /// that never falls back, which stays where it still may be.
+    Reconfigure,
     /// Anything else: nothing moves; offline groups may come online.
     Other,
 }
@@ -124,6 +128,9 @@ pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
         }
         EventKind::GroupFailure { .. } => Change::GroupFailed { node: r.location },
         EventKind::NetworkDown { .. } => Change::NetworkDown { node: r.location },
+        EventKind::Dare {
+            resources: true, ..
+        } => Change::Reconfigure,
         _ => Change::Other,
     };
     (live, change)
@@ -266,8 +273,15 @@ fn place_group(
             let back_home = g.policy == Policy::Cascading
                 && g.fallback == Fallback::OnRejoin
                 && matches!(change, Change::Join(x) if Some(x) == primary && x != n);
+            let first = eligible.first().copied();
+            let reordered = g.policy == Policy::Cascading
+                && g.fallback == Fallback::OnRejoin
+                && change == Change::Reconfigure
+                && first != Some(n);
             if back_home {
                 Place::one(primary.expect("checked"))
+            } else if reordered {
+                Place::one(first.expect("n is eligible"))
             } else {
                 Place::one(n)
             }

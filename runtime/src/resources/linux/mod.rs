@@ -25,7 +25,8 @@ const FSCK_TIMEOUT: Duration = Duration::from_secs(600);
 const OCF_NOT_RUNNING: i32 = 7;
 
 pub struct LinuxAgent {
-    bundle: Arc<Bundle>,
+    /// Commands are checked against its hashes; a deploy replaces it.
+    bundle: std::sync::RwLock<Arc<Bundle>>,
     exec: Arc<dyn Executor>,
     /// Staging root: commands, mount points and bind sources resolve
     /// under it.
@@ -37,7 +38,7 @@ pub struct LinuxAgent {
 impl LinuxAgent {
     pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, root: Option<PathBuf>) -> LinuxAgent {
         LinuxAgent {
-            bundle,
+            bundle: std::sync::RwLock::new(bundle),
             exec,
             root,
             carriers: None,
@@ -49,6 +50,13 @@ impl LinuxAgent {
     pub fn with_carriers(mut self, c: Arc<crate::topology::Carriers>) -> LinuxAgent {
         self.carriers = Some(c);
         self
+    }
+
+    fn bundle(&self) -> Arc<Bundle> {
+        self.bundle
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn under_root(&self, p: &str) -> PathBuf {
@@ -85,14 +93,14 @@ impl LinuxAgent {
         full.extend(env);
         let program = argv.first().cloned().unwrap_or_default();
         let spec = CommandSpec {
-            hash: self.bundle.sources.get(&program).cloned(),
+            hash: self.bundle().sources.get(&program).cloned(),
             argv,
             root: self.root.clone(),
             env: full,
             cwd: PathBuf::from("/"),
             timeout: Some(COMMAND_TIMEOUT),
             warn_after: COMMAND_TIMEOUT / 2,
-            kill_grace: self.bundle.site.defaults.kill_grace.0,
+            kill_grace: self.bundle().site.defaults.kill_grace.0,
             leave_running,
             tags: Tags {
                 node: ctx.node,
@@ -169,6 +177,10 @@ impl LinuxAgent {
 
 #[async_trait]
 impl Agent for LinuxAgent {
+    fn switch(&self, bundle: &Arc<Bundle>) {
+        *self.bundle.write().unwrap_or_else(|p| p.into_inner()) = bundle.clone();
+    }
+
     async fn start(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
         match &r.kind {
             ResourceKind::ServiceIp { network, address } => {

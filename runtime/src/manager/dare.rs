@@ -1,0 +1,145 @@
+//! A node's part in a deploy (DARE): in reconfig_topology_start it prepares
+//! (reads the staged bundle and checks it can run it), in
+//! reconfig_topology_complete it switches. See `gs::dare` for the protocol.
+
+use std::sync::Arc;
+
+use hacmp_compiler::Bundle;
+
+use super::Manager;
+use crate::event::EventKind;
+use crate::gs::{ClaimedEvent, GroupServices, Identity};
+use crate::resources::node::Report;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DareStep {
+    Prepare,
+    Switch,
+}
+
+impl DareStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DareStep::Prepare => "prepare",
+            DareStep::Switch => "switch",
+        }
+    }
+}
+
+/// The DARE step of a standard script in a deploy's event.
+pub fn step(script: &str, ev: &ClaimedEvent) -> Option<DareStep> {
+    if !matches!(ev.event.request.kind, EventKind::Dare { resources: false, .. }) {
+        return None;
+    }
+    match script {
+        "reconfig_topology_start" => Some(DareStep::Prepare),
+        "reconfig_topology_complete" => Some(DareStep::Switch),
+        _ => None,
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+impl<G: GroupServices> Manager<G> {
+    /// One DARE step; what it did, or why it could not.
+    pub(super) async fn dare_step(
+        &self,
+        ev: &ClaimedEvent,
+        step: DareStep,
+        report: Report<'_>,
+    ) -> Result<Option<String>, String> {
+        let EventKind::Dare { bundle: target, .. } = &ev.event.request.kind else {
+            return Err("not a deploy".into());
+        };
+        let current = self.bundle();
+        if current.hash == *target {
+            return Ok(Some(format!("already on bundle {}", short(target))));
+        }
+        match step {
+            DareStep::Prepare => self.prepare(target).await,
+            DareStep::Switch => self.switch(target, &current, report).await,
+        }
+        .map(Some)
+    }
+
+    async fn prepare(&self, target: &str) -> Result<String, String> {
+        let json = self
+            .gs
+            .staged_bundle(target)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("bundle {} is not staged (deployed over, or withdrawn)", short(target)))?;
+        let new: Bundle = serde_json::from_slice(&json)
+            .map_err(|e| format!("the staged bundle is not a bundle: {e}"))?;
+        if !new.verify() || new.hash != target {
+            return Err("the staged bundle does not match its hash".into());
+        }
+        let node = self.cfg.node;
+        let current = self.bundle();
+        if new.site.cluster.id != current.site.cluster.id {
+            return Err(format!(
+                "the new site is cluster {}, this node runs cluster {}",
+                new.site.cluster.id, current.site.cluster.id
+            ));
+        }
+        if !new.site.nodes.is_empty() && !new.site.nodes.iter().any(|n| n.number == node) {
+            return Err(format!(
+                "node {node} is not a node of the new site: stop it before the deploy"
+            ));
+        }
+        let differing = differing_commands(&new, self.cfg.root.as_deref());
+        if !differing.is_empty() {
+            return Err(format!(
+                "this node's files differ from the new bundle's: {} (install them on every node first)",
+                differing.join(", ")
+            ));
+        }
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::new(new), json));
+        Ok(format!("bundle {} prepared", short(target)))
+    }
+
+    async fn switch(
+        &self,
+        target: &str,
+        current: &Arc<Bundle>,
+        report: Report<'_>,
+    ) -> Result<String, String> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((new, json)) = pending.filter(|(b, _)| b.hash == target) else {
+            return Err(format!("bundle {} was not prepared on this node", short(target)));
+        };
+        // Groups the new site changes or drops are taken down with the
+        // definitions they were brought up with; TE_DARE_RESOURCE brings
+        // them up again where the new placement says.
+        let released = self
+            .resources
+            .release_changed(&current.site, &new.site, report)
+            .await;
+        let identity = Identity::of(&new);
+        self.gs
+            .switch_bundle(&identity, json, crate::resources::placer(&new))
+            .await
+            .map_err(|e| format!("cannot switch in the group: {e}"))?;
+        self.cfg.agent.switch(&new);
+        self.bundle.send_replace(new);
+        tracing::warn!(node = self.cfg.node, "deploy: switched from bundle {} to {}", short(&current.hash), short(target));
+        let mut did = format!("switched from bundle {} to {}", short(&current.hash), short(target));
+        if let Err(e) = released {
+            did.push_str(&format!(" (releasing changed groups: {e})"));
+        }
+        Ok(did)
+    }
+}
+
+/// The commands of `new` (absolute paths that are not programs) whose
+/// content under `root` is not the content the bundle was built from.
+fn differing_commands(new: &Bundle, root: Option<&std::path::Path>) -> Vec<String> {
+    new.sources
+        .iter()
+        .filter(|(p, _)| p.starts_with('/') && !new.programs.contains_key(*p))
+        .filter(|(p, h)| hacmp_compiler::rootfs::hash(root, p).ok().as_ref() != Some(*h))
+        .map(|(p, _)| p.clone())
+        .collect()
+}
