@@ -33,6 +33,10 @@ pub struct DaemonArgs {
     /// This node's number.
     #[arg(long)]
     pub node: u32,
+    /// Staging root: where the absolute paths of a compiled bundle resolve
+    /// (a site file gives its own with `[paths] root`).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// etcd endpoints, comma-separated (`http://10.0.0.1:2379,...`); every
     /// one is used.
     #[arg(long, env = "HACMP_ETCD", value_delimiter = ',', required = true)]
@@ -81,7 +85,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         matches!(args.log_format, LogFormat::Json),
         true,
     );
-    let loaded = match load(&args.site, None, None) {
+    let loaded = match load(&args.site, None, args.root.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("hacmpd: refusing to start: {e}");

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod compile;
 pub mod daemon;
+pub mod deploy;
 pub mod em;
 pub mod explain;
 pub mod faults;

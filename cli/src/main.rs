@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, em, explain, faults, init, lint, ops, run, sim, trace};
+use hacmp_cli::{compile, deploy, em, explain, faults, init, lint, ops, run, sim, trace};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -38,6 +38,11 @@ enum Command {
     Resume(ops::ResumeArgs),
     /// Raise an event in a running cluster.
     Raise(ops::RaiseArgs),
+    /// Change the site of a running cluster (DARE): show what changes, then switch every member.
+    Deploy(deploy::DeployArgs),
+    /// The bundle a running cluster keeps: `hacmp bundle fetch --output FILE`.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Play seeded fault schedules against the group protocol and check its invariants.
     Faults(faults::FaultsArgs),
     /// Read daemons' journals: `hacmp journal trace STATE_DIR...`.
@@ -53,6 +58,12 @@ enum Command {
         #[arg(long, default_value = ".")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum BundleCommand {
+    /// Write the bundle a running cluster runs (to start a node with it).
+    Fetch(deploy::FetchArgs),
 }
 
 /// Writes `hacmp.1` and one page per command.
@@ -93,6 +104,8 @@ fn main() -> ExitCode {
         Command::Plan(a) => em::plan(a),
         Command::Observe(a) => em::observe(a),
         Command::Status(a) => ops::status(a),
+        Command::Deploy(a) => deploy::deploy(a),
+        Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Resume(a) => ops::resume(a),
         Command::Raise(a) => ops::raise(a),
         Command::Faults(a) => faults::run(a),

@@ -36,7 +36,7 @@ pub struct Etcd {
     pub timeout: Duration,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     hacmp_stdlib::Duration::parse(s).map(|d| d.0)
 }
 
@@ -101,19 +101,19 @@ fn parse_decision(s: &str) -> Result<Decision, String> {
 }
 
 /// Why an operator command did not happen.
-enum Failed {
+pub(crate) enum Failed {
     Refused(String),
     Unreachable(String),
 }
 
 impl Failed {
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             Failed::Refused(why) | Failed::Unreachable(why) => why,
         }
     }
 
-    fn report(self) -> u8 {
+    pub(crate) fn report(self) -> u8 {
         match self {
             Failed::Refused(why) => {
                 eprintln!("error: {why}");
@@ -127,7 +127,7 @@ impl Failed {
     }
 }
 
-fn failed(e: GsError) -> Failed {
+pub(crate) fn failed(e: GsError) -> Failed {
     match e {
         GsError::Refused(why) => Failed::Refused(why),
         other => Failed::Unreachable(other.to_string()),
@@ -135,7 +135,7 @@ fn failed(e: GsError) -> Failed {
 }
 
 /// Runs an operator command against etcd within the timeout.
-fn with_operator<T>(
+pub(crate) fn with_operator<T>(
     e: &Etcd,
     f: impl AsyncFnOnce(Arc<Operator<EtcdStore>>) -> Result<T, Failed>,
 ) -> Result<T, Failed> {
@@ -223,6 +223,8 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
         "joining": s.joining(),
         "current": current,
         "nodes": statuses,
+        // The bundle each live node runs (one, but during a deploy).
+        "bundles": s.alive.iter().map(|(n, a)| (n.to_string(), json!(a.record.hash))).collect::<serde_json::Map<_, _>>(),
         "queue": queue,
         "recent": recent,
     })

@@ -122,7 +122,14 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
             .map(|n| (n.name.clone(), n.clone()))
             .collect()
     };
-    keyed(&mut out, "network", &nets(old), &nets(new), |k, _| k.clone(), |o, n| fields(o, n));
+    keyed(
+        &mut out,
+        "network",
+        &nets(old),
+        &nets(new),
+        |k, _| k.clone(),
+        |o, n| fields(o, n),
+    );
     keyed(
         &mut out,
         "adapters",
@@ -132,7 +139,9 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
         |o, n| {
             let show = |v: &Vec<crate::resources::Adapter>| {
                 v.iter()
-                    .map(|a| format!("{} {:?} on {}", a.interface, a.role, a.network).to_lowercase())
+                    .map(|a| {
+                        format!("{} {:?} on {}", a.interface, a.role, a.network).to_lowercase()
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -147,27 +156,42 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
             .map(|g| (g.name.clone(), g.clone()))
             .collect()
     };
-    keyed(&mut out, "group", &groups(old), &groups(new), |k, _| k.clone(), |o, n| {
-        let mut parts = Vec::new();
-        if o.nodes != n.nodes {
-            let list = |v: &[u32]| v.iter().map(&node_name).collect::<Vec<_>>().join(", ");
-            parts.push(format!("nodes {} → {}", list(&o.nodes), list(&n.nodes)));
-        }
-        if o.policy != n.policy {
-            parts.push(format!("policy {} → {}", o.policy.as_str(), n.policy.as_str()));
-        }
-        if o.resources != n.resources {
-            parts.push("resources".to_string());
-        }
-        let rest = fields(
-            &(&o.fallback, &o.startup, &o.after),
-            &(&n.fallback, &n.startup, &n.after),
-        );
-        if o.fallback != n.fallback || o.startup != n.startup || o.after != n.after {
-            parts.push(if rest.is_empty() { "fallback, startup or after".into() } else { rest });
-        }
-        parts.join("; ")
-    });
+    keyed(
+        &mut out,
+        "group",
+        &groups(old),
+        &groups(new),
+        |k, _| k.clone(),
+        |o, n| {
+            let mut parts = Vec::new();
+            if o.nodes != n.nodes {
+                let list = |v: &[u32]| v.iter().map(&node_name).collect::<Vec<_>>().join(", ");
+                parts.push(format!("nodes {} → {}", list(&o.nodes), list(&n.nodes)));
+            }
+            if o.policy != n.policy {
+                parts.push(format!(
+                    "policy {} → {}",
+                    o.policy.as_str(),
+                    n.policy.as_str()
+                ));
+            }
+            if o.resources != n.resources {
+                parts.push("resources".to_string());
+            }
+            let rest = fields(
+                &(&o.fallback, &o.startup, &o.after),
+                &(&n.fallback, &n.startup, &n.after),
+            );
+            if o.fallback != n.fallback || o.startup != n.startup || o.after != n.after {
+                parts.push(if rest.is_empty() {
+                    "fallback, startup or after".into()
+                } else {
+                    rest
+                });
+            }
+            parts.join("; ")
+        },
+    );
     let rules = |b: &Bundle| -> BTreeMap<(String, i64), _> {
         b.rules
             .iter()
@@ -182,7 +206,14 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
         |k, _| format!("{} (state {})", k.0, k.1),
         |o, n| fields(o, n),
     );
-    keyed(&mut out, "program", &old.programs, &new.programs, |k, _| k.clone(), |_, _| "its lines".into());
+    keyed(
+        &mut out,
+        "program",
+        &old.programs,
+        &new.programs,
+        |k, _| k.clone(),
+        |_, _| "its lines".into(),
+    );
     let files = |b: &Bundle| -> BTreeMap<String, String> {
         b.sources
             .iter()
@@ -190,7 +221,14 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
             .map(|(p, h)| (p.clone(), h.clone()))
             .collect()
     };
-    keyed(&mut out, "file", &files(old), &files(new), |k, _| k.clone(), |_, _| "content".into());
+    keyed(
+        &mut out,
+        "file",
+        &files(old),
+        &files(new),
+        |k, _| k.clone(),
+        |_, _| "content".into(),
+    );
     let settings = |s: &crate::site::Site| -> BTreeMap<&'static str, serde_json::Value> {
         BTreeMap::from([
             ("cluster", json(&s.cluster)),
@@ -208,7 +246,11 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
         |k, _| k.to_string(),
         |o, n| {
             let f = fields(o, n);
-            if f.is_empty() { "its values".into() } else { f }
+            if f.is_empty() {
+                "its values".into()
+            } else {
+                f
+            }
         },
     );
     out

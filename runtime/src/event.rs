@@ -65,7 +65,10 @@ pub enum EventKind {
     /// 2.3): `resources: false` switches every member to it
     /// (TE_DARE_TOPOLOGY), `true` then moves groups as its placement
     /// demands (TE_DARE_RESOURCE).
-    Dare { bundle: String, resources: bool },
+    Dare {
+        bundle: String,
+        resources: bool,
+    },
     /// A resource group's monitor gave up on the event's node: the group
     /// moves elsewhere.
     GroupFailure {

@@ -86,7 +86,12 @@ impl<S: Store> Shared<S> {
 
     /// A local member switched bundles (a deploy): it coordinates with the
     /// new identity and places groups with the new site.
-    pub fn switched(&self, node: NodeId, identity: Identity, placer: Option<Arc<protocol::Placer>>) {
+    pub fn switched(
+        &self,
+        node: NodeId,
+        identity: Identity,
+        placer: Option<Arc<protocol::Placer>>,
+    ) {
         if let Some((_, id)) = self
             .local
             .lock()

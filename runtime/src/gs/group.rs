@@ -676,17 +676,21 @@ impl<S: Store> GroupServices for Group<S> {
         placer: Option<std::sync::Arc<protocol::Placer>>,
     ) -> Result<(), GsError> {
         let (me, _) = self.me()?;
-        let process = self.wait(Topic::Membership, true, |s| {
-            Some(Ok(s.alive.get(&me.node).map(|a| a.record.process.clone())))
-        })
-        .await?
-        .unwrap_or_default();
+        let process = self
+            .wait(Topic::Membership, true, |s| {
+                Some(Ok(s.alive.get(&me.node).map(|a| a.record.process.clone())))
+            })
+            .await?
+            .unwrap_or_default();
         let record = super::state::AliveRecord {
             hash: identity.hash.clone(),
             process,
         };
         let r = self
-            .txn("switching bundles", super::dare::switch(&me, &record, identity, bundle))
+            .txn(
+                "switching bundles",
+                super::dare::switch(&me, &record, identity, bundle),
+            )
             .await?;
         if !r.succeeded {
             return Err(GsError::Expelled);

@@ -17,13 +17,13 @@
 //! of the followed state, never by polling.
 
 pub mod coordinator;
+pub mod dare;
 pub mod etcd;
 pub mod group;
 pub mod mem;
 pub mod operator;
 pub mod process;
 pub mod protocol;
-pub mod dare;
 pub mod state;
 pub mod store;
 pub mod view;

@@ -31,7 +31,6 @@ pub(super) struct LineOutcome {
 }
 
 impl<G: GroupServices> Manager<G> {
-
     /// One line of the program on this node: an absolute command, or an
     /// event script with its notify, pre, post and recovery commands.
     pub(super) async fn run_line(

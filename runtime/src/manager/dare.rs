@@ -28,7 +28,13 @@ impl DareStep {
 
 /// The DARE step of a standard script in a deploy's event.
 pub fn step(script: &str, ev: &ClaimedEvent) -> Option<DareStep> {
-    if !matches!(ev.event.request.kind, EventKind::Dare { resources: false, .. }) {
+    if !matches!(
+        ev.event.request.kind,
+        EventKind::Dare {
+            resources: false,
+            ..
+        }
+    ) {
         return None;
     }
     match script {
@@ -70,7 +76,12 @@ impl<G: GroupServices> Manager<G> {
             .staged_bundle(target)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("bundle {} is not staged (deployed over, or withdrawn)", short(target)))?;
+            .ok_or_else(|| {
+                format!(
+                    "bundle {} is not staged (deployed over, or withdrawn)",
+                    short(target)
+                )
+            })?;
         let new: Bundle = serde_json::from_slice(&json)
             .map_err(|e| format!("the staged bundle is not a bundle: {e}"))?;
         if !new.verify() || new.hash != target {
@@ -106,9 +117,16 @@ impl<G: GroupServices> Manager<G> {
         current: &Arc<Bundle>,
         report: Report<'_>,
     ) -> Result<String, String> {
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let Some((new, json)) = pending.filter(|(b, _)| b.hash == target) else {
-            return Err(format!("bundle {} was not prepared on this node", short(target)));
+            return Err(format!(
+                "bundle {} was not prepared on this node",
+                short(target)
+            ));
         };
         // Groups the new site changes or drops are taken down with the
         // definitions they were brought up with; TE_DARE_RESOURCE brings
@@ -124,8 +142,17 @@ impl<G: GroupServices> Manager<G> {
             .map_err(|e| format!("cannot switch in the group: {e}"))?;
         self.cfg.agent.switch(&new);
         self.bundle.send_replace(new);
-        tracing::warn!(node = self.cfg.node, "deploy: switched from bundle {} to {}", short(&current.hash), short(target));
-        let mut did = format!("switched from bundle {} to {}", short(&current.hash), short(target));
+        tracing::warn!(
+            node = self.cfg.node,
+            "deploy: switched from bundle {} to {}",
+            short(&current.hash),
+            short(target)
+        );
+        let mut did = format!(
+            "switched from bundle {} to {}",
+            short(&current.hash),
+            short(target)
+        );
         if let Err(e) = released {
             did.push_str(&format!(" (releasing changed groups: {e})"));
         }

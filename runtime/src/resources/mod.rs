@@ -44,12 +44,12 @@ pub fn placer(bundle: &hacmp_compiler::Bundle) -> Option<Arc<Placer>> {
     }
     let res = bundle.site.resources.clone();
     let hash = bundle.hash.clone();
-    Some(Arc::new(move |before: &Placement, ev: &ClaimedEvent| {
-        match &ev.event.request.kind {
+    Some(Arc::new(
+        move |before: &Placement, ev: &ClaimedEvent| match &ev.event.request.kind {
             crate::event::EventKind::Dare { bundle, .. } if *bundle != hash => before.clone(),
             _ => place_event(&res, before, ev),
-        }
-    }))
+        },
+    ))
 }
 
 /// What a standard event script does with resources on one node.

@@ -284,7 +284,12 @@ impl NodeResources {
 
     /// Takes down the groups held here that `new` changes or drops, with
     /// their definitions in `old` (a deploy).
-    pub async fn release_changed(&self, old: &Site, new: &Site, report: Report<'_>) -> Result<(), String> {
+    pub async fn release_changed(
+        &self,
+        old: &Site,
+        new: &Site,
+        report: Report<'_>,
+    ) -> Result<(), String> {
         let _busy = self.busy.lock().await;
         let mut failed = Vec::new();
         for g in old.resources.start_order().into_iter().rev() {

@@ -1,0 +1,249 @@
+//! DARE on real etcd: `hacmp deploy` changes the site of a running cluster.
+//! Three `hacmpd` on loopback run a copy of the rwho site with a resource
+//! group `app` (an application whose start and stop commands mark a file);
+//! the deployed site adds node 4 and puts `app` on node 2 first. Without an
+//! `etcd` binary the tests skip loudly, unless `HACMP_REQUIRE_ETCD=1`.
+
+mod common;
+mod harness;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use harness::*;
+use serde_json::Value;
+
+const GROUP: &str = "
+[[resource_group]]
+name = \"app\"
+policy = \"cascading\"
+nodes = [NODES]
+[[resource_group.resource]]
+kind = \"application\"
+name = \"marker\"
+start = \"/usr/sbin/cluster/local/app-start\"
+stop = \"/usr/sbin/cluster/local/app-stop\"
+";
+
+/// The rwho site of nodes 1–3 with group `app` on `nodes`, written as
+/// `file` in the site's directory (`slow`: the deploy's prepare waits 2 s
+/// on every node, to kill one meanwhile).
+fn write_site(site: &Site, file: &str, nodes: &[u32], four: bool, slow: bool) {
+    let mut t = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    if !four {
+        t = t.replace("[[node]]\nnumber = 4\nname = \"node4\"\n", "");
+    }
+    let list: Vec<String> = nodes.iter().map(|n| format!("\"node{n}\"")).collect();
+    t = t.replace(
+        "[paths]",
+        &format!("{}\n[paths]", GROUP.replace("NODES", &list.join(", "))),
+    );
+    if slow {
+        t.push_str(
+            "\n[event_scripts.reconfig_topology_start]\npre = \"/usr/sbin/cluster/local/slow\"\n",
+        );
+    }
+    std::fs::write(site.dir.join(file), t).unwrap();
+}
+
+fn staged(base: &Path, slow: bool) -> Site {
+    let site = Site::new(base, "site");
+    site.script("app-start", "touch \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    site.script("app-stop", "rm -f \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    site.script("slow", "sleep 2");
+    let orig = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    std::fs::write(site.dir.join("orig.toml"), &orig).unwrap();
+    write_site(&site, "new.toml", &[2, 1, 3, 4], true, slow);
+    write_site(&site, "site.toml", &[1, 2, 3], false, slow);
+    for f in ["site.toml", "new.toml"] {
+        std::fs::set_permissions(site.dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    site
+}
+
+fn app_on(url: &str) -> Value {
+    status(url)["resource_groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "app").cloned())
+        .map_or(Value::Null, |g| g["nodes"].clone())
+}
+
+/// The hash a node's journal says it switched to in TE_DARE_TOPOLOGY, and
+/// the event's sequence number.
+fn switch_of(d: &Daemon) -> Option<(u64, String)> {
+    d.events().into_iter().find_map(|e| {
+        if e["name"] != "TE_DARE_TOPOLOGY" {
+            return None;
+        }
+        let detail = records(&e, "command_end", "bundle switch")
+            .first()?
+            .get("detail")?
+            .as_str()?
+            .to_string();
+        Some((e["seq"].as_u64()?, detail))
+    })
+}
+
+#[test]
+fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
+    let test = "deploy_adds_a_node_and_moves_a_group_while_events_are_queued";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = staged(base.path(), false);
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+    until("app on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    let new = site.dir.join("new.toml");
+    // What it would change, without deploying.
+    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url, "--dry-run"]);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{shown}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(shown.contains("+ node 4 (node4)"), "{shown}");
+    assert!(
+        shown.contains("~ group app: nodes node1, node2, node3 → node2, node1, node3, node4"),
+        "{shown}"
+    );
+    assert!(shown.contains("app: on node 1 → on node 2"), "{shown}");
+    // Without a terminal and without --yes: not deployed.
+    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    // User events queued behind a long one, then the deploy.
+    for _ in 0..3 {
+        let o = hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "2",
+            "--etcd",
+            &url,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url, "--yes"]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("every member (1–3) runs bundle"), "{said}");
+    // Every journal shows the switch in the same event.
+    let switches: Vec<(u64, String)> = ds.iter().map(|d| switch_of(d).expect("a switch")).collect();
+    assert!(switches.iter().all(|s| *s == switches[0]), "{switches:?}");
+    assert!(
+        switches[0].1.starts_with("switched from bundle"),
+        "{switches:?}"
+    );
+    until("app on node 2", 30, || {
+        app_on(&url) == serde_json::json!([2])
+    });
+    assert!(site.root().join("out/app-2").exists() && !site.root().join("out/app-1").exists());
+    // Node 4, with the new site, joins.
+    let mut d4 = Daemon::spawn_at(&new, 4, &url, base.path(), &["--no-monitor"], None);
+    d4.until("node 4's node-up", 40, |d| d.has("TE_JOIN_NODE", 4));
+    until_idle(&url, &[1, 2, 3, 4], 60);
+    // Node 3 restarted with the old site is refused, told how to fetch.
+    ds[2].kill9();
+    until_idle(&url, &[1, 2, 4], 60);
+    let mut stale = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    assert_eq!(stale.wait_exit(30), Some(1), "refused");
+    let log = stale.log();
+    assert!(
+        log.contains("hacmp bundle fetch") && log.contains("different site"),
+        "{log}"
+    );
+    d4.kill9();
+}
+
+#[test]
+fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
+    let test = "a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = staged(base.path(), true);
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+    let new = site.dir.join("new.toml");
+    let o = hacmp(&[
+        "deploy",
+        new.to_str().unwrap(),
+        "--etcd",
+        &url,
+        "--yes",
+        "--no-wait",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    until("the deploy running", 30, || {
+        status(&url)["current"]["name"] == "TE_DARE_TOPOLOGY"
+    });
+    ds[1].kill9();
+    until_idle(&url, &[1, 3], 60);
+    let st = status(&url);
+    let s1 = switch_of(&ds[0]).expect("node 1 switched");
+    let s3 = switch_of(&ds[2]).expect("node 3 switched");
+    assert_eq!(s1, s3);
+    let bundles = st["bundles"].as_object().unwrap();
+    assert_eq!(bundles.len(), 2, "{st}");
+    assert!(
+        bundles.values().all(|h| *h == st["site"]),
+        "one bundle: {st}"
+    );
+    assert!(s1.1.starts_with("switched from bundle"), "{s1:?}");
+    // Node 2 comes back with the old site: refused; with the fetched
+    // bundle it joins.
+    let mut stale = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor"]);
+    assert_eq!(stale.wait_exit(30), Some(1), "refused: {}", stale.log());
+    let fetched = base.path().join("bundle.json");
+    let o = hacmp(&[
+        "bundle",
+        "fetch",
+        "--etcd",
+        &url,
+        "--output",
+        fetched.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut back = Daemon::spawn_at(
+        &fetched,
+        2,
+        &url,
+        &base.path().join("again"),
+        &["--no-monitor", "--root", site.root().to_str().unwrap()],
+        None,
+    );
+    back.until("node 2's node-up", 40, |d| d.has("TE_JOIN_NODE", 2));
+    until_idle(&url, &[1, 2, 3], 60);
+    back.kill9();
+}
