@@ -492,7 +492,8 @@ fn an_identical_site_elsewhere_joins_and_a_changed_site_is_accepted_once_the_gro
     let log = d2.log();
     assert!(
         log.contains("/usr/sbin/cluster/local/rwho.rp")
-            && log.contains("stop every node of the group"),
+            && log.contains("hacmp deploy")
+            && log.contains("hacmp bundle fetch"),
         "{log}"
     );
 }
