@@ -82,7 +82,7 @@ pub fn run(args: &SimArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let sc = match Scenario::from_toml(&text) {
+    let mut sc = match Scenario::from_toml(&text) {
         Ok(s) => s,
         Err(e) => {
             let (line, col) = e.span().map_or((1, 1), |r| {
@@ -118,6 +118,24 @@ pub fn run(args: &SimArgs) -> u8 {
             return e.code;
         }
     };
+    // The sites a scenario deploys, compiled now: a bad one is an error
+    // before anything runs.
+    let dir = args.scenario.parent().unwrap_or(std::path::Path::new("."));
+    for p in sc.timeline.iter().filter_map(|h| h.deploy.clone()) {
+        match load(&dir.join(&p), None, None) {
+            Ok(l) => {
+                sc.deploys.insert(p, Arc::new(l.bundle));
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {}: deploy `{}`: {e}",
+                    args.scenario.display(),
+                    p.display()
+                );
+                return e.code;
+            }
+        }
+    }
     let wrong = hacmp_runtime::names::scenario(&sc, &loaded.bundle);
     if !wrong.is_empty() {
         for (at, e) in &wrong {

@@ -781,3 +781,115 @@ fn network_down_moves_the_web_group_in_the_simulator() {
             && r["command"] == "web"
             && r["detail"] == "offline"));
 }
+
+/// A deploy played in the simulator: the new site adds node 4 and puts
+/// `web` on node 2 first; node 3 crashes between prepare and switch. The
+/// survivors switch in the same event, the group moves in
+/// TE_DARE_RESOURCE, and node 4 joins with the new site. A deploy that
+/// drops a running node fails its prepare: nobody switches.
+#[test]
+fn a_deploy_in_the_simulator_switches_the_survivors_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("site");
+    common::copy_tree(&repo().join("examples/ha-web"), &site_dir);
+    // The switch waits on a command (10 s on node 3): node 3 crashes there,
+    // between its prepare and its switch.
+    let text = std::fs::read_to_string(site_dir.join("site.toml")).unwrap()
+        + "\n[event_scripts.reconfig_topology_complete]\npre = \"/usr/local/ha-web/web-check\"\n";
+    std::fs::write(site_dir.join("site.toml"), &text).unwrap();
+    let four = text
+        .replace(
+            "# Cascading:",
+            "[[node]]\nnumber = 4\nname = \"node4\"\n[[node.adapter]]\nnetwork = \"net0\"\ninterface = \"eth0\"\nrole = \"boot\"\naddress = \"10.77.0.14\"\n\n# Cascading:",
+        )
+        .replace(
+            "nodes = [\"node1\", \"node2\", \"node3\"]",
+            "nodes = [\"node2\", \"node1\", \"node3\", \"node4\"]",
+        );
+    assert_ne!(four, text);
+    std::fs::write(site_dir.join("four.toml"), &four).unwrap();
+    let two = text
+        .replace("[[node]]\nnumber = 3\nname = \"node3\"\n", "")
+        .replace("[[node.adapter]]\nnetwork = \"net0\"\ninterface = \"eth0\"\nrole = \"boot\"\naddress = \"10.77.0.13\"\n", "")
+        .replace("nodes = [\"node1\", \"node2\", \"node3\"]", "nodes = [\"node1\", \"node2\"]");
+    std::fs::write(site_dir.join("two.toml"), &two).unwrap();
+    let site = site_dir.join("site.toml");
+    let run = |body: &str| -> serde_json::Value {
+        let sc = scenario_on(&site, dir.path(), body);
+        let o = hacmp(&["sim", &sc, "--format", "json"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = run(
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\
+         [[at]]\ntime = \"5s\"\ndeploy = \"site/four.toml\"\n\
+         [[at]]\nwhen = { event = \"TE_DARE_TOPOLOGY\", command = \"/usr/local/ha-web/web-check\", node = 3 }\ncrash = 3\n\
+         [[at]]\ntime = \"30s\"\nstart = [4]\n\
+         [[override]]\ncommand = \"/usr/local/ha-web/web-check\"\nnode = 3\nevent = \"TE_DARE_TOPOLOGY\"\nduration = \"10s\"\n",
+    );
+    let evs = v["events"].as_array().unwrap();
+    let find = |name: &str| {
+        evs.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {v}"))
+    };
+    let topo = find("TE_DARE_TOPOLOGY");
+    let switched: Vec<u64> = topo["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["kind"] == "command_end"
+                && r["command"] == "bundle switch"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("switched from bundle"))
+        })
+        .map(|r| r["node"].as_u64().unwrap())
+        .collect();
+    assert_eq!(switched, [1, 2], "{topo}");
+    assert_eq!(
+        find("TE_DARE_RESOURCE")["placement"]["web"]["nodes"],
+        serde_json::json!([2])
+    );
+    let join4 = find("TE_JOIN_NODE");
+    let join4 = evs
+        .iter()
+        .filter(|e| e["name"] == "TE_JOIN_NODE" && e["location"] == 4)
+        .next_back()
+        .unwrap_or(join4);
+    assert_eq!(join4["location"], 4);
+    assert_eq!(join4["outcome"], "completed");
+
+    let v = run("[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\
+         [[at]]\ntime = \"5s\"\ndeploy = \"site/two.toml\"\n");
+    let evs = v["events"].as_array().unwrap();
+    let topo = evs
+        .iter()
+        .find(|e| e["name"] == "TE_DARE_TOPOLOGY")
+        .unwrap();
+    assert_eq!(topo["outcome"], "failed", "{topo}");
+    let text = topo.to_string();
+    assert!(
+        text.contains("node 3 is not a node of the new site"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("switched from bundle"),
+        "nobody switches: {text}"
+    );
+    let res = evs
+        .iter()
+        .find(|e| e["name"] == "TE_DARE_RESOURCE")
+        .unwrap();
+    assert_eq!(
+        res["placement"]["web"]["nodes"],
+        serde_json::json!([1]),
+        "nothing moves"
+    );
+}

@@ -40,6 +40,9 @@ pub struct Cluster {
     shared: Arc<Shared<MemStore>>,
     operator: Arc<Operator<MemStore>>,
     bundle: Arc<Bundle>,
+    /// Bundles deployed while it runs, by hash: a node started later runs
+    /// the one the group runs.
+    deployed: BTreeMap<String, Arc<Bundle>>,
     journal: Arc<Journal>,
     exec: Arc<dyn Executor>,
     /// Resources of every simulated node: in memory (nodes of one process
@@ -76,6 +79,7 @@ impl Cluster {
             store,
             shared,
             bundle,
+            deployed: BTreeMap::new(),
             journal,
             exec,
             agent: Arc::new(SimAgent::new()),
@@ -145,9 +149,18 @@ impl Cluster {
         if self.nodes.get(&node).is_some_and(|h| !h.task.is_finished()) {
             return Ok(());
         }
+        let running = self
+            .operator
+            .state()
+            .await
+            .ok()
+            .and_then(|s| s.identity.map(|i| i.value.hash));
+        let bundle = running
+            .and_then(|h| self.deployed.get(&h).cloned())
+            .unwrap_or_else(|| self.bundle.clone());
         let cfg = ManagerConfig {
             node,
-            bundle: self.bundle.clone(),
+            bundle,
             root: self.root.clone(),
             journal: self.journal.clone(),
             journal_mode: JournalMode::Shared,
@@ -176,6 +189,13 @@ impl Cluster {
         });
         self.nodes.insert(node, NodeHandle { manager: m, task });
         joined.await.unwrap_or(Err(GsError::Closed))
+    }
+
+    /// Deploys `bundle` (DARE): staged and queued as `hacmp deploy` does.
+    pub async fn deploy(&mut self, bundle: Arc<Bundle>) -> Result<(), GsError> {
+        let json = serde_json::to_vec(&*bundle).map_err(|e| GsError::Refused(e.to_string()))?;
+        self.deployed.insert(bundle.hash.clone(), bundle.clone());
+        self.operator.deploy(&bundle.hash, json).await.map(|_| ())
     }
 
     /// The node dies: its manager and its commands are gone at once, and

@@ -57,15 +57,30 @@ fn command_names(bundle: &Bundle) -> Vec<String> {
     let mut out = Vec::new();
     for p in bundle.programs.values() {
         for c in p.groups.iter().flat_map(|g| g.commands.iter()) {
+            let mut exec = |argv: Vec<String>, out: &mut Vec<String>| {
+                out.push(argv.join(" "));
+                if let Some(first) = argv.first() {
+                    out.push(first.clone());
+                    out.push(first.rsplit('/').next().unwrap_or(first).to_string());
+                }
+            };
             match &c.command {
-                Command::Script { name } => out.push(name.clone()),
-                Command::Exec { argv } => {
-                    out.push(argv.join(" "));
-                    if let Some(first) = argv.first() {
-                        out.push(first.clone());
-                        out.push(first.rsplit('/').next().unwrap_or(first).to_string());
+                Command::Script { name } => {
+                    out.push(name.clone());
+                    // Its notify, pre, post and recovery commands run too.
+                    let def = bundle.site.scripts.get(name);
+                    for aux in def
+                        .into_iter()
+                        .flat_map(|d| [&d.notify, &d.pre, &d.post, &d.recovery])
+                        .flatten()
+                    {
+                        exec(
+                            aux.split_whitespace().map(str::to_string).collect(),
+                            &mut out,
+                        );
                     }
                 }
+                Command::Exec { argv } => exec(argv.clone(), &mut out),
             }
         }
     }
@@ -157,8 +172,11 @@ pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
             }
         }
         for n in nodes {
-            if let Err(e) = node(bundle, n) {
-                out.push((at, e));
+            // A node a deployed site adds may appear after the deploy.
+            let deployed = sc.deploys.values().any(|b| node(b, n).is_ok());
+            match node(bundle, n) {
+                Err(e) if !deployed => out.push((at, e)),
+                _ => {}
             }
         }
     }

@@ -37,6 +37,10 @@ pub struct Scenario {
     pub monitor: Option<MonitorAt>,
     #[serde(default, rename = "at")]
     pub timeline: Vec<Happening>,
+    /// The bundles of the `deploy` happenings, by the path they give
+    /// (compiled before the run).
+    #[serde(skip)]
+    pub deploys: std::collections::BTreeMap<PathBuf, std::sync::Arc<hacmp_compiler::Bundle>>,
     #[serde(default, rename = "override")]
     pub overrides: Vec<Override>,
 }
@@ -125,6 +129,9 @@ pub struct Happening {
     pub swap_adapter: Option<NetworkAt>,
     pub resume: Option<Resume>,
     pub observe: Option<ObserveAt>,
+    /// A new site (or bundle), relative to the scenario: deployed as
+    /// `hacmp deploy` does.
+    pub deploy: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -161,10 +168,11 @@ impl Scenario {
                 h.swap_adapter.is_some(),
                 h.resume.is_some(),
                 h.observe.is_some(),
+                h.deploy.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 return Err(format!(
-                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe)"
+                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy)"
                 ));
             }
         }
@@ -251,7 +259,13 @@ async fn observe(c: &mut Cluster, engines: &mut Engines, o: &ObserveAt) {
 }
 
 /// Applies one action.
-async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut Engines) {
+async fn apply(
+    c: &mut Cluster,
+    h: &Happening,
+    log: &mut Happened,
+    engines: &mut Engines,
+    deploys: &std::collections::BTreeMap<PathBuf, std::sync::Arc<hacmp_compiler::Bundle>>,
+) {
     let t = c.journal().now_ms();
     let (node, what) = describe(h);
     log.push((t, node, what));
@@ -297,6 +311,15 @@ async fn apply(c: &mut Cluster, h: &Happening, log: &mut Happened, engines: &mut
             .await;
     } else if let Some(o) = &h.observe {
         observe(c, engines, o).await;
+    } else if let Some(p) = &h.deploy {
+        match deploys.get(p) {
+            Some(b) => {
+                if let Err(e) = c.deploy(b.clone()).await {
+                    tracing::error!("deploy of `{}`: {e}", p.display());
+                }
+            }
+            None => tracing::error!("deploy of `{}`: not compiled", p.display()),
+        }
     } else if let Some(r) = &h.resume {
         match c.current() {
             Some((ev, _, failed)) if !failed.is_empty() => {
@@ -367,6 +390,8 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
                 o.node, o.variable, o.instance, o.value
             ),
         )
+    } else if let Some(p) = &h.deploy {
+        (None, format!("operator: deploy {}", p.display()))
     } else {
         (None, String::new())
     }
@@ -434,7 +459,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
         tokio::select! {
             _ = tokio::time::sleep_until(next_time.unwrap_or(t0 + limit)), if next_time.is_some() => {
                 if let Some((_, i)) = timed.next() {
-                    apply(c, &scenario.timeline[i], log, &mut engines).await;
+                    apply(c, &scenario.timeline[i], log, &mut engines, &scenario.deploys).await;
                 }
             }
             f = feed.recv() => {
@@ -443,7 +468,7 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
                 let fired: Vec<usize> = waiting.iter().copied().filter(|i| scenario.timeline[*i].when.as_ref().is_some_and(|w| w.matches(&f))).collect();
                 waiting.retain(|i| !fired.contains(i));
                 for i in fired {
-                    apply(c, &scenario.timeline[i], log, &mut engines).await;
+                    apply(c, &scenario.timeline[i], log, &mut engines, &scenario.deploys).await;
                 }
             }
             _ = tokio::time::sleep_until(t0 + limit) => return Ending::Stuck(stuck_report(c, real).await),

@@ -108,4 +108,8 @@ pub type OnStart = Box<dyn FnOnce(u32) + Send>;
 #[async_trait]
 pub trait Executor: Send + Sync + 'static {
     async fn run(&self, spec: CommandSpec, on_start: OnStart) -> CommandResult;
+    /// Commands are simulated: no file is read (a deploy checks no files).
+    fn simulated(&self) -> bool {
+        false
+    }
 }

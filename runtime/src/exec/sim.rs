@@ -80,6 +80,10 @@ impl SimExecutor {
 
 #[async_trait]
 impl Executor for SimExecutor {
+    fn simulated(&self) -> bool {
+        true
+    }
+
     async fn run(&self, spec: CommandSpec, _on_start: super::OnStart) -> CommandResult {
         let mut status = 0;
         let mut duration = self.default_duration;

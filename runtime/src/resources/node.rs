@@ -282,8 +282,10 @@ impl NodeResources {
         }
     }
 
-    /// Takes down the groups held here that `new` changes or drops, with
-    /// their definitions in `old` (a deploy).
+    /// Takes down the groups held here that `new` drops, whose resources
+    /// or policy it changes, or that it no longer lets this node hold,
+    /// with their definitions in `old` (a deploy). A group whose node list
+    /// is only reordered stays up: the new placement moves it if it must.
     pub async fn release_changed(
         &self,
         old: &Site,
@@ -293,7 +295,10 @@ impl NodeResources {
         let _busy = self.busy.lock().await;
         let mut failed = Vec::new();
         for g in old.resources.start_order().into_iter().rev() {
-            if self.state(&g.name) == RgState::Offline || new.resources.group(&g.name) == Some(g) {
+            let kept = new.resources.group(&g.name).is_some_and(|n| {
+                n.resources == g.resources && n.policy == g.policy && n.nodes.contains(&self.node)
+            });
+            if self.state(&g.name) == RgState::Offline || kept {
                 continue;
             }
             if let Err(e) = self.release(old, g, report).await {
