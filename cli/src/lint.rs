@@ -154,3 +154,82 @@ pub fn run(args: &LintArgs) -> u8 {
         exit::OK
     }
 }
+
+/// `hacmp lint` and `hacmp-lint`: the checks, and optionally what the site
+/// changes from a running cluster's bundle.
+#[derive(Args, Debug)]
+pub struct LintCmd {
+    #[command(flatten)]
+    pub lint: LintArgs,
+    /// Compare the site with this bundle (the running cluster's, from
+    /// `hacmp bundle fetch`): what changes, and which groups would move
+    /// with every node of the running site up.
+    #[arg(long, value_name = "BUNDLE")]
+    pub against: Option<PathBuf>,
+}
+
+pub fn run_cmd(c: &LintCmd) -> u8 {
+    let code = run(&c.lint);
+    let Some(against) = &c.against else {
+        return code;
+    };
+    if code != exit::OK {
+        return code;
+    }
+    let Some(site) = c.lint.site().or_else(|| {
+        c.lint
+            .files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "toml"))
+            .cloned()
+    }) else {
+        eprintln!("error: --against compares a site: give the site file");
+        return exit::USAGE;
+    };
+    let load = |p: &std::path::Path| crate::bundle::load(p, None, c.lint.root.as_deref());
+    let (new, old) = match (load(&site), load(against)) {
+        (Ok(n), Ok(o)) => (n.bundle, o.bundle),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return e.code;
+        }
+    };
+    crate::print_out(&against_report(&old, &new));
+    exit::OK
+}
+
+/// What `new` changes from `old`, and the groups that move with every node
+/// of `old` up and its groups where `old` puts them at start.
+pub fn against_report(old: &hacmp_compiler::Bundle, new: &hacmp_compiler::Bundle) -> String {
+    use hacmp_runtime::resources::{place, Change, Placement};
+    let mut out = format!(
+        "against bundle {} (this site is bundle {}):\n",
+        &old.hash[..12.min(old.hash.len())],
+        &new.hash[..12.min(new.hash.len())]
+    );
+    let changes = hacmp_compiler::diff::diff(old, new);
+    if changes.is_empty() {
+        out.push_str("  nothing changes\n");
+    }
+    for d in &changes {
+        out.push_str(&format!("  {d}\n"));
+    }
+    // Where the running site puts its groups with all its nodes joined in
+    // order.
+    let mut live = std::collections::BTreeSet::new();
+    let mut p = Placement::default();
+    for n in old.site.nodes.iter().map(|n| n.number) {
+        live.insert(n);
+        p = place(&old.site.resources, &p, &live, Change::Join(n), None);
+    }
+    let moved = crate::deploy::moves(new, &p, &live);
+    if moved.is_empty() {
+        out.push_str("groups: none moves (every node of the running site up)\n");
+    } else {
+        out.push_str("groups that move (every node of the running site up):\n");
+        for m in moved {
+            out.push_str(&format!("  {m}\n"));
+        }
+    }
+    out
+}

@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check rules files and recovery programs (same as `hacmp-lint`).
-    Lint(lint::LintArgs),
+    Lint(lint::LintCmd),
     /// Write the checked IR bundle of a site (refuses on errors).
     Compile(compile::CompileArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
@@ -94,7 +94,7 @@ fn man(out: &std::path::Path) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
-        Command::Lint(a) => lint::run(a),
+        Command::Lint(a) => lint::run_cmd(a),
         Command::Compile(a) => compile::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Init(a) => init::run(a),

@@ -454,3 +454,49 @@ fn init_writes_a_scenario_and_a_rule_test_and_lint_finds_the_site() {
         .unwrap();
     assert_eq!(stdout(&o), "0 errors, 0 warnings, 0 infos in 13 files\n");
 }
+
+/// `hacmp lint --against BUNDLE`: what a new site changes from a running
+/// cluster's bundle, and which groups it moves.
+#[test]
+fn lint_against_a_bundle_reports_what_the_change_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("site");
+    copy_tree(&repo().join("examples/ha-web"), &site_dir);
+    let bundle = dir.path().join("running.json");
+    let o = hacmp(&[
+        "compile",
+        site_dir.join("site.toml").to_str().unwrap(),
+        "--output",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(site_dir.join("site.toml")).unwrap();
+    let new = text.replace(
+        "nodes = [\"node1\", \"node2\", \"node3\"]",
+        "nodes = [\"node3\", \"node1\"]",
+    );
+    assert_ne!(new, text);
+    std::fs::write(site_dir.join("site.toml"), new).unwrap();
+    let o = hacmp(&[
+        "lint",
+        "--site",
+        site_dir.join("site.toml").to_str().unwrap(),
+        "--against",
+        bundle.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("~ group web: nodes node1, node2, node3 → node3, node1"),
+        "{out}"
+    );
+    assert!(out.contains("web: on node 1 → on node 3"), "{out}");
+    // The same site: nothing changes.
+    let o = hacmp_lint(&[
+        "--site",
+        site_dir.join("site.toml").to_str().unwrap(),
+        "--against",
+        site_dir.join("site.toml").to_str().unwrap(),
+    ]);
+    assert!(stdout(&o).contains("nothing changes"), "{}", stdout(&o));
+}

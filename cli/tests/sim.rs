@@ -857,12 +857,10 @@ fn a_deploy_in_the_simulator_switches_the_survivors_together() {
         find("TE_DARE_RESOURCE")["placement"]["web"]["nodes"],
         serde_json::json!([2])
     );
-    let join4 = find("TE_JOIN_NODE");
     let join4 = evs
         .iter()
-        .filter(|e| e["name"] == "TE_JOIN_NODE" && e["location"] == 4)
-        .next_back()
-        .unwrap_or(join4);
+        .rfind(|e| e["name"] == "TE_JOIN_NODE" && e["location"] == 4)
+        .expect("node 4 joined");
     assert_eq!(join4["location"], 4);
     assert_eq!(join4["outcome"], "completed");
 

@@ -128,7 +128,7 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
         &nets(old),
         &nets(new),
         |k, _| k.clone(),
-        |o, n| fields(o, n),
+        fields,
     );
     keyed(
         &mut out,
@@ -204,7 +204,7 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<Difference> {
         &rules(old),
         &rules(new),
         |k, _| format!("{} (state {})", k.0, k.1),
-        |o, n| fields(o, n),
+        fields,
     );
     keyed(
         &mut out,

@@ -57,7 +57,7 @@ fn command_names(bundle: &Bundle) -> Vec<String> {
     let mut out = Vec::new();
     for p in bundle.programs.values() {
         for c in p.groups.iter().flat_map(|g| g.commands.iter()) {
-            let mut exec = |argv: Vec<String>, out: &mut Vec<String>| {
+            let exec = |argv: Vec<String>, out: &mut Vec<String>| {
                 out.push(argv.join(" "));
                 if let Some(first) = argv.first() {
                     out.push(first.clone());

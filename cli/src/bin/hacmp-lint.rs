@@ -8,9 +8,9 @@ use hacmp_cli::lint;
 #[command(name = "hacmp-lint", version, after_help = hacmp_cli::exit::TABLE)]
 struct Cli {
     #[command(flatten)]
-    args: lint::LintArgs,
+    args: lint::LintCmd,
 }
 
 fn main() -> ExitCode {
-    ExitCode::from(lint::run(&Cli::parse().args))
+    ExitCode::from(lint::run_cmd(&Cli::parse().args))
 }
