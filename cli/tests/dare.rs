@@ -247,3 +247,67 @@ fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
     until_idle(&url, &[1, 2, 3], 60);
     back.kill9();
 }
+
+/// A deploy whose new command is not installed on the nodes: every member
+/// fails its prepare, the deploy is abandoned, the cluster stays on its
+/// bundle, and `hacmp deploy` says so.
+#[test]
+fn a_deploy_whose_files_are_missing_switches_nobody() {
+    let test = "a_deploy_whose_files_are_missing_switches_nobody";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = staged(base.path(), false);
+    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2], 30);
+    let running = status(&url)["site"].clone();
+    // The new site starts the application with a command that exists
+    // while it is compiled, and is gone from the nodes afterwards.
+    site.script("app-start2", "touch \"$HACMP_ROOT/out/app2-$HACMP_NODE\"");
+    let text = std::fs::read_to_string(site.dir.join("site.toml"))
+        .unwrap()
+        .replace("local/app-start\"", "local/app-start2\"");
+    std::fs::write(site.dir.join("changed.toml"), text).unwrap();
+    let bundle = base.path().join("changed.json");
+    let o = hacmp(&[
+        "compile",
+        site.dir.join("changed.toml").to_str().unwrap(),
+        "--output",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_file(site.dir.join("root/usr/sbin/cluster/local/app-start2")).unwrap();
+    let o = hacmp(&["deploy", bundle.to_str().unwrap(), "--etcd", &url, "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not complete"), "{err}");
+    until_idle(&url, &[1, 2], 30);
+    let st = status(&url);
+    assert_eq!(st["site"], running, "the cluster stays on its bundle");
+    assert!(
+        st["bundles"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|h| *h == running),
+        "{st}"
+    );
+    for d in &ds {
+        let e = d
+            .events()
+            .into_iter()
+            .find(|e| e["name"] == "TE_DARE_TOPOLOGY")
+            .unwrap();
+        assert_eq!(e["outcome"], "failed", "{e}");
+        assert!(e.to_string().contains("app-start2"), "the file named: {e}");
+        assert!(switch_of(d).is_none());
+    }
+}
