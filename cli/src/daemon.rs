@@ -183,9 +183,11 @@ pub fn run(args: &DaemonArgs) -> u8 {
             })
             .collect();
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
-        let acfg = AgentConfig { node: args.node, interval: args.monitor_interval, sample: !args.no_monitor, feed: Some(state_dir.join("feed.jsonl")), stats: agent_stats.clone() };
-        let agent = tokio::spawn(agent::run(bundle.clone(), gs.clone(), acfg, agent_rx));
-        let topology = hacmp_runtime::topology::spawn(&bundle.site.resources, args.node, carriers.clone(), gs.clone(), agent_stop.subscribe()).await;
+        let acfg = {
+            let (node, interval, sample, feed, stats) = (args.node, args.monitor_interval, !args.no_monitor, state_dir.join("feed.jsonl"), agent_stats.clone());
+            move || AgentConfig { node, interval, sample, feed: Some(feed.clone()), stats: stats.clone() }
+        };
+        let agent = tokio::spawn(watchers(manager.bundles(), args.node, gs.clone(), carriers.clone(), acfg, agent_rx));
         let takeover = args.takeover;
         let stopper = manager.clone();
         let signals = tokio::spawn(async move {
@@ -216,9 +218,6 @@ pub fn run(args: &DaemonArgs) -> u8 {
         }
         let _ = agent_stop.send(true);
         let _ = agent.await;
-        if let Some(t) = topology {
-            let _ = t.await;
-        }
         signals.abort();
         shared.shutdown();
         match result {
@@ -237,4 +236,45 @@ pub fn run(args: &DaemonArgs) -> u8 {
             }
         }
     })
+}
+
+/// Event Management and the adapter watch of the bundle the node runs,
+/// started again with the new one when a deploy switches it, until `stop`.
+async fn watchers(
+    mut bundles: tokio::sync::watch::Receiver<Arc<hacmp_compiler::Bundle>>,
+    node: u32,
+    gs: Arc<Group<EtcdStore>>,
+    carriers: Arc<hacmp_runtime::topology::Carriers>,
+    cfg: impl Fn() -> AgentConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut bundle = bundles.borrow_and_update().clone();
+    loop {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let em = tokio::spawn(agent::run(bundle.clone(), gs.clone(), cfg(), rx.clone()));
+        let topology = hacmp_runtime::topology::spawn(
+            &bundle.site.resources,
+            node,
+            carriers.clone(),
+            gs.clone(),
+            rx,
+        )
+        .await;
+        let next = tokio::select! {
+            r = bundles.changed() => r.ok().map(|_| bundles.borrow_and_update().clone()),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let _ = tx.send(true);
+        let _ = em.await;
+        if let Some(t) = topology {
+            let _ = t.await;
+        }
+        match next {
+            Some(b) => {
+                tracing::info!(node, bundle = %&b.hash[..12], "Event Management and the adapter watch follow the new bundle");
+                bundle = b;
+            }
+            None => return,
+        }
+    }
 }
