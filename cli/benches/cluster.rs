@@ -208,6 +208,7 @@ fn main() {
     } else {
         &[3, 8, 16]
     };
+    let mut deploys = Vec::new();
     for &n in sizes {
         // A fresh cluster per size (its own key prefix in the same etcd).
         let site_file = site(&dir.path().join(format!("site{n}")), 100 + n);
@@ -322,7 +323,16 @@ fn main() {
             b / txn_p50,
             rss
         );
+        if n == 16 {
+            deploys.push(deploy_rounds(&site_file, &state, &url, 100 + n, n));
+        }
         drop(daemons);
+    }
+    for (d, e) in &deploys {
+        println!(
+            "deploy on 16 daemons (command to every member on the new bundle): p50 {d:.0} ms; baseline one no-op event (raise to every journal) p50 {e:.0} ms; {:.1}x the event",
+            d / e.max(1.0)
+        );
     }
     let soak: u64 = std::env::var("HACMP_SOAK")
         .ok()
@@ -451,4 +461,81 @@ fn soak_run(dir: &Path, url: &str, n: u64) {
             println!("{e:>10} {k:>12} {r:>12} KiB");
         }
     });
+}
+
+/// Deploys on a running cluster of `n` daemons: from `hacmp deploy --yes`
+/// to every member on the new bundle (the command waits for it), over
+/// `HACMP_DEPLOYS` rounds (default 5), alternating two sites that differ
+/// in one setting. The baseline in the same run: one no-op event, from
+/// `hacmp raise` to every member's journal having it.
+fn deploy_rounds(site_file: &Path, state: &Path, url: &str, cluster: u32, n: u32) -> (f64, f64) {
+    let rounds: usize = std::env::var("HACMP_DEPLOYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let text = std::fs::read_to_string(site_file).unwrap();
+    let other = site_file.with_file_name("site-b.toml");
+    write(
+        &other,
+        &text.replace("settle = \"0ms\"", "settle = \"1ms\""),
+        0o644,
+    );
+    let cluster = cluster.to_string();
+    let journals = |name: &str| -> usize {
+        (1..=n)
+            .map(|k| {
+                events(&state.join(format!("node{k}")))
+                    .iter()
+                    .filter(|e| e["name"] == name)
+                    .count()
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let mut event = Vec::new();
+    for _ in 0..rounds {
+        let before = journals("UE_BENCH");
+        let t = Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args([
+                "raise",
+                "UE_BENCH",
+                "--location",
+                "1",
+                "--etcd",
+                url,
+                "--cluster",
+                &cluster,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert!(until(60, || journals("UE_BENCH") > before));
+        event.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut deploy = Vec::new();
+    for i in 0..rounds {
+        let file = if i % 2 == 0 { &other } else { site_file };
+        let t = Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args([
+                "deploy",
+                file.to_str().unwrap(),
+                "--etcd",
+                url,
+                "--cluster",
+                &cluster,
+                "--yes",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        deploy.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    (p50(deploy), p50(event))
 }
