@@ -94,3 +94,31 @@ fn adapter_and_network_failures_come_from_the_kernel_in_network_namespaces() {
     assert_eq!(c.net.holders(SERVICE2), [2]);
     c.finish();
 }
+
+/// A cable pulled on the switch: node 1's service adapter keeps its link,
+/// but its heartbeats stop while its standby still hears the others: the
+/// address swaps to the standby; plugged back, it is a standby again.
+#[test]
+fn a_cable_pulled_on_the_switch_is_seen_by_heartbeats_in_network_namespaces() {
+    let test = "a_cable_pulled_on_the_switch_is_seen_by_heartbeats_in_network_namespaces";
+    let Some(c) = Cluster::with_service_network(test, "h") else {
+        return;
+    };
+    c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
+    assert_eq!(c.net.interfaces_holding(1, SERVICE2), ["eth1"]);
+    let t0 = Instant::now();
+    c.net.plug(1, "eth1", false);
+    harness::until("the service address on eth2", 30, || {
+        c.net.interfaces_holding(1, SERVICE2) == ["eth2"]
+    });
+    eprintln!("swap after the cable was pulled: {:?}", t0.elapsed());
+    c.answered_by(1, Instant::now(), 30);
+    c.daemon(1)
+        .until("swap_adapter", 30, |d| d.has("TE_SWAP_ADAPTER", 1));
+    c.net.plug(1, "eth1", true);
+    c.daemon(1)
+        .until("join_standby", 30, |d| d.has("TE_JOIN_STANDBY", 1));
+    assert_eq!(c.daemon(1).count("TE_SWAP_ADAPTER", 1), 1);
+    assert!(!c.daemon(1).has("TE_FAIL_NETWORK", 1));
+    c.finish();
+}

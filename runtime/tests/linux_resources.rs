@@ -90,6 +90,7 @@ fn site(ipat: Ipat, adapters: Vec<Adapter>, group: ResourceGroup) -> Site {
         subnet: Cidr::parse("10.99.0.0/24", false).unwrap(),
         ipat,
         hold_down: hacmp_stdlib::Duration::from_millis(100),
+        heartbeat: None,
     }];
     s.resources.adapters.insert(1, adapters);
     s.resources.groups = vec![group];

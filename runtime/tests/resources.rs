@@ -64,6 +64,7 @@ fn cluster(nodes: u32, groups: Vec<ResourceGroup>) -> Cluster {
             subnet: Cidr::parse("10.0.0.0/24", false).unwrap(),
             ipat: Ipat::Alias,
             hold_down: hacmp_stdlib::Duration::from_millis(100),
+            heartbeat: None,
         }];
         for n in 1..=nodes {
             s.resources.adapters.insert(

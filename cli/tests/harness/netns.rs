@@ -145,6 +145,20 @@ impl Net {
         }
     }
 
+    /// The switch port of node `n`'s `interface` on the service network
+    /// leaves the bridge (`false`, a cable pulled on the switch: the
+    /// node's link stays up) or joins it again.
+    pub fn plug(&self, n: u32, interface: &str, on: bool) {
+        let i = 2 * (n - 1) + u32::from(interface == "eth2");
+        let port = format!("{}s{i}", self.tag);
+        let hub = self.hub();
+        if on {
+            ip(&["-n", &hub, "link", "set", &port, "master", "br1"]).unwrap();
+        } else {
+            ip(&["-n", &hub, "link", "set", &port, "nomaster"]).unwrap();
+        }
+    }
+
     /// One interface of node `n` up or down (an adapter failing).
     pub fn set_link(&self, n: u32, interface: &str, up: bool) {
         let state = if up { "up" } else { "down" };

@@ -40,8 +40,8 @@ impl Cluster {
     }
 
     /// The group's address on a second network, `net1` (`eth1` boot and
-    /// `eth2` standby on each node, hold-down 100 ms); etcd stays on the
-    /// first.
+    /// `eth2` standby on each node, hold-down 100 ms, heartbeats every
+    /// 100 ms, 3 missed cut an adapter off); etcd stays on the first.
     pub fn with_service_network(test: &str, tag: &str) -> Option<Cluster> {
         Cluster::build(test, tag, "cascading", true)
     }
@@ -344,7 +344,7 @@ fn second_network(toml: &str) -> String {
     let mut t = toml.replace(
         "ipat = \"alias\"\n",
         &format!(
-            "ipat = \"alias\"\n\n[[network]]\nname = \"net1\"\nsubnet = \"{p}.0/24\"\nipat = \"alias\"\nhold_down = \"100ms\"\n",
+            "ipat = \"alias\"\n\n[[network]]\nname = \"net1\"\nsubnet = \"{p}.0/24\"\nipat = \"alias\"\nhold_down = \"100ms\"\nheartbeat = \"100ms\"\nmisses = 3\n",
             p = netns::SERVICE_PREFIX
         ),
     );

@@ -87,6 +87,17 @@ pub struct Network {
     /// topology event.
     #[serde(default = "default_hold_down")]
     pub hold_down: Duration,
+    /// UDP heartbeats between the nodes' adapters of this network, so an
+    /// adapter cut off with its link up is seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<Heartbeat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub interval: Duration,
+    /// Missed in a row before the adapter counts as cut off.
+    pub misses: u32,
 }
 
 fn default_hold_down() -> Duration {

@@ -20,6 +20,8 @@ pub(crate) struct RawNetwork {
     subnet: Spanned<String>,
     ipat: Option<Ipat>,
     hold_down: Option<Duration>,
+    heartbeat: Option<Duration>,
+    misses: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +89,9 @@ struct RawResource {
 /// event (a flapping link queues nothing until it settles).
 pub const DEFAULT_HOLD_DOWN: Duration = Duration(std::time::Duration::from_secs(1));
 
+/// Heartbeats missed in a row before an adapter counts as cut off.
+pub const DEFAULT_MISSES: u32 = 4;
+
 /// The parsed resources, and each command they name with where.
 pub(crate) struct Parsed {
     pub resources: Resources,
@@ -124,6 +129,10 @@ pub(crate) fn parse(
                 subnet,
                 ipat: n.ipat.unwrap_or(Ipat::Alias),
                 hold_down: n.hold_down.unwrap_or(DEFAULT_HOLD_DOWN),
+                heartbeat: n.heartbeat.map(|interval| Heartbeat {
+                    interval,
+                    misses: n.misses.unwrap_or(DEFAULT_MISSES).max(1),
+                }),
             }),
             Err(e) => {
                 errs.push(

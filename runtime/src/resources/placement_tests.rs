@@ -395,6 +395,7 @@ fn network_down_moves_the_groups_that_need_it() {
         subnet: Cidr::parse("10.0.0.0/24", false).unwrap(),
         ipat: Ipat::Alias,
         hold_down: hacmp_stdlib::Duration::from_millis(100),
+        heartbeat: None,
     });
     let mut run = Run::new(r);
     run.join(1).join(2).join(3);

@@ -69,3 +69,72 @@ pub async fn subscribe(interfaces: &[String]) -> Result<(Vec<(String, bool)>, Li
     });
     Ok((initial, rx))
 }
+
+/// Takes the routes to `subnet` through `interface` away (`present:
+/// false`: an adapter cut off, so traffic to the subnet goes through the
+/// adapters that work), or gives one back after the others (metric 1). A
+/// link set down and up again gets its own route back from the kernel.
+pub async fn subnet_route(
+    interface: &str,
+    subnet: hacmp_compiler::resources::Cidr,
+    present: bool,
+) -> Result<(), String> {
+    use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
+    let std::net::IpAddr::V4(dest) = subnet.addr else {
+        return Ok(());
+    };
+    let (conn, handle, _) =
+        rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    tokio::spawn(conn);
+    let index = handle
+        .link()
+        .get()
+        .match_name(interface.to_string())
+        .execute()
+        .try_next()
+        .await
+        .ok()
+        .flatten()
+        .map(|l| l.header.index)
+        .ok_or_else(|| format!("no interface `{interface}`"))?;
+    if present {
+        let route = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+            .destination_prefix(dest, subnet.prefix)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .priority(1)
+            .build();
+        return match handle.route().add(route).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("File exists") => Ok(()),
+            Err(e) => Err(format!(
+                "cannot give {interface} its route to {subnet}: {e}"
+            )),
+        };
+    }
+    let all: Vec<_> = handle
+        .route()
+        .get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list the routes: {e}"))?;
+    for r in all {
+        let ours = r.header.destination_prefix_length == subnet.prefix
+            && r.attributes.iter().any(
+                |a| matches!(a, RouteAttribute::Destination(RouteAddress::Inet(d)) if *d == dest),
+            )
+            && r.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index));
+        if ours {
+            handle
+                .route()
+                .del(r)
+                .execute()
+                .await
+                .map_err(|e| format!("cannot take {interface}'s route to {subnet} away: {e}"))?;
+        }
+    }
+    Ok(())
+}

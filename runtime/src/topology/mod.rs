@@ -9,6 +9,7 @@
 //!                   └──▶ Carriers (where service addresses go, for the agent)
 //! ```
 
+pub mod heartbeat;
 pub mod linux;
 pub mod watch;
 
@@ -43,25 +44,43 @@ impl Carriers {
     }
 }
 
-/// Link states, as the kernel tells them: (interface, up).
+/// Link states, as the kernel tells them: (interface, up); or heartbeat
+/// verdicts: (interface, reachable).
 pub type Links = tokio::sync::mpsc::UnboundedReceiver<(String, bool)>;
 
-/// Watches this node's adapters until `stop` turns true: `initial` is the
-/// state at start, `links` every change after. Each decided event is
+/// What the watch follows: the links at start, their changes, and the
+/// heartbeats' verdicts.
+pub struct Inputs {
+    pub initial: Vec<(String, bool)>,
+    pub links: Links,
+    pub heard: Links,
+}
+
+/// Watches this node's adapters until `stop` turns true: the links at
+/// start, every change after, and the heartbeats' verdicts. Each decided event is
 /// queued through `raiser`; the carriers follow the watch.
 pub async fn run(
     node: NodeId,
     res: &Resources,
     carriers: Arc<Carriers>,
     raiser: Arc<dyn Raiser>,
-    initial: Vec<(String, bool)>,
-    mut links: Links,
+    inputs: Inputs,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let Inputs {
+        initial,
+        mut links,
+        mut heard,
+    } = inputs;
     let mut w = Watch::new(res, node);
     let now = Instant::now();
+    // An adapter is up while its link is up and the heartbeats do not say
+    // it is cut off.
+    let mut link: BTreeMap<String, bool> = BTreeMap::new();
+    let mut reachable: BTreeMap<String, bool> = BTreeMap::new();
     for (i, up) in initial {
         w.observe(&i, up, now);
+        link.insert(i, up);
     }
     carriers.set(w.carriers());
     let mut decided = w.down_at_start();
@@ -76,7 +95,11 @@ pub async fn run(
         let due = w.next_due();
         tokio::select! {
             got = links.recv() => match got {
-                Some((i, up)) => w.observe(&i, up, Instant::now()),
+                Some((i, up)) => {
+                    link.insert(i.clone(), up);
+                    let ok = reachable.get(&i).copied().unwrap_or(true);
+                    w.observe(&i, up && ok, Instant::now());
+                }
                 None => {
                     tracing::error!(node, "the kernel's link messages stopped: adapters are no longer watched");
                     return;
@@ -88,6 +111,11 @@ pub async fn run(
                     None => std::future::pending().await,
                 }
             } => {}
+            Some((i, ok)) = heard.recv() => {
+                reachable.insert(i.clone(), ok);
+                let up = link.get(&i).copied().unwrap_or(false);
+                w.observe(&i, up && ok, Instant::now());
+            }
             _ = stop.changed() => return,
         }
         decided = w.due(Instant::now());
@@ -115,8 +143,16 @@ pub async fn spawn(
         Ok((initial, links)) => {
             tracing::info!(node, "watching adapters {}", interfaces.join(", "));
             let res = res.clone();
+            let (tx, heard) = tokio::sync::mpsc::unbounded_channel();
+            let beats = tokio::spawn(heartbeat::run(node, res.clone(), tx, stop.clone()));
             Some(tokio::spawn(async move {
-                run(node, &res, carriers, raiser, initial, links, stop).await
+                let inputs = Inputs {
+                    initial,
+                    links,
+                    heard,
+                };
+                run(node, &res, carriers, raiser, inputs, stop).await;
+                let _ = beats.await;
             }))
         }
         Err(e) => {

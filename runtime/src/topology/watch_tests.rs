@@ -12,6 +12,7 @@ fn res() -> Resources {
             subnet: Cidr::parse(subnet, false).unwrap(),
             ipat: Ipat::Alias,
             hold_down: hacmp_stdlib::Duration(HOLD),
+            heartbeat: None,
         });
     }
     let a = |network: &str, interface: &str, role| SiteAdapter {

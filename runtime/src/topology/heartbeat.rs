@@ -1,0 +1,290 @@
+//! UDP heartbeats between the nodes' adapters of a network (`heartbeat` in
+//! a `[[network]]`, IPv4): every interval each adapter broadcasts a
+//! datagram on the network's subnet from a socket bound to its interface,
+//! and hears the other nodes' broadcasts arriving on that interface (a
+//! broadcast reaches every port of the segment, so which adapter hears
+//! does not depend on ARP). An adapter that heard no other node for
+//! `misses` intervals, while another adapter of this node on the network
+//! still does, is cut off (a cable pulled on a switch, its link still up).
+//! When no adapter of the network hears anything, the heartbeats say
+//! nothing: the peers may simply be down, and the links decide.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hacmp_compiler::resources::Resources;
+
+use crate::event::NodeId;
+
+/// The port heartbeats go to.
+pub const PORT: u16 = 6180;
+const MAGIC: &[u8] = b"hacmp-hb1 ";
+
+/// One adapter of this node on a network with heartbeats.
+#[derive(Clone, Debug)]
+struct Local {
+    network: String,
+    subnet: hacmp_compiler::resources::Cidr,
+    interface: String,
+    /// The subnet's broadcast address.
+    broadcast: Ipv4Addr,
+    /// Silence longer than this cuts it off.
+    limit: Duration,
+}
+
+/// Who heard another node when: the pure part.
+#[derive(Debug, Default)]
+pub struct Hearing {
+    /// (network, interface, limit) of each adapter, and when it last heard
+    /// another node (at first: when watching began, so an adapter is not
+    /// judged before it could hear).
+    adapters: Vec<(String, String, Duration, Instant)>,
+}
+
+impl Hearing {
+    pub fn add(&mut self, network: &str, interface: &str, limit: Duration, now: Instant) {
+        self.adapters
+            .push((network.to_string(), interface.to_string(), limit, now));
+    }
+
+    pub fn heard(&mut self, interface: &str, now: Instant) {
+        for a in self.adapters.iter_mut().filter(|a| a.1 == interface) {
+            a.3 = now;
+        }
+    }
+
+    /// Each adapter's verdict at `now`: cut off (false) only while another
+    /// adapter of its network hears other nodes.
+    pub fn verdicts(&self, now: Instant) -> Vec<(String, bool)> {
+        let recent =
+            |a: &(String, String, Duration, Instant)| now.saturating_duration_since(a.3) <= a.2;
+        self.adapters
+            .iter()
+            .map(|a| {
+                let others_hear = self
+                    .adapters
+                    .iter()
+                    .any(|b| b.0 == a.0 && b.1 != a.1 && recent(b));
+                (a.1.clone(), recent(a) || !others_hear)
+            })
+            .collect()
+    }
+}
+
+/// A UDP socket on the heartbeat port of `interface` only (any address),
+/// that may broadcast. The device is set before the bind, so each adapter
+/// has its own socket on the one port.
+fn socket(interface: &str) -> std::io::Result<tokio::net::UdpSocket> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a new socket this function owns (wrapped at once, so it is
+    // closed on every error path), options with buffers of the length
+    // given, and a bind to a sockaddr_in built here.
+    let s = unsafe {
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let s = std::net::UdpSocket::from_raw_fd(fd);
+        let name = interface.as_bytes();
+        let one: libc::c_int = 1;
+        let opts = [
+            (libc::SO_BINDTODEVICE, name.as_ptr().cast(), name.len()),
+            (libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4),
+            (libc::SO_BROADCAST, (&one as *const libc::c_int).cast(), 4),
+        ];
+        for (opt, ptr, len) in opts {
+            if libc::setsockopt(fd, libc::SOL_SOCKET, opt, ptr, len as libc::socklen_t) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_port = PORT.to_be();
+        if libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        s
+    };
+    tokio::net::UdpSocket::from_std(s)
+}
+
+/// Sends and hears heartbeats until `stop`; tells each change of an
+/// adapter's verdict as (interface, reachable).
+pub async fn run(
+    node: NodeId,
+    res: Resources,
+    tx: tokio::sync::mpsc::UnboundedSender<(String, bool)>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut locals = Vec::new();
+    let mut tick = Duration::from_secs(3600);
+    for net in &res.networks {
+        let (Some(hb), IpAddr::V4(base)) = (net.heartbeat, net.subnet.addr) else {
+            continue;
+        };
+        tick = tick.min(hb.interval.0.max(Duration::from_millis(10)));
+        let host = u32::MAX
+            .checked_shr(u32::from(net.subnet.prefix))
+            .unwrap_or(0);
+        let broadcast = Ipv4Addr::from(u32::from(base) | host);
+        for a in res.adapters.get(&node).into_iter().flatten() {
+            if a.network == net.name {
+                locals.push(Local {
+                    network: net.name.clone(),
+                    subnet: net.subnet,
+                    interface: a.interface.clone(),
+                    broadcast,
+                    limit: hb.interval.0 * hb.misses,
+                });
+            }
+        }
+    }
+    if locals.is_empty() {
+        return;
+    }
+    let mut hearing = Hearing::default();
+    let start = Instant::now();
+    for l in &locals {
+        hearing.add(&l.network, &l.interface, l.limit, start);
+    }
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut sockets: BTreeMap<String, Arc<tokio::net::UdpSocket>> = BTreeMap::new();
+    let mut listeners = Vec::new();
+    let mut shown: BTreeMap<String, bool> = BTreeMap::new();
+    let mut told_bind: BTreeMap<String, String> = BTreeMap::new();
+    let message = format!("hacmp-hb1 {node} ").into_bytes();
+    let mut every = tokio::time::interval(tick);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            Some(i) = heard.recv() => {
+                hearing.heard(&i, Instant::now());
+                continue;
+            }
+            _ = stop.changed() => break,
+        }
+        for l in &locals {
+            if !sockets.contains_key(&l.interface) {
+                match socket(&l.interface) {
+                    Ok(s) => {
+                        let s = Arc::new(s);
+                        sockets.insert(l.interface.clone(), s.clone());
+                        let (tx, iface) = (heard_tx.clone(), l.interface.clone());
+                        let mine = message.clone();
+                        listeners.push(tokio::spawn(async move {
+                            let mut buf = [0u8; 64];
+                            while let Ok((n, _)) = s.recv_from(&mut buf).await {
+                                // Another node's, not this node's own
+                                // broadcast heard on its other adapter.
+                                let b = &buf[..n];
+                                if b.starts_with(MAGIC)
+                                    && b != mine.as_slice()
+                                    && tx.send(iface.clone()).is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        }));
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        if told_bind.get(&l.interface) != Some(&why) {
+                            tracing::warn!(
+                                node,
+                                "heartbeats on {}: {why}; trying again",
+                                l.interface
+                            );
+                            told_bind.insert(l.interface.clone(), why);
+                        }
+                        continue;
+                    }
+                }
+            }
+            if let Some(s) = sockets.get(&l.interface) {
+                // A link down is what heartbeats find out: no error here.
+                let _ = s
+                    .send_to(&message, SocketAddr::new(IpAddr::V4(l.broadcast), PORT))
+                    .await;
+            }
+        }
+        for (i, reachable) in hearing.verdicts(Instant::now()) {
+            if shown.get(&i) != Some(&reachable) {
+                let before = shown.insert(i.clone(), reachable);
+                if before.is_some() || !reachable {
+                    tracing::info!(
+                        node,
+                        "heartbeats: {i} {}",
+                        if reachable {
+                            "hears the others again"
+                        } else {
+                            "hears no other node while another adapter does: cut off"
+                        }
+                    );
+                    // A cut-off adapter keeps its link: its route to the
+                    // subnet goes, or replies would leave through it.
+                    if let Some(l) = locals.iter().find(|l| l.interface == i) {
+                        if let Err(e) = super::linux::subnet_route(&i, l.subnet, reachable).await {
+                            tracing::warn!(node, "{e}");
+                        }
+                    }
+                }
+                if tx.send((i, reachable)).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    for l in listeners {
+        l.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adapter_is_cut_off_only_while_another_hears() {
+        let t = Instant::now();
+        let limit = Duration::from_millis(300);
+        let mut h = Hearing::default();
+        h.add("net1", "eth1", limit, t);
+        h.add("net1", "eth2", limit, t);
+        h.add("net2", "eth3", limit, t);
+        // Nobody heard anything yet: no verdict against anyone.
+        assert!(h.verdicts(t).iter().all(|(_, ok)| *ok));
+        h.heard("eth2", t + Duration::from_millis(5));
+        assert!(
+            h.verdicts(t + limit).iter().all(|(_, ok)| *ok),
+            "not judged before it could hear"
+        );
+        h.heard("eth1", t);
+        h.heard("eth2", t);
+        assert!(h.verdicts(t + limit).iter().all(|(_, ok)| *ok));
+        // eth1 goes silent while eth2 hears: eth1 is cut off.
+        h.heard("eth2", t + limit);
+        let v = h.verdicts(t + limit + Duration::from_millis(1));
+        assert_eq!(
+            v,
+            [
+                ("eth1".to_string(), false),
+                ("eth2".to_string(), true),
+                ("eth3".to_string(), true)
+            ]
+        );
+        // Both silent (the peers may be down): no verdict.
+        assert!(h.verdicts(t + limit * 3).iter().all(|(_, ok)| *ok));
+    }
+}
