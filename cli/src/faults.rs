@@ -27,10 +27,17 @@ pub struct FaultsArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// With `--seed`: the nodes' log too (`-v` info, `-vv` debug), in
+    /// simulated time.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 pub fn run(args: &FaultsArgs) -> u8 {
     if let Some(seed) = args.seed {
+        if args.verbose > 0 {
+            crate::bundle::init_logging(args.verbose, false, false);
+        }
         let s = Schedule::generate(seed);
         print!("{}", s.describe());
         let r = faultsim::run(&s);

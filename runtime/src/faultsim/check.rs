@@ -284,7 +284,13 @@ impl Checker {
             self.raised.entry(w).or_insert(0);
         }
         // (User events' keys carry the time: the trace names their id.)
-        let what = work_id(q).map_or(id.to_string(), |w| format!("id {w}"));
+        let what = match (&q.request.kind, work_id(q)) {
+            (_, Some(w)) => format!("id {w}"),
+            (crate::event::EventKind::Dare { bundle, .. }, _) => {
+                format!("bundle {}", &bundle[..bundle.len().min(12)])
+            }
+            _ => id.to_string(),
+        };
         self.trace.push(format!(
             "r{rev} queued {} at {} ({what})",
             q.request.name, q.request.location

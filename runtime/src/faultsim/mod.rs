@@ -91,6 +91,9 @@ pub enum Fault {
     Raise { id: u64, location: NodeId },
     /// An operator's decision on whatever waits for one.
     Resume { decision: Decision },
+    /// An operator deploys the other site (`reshaped`), or the first one
+    /// again.
+    Deploy { reshaped: bool },
 }
 
 impl std::fmt::Display for Fault {
@@ -126,6 +129,11 @@ impl std::fmt::Display for Fault {
             Fault::Outage { ms } => write!(f, "the store is down for {ms} ms"),
             Fault::Raise { id, location } => write!(f, "user event {id} at node {location}"),
             Fault::Resume { decision } => write!(f, "operator: {}", decision.as_str()),
+            Fault::Deploy { reshaped } => write!(
+                f,
+                "operator: deploy the {} site",
+                if *reshaped { "reshaped" } else { "first" }
+            ),
         }
     }
 }
@@ -223,6 +231,19 @@ impl Schedule {
             };
             steps.push(Step { at_ms: t, fault });
         }
+        // Deploys from a stream of their own: the other faults of a seed
+        // stay what they were.
+        let mut d = Rng::new(seed ^ 0xda2e_da2e_da2e_da2e);
+        for k in 0..d.below(3) {
+            let at_ms = 500 + d.below(t.max(1));
+            steps.push(Step {
+                at_ms,
+                fault: Fault::Deploy {
+                    reshaped: k % 2 == 0,
+                },
+            });
+        }
+        steps.sort_by_key(|s| s.at_ms);
         Schedule {
             seed,
             nodes,
@@ -282,7 +303,11 @@ struct Proc {
 struct World {
     store: Arc<MemStore>,
     checker: Arc<Mutex<Checker>>,
-    bundle: Arc<hacmp_compiler::Bundle>,
+    /// The first site and the one deploys switch to.
+    bundles: [Arc<hacmp_compiler::Bundle>; 2],
+    /// The hash of the bundle the group runs, as last read: a node that
+    /// starts runs it (as if its operator fetched it).
+    group_runs: Option<String>,
     exec: Arc<SimExecutor>,
     /// The nodes' resources: one table, so two nodes holding one address
     /// is seen.
@@ -306,12 +331,18 @@ impl World {
             return;
         }
         self.reap(node);
+        let bundle = self
+            .bundles
+            .iter()
+            .find(|b| Some(&b.hash) == self.group_runs.as_ref())
+            .unwrap_or(&self.bundles[0])
+            .clone();
         let store = CutStore::new(self.store.clone());
         let shared = Shared::new(
             store.clone(),
             1,
-            self.bundle.site.cluster.settle.0,
-            crate::resources::placer(&self.bundle),
+            bundle.site.cluster.settle.0,
+            crate::resources::placer(&bundle),
         );
         // Each start is a process of its own, which a restart can tell
         // from a running one.
@@ -341,7 +372,7 @@ impl World {
         let journal = Journal::in_memory();
         let cfg = ManagerConfig {
             node,
-            bundle: self.bundle.clone(),
+            bundle,
             root: None,
             journal: journal.clone(),
             journal_mode: JournalMode::Own,
@@ -366,6 +397,24 @@ impl World {
         );
     }
 
+    /// Reads which bundle the group runs (kept when the store does not
+    /// answer).
+    async fn refresh(&mut self, operator: &Operator<MemStore>) {
+        if let Ok(s) = operator.state().await {
+            if let Some(i) = s.identity {
+                self.group_runs = Some(i.value.hash);
+                return;
+            }
+        }
+        // Its holder gone, the identity waits to be published again: the
+        // bundle the group keeps says (what `hacmp bundle fetch` reads).
+        if let Ok(Some(json)) = operator.running_bundle().await {
+            if let Ok(b) = serde_json::from_slice::<hacmp_compiler::Bundle>(&json) {
+                self.group_runs = Some(b.hash);
+            }
+        }
+    }
+
     /// Collects what an ended process left.
     fn reap(&mut self, node: NodeId) {
         let Some(p) = self.procs.remove(&node) else {
@@ -388,10 +437,15 @@ impl World {
             };
             self.stops.push((node, r));
         } else if p.task.is_finished() {
-            // A manager ends on its own only when asked to stop.
-            if let Some(Ok(Err(e))) = futures::FutureExt::now_or_never(p.task) {
-                self.violations
-                    .push(format!("node {node}'s manager ended with an error: {e}"));
+            // A manager ends on its own only when asked to stop, or when
+            // it was started with a bundle a deploy replaced meanwhile
+            // (refused: its operator starts it again with the group's).
+            match futures::FutureExt::now_or_never(p.task) {
+                Some(Ok(Err(GsError::Refused(why)))) if why.contains("different site") => {}
+                Some(Ok(Err(e))) => self
+                    .violations
+                    .push(format!("node {node}'s manager ended with an error: {e}")),
+                _ => {}
             }
         } else {
             p.task.abort();
@@ -427,7 +481,10 @@ impl World {
                     self.crash(n, true);
                 }
             }
-            Fault::Restart { node } => self.start(*node),
+            Fault::Restart { node } => {
+                self.refresh(operator).await;
+                self.start(*node)
+            }
             Fault::Stop { node, takeover } => {
                 if let Some(p) = self.procs.get_mut(node).filter(|p| !p.task.is_finished()) {
                     p.stop_asked = true;
@@ -460,6 +517,13 @@ impl World {
             Fault::Raise { id, location } => {
                 // The store may be down: the operator tries until it is back.
                 let _ = operator.enqueue(world::work(*id, *location)).await;
+            }
+            Fault::Deploy { reshaped } => {
+                let b = &self.bundles[usize::from(*reshaped)];
+                if let Ok(json) = serde_json::to_vec(&**b) {
+                    // Refused when no node is up or the group runs it.
+                    let _ = operator.deploy(&b.hash, json).await;
+                }
             }
             Fault::Resume { decision } => {
                 resume(operator, *decision).await;
@@ -513,7 +577,12 @@ async fn play(schedule: &Schedule) -> Report {
     let mut w = World {
         store: store.clone(),
         checker: checker.clone(),
-        bundle: Arc::new(world::site(schedule.nodes, schedule.policy)),
+        bundles: {
+            let first = world::site(schedule.nodes, schedule.policy);
+            let reshaped = world::reshaped(&first);
+            [Arc::new(first), Arc::new(reshaped)]
+        },
+        group_runs: None,
         exec: Arc::new(SimExecutor::new(
             schedule.failing.clone(),
             Duration::from_millis(200),
@@ -541,6 +610,7 @@ async fn play(schedule: &Schedule) -> Report {
     // the cluster must settle with every node a member (what was queued
     // while no node was up runs then).
     tokio::time::sleep(Duration::from_secs(30)).await;
+    w.refresh(&operator).await;
     for n in 1..=schedule.nodes {
         w.start(n);
     }
@@ -560,10 +630,40 @@ async fn play(schedule: &Schedule) -> Report {
             }
         }
         resume(&operator, Decision::Continue).await;
+        // A node refused for a bundle a deploy replaced starts again with
+        // the group's, as its operator would.
+        let refused: Vec<NodeId> = w
+            .procs
+            .iter()
+            .filter(|(_, p)| p.task.is_finished() && !p.stop_asked)
+            .map(|(n, _)| *n)
+            .collect();
+        if !refused.is_empty() {
+            w.refresh(&operator).await;
+            for n in refused {
+                w.start(n);
+            }
+        }
         if Instant::now() >= deadline {
             break false;
         }
     };
+    // One bundle: every running node runs the one the group runs.
+    if settled {
+        if let Ok(s) = operator.state().await {
+            let group = s.runs().unwrap_or_default().to_string();
+            for (n, p) in w.procs.iter().filter(|(_, p)| !p.task.is_finished()) {
+                let mine = p.manager.bundle().hash.clone();
+                if mine != group {
+                    w.violations.push(format!(
+                        "node {n} runs bundle {} while the group runs {}",
+                        &mine[..12],
+                        &group[..group.len().min(12)]
+                    ));
+                }
+            }
+        }
+    }
     // Let every manager write its journal.
     tokio::time::sleep(Duration::from_secs(1)).await;
     if !settled {
@@ -571,14 +671,22 @@ async fn play(schedule: &Schedule) -> Report {
             .state()
             .await
             .map(|s| {
+                let short = |h: &str| h[..h.len().min(12)].to_string();
+                let bundles: BTreeMap<NodeId, String> = s
+                    .alive
+                    .iter()
+                    .map(|(n, a)| (*n, short(&a.record.hash)))
+                    .collect();
                 format!(
-                    "members {:?}, joining {:?}, running {:?}, queued {}",
+                    "members {:?}, joining {:?}, running {:?}, queued {}, the group's bundle {:?}, the nodes' {:?}",
                     s.members(),
                     s.joining(),
                     s.current
                         .as_ref()
                         .map(|c| (c.value.seq, c.value.event.request.name.clone())),
-                    s.queue.len()
+                    s.queue.len(),
+                    s.runs().map(short),
+                    bundles
                 )
             })
             .unwrap_or_default();

@@ -145,12 +145,47 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
             ),
         ),
     ]);
+    let mut programs = programs;
+    programs.insert(
+        "/sim/reconfig_topology.rp".to_string(),
+        program(
+            "/sim/reconfig_topology.rp",
+            &[
+                &[(All, "reconfig_topology_start", true)],
+                &[(All, "reconfig_topology_complete", true)],
+            ],
+        ),
+    );
+    programs.insert(
+        "/sim/reconfig_resource.rp".to_string(),
+        program(
+            "/sim/reconfig_resource.rp",
+            &[
+                &[(All, "reconfig_resource_release", true)],
+                &[(All, "reconfig_resource_acquire", true)],
+                &[(All, "reconfig_resource_complete", true)],
+            ],
+        ),
+    );
     let rules = vec![
         rule("TE_JOIN_NODE", "/sim/node_up.rp", 1),
         rule("TE_FAIL_NODE", "/sim/node_down.rp", 2),
+        rule("TE_DARE_TOPOLOGY", "/sim/reconfig_topology.rp", 6),
+        rule("TE_DARE_RESOURCE", "/sim/reconfig_resource.rp", 6),
         rule(WORK, "/sim/work.rp", 7),
     ];
     Bundle::new(site, rules, programs, BTreeMap::new())
+}
+
+/// The site a deploy switches to: every group's node list reversed (so
+/// the placement moves groups) and another settle interval.
+pub fn reshaped(b: &Bundle) -> Bundle {
+    let mut site = b.site.clone();
+    for g in &mut site.resources.groups {
+        g.nodes.reverse();
+    }
+    site.cluster.settle = hacmp_stdlib::Duration(Duration::from_millis(60));
+    Bundle::new(site, b.rules.clone(), b.programs.clone(), b.sources.clone())
 }
 
 /// Two resource groups over every node, one cascading and one rotating,
@@ -431,6 +466,12 @@ impl<G: GroupServices> GroupServices for Checked<G> {
     }
     async fn publish_bundle(&self, hash: &str, bundle: Vec<u8>) -> Result<(), GsError> {
         self.inner.publish_bundle(hash, bundle).await
+    }
+    async fn running_bundle(&self) -> Result<Option<Vec<u8>>, GsError> {
+        self.inner.running_bundle().await
+    }
+    async fn group_bundle_hash(&self) -> Result<Option<String>, GsError> {
+        self.inner.group_bundle_hash().await
     }
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
         self.inner.statuses().await

@@ -660,6 +660,24 @@ impl<S: Store> GroupServices for Group<S> {
         statuses(&*self.shared.store).await
     }
 
+    async fn group_bundle_hash(&self) -> Result<Option<String>, GsError> {
+        self.wait(Topic::Membership, true, |s| {
+            Some(Ok(s.runs().map(str::to_string)))
+        })
+        .await
+    }
+
+    async fn running_bundle(&self) -> Result<Option<Vec<u8>>, GsError> {
+        let key = super::dare::BUNDLE;
+        let store = self.shared.store.clone();
+        let (_, kvs) = self
+            .retry("reading the group's bundle", false, || {
+                store.get_prefix(key)
+            })
+            .await?;
+        Ok(kvs.into_iter().find(|kv| kv.key == key).map(|kv| kv.value))
+    }
+
     async fn staged_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, GsError> {
         let key = super::dare::staged(hash);
         let store = self.shared.store.clone();
@@ -675,7 +693,11 @@ impl<S: Store> GroupServices for Group<S> {
         bundle: Vec<u8>,
         placer: Option<std::sync::Arc<protocol::Placer>>,
     ) -> Result<(), GsError> {
-        let (me, _) = self.me()?;
+        let Ok((me, _)) = self.me() else {
+            // Out of the group: it joins with the new identity.
+            self.shared.switched(self.node, identity.clone(), placer);
+            return Ok(());
+        };
         let process = self
             .wait(Topic::Membership, true, |s| {
                 Some(Ok(s.alive.get(&me.node).map(|a| a.record.process.clone())))

@@ -384,14 +384,21 @@ pub trait GroupServices: Send + Sync + 'static {
     /// The bundle staged for a deploy under `hash` (JSON), if any.
     async fn staged_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, GsError>;
 
-    /// Switches this member to the bundle `identity` names (`bundle`, its
-    /// JSON): its alive record, the group's identity, the group's bundle.
+    /// Switches this node to the bundle `identity` names (`bundle`, its
+    /// JSON): as a member, its alive record, the group's identity and the
+    /// group's bundle; out of the group, only what it will join with.
     async fn switch_bundle(
         &self,
         identity: &Identity,
         bundle: Vec<u8>,
         placer: Option<std::sync::Arc<protocol::Placer>>,
     ) -> Result<(), GsError>;
+
+    /// The hash of the bundle the group runs (its identity), as last seen.
+    async fn group_bundle_hash(&self) -> Result<Option<String>, GsError>;
+
+    /// The bundle the group keeps (JSON), if any.
+    async fn running_bundle(&self) -> Result<Option<Vec<u8>>, GsError>;
 
     /// Keeps the group's bundle (JSON) in the store while the group runs
     /// the one of `hash` (best effort: for operators' diffs and fetches).

@@ -245,7 +245,12 @@ pub fn chores(
 ) -> Plan {
     let mut plan = Plan::default();
     let members = s.members();
-    if s.identity.is_none() && !members.is_empty() {
+    // The bundle the group runs: its identity's, or while that waits to be
+    // published again, the one the group keeps. Only a coordinator that
+    // runs it publishes the identity: a node that joined while a deploy
+    // switched the others must not undo it.
+    let group = s.runs();
+    if s.identity.is_none() && !members.is_empty() && group.is_none_or(|g| g == identity.hash) {
         plan.chores.push(Chore {
             txn: Txn::new()
                 .when(Compare::Missing(keys::IDENTITY.into()))

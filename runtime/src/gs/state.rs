@@ -148,6 +148,9 @@ pub struct GroupState {
     pub outcomes: BTreeMap<u64, Outcome>,
     /// Where resource groups are, as of the last claimed event.
     pub placement: Option<crate::resources::Placement>,
+    /// The hash of the bundle the group keeps (`s/bundle`): which bundle
+    /// the group runs while its identity waits to be published again.
+    pub bundle: Option<String>,
     tally: Tally,
     complete: BTreeSet<SyncPoint>,
     /// Kept as alive keys and the roster change (asked at every change).
@@ -158,6 +161,7 @@ pub struct GroupState {
 /// A key of the group, parsed.
 enum Key {
     Identity,
+    Bundle,
     Alive(NodeId),
     Roster(NodeId),
     Queue(String),
@@ -195,6 +199,7 @@ fn parse_key(key: &str) -> Option<Key> {
     let node = |s: &str| s.parse::<NodeId>().ok();
     Some(match parts.as_slice() {
         ["identity"] => Key::Identity,
+        ["bundle"] => Key::Bundle,
         ["alive", n] => Key::Alive(node(n)?),
         ["roster", n] => Key::Roster(node(n)?),
         ["queue", id] => Key::Queue((*id).to_string()),
@@ -217,6 +222,15 @@ fn parse<T: DeserializeOwned>(b: &[u8]) -> Option<T> {
 }
 
 impl GroupState {
+    /// The hash of the bundle the group runs: its identity's, or while
+    /// that waits to be published again, the one the group keeps.
+    pub fn runs(&self) -> Option<&str> {
+        self.identity
+            .as_ref()
+            .map(|i| i.value.hash.as_str())
+            .or(self.bundle.as_deref())
+    }
+
     /// The state of a full read.
     pub fn from_kvs(revision: Revision, kvs: &[KeyValue]) -> GroupState {
         let mut s = GroupState::default();
@@ -310,6 +324,15 @@ impl GroupState {
             }
             Key::Queued => self.queued = Some(kv.modified),
             Key::Placement => self.placement = parse(v),
+            Key::Bundle => {
+                // Only its hash (the rest of the bundle is not needed here).
+                #[derive(serde::Deserialize)]
+                struct Hash {
+                    hash: String,
+                }
+                self.bundle = parse::<Hash>(v).map(|h| h.hash);
+                t.membership = true;
+            }
             Key::Seq => {
                 self.seq = std::str::from_utf8(v)
                     .ok()
@@ -402,6 +425,10 @@ impl GroupState {
             }
             Key::Queued => self.queued = None,
             Key::Placement => self.placement = None,
+            Key::Bundle => {
+                self.bundle = None;
+                t.membership = true;
+            }
             Key::Seq => {
                 self.seq = None;
                 t.event = true;

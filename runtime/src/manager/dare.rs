@@ -87,30 +87,7 @@ impl<G: GroupServices> Manager<G> {
         if !new.verify() || new.hash != target {
             return Err("the staged bundle does not match its hash".into());
         }
-        let node = self.cfg.node;
-        let current = self.bundle();
-        if new.site.cluster.id != current.site.cluster.id {
-            return Err(format!(
-                "the new site is cluster {}, this node runs cluster {}",
-                new.site.cluster.id, current.site.cluster.id
-            ));
-        }
-        if !new.site.nodes.is_empty() && !new.site.nodes.iter().any(|n| n.number == node) {
-            return Err(format!(
-                "node {node} is not a node of the new site: stop it before the deploy"
-            ));
-        }
-        let differing = if self.exec.simulated() {
-            Vec::new()
-        } else {
-            differing_commands(&new, self.cfg.root.as_deref())
-        };
-        if !differing.is_empty() {
-            return Err(format!(
-                "this node's files differ from the new bundle's: {} (install them on every node first)",
-                differing.join(", ")
-            ));
-        }
+        self.runnable(&new)?;
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::new(new), json));
         Ok(format!("bundle {} prepared", short(target)))
     }
@@ -132,9 +109,51 @@ impl<G: GroupServices> Manager<G> {
                 short(target)
             ));
         };
-        // Groups the new site changes or drops are taken down with the
-        // definitions they were brought up with; TE_DARE_RESOURCE brings
-        // them up again where the new placement says.
+        self.install(current, new, json, report).await
+    }
+
+    /// Whether this node can run `new`: the same cluster, a node of its
+    /// site, and every command installed with the content it was built
+    /// from (simulated nodes check no files).
+    fn runnable(&self, new: &Bundle) -> Result<(), String> {
+        let node = self.cfg.node;
+        let current = self.bundle();
+        if new.site.cluster.id != current.site.cluster.id {
+            return Err(format!(
+                "the new site is cluster {}, this node runs cluster {}",
+                new.site.cluster.id, current.site.cluster.id
+            ));
+        }
+        if !new.site.nodes.is_empty() && !new.site.nodes.iter().any(|n| n.number == node) {
+            return Err(format!(
+                "node {node} is not a node of the new site: stop it before the deploy"
+            ));
+        }
+        let differing = if self.exec.simulated() {
+            Vec::new()
+        } else {
+            differing_commands(new, self.cfg.root.as_deref())
+        };
+        if !differing.is_empty() {
+            return Err(format!(
+                "this node's files differ from the new bundle's: {} (install them on every node first)",
+                differing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `new` from now on: the groups the new site changes or drops
+    /// are taken down with the definitions they were brought up with
+    /// (TE_DARE_RESOURCE brings them up again where the new placement
+    /// says), the group is told, then the agent and the manager follow.
+    async fn install(
+        &self,
+        current: &Arc<Bundle>,
+        new: Arc<Bundle>,
+        json: Vec<u8>,
+        report: Report<'_>,
+    ) -> Result<String, String> {
         let released = self
             .resources
             .release_changed(&current.site, &new.site, report)
@@ -145,22 +164,49 @@ impl<G: GroupServices> Manager<G> {
             .await
             .map_err(|e| format!("cannot switch in the group: {e}"))?;
         self.cfg.agent.switch(&new);
+        let to = new.hash.clone();
         self.bundle.send_replace(new);
-        tracing::warn!(
-            node = self.cfg.node,
-            "deploy: switched from bundle {} to {}",
-            short(&current.hash),
-            short(target)
-        );
         let mut did = format!(
             "switched from bundle {} to {}",
             short(&current.hash),
-            short(target)
+            short(&to)
         );
+        tracing::warn!(node = self.cfg.node, "{did}");
         if let Err(e) = released {
             did.push_str(&format!(" (releasing changed groups: {e})"));
         }
         Ok(did)
+    }
+
+    /// Out of the group when it was deployed a new site (cut off or fenced
+    /// during the deploy), this node takes the bundle the group keeps when
+    /// it can run it, instead of being refused: it was a member, and every
+    /// member switches. A node started with another site is refused
+    /// instead: its operator decides.
+    pub(super) async fn catch_up(&self) -> Result<String, String> {
+        let json = self
+            .gs
+            .running_bundle()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the group keeps no bundle")?;
+        let new: Bundle = serde_json::from_slice(&json)
+            .map_err(|e| format!("the group's bundle is not a bundle: {e}"))?;
+        if !new.verify() {
+            return Err("the group's bundle does not match its hash".into());
+        }
+        self.runnable(&new)?;
+        let node = self.cfg.node;
+        let report = |g: &str, r: Option<&str>, what: &str| {
+            tracing::info!(
+                node,
+                group = g,
+                resource = r.unwrap_or(""),
+                "{what} (catching up with a deploy)"
+            );
+        };
+        let current = self.bundle();
+        self.install(&current, Arc::new(new), json, &report).await
     }
 }
 

@@ -415,11 +415,12 @@ impl<G: GroupServices> Manager<G> {
     /// Runs until the node leaves or is stopped. Errors: refused at join,
     /// expelled (when not rejoining), group services gone.
     pub async fn run(self: Arc<Self>) -> Result<Exit, GsError> {
-        let publisher = tokio::spawn(self.clone().publisher());
-        let monitors = tokio::spawn(self.clone().monitors());
+        // Ended with the run, even one that is dropped (they hold the
+        // manager, and with it the lease's keeper).
+        let publisher = Watcher(tokio::spawn(self.clone().publisher()));
+        let monitors = Watcher(tokio::spawn(self.clone().monitors()));
         let r = self.clone().incarnations().await;
-        monitors.abort();
-        publisher.abort();
+        drop((monitors, publisher));
         self.gs.close().await;
         r
     }
@@ -428,6 +429,8 @@ impl<G: GroupServices> Manager<G> {
         let node = self.cfg.node;
         let mut stop = self.stop.subscribe();
         let mut first = true;
+        // After the first incarnation: a refusal may be a deploy missed.
+        let mut rejoining = false;
         self.release_all("starting: a node holds nothing until placed")
             .await;
         loop {
@@ -451,7 +454,23 @@ impl<G: GroupServices> Manager<G> {
                     let _ = tx.send(joined.clone());
                 }
             }
+            if let Err(GsError::Refused(why)) = &joined {
+                // A member cut off during a deploy catches up with it.
+                if rejoining {
+                    match self.catch_up().await {
+                        Ok(did) => {
+                            tracing::warn!(
+                                node,
+                                "refused with the old bundle ({why}): {did}; joining again"
+                            );
+                            continue;
+                        }
+                        Err(e) => tracing::error!(node, "cannot take the group's bundle: {e}"),
+                    }
+                }
+            }
             joined?;
+            rejoining = true;
             // The group keeps the bundle it runs, for operators' diffs and
             // for `hacmp bundle fetch`.
             if let Ok(json) = serde_json::to_vec(&*bundle) {
@@ -477,6 +496,7 @@ impl<G: GroupServices> Manager<G> {
                     .await;
             }
             let ran = self.events(&mut stop).await;
+            tracing::debug!(node, "this incarnation's events ended: {ran:?}");
             // Out of the group (fenced, stopped at once, or left: its own
             // node-down may have ended before its release step ran):
             // whatever it still holds is being taken over by the others.
@@ -527,6 +547,37 @@ impl<G: GroupServices> Manager<G> {
                 .await;
             tracing::info!(node, seq = ev.seq, event = %ev.event.request.name, location = ev.event.request.location,
                 membership = ?ev.membership, "event: {}", ev.why);
+            // A node that joined while a deploy switched the others runs
+            // the group's bundle from its first event on (during the
+            // deploy's own event the members switch one by one).
+            if !matches!(ev.event.request.kind, EventKind::Dare { .. }) {
+                let group = match self.gs.group_bundle_hash().await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        self.close_own(&ev, Outcome::Interrupted);
+                        return Err(e);
+                    }
+                };
+                tracing::debug!(node, seq = ev.seq, "the group runs bundle {group:?}");
+                if group.as_ref().is_some_and(|h| *h != self.bundle().hash) {
+                    match self.catch_up().await {
+                        Ok(did) => tracing::warn!(
+                            node,
+                            seq = ev.seq,
+                            "the group runs another bundle: {did}"
+                        ),
+                        Err(e) => {
+                            self.record(&ev, RecordKind::Stopped, |r| {
+                                r.detail = Some(format!("the group runs another bundle, which this node cannot run: {e}"))
+                            });
+                            self.close_own(&ev, Outcome::Interrupted);
+                            return Err(GsError::Refused(format!(
+                                "node {node}: the group runs another bundle, which this node cannot run: {e}"
+                            )));
+                        }
+                    }
+                }
+            }
             let ran = tokio::select! {
                 biased;
                 _ = stop_now(stop) => None,
