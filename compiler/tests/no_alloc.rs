@@ -33,8 +33,11 @@ static GLOBAL: Counting = Counting;
 fn evaluation_allocates_nothing() {
     let pc = ValueType::Sbs(vec![ScalarType::Int, ScalarType::Int, ScalarType::String]);
     let int = ValueType::Scalar(ScalarType::Int);
+    let float = ValueType::Scalar(ScalarType::Float);
     let cases = [
         ("X@0==0&&X@1!=0", &pc),
+        ("X>90", &float),
+        ("X>=90&&X<100&&X@P<90", &float),
         ("X@2==\"rwhod\"||X@0>3", &pc),
         ("(X*3+X@P)/2>=17&&(X&7)!=3||-X<X@P%5", &int),
     ];
@@ -47,10 +50,15 @@ fn evaluation_allocates_nothing() {
                     Scalar::Int(i % 2),
                     Scalar::Str("rwhod".into()),
                 ],
+                _ if t == &float => vec![Scalar::Float(80.0 + (i % 21) as f64)],
                 _ => vec![Scalar::Int(i * 7 - 100)],
             })
             .collect();
-        let prev = [Scalar::Int(4)];
+        let prev = if t == &float {
+            [Scalar::Float(85.0)]
+        } else {
+            [Scalar::Int(4)]
+        };
         let before = ALLOCS.load(Ordering::SeqCst);
         let mut hits = 0;
         for r in &records {

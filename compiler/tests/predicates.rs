@@ -1,6 +1,6 @@
 //! Predicate semantics: operators, types, precedence, `X@P`, errors.
 
-use hacmp_compiler::predicate::{compile, CompiledPredicate, EvalError, Observation, Scalar};
+use hacmp_compiler::predicate::{compile, CompiledPredicate, EvalError, Observation, Plan, Scalar};
 use hacmp_grammar::parse_predicate;
 use hacmp_grammar::span::Span;
 use hacmp_stdlib::{ScalarType, ValueType};
@@ -226,4 +226,79 @@ fn compiled_predicates_round_trip_through_json() {
     let json = serde_json::to_string(&p).unwrap();
     let back: CompiledPredicate = serde_json::from_str(&json).unwrap();
     assert_eq!(p, back);
+}
+
+/// The direct plans (comparisons as ranges) agree with the stack machine
+/// at the edges: the extremes of the integers, ±0, ±∞, NaN, and the
+/// neighbours of each constant, for the six operators.
+#[test]
+fn plans_agree_with_the_stack_machine_at_the_edges() {
+    let ops = ["<", "<=", ">", ">=", "==", "!="];
+    let ints: Vec<i64> = vec![
+        i64::MIN,
+        i64::MIN + 1,
+        -1,
+        0,
+        1,
+        89,
+        90,
+        91,
+        i64::MAX - 1,
+        i64::MAX,
+    ];
+    for k in [
+        "-9223372036854775807",
+        "0",
+        "90",
+        "9223372036854775806",
+        "9223372036854775807",
+    ] {
+        for op in ops {
+            let src = format!("X{op}{k}");
+            let p = c(&src, &int());
+            // (A negative constant is a negation: the stack machine's.)
+            if !k.starts_with('-') {
+                assert_ne!(p.plan, Plan::Stack, "{src}");
+            }
+            for v in &ints {
+                let cur = [Scalar::Int(*v)];
+                let obs = Observation {
+                    current: &cur,
+                    previous: None,
+                };
+                assert_eq!(p.eval(&obs), p.run_stack(&obs), "{src} at {v}");
+            }
+        }
+    }
+    let floats: Vec<f64> = vec![
+        f64::NEG_INFINITY,
+        f64::MIN,
+        -1.0,
+        -0.0,
+        0.0,
+        f64::MIN_POSITIVE,
+        89.999_999_999_999_99,
+        90.0,
+        90.000_000_000_000_01,
+        f64::MAX,
+        f64::INFINITY,
+        f64::NAN,
+    ];
+    for k in ["0", "0.0", "90", "90.5", "1e308", "1e999"] {
+        for op in ops {
+            let src = format!("X{op}{k}");
+            let Ok(p) = CompiledPredicate::from_source(&src, &float()) else {
+                continue;
+            };
+            for v in &floats {
+                for cur in [[Scalar::Float(*v)], [Scalar::Int(*v as i64)]] {
+                    let obs = Observation {
+                        current: &cur,
+                        previous: None,
+                    };
+                    assert_eq!(p.eval(&obs), p.run_stack(&obs), "{src} at {cur:?}");
+                }
+            }
+        }
+    }
 }

@@ -4,7 +4,10 @@ use hacmp_grammar::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use hacmp_grammar::span::Span;
 use hacmp_stdlib::{ScalarType, ValueType};
 
-use super::{Arith, Atom, Bit, Cmp, CompiledPredicate, NumTy, Op, Plan, StrRef, Test, MAX_STACK};
+use super::{
+    Arith, Atom, Bit, Chain, Cmp, CompiledPredicate, IntRange, NumTy, Op, Plan, Range, StrRef,
+    Test, MAX_STACK,
+};
 
 /// A predicate that parses but does not fit the variable (R011).
 #[derive(Clone, Debug, PartialEq)]
@@ -408,19 +411,47 @@ fn flip(c: Cmp) -> Cmp {
 
 /// The direct plan of a predicate already type-checked, or `Plan::Stack`.
 fn plan(e: &Expr, var: &ValueType) -> Plan {
-    if let Some(t) = test(e, var) {
-        return Plan::One(t);
-    }
-    for (op, make) in [
-        (BinaryOp::And, Plan::All as fn(Vec<Test>) -> Plan),
-        (BinaryOp::Or, Plan::Any),
-    ] {
+    for and in [true, false] {
+        let op = if and { BinaryOp::And } else { BinaryOp::Or };
         let mut tests = Vec::new();
         if chain(e, op, var, &mut tests) {
-            return make(tests);
+            return shape(tests, and);
         }
     }
     Plan::Stack
+}
+
+/// The chain's shape: of one type on the current record, or mixed.
+fn shape(tests: Vec<Test>, and: bool) -> Plan {
+    let ints: Option<Vec<_>> = tests
+        .iter()
+        .map(|t| match t {
+            Test::I {
+                previous: false,
+                range,
+            } => Some(*range),
+            _ => None,
+        })
+        .collect();
+    let floats: Option<Vec<_>> = tests
+        .iter()
+        .map(|t| match t {
+            Test::F {
+                previous: false,
+                range,
+            } => Some(*range),
+            _ => None,
+        })
+        .collect();
+    fn chain<T>(all: bool, tests: Vec<T>) -> Option<Chain<T>> {
+        (!tests.is_empty()).then_some(Chain { all, tests })
+    }
+    match (ints, floats) {
+        (Some(t), _) => chain(and, t).map(Plan::Ints),
+        (_, Some(t)) => chain(and, t).map(Plan::Floats),
+        (None, None) => chain(and, tests).map(Plan::Mixed),
+    }
+    .unwrap_or(Plan::Stack)
 }
 
 /// `a op b op c …` where every operand is a test.
@@ -465,25 +496,18 @@ fn test(e: &Expr, var: &ValueType) -> Option<Test> {
         Atom::Field(n) => (false, n),
         Atom::Previous => (true, 0),
     };
-    let mask = cmp.mask();
     Some(match (atom_ty(atom, var)?, lit) {
         (NumTy::I, Lit::I(k)) => Test::I {
             previous,
-            field,
-            mask,
-            k,
+            range: IntRange::new(field, cmp, k),
         },
         (NumTy::I, Lit::F(k)) | (NumTy::F, Lit::F(k)) => Test::F {
             previous,
-            field,
-            mask,
-            k,
+            range: Range::float(field, cmp, k),
         },
         (NumTy::F, Lit::I(k)) => Test::F {
             previous,
-            field,
-            mask,
-            k: k as f64,
+            range: Range::float(field, cmp, k as f64),
         },
     })
 }

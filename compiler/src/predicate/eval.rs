@@ -93,15 +93,6 @@ fn cmp_f(c: Cmp, a: f64, b: f64) -> bool {
     order_f(a, b) & c.mask() != 0
 }
 
-#[inline(always)]
-fn record<'a>(obs: &Observation<'a>, previous: bool) -> Result<&'a [Scalar], EvalError> {
-    if previous {
-        obs.previous.ok_or(EvalError::NoPrevious)
-    } else {
-        Ok(obs.current)
-    }
-}
-
 /// Comparison without branches: which of {greater, equal, less} holds,
 /// against the mask of the wanted ones.
 #[inline(always)]
@@ -117,45 +108,38 @@ fn order_f(x: f64, k: f64) -> u8 {
         | u8::from(x.is_nan() || k.is_nan()) << 3
 }
 
-/// `x <mask> k` as one native comparison for the six operators (the
-/// branch on `mask` is the same every time a rule evaluates: predicted).
-/// Native float comparisons agree with the masks, NaN included (`!=` is
-/// the one operator with the unordered bit).
 #[inline(always)]
-fn holds<T: PartialOrd + Copy>(x: T, k: T, mask: u8, order: fn(T, T) -> u8) -> bool {
-    match mask {
-        0b0001 => x > k,
-        0b0011 => x >= k,
-        0b0010 => x == k,
-        0b0100 => x < k,
-        0b0110 => x <= k,
-        0b1101 => x != k,
-        _ => order(x, k) & mask != 0,
+fn int(rec: &[Scalar], field: u32) -> Result<i64, EvalError> {
+    match rec.get(field as usize) {
+        Some(Scalar::Int(x)) => Ok(*x),
+        _ => Err(EvalError::Layout),
     }
 }
 
 #[inline(always)]
-fn test(t: &Test, obs: &Observation<'_>) -> Result<bool, EvalError> {
-    match *t {
-        Test::I {
-            previous,
-            field,
-            mask,
-            k,
-        } => match record(obs, previous)?.get(field as usize) {
-            Some(Scalar::Int(x)) => Ok(holds(*x, k, mask, order_i)),
-            _ => Err(EvalError::Layout),
-        },
-        Test::F {
-            previous,
-            field,
-            mask,
-            k,
-        } => match record(obs, previous)?.get(field as usize) {
-            Some(Scalar::Float(x)) => Ok(holds(*x, k, mask, order_f)),
-            Some(Scalar::Int(x)) => Ok(holds(*x as f64, k, mask, order_f)),
-            _ => Err(EvalError::Layout),
-        },
+fn float(rec: &[Scalar], field: u32) -> Result<f64, EvalError> {
+    match rec.get(field as usize) {
+        Some(Scalar::Float(x)) => Ok(*x),
+        Some(Scalar::Int(x)) => Ok(*x as f64),
+        _ => Err(EvalError::Layout),
+    }
+}
+
+impl<T> super::Chain<T> {
+    /// Stops at the first test that decides, as `&&` and `||` do: a
+    /// malformed slot after it is no error. The last test's value is the
+    /// answer, without a branch on it.
+    #[inline(always)]
+    fn run(&self, mut test: impl FnMut(&T) -> Result<bool, EvalError>) -> Result<bool, EvalError> {
+        let Some((last, first)) = self.tests.split_last() else {
+            return Ok(self.all);
+        };
+        for t in first {
+            if test(t)? != self.all {
+                return Ok(!self.all);
+            }
+        }
+        test(last)
     }
 }
 
@@ -164,31 +148,51 @@ impl CompiledPredicate {
     /// caller decides whether to report them.
     #[inline(always)]
     pub fn eval(&self, obs: &Observation<'_>) -> Result<bool, EvalError> {
+        let c = obs.current;
+        match &self.plan {
+            Plan::Ints(ch) => ch.run(|r| Ok(r.holds(int(c, r.field)?))),
+            // Float slots hold floats; an integer there (or an integer
+            // field compared with a float) takes the general way.
+            Plan::Floats(ch) => match ch.run(|r| match c.get(r.field as usize) {
+                Some(Scalar::Float(x)) => Ok(r.holds(*x)),
+                _ => Err(EvalError::Layout),
+            }) {
+                Err(_) => self.eval_mixed(c, obs.previous),
+                done => done,
+            },
+            _ => self.eval_mixed(c, obs.previous),
+        }
+    }
+
+    /// Chains that read the previous record or mix types, and the stack
+    /// machine.
+    #[inline(never)]
+    fn eval_mixed(
+        &self,
+        current: &[Scalar],
+        previous: Option<&[Scalar]>,
+    ) -> Result<bool, EvalError> {
+        let obs = Observation { current, previous };
+        let ch = match &self.plan {
+            Plan::Mixed(ch) => ch,
+            Plan::Floats(ch) => return ch.run(|r| Ok(r.holds(float(current, r.field)?))),
+            _ => return self.run_stack(&obs),
+        };
         // False until a second observation exists, whichever operand
         // `&&` or `||` would have read first.
-        if self.reads_previous && obs.previous.is_none() {
-            return Err(EvalError::NoPrevious);
-        }
-        match &self.plan {
-            Plan::One(t) => test(t, obs),
-            Plan::All(ts) => {
-                for t in ts {
-                    if !test(t, obs)? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
+        let previous = match previous {
+            Some(p) => p,
+            None if self.reads_previous => return Err(EvalError::NoPrevious),
+            None => &[],
+        };
+        ch.run(|t: &Test| match *t {
+            Test::I { previous: p, range } => {
+                int(if p { previous } else { current }, range.field).map(|x| range.holds(x))
             }
-            Plan::Any(ts) => {
-                for t in ts {
-                    if test(t, obs)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+            Test::F { previous: p, range } => {
+                float(if p { previous } else { current }, range.field).map(|x| range.holds(x))
             }
-            Plan::Stack => self.run_stack(obs),
-        }
+        })
     }
 
     /// The stack machine (also what the plan must agree with).

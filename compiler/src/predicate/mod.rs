@@ -104,23 +104,99 @@ pub enum Op {
     JumpIfOne(u32),
 }
 
-/// One comparison of what a predicate reads with a constant: the slot
-/// (`previous` record or current, field index), the comparison as a mask
-/// over {greater, equal, less, unordered}, and the constant.
+/// One comparison of a field with a constant, as a closed range: true
+/// when `lo <= x <= hi` (false for NaN), or when `negate`, the opposite.
+/// The six operators are one shape, evaluated without branching on the
+/// operator.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Range<T> {
+    pub field: u32,
+    pub lo: T,
+    pub hi: T,
+    pub negate: bool,
+}
+
+/// An integer range as its start and width: `lo <= x <= lo + span` is one
+/// unsigned comparison of `x - lo` (wrapping) with `span`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntRange {
+    pub field: u32,
+    pub lo: i64,
+    pub span: u64,
+    pub negate: bool,
+}
+
+impl IntRange {
+    #[inline(always)]
+    pub fn holds(&self, x: i64) -> bool {
+        (x.wrapping_sub(self.lo) as u64 <= self.span) != self.negate
+    }
+
+    /// `x <cmp> k` on integers.
+    pub fn new(field: u32, cmp: Cmp, k: i64) -> IntRange {
+        let ne = cmp == Cmp::Ne;
+        let (lo, hi) = match cmp {
+            Cmp::Eq | Cmp::Ne => (k, k),
+            Cmp::Lt => (i64::MIN, k.wrapping_sub(1)),
+            Cmp::Le => (i64::MIN, k),
+            Cmp::Gt => (k.wrapping_add(1), i64::MAX),
+            Cmp::Ge => (k, i64::MAX),
+        };
+        // `x < i64::MIN` and `x > i64::MAX`: no integer, the negation of
+        // every integer.
+        let none = matches!((cmp, k), (Cmp::Lt, i64::MIN) | (Cmp::Gt, i64::MAX));
+        if none {
+            return IntRange {
+                field,
+                lo: i64::MIN,
+                span: u64::MAX,
+                negate: true,
+            };
+        }
+        IntRange {
+            field,
+            lo,
+            span: hi.wrapping_sub(lo) as u64,
+            negate: ne,
+        }
+    }
+}
+
+impl Range<f64> {
+    #[inline(always)]
+    pub fn holds(&self, x: f64) -> bool {
+        ((x >= self.lo) & (x <= self.hi)) != self.negate
+    }
+
+    /// `x <cmp> k` on floats: `x < k` is `x <=` the float below `k`, and no
+    /// float is below −∞ or above +∞; NaN is in no range, so only `!=`
+    /// holds for it, as IEEE comparisons say.
+    pub fn float(field: u32, cmp: Cmp, k: f64) -> Range<f64> {
+        const NONE: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (lo, hi) = match cmp {
+            Cmp::Eq | Cmp::Ne => (k, k),
+            Cmp::Lt if k == f64::NEG_INFINITY => NONE,
+            Cmp::Lt => (f64::NEG_INFINITY, k.next_down()),
+            Cmp::Le => (f64::NEG_INFINITY, k),
+            Cmp::Gt if k == f64::INFINITY => NONE,
+            Cmp::Gt => (k.next_up(), f64::INFINITY),
+            Cmp::Ge => (k, f64::INFINITY),
+        };
+        Range {
+            field,
+            lo,
+            hi,
+            negate: cmp == Cmp::Ne,
+        }
+    }
+}
+
+/// A comparison of what a predicate reads with a constant: of a field of
+/// the `previous` record or of the current one.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Test {
-    I {
-        previous: bool,
-        field: u32,
-        mask: u8,
-        k: i64,
-    },
-    F {
-        previous: bool,
-        field: u32,
-        mask: u8,
-        k: f64,
-    },
+    I { previous: bool, range: IntRange },
+    F { previous: bool, range: Range<f64> },
 }
 
 impl Cmp {
@@ -138,15 +214,27 @@ impl Cmp {
 }
 
 /// The common shapes of predicates, evaluated directly instead of on the
-/// stack machine: one comparison with a constant, or several joined by `&&`
-/// (or all by `||`). Anything else runs on `ops`; both give the same result.
+/// stack machine: comparisons with constants joined by `&&` (or all by
+/// `||`), one comparison being a chain of one. Chains of one type on the
+/// current record have a shape of their own (no dispatch per test).
+/// Anything else runs on `ops`; both give the same result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Plan {
-    One(Test),
-    All(Vec<Test>),
-    Any(Vec<Test>),
+    /// Integer fields of the current record.
+    Ints(Chain<IntRange>),
+    /// Numbers of the current record compared as floats.
+    Floats(Chain<Range<f64>>),
+    /// Types mixed, or the previous record read.
+    Mixed(Chain<Test>),
     /// Run the stack code.
     Stack,
+}
+
+/// Tests joined by `&&` (`all`) or all by `||`; never empty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chain<T> {
+    pub all: bool,
+    pub tests: Vec<T>,
 }
 
 impl CompiledPredicate {
