@@ -39,7 +39,7 @@ pub fn run(args: &CompileArgs) -> u8 {
         }
     };
     let Some(bundle) = l.take_bundle() else {
-        print(&l, args.lint.format, args.lint.color);
+        print(&l, &args.lint);
         eprintln!(
             "error: not writing `{}`: the site has errors",
             args.output.display()
@@ -47,7 +47,7 @@ pub fn run(args: &CompileArgs) -> u8 {
         return exit::FINDINGS;
     };
     if !l.diagnostics.is_empty() {
-        print(&l, args.lint.format, args.lint.color);
+        print(&l, &args.lint);
     }
     // Compact: a bundle stays near the size of its sources.
     let mut json = match serde_json::to_vec(&bundle) {

@@ -8,8 +8,57 @@ use crate::exit;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// A code such as R002 or P004; `list` lists them all.
+    /// A code such as R002 or P004; `list` lists them all; `all` explains
+    /// them all.
     pub code: String,
+    /// Markdown, one section per code with its anchor (how
+    /// docs/diagnostics.md is made: `hacmp explain all --markdown`).
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// The diagnostics page: every code under a heading of its own (anchor
+/// `#r016`), which SARIF's `helpUri` points at with `--docs-url`.
+pub fn page() -> String {
+    let mut s = String::from(
+        "# Diagnostic codes\n\n\
+         Every code `hacmp lint` reports, with a wrong and a right example. \
+         Made by `hacmp explain all --markdown` (a test keeps it current); \
+         `hacmp explain CODE` prints one section. With `--docs-url` set to \
+         where a site publishes this page, SARIF rules link to each code's \
+         section.\n\n",
+    );
+    for c in Code::ALL {
+        s.push_str(&format!(
+            "- [{c}](#{}) ({}): {}\n",
+            c.as_str().to_ascii_lowercase(),
+            c.severity().as_str(),
+            c.title()
+        ));
+    }
+    for c in Code::ALL {
+        s.push('\n');
+        s.push_str(&markdown(*c));
+    }
+    s
+}
+
+/// One code's section of the page.
+pub fn markdown(code: Code) -> String {
+    let full = text(code);
+    let examples: String = full
+        .find("Wrong (")
+        .map_or("", |i| &full[i..])
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    format!(
+        "## {code}\n\n**{}** ({})\n\n{}\n\n```text\n{}```\n",
+        code.title(),
+        code.severity().as_str(),
+        wrap(explain(code).text, 78),
+        examples
+    )
 }
 
 /// The text printed for a code.
@@ -90,6 +139,16 @@ fn wrap(t: &str, width: usize) -> String {
 }
 
 pub fn run(args: &ExplainArgs) -> u8 {
+    if args.code.eq_ignore_ascii_case("all") {
+        if args.markdown {
+            print!("{}", page());
+        } else {
+            for c in Code::ALL {
+                println!("{}", text(*c));
+            }
+        }
+        return exit::OK;
+    }
     if args.code.eq_ignore_ascii_case("list") {
         for c in Code::ALL {
             println!("{c}  {:<7}  {}", c.severity().as_str(), c.title());
@@ -98,7 +157,11 @@ pub fn run(args: &ExplainArgs) -> u8 {
     }
     match args.code.parse::<Code>() {
         Ok(c) => {
-            print!("{}", text(c));
+            if args.markdown {
+                print!("{}", markdown(c));
+            } else {
+                print!("{}", text(c));
+            }
             exit::OK
         }
         Err(()) => {

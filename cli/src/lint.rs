@@ -43,6 +43,10 @@ pub struct LintArgs {
     /// human (ariadne, colour on a terminal), json (one object), sarif (SARIF 2.1.0).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    /// The https address where the site publishes docs/diagnostics.md:
+    /// SARIF rules link to each code's anchor there (else `hacmp:explain/CODE`).
+    #[arg(long, value_name = "URL", value_parser = docs_url)]
+    pub docs_url: Option<String>,
     /// Colour in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
@@ -105,8 +109,20 @@ impl LintArgs {
 /// Where a site file is looked for when none is named.
 const DEFAULT_SITES: &[&str] = &["site.toml", "/etc/hacmp/site.toml"];
 
+fn docs_url(s: &str) -> Result<String, String> {
+    let ok = s.starts_with("https://") || s.starts_with("http://");
+    if ok && s.len() > "https://".len() && !s.chars().any(char::is_whitespace) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not an http(s) address (e.g. https://git.example.com/hacmp/blob/main/docs/diagnostics.md)"
+        ))
+    }
+}
+
 /// Prints a lint in the chosen format.
-pub fn print(l: &Lint, format: Format, color: Color) {
+pub fn print(l: &Lint, args: &LintArgs) {
+    let (format, color) = (args.format, args.color);
     let color = match color {
         Color::Always => true,
         Color::Never => false,
@@ -115,7 +131,7 @@ pub fn print(l: &Lint, format: Format, color: Color) {
     let text = match format {
         Format::Human => render::human(&l.sources, &l.diagnostics, color),
         Format::Json => render::json(&l.sources, &l.diagnostics),
-        Format::Sarif => render::sarif(&l.sources, &l.diagnostics),
+        Format::Sarif => render::sarif(&l.sources, &l.diagnostics, args.docs_url.as_deref()),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -146,7 +162,7 @@ pub fn run(args: &LintArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    print(&l, args.format, args.color);
+    print(&l, args);
     let s = l.summary();
     if s.errors > 0 || (args.deny_warnings && s.warnings > 0) {
         exit::FINDINGS

@@ -500,3 +500,71 @@ fn lint_against_a_bundle_reports_what_the_change_moves() {
     ]);
     assert!(stdout(&o).contains("nothing changes"), "{}", stdout(&o));
 }
+
+/// docs/diagnostics.md is what `hacmp explain all --markdown` prints: a
+/// new or reworded code shows here until the page is made again.
+#[test]
+fn the_diagnostics_page_is_current() {
+    let o = hacmp(&["explain", "all", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    let made = String::from_utf8(o.stdout).unwrap();
+    let kept = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/diagnostics.md"
+    ))
+    .unwrap();
+    assert!(
+        made == kept,
+        "docs/diagnostics.md is out of date: hacmp explain all --markdown > docs/diagnostics.md"
+    );
+    for c in hacmp_compiler::Code::ALL {
+        assert!(kept.contains(&format!("\n## {c}\n")), "{c} has no section");
+    }
+}
+
+/// With `--docs-url`, every SARIF rule links to its code's section of the
+/// published page; without, to `hacmp explain`. A bad address is refused.
+#[test]
+fn sarif_help_links_to_the_published_page() {
+    let base = "https://git.example.com/ops/hacmp/blob/main/docs/diagnostics.md";
+    let o = hacmp(&[
+        "lint",
+        "--no-fs",
+        "--format",
+        "sarif",
+        "--docs-url",
+        base,
+        "tests/diagnostics/R003.hacmprd",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    for r in rules {
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(
+            r["helpUri"],
+            format!("{base}#{}", id.to_ascii_lowercase()),
+            "{id}"
+        );
+    }
+    let o = hacmp(&[
+        "lint",
+        "--no-fs",
+        "--format",
+        "sarif",
+        "tests/diagnostics/R003.hacmprd",
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        v["runs"][0]["tool"]["driver"]["rules"][2]["helpUri"],
+        "hacmp:explain/R003"
+    );
+    let o = hacmp(&[
+        "lint",
+        "--docs-url",
+        "docs/diagnostics.md",
+        "tests/diagnostics/R003.hacmprd",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an http(s) address"));
+}

@@ -326,8 +326,23 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> String {
     s
 }
 
-/// SARIF 2.1.0: one run, the codes as rules, each diagnostic as a result.
-pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
+/// Where a rule's help is: the code's anchor on the diagnostics page
+/// published at `docs` (an http(s) address of `docs/diagnostics.md`), or
+/// else `hacmp:explain/CODE` (what `hacmp explain CODE` prints).
+pub fn help_uri(docs: Option<&str>, code: crate::code::Code) -> String {
+    match docs {
+        Some(base) => format!(
+            "{}#{}",
+            base.trim_end_matches('#'),
+            code.as_str().to_ascii_lowercase()
+        ),
+        None => format!("hacmp:explain/{}", code.as_str()),
+    }
+}
+
+/// SARIF 2.1.0: one run, the codes as rules, each diagnostic as a result;
+/// `docs` as for [`help_uri`].
+pub fn sarif(sources: &SourceMap, diags: &[Diagnostic], docs: Option<&str>) -> String {
     let rules: Vec<serde_json::Value> = crate::code::Code::ALL
         .iter()
         .map(|c| {
@@ -336,7 +351,7 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic]) -> String {
                 "shortDescription": { "text": c.title() },
                 "fullDescription": { "text": explain(*c).text },
                 "defaultConfiguration": { "level": level(c.severity()) },
-                "helpUri": format!("hacmp:explain/{}", c.as_str()),
+                "helpUri": help_uri(docs, *c),
                 "help": {
                     "text": explain(*c).text,
                     "markdown": format!("{}\n\n`hacmp explain {}` shows a wrong and a right example.", explain(*c).text, c.as_str()),

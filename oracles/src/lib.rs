@@ -240,7 +240,7 @@ fn rendered(l: &Lint) {
     }
     let json = render::json(&l.sources, &l.diagnostics);
     serde_json::from_str::<serde_json::Value>(&json).expect("JSON output is JSON");
-    let sarif = render::sarif(&l.sources, &l.diagnostics);
+    let sarif = render::sarif(&l.sources, &l.diagnostics, None);
     serde_json::from_str::<serde_json::Value>(&sarif).expect("SARIF output is JSON");
 }
 
