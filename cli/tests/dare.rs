@@ -311,3 +311,62 @@ fn a_deploy_whose_files_are_missing_switches_nobody() {
         assert!(switch_of(d).is_none());
     }
 }
+
+/// A member frozen (SIGSTOP) through a deploy: the others declare it
+/// failed and switch without it. When it wakes it finds itself out of the
+/// group, is refused with the old bundle, takes the group's from etcd
+/// (verified, its commands checked) and joins again, on the new bundle.
+#[test]
+fn a_member_frozen_through_a_deploy_catches_up_when_it_wakes() {
+    let test = "a_member_frozen_through_a_deploy_catches_up_when_it_wakes";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = staged(base.path(), false);
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+    let old = status(&url)["site"].clone();
+    ds[2].signal(libc::SIGSTOP);
+    let new = site.dir.join("new.toml");
+    let o = hacmp(&[
+        "deploy",
+        new.to_str().unwrap(),
+        "--etcd",
+        &url,
+        "--yes",
+        "--no-wait",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The deploy, and node 3's node-down, on nodes 1 and 2.
+    until("the group on the new bundle", 60, || {
+        let st = status(&url);
+        st["site"] != old && st["bundles"].as_object().is_some_and(|b| b.len() == 2)
+    });
+    until_idle(&url, &[1, 2], 60);
+    ds[2].signal(libc::SIGCONT);
+    until_idle(&url, &[1, 2, 3], 60);
+    let st = status(&url);
+    let bundles = st["bundles"].as_object().unwrap();
+    assert_eq!(bundles.len(), 3, "{st}");
+    assert!(
+        bundles.values().all(|h| *h == st["site"]),
+        "one bundle: {st}"
+    );
+    assert!(ds[2].running(), "node 3 stopped: {}", ds[2].log());
+    let log = ds[2].log();
+    assert!(
+        log.contains("refused with the old bundle")
+            || log.contains("the group runs another bundle"),
+        "{log}"
+    );
+    // Its second node-up: joined again.
+    assert_eq!(ds[2].count("TE_JOIN_NODE", 3), 2, "{log}");
+}

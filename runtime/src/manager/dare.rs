@@ -196,15 +196,7 @@ impl<G: GroupServices> Manager<G> {
             return Err("the group's bundle does not match its hash".into());
         }
         self.runnable(&new)?;
-        let node = self.cfg.node;
-        let report = |g: &str, r: Option<&str>, what: &str| {
-            tracing::info!(
-                node,
-                group = g,
-                resource = r.unwrap_or(""),
-                "{what} (catching up with a deploy)"
-            );
-        };
+        let report = super::noting(self.cfg.node, "catching up with a deploy");
         let current = self.bundle();
         self.install(&current, Arc::new(new), json, &report).await
     }

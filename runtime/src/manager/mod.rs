@@ -353,14 +353,7 @@ impl<G: GroupServices> Manager<G> {
             return;
         }
         let node = self.cfg.node;
-        let report = |g: &str, r: Option<&str>, what: &str| {
-            tracing::info!(
-                node,
-                group = g,
-                resource = r.unwrap_or(""),
-                "{what} ({why})"
-            );
-        };
+        let report = noting(node, why);
         if let Err(e) = self.resources.release_all(site, &report).await {
             tracing::error!(node, "releasing resources ({why}): {e}");
         }
@@ -693,6 +686,18 @@ impl<G: GroupServices> Manager<G> {
 
 /// Aborts its task when dropped (a manager stopped or crashed leaves no
 /// watcher behind).
+/// Logs a resource transition outside events, with why it happens.
+fn noting(node: NodeId, why: &str) -> impl Fn(&str, Option<&str>, &str) + '_ {
+    move |g, r, what| {
+        tracing::info!(
+            node,
+            group = g,
+            resource = r.unwrap_or(""),
+            "{what} ({why})"
+        )
+    }
+}
+
 struct Watcher(tokio::task::JoinHandle<()>);
 
 impl Drop for Watcher {
