@@ -5,7 +5,7 @@ use hacmp_grammar::span::Span;
 use hacmp_stdlib::{ScalarType, ValueType};
 
 use super::{
-    Arith, Atom, Bit, Chain, Cmp, CompiledPredicate, IntRange, NumTy, Op, Plan, Range, StrRef,
+    Arith, Atom, Bit, Chain, Cmp, CompiledPredicate, FloatRange, IntRange, NumTy, Op, Plan, StrRef,
     Test, MAX_STACK,
 };
 
@@ -503,11 +503,11 @@ fn test(e: &Expr, var: &ValueType) -> Option<Test> {
         },
         (NumTy::I, Lit::F(k)) | (NumTy::F, Lit::F(k)) => Test::F {
             previous,
-            range: Range::float(field, cmp, k),
+            range: FloatRange::new(field, cmp, k),
         },
         (NumTy::F, Lit::I(k)) => Test::F {
             previous,
-            range: Range::float(field, cmp, k as f64),
+            range: FloatRange::new(field, cmp, k as f64),
         },
     })
 }

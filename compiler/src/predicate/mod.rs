@@ -78,7 +78,7 @@ pub enum StrRef {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     PushI(i64),
-    PushF(f64),
+    PushF(#[serde(with = "bits")] f64),
     Load(Atom, NumTy),
     /// Converts the top word from integer to float.
     I2F,
@@ -93,7 +93,7 @@ pub enum Op {
     Cmp(Cmp, NumTy),
     /// Fused `atom <cmp> constant`, the common case (`X>90`, `X@0==0`).
     CmpAtomI(Atom, Cmp, i64),
-    CmpAtomF(Atom, Cmp, f64),
+    CmpAtomF(Atom, Cmp, #[serde(with = "bits")] f64),
     /// Pushes 1 when the strings are equal (`eq`) or differ (`!eq`).
     StrCmp(StrRef, StrRef, bool),
     /// Replaces the top word by integer 0 or 1.
@@ -104,16 +104,31 @@ pub enum Op {
     JumpIfOne(u32),
 }
 
-/// One comparison of a field with a constant, as a closed range: true
+/// One comparison of a float with a constant, as a closed range: true
 /// when `lo <= x <= hi` (false for NaN), or when `negate`, the opposite.
 /// The six operators are one shape, evaluated without branching on the
-/// operator.
+/// operator. (Bounds are kept as bits: JSON has no ±∞.)
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Range<T> {
+pub struct FloatRange {
     pub field: u32,
-    pub lo: T,
-    pub hi: T,
+    #[serde(with = "bits")]
+    pub lo: f64,
+    #[serde(with = "bits")]
+    pub hi: f64,
     pub negate: bool,
+}
+
+/// An f64 as its IEEE bits, so that ±∞ and NaN survive JSON.
+mod bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(v.to_bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
 }
 
 /// An integer range as its start and width: `lo <= x <= lo + span` is one
@@ -162,7 +177,7 @@ impl IntRange {
     }
 }
 
-impl Range<f64> {
+impl FloatRange {
     #[inline(always)]
     pub fn holds(&self, x: f64) -> bool {
         ((x >= self.lo) & (x <= self.hi)) != self.negate
@@ -171,7 +186,7 @@ impl Range<f64> {
     /// `x <cmp> k` on floats: `x < k` is `x <=` the float below `k`, and no
     /// float is below −∞ or above +∞; NaN is in no range, so only `!=`
     /// holds for it, as IEEE comparisons say.
-    pub fn float(field: u32, cmp: Cmp, k: f64) -> Range<f64> {
+    pub fn new(field: u32, cmp: Cmp, k: f64) -> FloatRange {
         const NONE: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
         let (lo, hi) = match cmp {
             Cmp::Eq | Cmp::Ne => (k, k),
@@ -182,7 +197,7 @@ impl Range<f64> {
             Cmp::Gt => (k.next_up(), f64::INFINITY),
             Cmp::Ge => (k, f64::INFINITY),
         };
-        Range {
+        FloatRange {
             field,
             lo,
             hi,
@@ -196,7 +211,7 @@ impl Range<f64> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Test {
     I { previous: bool, range: IntRange },
-    F { previous: bool, range: Range<f64> },
+    F { previous: bool, range: FloatRange },
 }
 
 impl Cmp {
@@ -223,7 +238,7 @@ pub enum Plan {
     /// Integer fields of the current record.
     Ints(Chain<IntRange>),
     /// Numbers of the current record compared as floats.
-    Floats(Chain<Range<f64>>),
+    Floats(Chain<FloatRange>),
     /// Types mixed, or the previous record read.
     Mixed(Chain<Test>),
     /// Run the stack code.

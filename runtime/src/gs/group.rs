@@ -661,7 +661,8 @@ impl<S: Store> GroupServices for Group<S> {
     }
 
     async fn group_bundle_hash(&self) -> Result<Option<String>, GsError> {
-        self.wait(Topic::Membership, true, |s| {
+        // Read out of the group too (a refused rejoin asks).
+        self.wait(Topic::Membership, false, |s| {
             Some(Ok(s.runs().map(str::to_string)))
         })
         .await

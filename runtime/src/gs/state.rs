@@ -223,12 +223,17 @@ fn parse<T: DeserializeOwned>(b: &[u8]) -> Option<T> {
 
 impl GroupState {
     /// The hash of the bundle the group runs: its identity's, or while
-    /// that waits to be published again, the one the group keeps.
+    /// that waits to be published again, the one the group keeps if a
+    /// member runs it (a bundle kept from before the group last emptied,
+    /// or one not kept because it is too large, decides nothing).
     pub fn runs(&self) -> Option<&str> {
         self.identity
             .as_ref()
             .map(|i| i.value.hash.as_str())
-            .or(self.bundle.as_deref())
+            .or(self
+                .bundle
+                .as_deref()
+                .filter(|b| self.alive.values().any(|a| a.record.hash == *b)))
     }
 
     /// The state of a full read.

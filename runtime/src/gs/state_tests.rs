@@ -166,3 +166,25 @@ fn members_are_joined_roster_entries_of_live_incarnations() {
     assert_eq!(s.queue["x"].arrival, 4);
     assert!(!s.idle());
 }
+
+/// Without an identity, the bundle the group keeps says which one it runs
+/// only while a member runs it: one kept from before the group emptied
+/// decides nothing.
+#[test]
+fn the_kept_bundle_counts_only_while_a_member_runs_it() {
+    let mut s = GroupState::default();
+    let kept = |hash: &str| Change::Put(kv("s/bundle", serde_json::json!({ "hash": hash }), 50, 0));
+    s.apply(1, &[alive(1, 1)]);
+    s.apply(2, &[kept("old")]);
+    assert_eq!(s.runs(), None, "nobody runs the kept bundle");
+    s.apply(3, &[kept("h")]);
+    assert_eq!(s.runs(), Some("h"), "node 1 runs it");
+    s.apply(
+        4,
+        &[Change::Delete {
+            key: "s/alive/1".into(),
+            revision: 4,
+        }],
+    );
+    assert_eq!(s.runs(), None, "its last runner gone");
+}

@@ -8,7 +8,9 @@ use hacmp_compiler::Bundle;
 
 use super::Manager;
 use crate::event::EventKind;
-use crate::gs::{ClaimedEvent, GroupServices, Identity};
+use crate::event::Outcome;
+use crate::gs::{ClaimedEvent, GroupServices, GsError, Identity};
+use crate::journal::RecordKind;
 use crate::resources::node::Report;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +185,11 @@ impl<G: GroupServices> Manager<G> {
     /// it can run it, instead of being refused: it was a member, and every
     /// member switches. A node started with another site is refused
     /// instead: its operator decides.
-    pub(super) async fn catch_up(&self) -> Result<String, String> {
+    pub(super) async fn catch_up(&self, group: &str) -> Result<String, String> {
+        let current = self.bundle();
+        if current.hash == group {
+            return Err("the group runs this node's bundle".into());
+        }
         let json = self
             .gs
             .running_bundle()
@@ -195,10 +201,53 @@ impl<G: GroupServices> Manager<G> {
         if !new.verify() {
             return Err("the group's bundle does not match its hash".into());
         }
+        // What the group keeps must be what it runs (not a bundle left
+        // from before, nor one replaced since it was read).
+        if new.hash != group {
+            return Err(format!(
+                "the group keeps bundle {} but runs {}",
+                short(&new.hash),
+                short(group)
+            ));
+        }
         self.runnable(&new)?;
         let report = super::noting(self.cfg.node, "catching up with a deploy");
-        let current = self.bundle();
         self.install(&current, Arc::new(new), json, &report).await
+    }
+}
+
+impl<G: GroupServices> Manager<G> {
+    /// Before an event that is not a deploy's: a node that joined while a
+    /// deploy switched the others takes the group's bundle (during the
+    /// deploy's own event the members switch one by one); a node that
+    /// cannot is refused, with the reason in the journal.
+    pub(super) async fn follow_group(&self, ev: &ClaimedEvent) -> Result<(), GsError> {
+        if matches!(ev.event.request.kind, EventKind::Dare { .. }) {
+            return Ok(());
+        }
+        let node = self.cfg.node;
+        let group = match self.gs.group_bundle_hash().await {
+            Ok(g) => g,
+            Err(e) => {
+                self.close_own(ev, Outcome::Interrupted);
+                return Err(e);
+            }
+        };
+        let Some(group) = group.filter(|g| *g != self.bundle().hash) else {
+            return Ok(());
+        };
+        match self.catch_up(&group).await {
+            Ok(did) => {
+                tracing::warn!(node, seq = ev.seq, "the group runs another bundle: {did}");
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("the group runs another bundle, which this node cannot run: {e}");
+                self.record(ev, RecordKind::Stopped, |r| r.detail = Some(why.clone()));
+                self.close_own(ev, Outcome::Interrupted);
+                Err(GsError::Refused(format!("node {node}: {why}")))
+            }
+        }
     }
 }
 

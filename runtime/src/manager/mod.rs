@@ -448,9 +448,11 @@ impl<G: GroupServices> Manager<G> {
                 }
             }
             if let Err(GsError::Refused(why)) = &joined {
-                // A member cut off during a deploy catches up with it.
-                if rejoining {
-                    match self.catch_up().await {
+                // A member cut off during a deploy catches up with it; any
+                // other refusal stands.
+                let group = self.gs.group_bundle_hash().await.ok().flatten();
+                if let Some(group) = group.filter(|g| rejoining && *g != bundle.hash) {
+                    match self.catch_up(&group).await {
                         Ok(did) => {
                             tracing::warn!(
                                 node,
@@ -540,42 +542,14 @@ impl<G: GroupServices> Manager<G> {
                 .await;
             tracing::info!(node, seq = ev.seq, event = %ev.event.request.name, location = ev.event.request.location,
                 membership = ?ev.membership, "event: {}", ev.why);
-            // A node that joined while a deploy switched the others runs
-            // the group's bundle from its first event on (during the
-            // deploy's own event the members switch one by one).
-            if !matches!(ev.event.request.kind, EventKind::Dare { .. }) {
-                let group = match self.gs.group_bundle_hash().await {
-                    Ok(g) => g,
-                    Err(e) => {
-                        self.close_own(&ev, Outcome::Interrupted);
-                        return Err(e);
-                    }
-                };
-                tracing::debug!(node, seq = ev.seq, "the group runs bundle {group:?}");
-                if group.as_ref().is_some_and(|h| *h != self.bundle().hash) {
-                    match self.catch_up().await {
-                        Ok(did) => tracing::warn!(
-                            node,
-                            seq = ev.seq,
-                            "the group runs another bundle: {did}"
-                        ),
-                        Err(e) => {
-                            self.record(&ev, RecordKind::Stopped, |r| {
-                                r.detail = Some(format!("the group runs another bundle, which this node cannot run: {e}"))
-                            });
-                            self.close_own(&ev, Outcome::Interrupted);
-                            return Err(GsError::Refused(format!(
-                                "node {node}: the group runs another bundle, which this node cannot run: {e}"
-                            )));
-                        }
-                    }
-                }
-            }
             let ran = tokio::select! {
                 biased;
                 _ = stop_now(stop) => None,
                 _ = self.gs.lost() => Some(Err(GsError::Expelled)),
-                r = self.run_event(&ev) => Some(r),
+                r = async {
+                    self.follow_group(&ev).await?;
+                    self.run_event(&ev).await
+                } => Some(r),
             };
             let ran = match ran {
                 None => {
