@@ -202,6 +202,20 @@ impl QueuedEvent {
         }
     }
 
+    /// Whether this network event makes `older` moot: a later up or down
+    /// of the same node's same network. Only the latest state runs (by
+    /// priority an up would run before a down queued earlier, and leave
+    /// the network taken for down).
+    pub fn supersedes(&self, older: &QueuedEvent) -> bool {
+        let net = |q: &QueuedEvent| match q.request.kind {
+            EventKind::NetworkDown { network } | EventKind::NetworkUp { network } => {
+                Some((q.request.location, network))
+            }
+            _ => None,
+        };
+        self.arrival > older.arrival && net(older).is_some() && net(self) == net(older)
+    }
+
     /// Whether operators may cancel it: never a node join, failure or
     /// stop, nor a topology event (both say what the cluster is); only
     /// user-defined events.

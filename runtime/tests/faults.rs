@@ -65,6 +65,10 @@ fn seeds_that_found_mistakes_stay_fixed() {
         // the old and the new bundle: the old one must catch up, not
         // publish the old identity.
         26573, 13500,
+        // A node's network went down and up while a node-down ran: by
+        // priority the up ran first, then the down, and the network stayed
+        // down for the cluster. Only the latest state runs now.
+        2,
     ] {
         check(seed);
     }

@@ -106,6 +106,10 @@ impl Checker {
             EventKind::NodeStop { .. } => members.contains(&n) && self.alive(n) == q.incarnation,
             // (A stop of a node whose join has yet to run waits for it.)
             EventKind::NodeFailure => members.iter().any(|m| *m != n),
+            // A later state of the same network runs instead.
+            EventKind::NetworkDown { .. } | EventKind::NetworkUp { .. } => {
+                !members.is_empty() && !queue.iter().any(|(_, o)| o.supersedes(q))
+            }
             _ => !members.is_empty(),
         }
     }
@@ -177,7 +181,9 @@ impl Checker {
                 continue;
             }
             let withdrawn = deleted.contains(&format!("s/alive/{}", q.request.location));
-            self.dropped(rev, q, withdrawn);
+            // (Taken off by the claim of a later state of its network.)
+            let superseded = queue.iter().any(|(_, o)| o.supersedes(q));
+            self.dropped(rev, q, withdrawn || superseded);
         }
         for c in changes {
             if let Change::Put(kv) = c {
@@ -283,11 +289,15 @@ impl Checker {
         if let Some(w) = work_id(q) {
             self.raised.entry(w).or_insert(0);
         }
-        // (User events' keys carry the time: the trace names their id.)
+        // (Keys of events an operator or a node raises carry the time: the
+        // trace names what they are about.)
         let what = match (&q.request.kind, work_id(q)) {
             (_, Some(w)) => format!("id {w}"),
-            (crate::event::EventKind::Dare { bundle, .. }, _) => {
+            (EventKind::Dare { bundle, .. }, _) => {
                 format!("bundle {}", &bundle[..bundle.len().min(12)])
+            }
+            (EventKind::NetworkDown { network } | EventKind::NetworkUp { network }, _) => {
+                format!("network {network}")
             }
             _ => id.to_string(),
         };
@@ -297,6 +307,8 @@ impl Checker {
         ));
     }
 
+    /// `withdrawn`: its node went in this change, or (a network event) a
+    /// later one of the same node's network is queued.
     fn dropped(&mut self, rev: Revision, q: &QueuedEvent, withdrawn: bool) {
         let r = &q.request;
         let n = r.location;
@@ -316,6 +328,7 @@ impl Checker {
                 }
                 empty
             }
+            EventKind::NetworkDown { .. } | EventKind::NetworkUp { .. } => withdrawn,
             _ => false,
         };
         if !ok {
@@ -548,5 +561,6 @@ fn queue_entry(queue: &[(String, QueuedEvent)], k: &str) -> QueuedEvent {
 }
 
 fn queue_match(a: &QueuedEvent, b: &QueuedEvent) -> bool {
-    a.request == b.request && a.incarnation == b.incarnation
+    // (Two ups of one network may be queued alike: the arrival tells.)
+    a.request == b.request && a.incarnation == b.incarnation && a.arrival == b.arrival
 }

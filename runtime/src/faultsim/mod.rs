@@ -25,7 +25,7 @@ use hacmp_stdlib::FailurePolicy;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::event::NodeId;
+use crate::event::{EventKind, EventRequest, NodeId};
 use crate::exec::sim::{Override, SimExecutor};
 use crate::gs::coordinator::Shared;
 use crate::gs::group::Group;
@@ -94,6 +94,10 @@ pub enum Fault {
     /// An operator deploys the other site (`reshaped`), or the first one
     /// again.
     Deploy { reshaped: bool },
+    /// The node's adapter watch sees its network go down, or come up
+    /// again, and raises the topology event (a node that is not running
+    /// raises nothing).
+    Network { node: NodeId, up: bool },
 }
 
 impl std::fmt::Display for Fault {
@@ -133,6 +137,11 @@ impl std::fmt::Display for Fault {
                 f,
                 "operator: deploy the {} site",
                 if *reshaped { "reshaped" } else { "first" }
+            ),
+            Fault::Network { node, up } => write!(
+                f,
+                "node {node}'s network goes {}",
+                if *up { "up" } else { "down" }
             ),
         }
     }
@@ -242,6 +251,23 @@ impl Schedule {
                     reshaped: k % 2 == 0,
                 },
             });
+        }
+        // Network events likewise: a node's network goes down, and
+        // mostly comes up again later.
+        let mut n = Rng::new(seed ^ 0x4e37_4e37_4e37_4e37);
+        for _ in 0..n.below(3) {
+            let node = 1 + n.below(nodes as u64) as u32;
+            let at_ms = 500 + n.below(t.max(1));
+            steps.push(Step {
+                at_ms,
+                fault: Fault::Network { node, up: false },
+            });
+            if n.chance(80) {
+                steps.push(Step {
+                    at_ms: at_ms + 200 + n.below(5000),
+                    fault: Fault::Network { node, up: true },
+                });
+            }
         }
         steps.sort_by_key(|s| s.at_ms);
         Schedule {
@@ -527,6 +553,17 @@ impl World {
             }
             Fault::Resume { decision } => {
                 resume(operator, *decision).await;
+            }
+            Fault::Network { node, up } => {
+                if self.procs.get(node).is_some_and(|p| !p.task.is_finished()) {
+                    let network = 1;
+                    let kind = if *up {
+                        EventKind::NetworkUp { network }
+                    } else {
+                        EventKind::NetworkDown { network }
+                    };
+                    let _ = operator.enqueue(EventRequest::system(kind, *node)).await;
+                }
             }
         }
     }

@@ -167,9 +167,31 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
             ],
         ),
     );
+    // As the standard programs: the node that saw the change first, then
+    // the others; the groups move in the completing step.
+    for (name, step) in [
+        ("network_down", "network_down"),
+        ("network_up", "network_up"),
+    ] {
+        let path = format!("/sim/{name}.rp");
+        let complete = format!("{step}_complete");
+        programs.insert(
+            path.clone(),
+            program(
+                &path,
+                &[
+                    &[(Event, step, true)],
+                    &[(Other, step, true)],
+                    &[(All, &complete, false)],
+                ],
+            ),
+        );
+    }
     let rules = vec![
         rule("TE_JOIN_NODE", "/sim/node_up.rp", 1),
         rule("TE_FAIL_NODE", "/sim/node_down.rp", 2),
+        rule("TE_JOIN_NETWORK", "/sim/network_up.rp", 4),
+        rule("TE_FAIL_NETWORK", "/sim/network_down.rp", 5),
         rule("TE_DARE_TOPOLOGY", "/sim/reconfig_topology.rp", 6),
         rule("TE_DARE_RESOURCE", "/sim/reconfig_resource.rp", 6),
         rule(WORK, "/sim/work.rp", 7),
@@ -230,6 +252,16 @@ fn resources(nodes: u32) -> hacmp_compiler::resources::Resources {
         ],
     };
     Resources {
+        networks: vec![Network {
+            name: "net0".into(),
+            subnet: Cidr {
+                addr: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0)),
+                prefix: 24,
+            },
+            ipat: Ipat::Alias,
+            hold_down: hacmp_stdlib::Duration(Duration::from_secs(1)),
+            heartbeat: None,
+        }],
         groups: vec![
             group("casc", Policy::Cascading, 1),
             group("rot", Policy::Rotating, 2),

@@ -448,6 +448,11 @@ fn fate(s: &GroupState, members: &BTreeSet<NodeId>, q: &QueuedEvent) -> Fate {
 fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, plan: &mut Plan) {
     let queue = s.sorted_queue();
     for (i, (key, q)) in queue.iter().enumerate() {
+        // A later state of the same node's network runs instead, and its
+        // claim takes this one off the queue.
+        if queue.iter().any(|(_, o)| o.supersedes(q)) {
+            continue;
+        }
         let m = match fate(s, members, q) {
             Fate::Wait => continue,
             Fate::Drop(why) => {
@@ -510,6 +515,9 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
             .then(Op::put(keys::CURRENT, json(&claimed)))
             .then(Op::put(keys::SEQ, seq.to_string()))
             .then(Op::delete(keys::queue(key)));
+        for (k, _) in queue.iter().filter(|(_, o)| q.supersedes(o)) {
+            t = t.then(Op::delete(keys::queue(k)));
+        }
         if let Some(p) = &claimed.placement {
             t = t.then(Op::put(keys::PLACEMENT, json(&p.after)));
         }

@@ -280,3 +280,37 @@ async fn writes_of_a_dead_incarnation_change_nothing() {
     assert!(!m.run(&arrive(&a, seq, SyncPoint::Cbarrier)));
     assert!(!m.run(&done(&a, seq)));
 }
+
+/// Ups and downs of one node's network queued behind a running event:
+/// only the latest runs, and its claim takes the others off the queue
+/// (by priority an up would otherwise run before an earlier down and leave
+/// the network taken for down).
+#[tokio::test(start_paused = true)]
+async fn only_the_latest_state_of_a_network_runs() {
+    for (order, last) in [
+        (&["down", "up"][..], "TE_JOIN_NETWORK"),
+        (&["up", "down"][..], "TE_FAIL_NETWORK"),
+        (&["down", "up", "down"][..], "TE_FAIL_NETWORK"),
+    ] {
+        let mut m = Model::new();
+        let a = m.join(1);
+        m.settle(&a);
+        m.finish_all();
+        m.join(2);
+        // Node 2's join runs while the network changes are queued.
+        m.settle(&a);
+        for (i, what) in order.iter().enumerate() {
+            let kind = if *what == "up" {
+                EventKind::NetworkUp { network: 1 }
+            } else {
+                EventKind::NetworkDown { network: 1 }
+            };
+            let q = QueuedEvent::new(EventRequest::system(kind, 2), 0);
+            assert!(m.run(&enqueue(&format!("net-{i}"), &q)));
+        }
+        m.finish_all();
+        let notes = m.settle(&a);
+        assert_eq!(claimed(&notes), [(last.to_string(), 2)], "{order:?}");
+        assert!(m.state.queue.is_empty(), "{order:?}: {:?}", m.state.queue);
+    }
+}
