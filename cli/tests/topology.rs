@@ -122,3 +122,65 @@ fn a_cable_pulled_on_the_switch_is_seen_by_heartbeats_in_network_namespaces() {
     assert!(!c.daemon(1).has("TE_FAIL_NETWORK", 1));
     c.finish();
 }
+
+/// Node 3's network goes down and comes back while node 2's network_down
+/// holds the cluster: both of node 3's events are queued together, and
+/// only the latest (network_up) runs. Run by priority the up would go
+/// first, then the down, and node 3 would stay taken for cut off.
+#[test]
+fn a_network_down_and_up_queued_together_run_as_the_latest_state() {
+    let test = "a_network_down_and_up_queued_together_run_as_the_latest_state";
+    let Some(c) = Cluster::with_service_network(test, "q") else {
+        return;
+    };
+    let hold = c.root().join("hold-network-down");
+    std::fs::write(&hold, "").unwrap();
+    let status =
+        || serde_json::from_str::<serde_json::Value>(&c.status("json")).unwrap_or_default();
+    let queued = |name: &str, at: u64| {
+        status()["queue"]
+            .as_array()
+            .is_some_and(|q| q.iter().any(|e| e["name"] == name && e["location"] == at))
+    };
+    for i in ["eth1", "eth2"] {
+        c.net.set_link(2, i, false);
+    }
+    harness::until("node 2's network_down running", 30, || {
+        let s = status();
+        s["current"]["name"] == "TE_FAIL_NETWORK" && s["current"]["location"] == 2
+    });
+    for i in ["eth1", "eth2"] {
+        c.net.set_link(3, i, false);
+    }
+    harness::until("node 3's network_down queued", 30, || {
+        queued("TE_FAIL_NETWORK", 3)
+    });
+    for i in ["eth1", "eth2"] {
+        c.net.set_link(3, i, true);
+    }
+    harness::until("node 3's network_up queued", 30, || {
+        queued("TE_JOIN_NETWORK", 3)
+    });
+    std::fs::remove_file(&hold).unwrap();
+    c.daemon(3)
+        .until("network_up in node 3's journal", 30, |d| {
+            d.has("TE_JOIN_NETWORK", 3)
+        });
+    harness::until("an empty queue", 30, || {
+        status()["queue"].as_array().is_some_and(|q| q.is_empty())
+    });
+    for n in 1..=3 {
+        let d = c.daemon(n);
+        assert_eq!(
+            (d.count("TE_FAIL_NETWORK", 3), d.count("TE_JOIN_NETWORK", 3)),
+            (0, 1),
+            "node {n}: {:?}\n{}",
+            d.seqs(),
+            logs(&c)
+        );
+    }
+    for i in ["eth1", "eth2"] {
+        c.net.set_link(2, i, true);
+    }
+    c.finish();
+}

@@ -107,6 +107,16 @@ impl Cluster {
             );
         let toml = if two { second_network(&toml) } else { toml };
         std::fs::write(site.join("site.toml"), toml).unwrap();
+        // Holds each network_down while `root/hold-network-down` exists
+        // (at most 20 s), so other events queue behind it.
+        let hold = site.join("root/usr/local/ha-web/hold");
+        std::fs::write(
+            &hold,
+            "#!/bin/sh\ni=0\nwhile [ -e \"$HACMP_ROOT/hold-network-down\" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\nexit 0\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&hold, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let (service, url) = if two {
             (SERVICE2, URL2)
         } else {
@@ -250,6 +260,11 @@ impl Cluster {
             .ok()
     }
 
+    /// The staging root of the site the daemons run.
+    pub fn root(&self) -> PathBuf {
+        self.site.join("root")
+    }
+
     /// `hacmp status` (from the client namespace, where etcd is reachable).
     pub fn status(&self, format: &str) -> String {
         let o = Command::new("ip")
@@ -363,5 +378,5 @@ fn second_network(toml: &str) -> String {
     t.replace(
         &format!("network = \"net0\"\naddress = \"{SERVICE}/24\""),
         &format!("network = \"net1\"\naddress = \"{SERVICE2}/24\""),
-    )
+    ) + "\n[event_scripts.network_down]\npre = \"/usr/local/ha-web/hold\"\n"
 }
