@@ -256,7 +256,27 @@ impl Net {
 
     /// The nodes that hold `addr` now, on any interface.
     pub fn holders(&self, addr: &str) -> Vec<u32> {
-        (1..=self.nodes)
+        self.sweep(addr, (1..=self.nodes).collect())
+    }
+
+    /// The nodes that held `addr` at one moment, as far as reads of one
+    /// namespace after another can tell: when a sweep finds several, the
+    /// namespaces are read again in the opposite order and only nodes both
+    /// sweeps saw count. (A move that completes during a sweep, the
+    /// earlier-read node releasing and the later-read one acquiring, is
+    /// not two holders at once; a real overlap lasts through both.)
+    pub fn holders_at_once(&self, addr: &str) -> Vec<u32> {
+        let first = self.holders(addr);
+        if first.len() < 2 {
+            return first;
+        }
+        let again = self.sweep(addr, first.iter().rev().copied().collect());
+        first.into_iter().filter(|n| again.contains(n)).collect()
+    }
+
+    fn sweep(&self, addr: &str, nodes: Vec<u32>) -> Vec<u32> {
+        nodes
+            .into_iter()
             .filter(|n| {
                 Command::new("ip")
                     .args(["-n", &self.node(*n), "-o", "addr", "show"])

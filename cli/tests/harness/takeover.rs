@@ -173,7 +173,7 @@ impl Cluster {
         };
         let watcher = std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let h = net.holders(service);
+                let h = net.holders_at_once(service);
                 if h.len() > 1 {
                     overlaps.lock().unwrap().push(h);
                 }
