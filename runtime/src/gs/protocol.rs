@@ -245,9 +245,8 @@ pub fn chores(
 ) -> Plan {
     let mut plan = Plan::default();
     let members = s.members();
-    // The bundle the group runs: its identity's, or while that waits to be
-    // published again, the one the group keeps. Only a coordinator that
-    // runs it publishes the identity: a node that joined while a deploy
+    // Only a coordinator that runs the group's bundle (see `runs`)
+    // publishes the identity again: a node that joined while a deploy
     // switched the others must not undo it.
     let group = s.runs();
     if s.identity.is_none() && !members.is_empty() && group.is_none_or(|g| g == identity.hash) {

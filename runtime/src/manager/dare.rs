@@ -7,8 +7,7 @@ use std::sync::Arc;
 use hacmp_compiler::Bundle;
 
 use super::Manager;
-use crate::event::EventKind;
-use crate::event::Outcome;
+use crate::event::{EventKind, Outcome};
 use crate::gs::{ClaimedEvent, GroupServices, GsError, Identity};
 use crate::journal::RecordKind;
 use crate::resources::node::Report;

@@ -658,8 +658,6 @@ impl<G: GroupServices> Manager<G> {
     }
 }
 
-/// Aborts its task when dropped (a manager stopped or crashed leaves no
-/// watcher behind).
 /// Logs a resource transition outside events, with why it happens.
 fn noting(node: NodeId, why: &str) -> impl Fn(&str, Option<&str>, &str) + '_ {
     move |g, r, what| {
@@ -672,6 +670,8 @@ fn noting(node: NodeId, why: &str) -> impl Fn(&str, Option<&str>, &str) + '_ {
     }
 }
 
+/// Aborts its task when dropped (a manager stopped or crashed leaves no
+/// watcher behind).
 struct Watcher(tokio::task::JoinHandle<()>);
 
 impl Drop for Watcher {
