@@ -9,7 +9,7 @@ use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, RecordKind};
 use hacmp_runtime::scenario::Happened;
 
-use crate::timeline::{closing_line, columns, heading, summary, what_happened, WIDE};
+use crate::timeline::{closing_line, columns, heading, moments, summary, what_happened, WIDE};
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -140,13 +140,7 @@ fn event(e: &EventEntry, plain: bool) -> String {
             body.push_str(&format!("<th>{}</th>", esc(&heading(ns))));
         }
         body.push_str("</tr></thead><tbody>\n");
-        let mut times: Vec<u64> = cols
-            .iter()
-            .flat_map(|(_, c)| c.iter().map(|x| x.0))
-            .collect();
-        times.sort_unstable();
-        times.dedup();
-        for t in times {
+        for t in moments(&cols) {
             let at: Vec<Vec<&String>> = cols
                 .iter()
                 .map(|(_, c)| c.iter().filter(|x| x.0 == t).map(|x| &x.1).collect())

@@ -131,15 +131,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 e.outcome.map_or("running", |o| o.as_str())
             );
             let room = (((x1 - x0).max(EVENT_PX) / CHAR_PX) as usize).max(4);
-            let shown: String = if label.chars().count() > room {
-                label
-                    .chars()
-                    .take(room - 1)
-                    .chain(std::iter::once('…'))
-                    .collect()
-            } else {
-                label.clone()
-            };
+            let shown = crate::timeline::cut(&label, room);
             Some((x0, shown, label))
         })
         .collect();
@@ -281,15 +273,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                     let label = base(&cmd);
                     let room = ((b - a - 6.0) / CHAR_PX) as usize;
                     if room >= 3 && lh >= LANE {
-                        let shown: String = if label.chars().count() > room {
-                            label
-                                .chars()
-                                .take(room - 1)
-                                .chain(std::iter::once('…'))
-                                .collect()
-                        } else {
-                            label.to_string()
-                        };
+                        let shown = crate::timeline::cut(label, room);
                         let _ = writeln!(
                             s,
                             r#"<text x="{:.1}" y="{:.1}" fill="white">{}</text>"#,

@@ -104,6 +104,29 @@ fn fit_to(s: &str, col: usize) -> String {
     }
 }
 
+/// `s` in at most `room` characters (`room` ≥ 1), cut with `…`.
+pub(crate) fn cut(s: &str, room: usize) -> String {
+    if s.chars().count() > room {
+        s.chars()
+            .take(room.saturating_sub(1))
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The moments at which something happens in any column, in order.
+pub(crate) fn moments(cols: &[(Vec<u32>, Cells)]) -> Vec<u64> {
+    let mut times: Vec<u64> = cols
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|x| x.0))
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    times
+}
+
 /// How the timeline is laid out.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
@@ -240,13 +263,7 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
         out.push('\n');
         // Rows per moment: each column's items go down it, so what
         // happens at the same time lines up.
-        let mut times: Vec<u64> = columns
-            .iter()
-            .flat_map(|(_, c)| c.iter().map(|x| x.0))
-            .collect();
-        times.sort_unstable();
-        times.dedup();
-        for t in times {
+        for t in moments(&columns) {
             while let Some((ht, _, what)) = happened.peek() {
                 if *ht > t {
                     break;
