@@ -61,6 +61,34 @@ fn staged(base: &Path, slow: bool) -> Site {
     site
 }
 
+/// What each test runs on: etcd, the staged site, `nodes` daemons joined
+/// and the cluster idle (`None`, with a loud skip, without etcd).
+struct Running {
+    base: tempfile::TempDir,
+    _etcd: Vec<Etcd>,
+    url: String,
+    site: Site,
+    ds: Vec<Daemon>,
+}
+
+fn running(test: &str, nodes: u32, slow: bool) -> Option<Running> {
+    let bin = etcd_binary(test)?;
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = staged(base.path(), slow);
+    let ds = join_one_by_one(&site, &url, base.path(), nodes, |_| vec!["--no-monitor"]);
+    let all: Vec<u32> = (1..=nodes).collect();
+    until_idle(&url, &all, 30);
+    Some(Running {
+        base,
+        _etcd: etcd,
+        url,
+        site,
+        ds,
+    })
+}
+
 fn app_on(url: &str) -> Value {
     status(url)["resource_groups"]
         .as_array()
@@ -86,16 +114,20 @@ fn switch_of(d: &Daemon) -> Option<(u64, String)> {
 
 #[test]
 fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
-    let test = "deploy_adds_a_node_and_moves_a_group_while_events_are_queued";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(Running {
+        base,
+        _etcd,
+        url,
+        site,
+        mut ds,
+    }) = running(
+        "deploy_adds_a_node_and_moves_a_group_while_events_are_queued",
+        3,
+        false,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
-    let site = staged(base.path(), false);
-    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2, 3], 30);
     until("app on node 1", 30, || {
         app_on(&url) == serde_json::json!([1])
     });
@@ -175,16 +207,20 @@ fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
 
 #[test]
 fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
-    let test = "a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(Running {
+        base,
+        _etcd,
+        url,
+        site,
+        mut ds,
+    }) = running(
+        "a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle",
+        3,
+        true,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
-    let site = staged(base.path(), true);
-    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2, 3], 30);
     let new = site.dir.join("new.toml");
     let o = hacmp(&[
         "deploy",
@@ -253,16 +289,16 @@ fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
 /// bundle, and `hacmp deploy` says so.
 #[test]
 fn a_deploy_whose_files_are_missing_switches_nobody() {
-    let test = "a_deploy_whose_files_are_missing_switches_nobody";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(Running {
+        base,
+        _etcd,
+        url,
+        site,
+        ds,
+    }) = running("a_deploy_whose_files_are_missing_switches_nobody", 2, false)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
-    let site = staged(base.path(), false);
-    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2], 30);
     let running = status(&url)["site"].clone();
     // The new site starts the application with a command that exists
     // while it is compiled, and is gone from the nodes afterwards.
@@ -318,16 +354,20 @@ fn a_deploy_whose_files_are_missing_switches_nobody() {
 /// (verified, its commands checked) and joins again, on the new bundle.
 #[test]
 fn a_member_frozen_through_a_deploy_catches_up_when_it_wakes() {
-    let test = "a_member_frozen_through_a_deploy_catches_up_when_it_wakes";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(Running {
+        base: _base,
+        _etcd,
+        url,
+        site,
+        mut ds,
+    }) = running(
+        "a_member_frozen_through_a_deploy_catches_up_when_it_wakes",
+        3,
+        false,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
-    let site = staged(base.path(), false);
-    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2, 3], 30);
     let old = status(&url)["site"].clone();
     ds[2].signal(libc::SIGSTOP);
     let new = site.dir.join("new.toml");
