@@ -412,7 +412,15 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     }
     // Each daemon writes its journal when it learns the outcome (as long
     // as the other waits here: a loaded machine with a member down is slow).
-    until("node 1's record of it", 40, || d1.has("TE_JOIN_NODE", 3));
+    let recorded = std::panic::catch_unwind(|| {
+        until("node 1's record of it", 40, || d1.has("TE_JOIN_NODE", 3))
+    });
+    if recorded.is_err() {
+        panic!(
+            "node 1 did not record node 3's join; its log:\n{}",
+            d1.log()
+        );
+    }
     assert_eq!(d1.event("TE_JOIN_NODE", 3)["outcome"], "completed");
 }
 
