@@ -27,6 +27,9 @@ use super::store::{
 /// How long one try of a request may take on one endpoint while others
 /// are left to try.
 const TRY: Duration = Duration::from_secs(2);
+/// The same for a lease renewal, a small request whose whole budget is
+/// the lease's time to live: a member that died must not use it up.
+const TRY_RENEWAL: Duration = Duration::from_millis(400);
 /// How long an endpoint that failed is passed over.
 const SET_ASIDE: Duration = Duration::from_secs(3);
 /// How long a call waits for an election among the members to end.
@@ -175,13 +178,27 @@ impl EtcdStore {
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
+        self.call_trying(what, TRY, f).await
+    }
+
+    /// `call`, giving each endpoint but the last `each` to answer.
+    async fn call_trying<T, F, Fut>(
+        &self,
+        what: &str,
+        each: Duration,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
         // A member that answers "leader changed" or "no leader" is in an
         // election, which ends within a second or two: another round then
         // succeeds. Endpoints that do not answer at all are not waited for.
         let started = Instant::now();
         let mut round = 0u32;
         loop {
-            let (result, electing) = self.round(what, &f).await;
+            let (result, electing) = self.round(what, each, &f).await;
             match result {
                 Err(StoreError::Unavailable(_))
                     if electing && started.elapsed() < ELECTION_WAIT =>
@@ -205,7 +222,12 @@ impl EtcdStore {
 
     /// One try of each endpoint; also whether a member said it is in an
     /// election.
-    async fn round<T, F, Fut>(&self, what: &str, f: &F) -> (Result<T, StoreError>, bool)
+    async fn round<T, F, Fut>(
+        &self,
+        what: &str,
+        each: Duration,
+        f: &F,
+    ) -> (Result<T, StoreError>, bool)
     where
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
@@ -218,7 +240,7 @@ impl EtcdStore {
             let limit = if k + 1 == order.len() {
                 Duration::from_secs(5)
             } else {
-                TRY
+                each
             };
             match tokio::time::timeout(limit, f(ep.client.clone())).await {
                 Ok(Ok(v)) => {
@@ -436,7 +458,7 @@ impl Store for EtcdStore {
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<Duration, StoreError> {
         let ttl = self
-            .call("a lease renewal", |mut c| async move {
+            .call_trying("a lease renewal", TRY_RENEWAL, |mut c| async move {
                 let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
                 keeper.keep_alive().await?;
                 match stream.message().await? {
