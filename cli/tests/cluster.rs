@@ -370,6 +370,11 @@ fn etcd_restarts_and_outages_never_make_daemons_go_on_blind() {
     assert!(d2.log().contains("fencing itself"), "{}", d2.log());
 }
 
+/// The daemon's default time to live, for tests that stop an etcd member:
+/// the member may be the leader, and a leader change (up to twice etcd's
+/// default 1 s election timeout) outlasts the tests' usual 2 s.
+const DEFAULT_TTL: &[&str] = &["--no-monitor", "--ttl", "5s"];
+
 #[test]
 fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     let Some(bin) = etcd_binary("a_three_member_etcd_keeps_working_with_one_member_stopped") else {
@@ -379,9 +384,9 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     let mut etcd = Etcd::members(&bin, base.path(), 3);
     let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
-    let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    let d1 = Daemon::spawn(&site, 1, &url, base.path(), DEFAULT_TTL);
     until("node 1", 40, || d1.has("TE_JOIN_NODE", 1));
-    let d2 = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor"]);
+    let d2 = Daemon::spawn(&site, 2, &url, base.path(), DEFAULT_TTL);
     until("node 2", 40, || d2.has("TE_JOIN_NODE", 2));
     // Stop the first member, the one every client tries first.
     etcd[0].stop();
@@ -401,7 +406,7 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
     until("the event with one member down", 40, || {
         d1.has("UE_PGMRWHO_DOWN", 1) && d2.has("UE_PGMRWHO_DOWN", 1)
     });
-    let d3 = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    let d3 = Daemon::spawn(&site, 3, &url, base.path(), DEFAULT_TTL);
     let waited = std::panic::catch_unwind(|| {
         until("node 3 joining with one member down", 40, || {
             d3.has("TE_JOIN_NODE", 3)

@@ -33,6 +33,18 @@ fn raise(url: &str, event: &str, location: u32) {
     );
 }
 
+/// `until`, printing every daemon's log when it times out.
+fn until_or_logs(what: &str, secs: u64, ds: &[Daemon], f: impl Fn() -> bool) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| until(what, secs, &f))).is_err() {
+        let logs: Vec<String> = ds
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("node {}'s log:\n{}", i + 1, d.log()))
+            .collect();
+        panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+    }
+}
+
 fn records_of<'a>(e: &'a Value, kind: &str) -> Vec<&'a Value> {
     e["records"]
         .as_array()
@@ -606,7 +618,10 @@ fn one_etcd_member_down_of_three_costs_operators_nothing() {
     let mut etcd = Etcd::members(&bin, base.path(), 3);
     let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
-    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
+    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
+        // A leader change outlasts the tests' usual 2 s.
+        vec!["--no-monitor", "--ttl", "5s"]
+    });
     // The member every client tries first goes down.
     etcd[0].stop();
     for i in 0..20 {
@@ -636,6 +651,46 @@ fn one_etcd_member_down_of_three_costs_operators_nothing() {
         o.status.code(),
         Some(1),
         "answered (no event waits), not unreachable"
+    );
+}
+
+/// With etcd's leader stopped (one member of three), the others elect a
+/// new one within the daemons' time to live: nobody fences itself. Then a
+/// node frozen past its time to live (SIGSTOP) wakes out of the group: it
+/// fences itself and joins again through the two members left, and the
+/// group runs its node-down and its new node-up.
+#[test]
+fn a_node_fenced_with_one_etcd_member_down_joins_again() {
+    let Some(bin) = etcd_binary("a_node_fenced_with_one_etcd_member_down_joins_again") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let mut etcd = Etcd::members(&bin, base.path(), 3);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let mut ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
+        // A leader change outlasts the tests' usual 2 s.
+        vec!["--no-monitor", "--ttl", "5s"]
+    });
+    let leader = (0..3)
+        .find(|i| etcd[*i].is_leader())
+        .expect("an etcd leader");
+    etcd[leader].stop();
+    ds[0].signal(libc::SIGSTOP);
+    until_or_logs("node 1's node-down on node 2", 40, &ds, || {
+        ds[1].has("TE_FAIL_NODE", 1)
+    });
+    ds[0].signal(libc::SIGCONT);
+    until_or_logs("node 1 joined again", 60, &ds, || {
+        ds[0].count("TE_JOIN_NODE", 1) == 2 && ds[1].has("TE_JOIN_NODE", 1)
+    });
+    until_idle(&url, &[1, 2], 60);
+    assert!(ds[0].running(), "{}", ds[0].log());
+    assert!(ds[0].log().contains("out of the group"), "{}", ds[0].log());
+    assert!(
+        !ds[1].log().contains("out of the group"),
+        "node 2 lived through the leader change: {}",
+        ds[1].log()
     );
 }
 

@@ -141,6 +141,28 @@ impl Etcd {
         }
     }
 
+    /// Whether this member leads its cluster now (etcd's JSON gateway:
+    /// `/v3/maintenance/status`); false when it does not answer.
+    pub fn is_leader(&self) -> bool {
+        use std::io::{Read, Write};
+        let addr = self.client.trim_start_matches("http://");
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let req = format!("POST /v3/maintenance/status HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
+        let mut out = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut out).is_err() {
+            return false;
+        }
+        let Some(body) = out.split("\r\n\r\n").nth(1) else {
+            return false;
+        };
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let member = &v["header"]["member_id"];
+        !member.is_null() && *member == v["leader"]
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

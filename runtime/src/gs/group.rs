@@ -366,7 +366,8 @@ async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {
     }
 }
 
-/// Keeps an incarnation's lease: renews at a third of its time to live;
+/// Keeps an incarnation's lease: renews at a third of its time to live
+/// (after a failed renewal, every twentieth, 50 to 250 ms);
 /// declares the incarnation lost when the store says the lease is gone,
 /// when the followed state shows its alive key gone, or when no renewal
 /// succeeded for the time to live less a guard (the group may be about to
@@ -381,6 +382,7 @@ async fn keep<S: Store>(
     lost: watch::Sender<bool>,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
+    let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
     let fence_after = ttl - (ttl / 20).min(Duration::from_millis(500));
     let mut deadline = Instant::now() + fence_after;
     let mut members = shared.view.subscribe_alive(me.node);
@@ -427,7 +429,10 @@ async fn keep<S: Store>(
                     }
                     Err(_) => {}
                 }
-                next = Instant::now() + every;
+                // After a failure, try again soon: an etcd leader elected
+                // a moment later must not find the deadline a third of the
+                // time to live away.
+                next = Instant::now() + if told { retry } else { every };
             }
         }
     };
