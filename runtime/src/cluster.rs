@@ -94,6 +94,11 @@ impl Cluster {
         }
     }
 
+    /// The lease time to live of nodes started from now on.
+    pub fn set_ttl(&mut self, ttl: Duration) {
+        self.ttl = ttl;
+    }
+
     /// First reminder of a long wait (then at each doubling).
     pub fn remind_after(&mut self, d: Duration) {
         self.remind_after = d;

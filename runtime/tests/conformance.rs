@@ -378,6 +378,36 @@ async fn a_crash_releases_the_barrier_and_queues_node_down() {
     c.shutdown().await;
 }
 
+/// An etcd leader change as the simulated store has it: unreachable for a
+/// while, then every lease renewed. Shorter than the time to live less a
+/// renewal interval, it fences nobody, at whatever point of the renewals
+/// it begins (a failed renewal is tried again soon, not a third of the
+/// time to live later).
+#[tokio::test(start_paused = true)]
+async fn a_store_outage_shorter_than_the_ttl_fences_nobody() {
+    let mut c = sim_cluster(rwho_bundle(|_| {}), vec![]);
+    c.set_ttl(Duration::from_secs(2));
+    for n in [1, 2] {
+        c.start(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    for _ in 0..8 {
+        // Each outage begins at another point of the renewals (every
+        // 667 ms).
+        tokio::time::sleep(Duration::from_millis(290)).await;
+        c.store().outage(Duration::from_millis(1000));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        c.wait_idle().await.unwrap();
+    }
+    assert_eq!(
+        names(c.journal()),
+        [("TE_JOIN_NODE".into(), 1), ("TE_JOIN_NODE".into(), 2)],
+        "no node-down, no rejoin"
+    );
+    assert_eq!(c.members(), [1, 2]);
+    c.shutdown().await;
+}
+
 /// 5. Graceful stop: the leaving node takes part and runs the `event` lines
 /// of node_down.rp; the others run the `other` lines after it.
 #[tokio::test(start_paused = true)]
