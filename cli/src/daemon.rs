@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hacmp_runtime::deadman::Deadman;
 use hacmp_runtime::resources::linux::LinuxAgent;
 use std::time::Duration;
 
@@ -66,6 +67,12 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at `ADDR` (`GET /metrics`), e.g. `127.0.0.1:9464`.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// A watchdog device (`/dev/watchdog`) kept alive while the daemon
+    /// runs, the original's dead man switch: a node frozen longer than its
+    /// timeout (two thirds of the TTL less 250 ms, whole seconds) resets
+    /// before the others take over what it holds. Disarmed on exit.
+    #[arg(long, value_name = "DEVICE")]
+    pub deadman: Option<PathBuf>,
     /// Serve a read-only status page at `ADDR` (`/`, `/status.json`,
     /// `/metrics`), e.g. `127.0.0.1:9465`. Off by default; use a loopback
     /// address unless the page may be seen from elsewhere.
@@ -116,6 +123,14 @@ pub fn run(args: &DaemonArgs) -> u8 {
     for b in journal.close_interrupted(args.node) {
         tracing::warn!(node = args.node, "interrupted by the last stop: event #{} {} at node {} did not end on this node (recorded as interrupted); rejoining as a new node-up", b.seq, b.name, b.location);
     }
+    let deadman = match args.deadman.as_deref().map(|p| Deadman::open(p, args.ttl)) {
+        Some(Err(e)) => {
+            eprintln!("hacmpd: refusing to start: {e}");
+            return 2;
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     // One thread: a daemon waits far more than it computes, and a wake-up
     // stays on the thread that sees it.
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -129,6 +144,35 @@ pub fn run(args: &DaemonArgs) -> u8 {
         }
     };
     rt.block_on(async {
+        // Kept alive from this runtime's thread: if it stalls, so do the
+        // keepalives.
+        let (deadman_stop, deadman_rx) = tokio::sync::watch::channel(false);
+        let deadman = deadman.map(|d| {
+            tracing::info!(
+                node = args.node,
+                timeout_s = d.timeout(),
+                "dead man switch armed"
+            );
+            tokio::spawn(d.keep(deadman_rx))
+        });
+        let code = serve(args, bundle, loaded.root, journal, state_dir).await;
+        let _ = deadman_stop.send(true);
+        if let Some(d) = deadman {
+            let _ = d.await;
+        }
+        code
+    })
+}
+
+/// Runs the node until it leaves, stops or is refused; the exit status.
+async fn serve(
+    args: &DaemonArgs,
+    bundle: Arc<hacmp_compiler::Bundle>,
+    root: Option<PathBuf>,
+    journal: Arc<Journal>,
+    state_dir: PathBuf,
+) -> u8 {
+    {
         let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
             Ok(s) => s,
             Err(e) => {
@@ -152,13 +196,16 @@ pub fn run(args: &DaemonArgs) -> u8 {
         let mcfg = ManagerConfig {
             node: args.node,
             bundle: bundle.clone(),
-            root: loaded.root.clone(),
+            root: root.clone(),
             journal: journal.clone(),
             journal_mode: JournalMode::Own,
             remind_after: Duration::from_secs(30),
             member: false,
             rejoin: true,
-            agent: Arc::new(LinuxAgent::new(bundle.clone(), exec.clone(), loaded.root.clone()).with_carriers(carriers.clone())),
+            agent: Arc::new(
+                LinuxAgent::new(bundle.clone(), exec.clone(), root.clone())
+                    .with_carriers(carriers.clone()),
+            ),
         };
         let manager = Manager::new(mcfg, gs.clone(), exec);
         let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
@@ -179,19 +226,48 @@ pub fn run(args: &DaemonArgs) -> u8 {
             .into_iter()
             .flatten()
             .map(|addr| {
-                tokio::spawn(crate::http::serve(addr, seen.clone(), manager.clone(), shared.clone()))
+                tokio::spawn(crate::http::serve(
+                    addr,
+                    seen.clone(),
+                    manager.clone(),
+                    shared.clone(),
+                ))
             })
             .collect();
         let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
         let acfg = {
-            let (node, interval, sample, feed, stats) = (args.node, args.monitor_interval, !args.no_monitor, state_dir.join("feed.jsonl"), agent_stats.clone());
-            move || AgentConfig { node, interval, sample, feed: Some(feed.clone()), stats: stats.clone() }
+            let (node, interval, sample, feed, stats) = (
+                args.node,
+                args.monitor_interval,
+                !args.no_monitor,
+                state_dir.join("feed.jsonl"),
+                agent_stats.clone(),
+            );
+            move || AgentConfig {
+                node,
+                interval,
+                sample,
+                feed: Some(feed.clone()),
+                stats: stats.clone(),
+            }
         };
-        let agent = tokio::spawn(watchers(manager.bundles(), args.node, gs.clone(), carriers.clone(), acfg, agent_rx));
+        let agent = tokio::spawn(watchers(
+            manager.bundles(),
+            args.node,
+            gs.clone(),
+            carriers.clone(),
+            acfg,
+            agent_rx,
+        ));
         let takeover = args.takeover;
         let stopper = manager.clone();
         let signals = tokio::spawn(async move {
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else { return };
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
             let mut first = true;
             loop {
                 tokio::select! {
@@ -235,7 +311,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
                 3
             }
         }
-    })
+    }
 }
 
 /// Event Management and the adapter watch of the bundle the node runs,

@@ -643,3 +643,62 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+/// The dead man switch (`--deadman`), on a plain file standing for
+/// `/dev/watchdog`: written four times per timeout (1 s for the tests'
+/// 2 s time to live) while the daemon runs, not at all while it is frozen
+/// (a watchdog would reset the machine), again once it wakes, and disarmed
+/// (`V`) when it stops. A time to live too short for it is refused.
+#[test]
+fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_exit() {
+    let Some(bin) = etcd_binary("the_dead_man_switch_is_kept_alive") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let wd = base.path().join("watchdog");
+    std::fs::write(&wd, "").unwrap();
+    let short = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+        .args(["--site", site.dir.join("site.toml").to_str().unwrap()])
+        .args(["--node", "1", "--etcd", &url, "--ttl", "1500ms"])
+        .args(["--deadman", wd.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("at least 2 s"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+    assert_eq!(std::fs::read(&wd).unwrap(), b"", "not opened");
+
+    let len = || std::fs::metadata(&wd).unwrap().len();
+    let mut d = Daemon::spawn(
+        &site,
+        1,
+        &url,
+        base.path(),
+        &["--no-monitor", "--deadman", wd.to_str().unwrap()],
+    );
+    until("node 1", 30, || d.has("TE_JOIN_NODE", 1));
+    let a = len();
+    until("keepalives", 10, || len() >= a + 3);
+    d.signal(libc::SIGSTOP);
+    // A write under way when it stopped lands at once.
+    std::thread::sleep(Duration::from_millis(200));
+    let frozen = len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(len(), frozen, "no keepalive while frozen");
+    d.signal(libc::SIGCONT);
+    until("keepalives again", 10, || len() > frozen);
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(30), Some(0));
+    let bytes = std::fs::read(&wd).unwrap();
+    assert_eq!(bytes.last(), Some(&b'V'), "disarmed");
+    assert!(bytes[..bytes.len() - 1].iter().all(|b| *b == b'.'));
+    let log = d.log();
+    assert!(log.contains("dead man switch armed"), "{log}");
+    assert!(log.contains("is not a watchdog device"), "{log}");
+}

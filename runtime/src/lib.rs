@@ -12,6 +12,7 @@
 //! ```
 
 pub mod cluster;
+pub mod deadman;
 pub mod em;
 pub mod env;
 pub mod event;
