@@ -220,7 +220,11 @@ impl Agent for LinuxAgent {
                 if *fsck {
                     mount::fsck(&dev, FSCK_TIMEOUT).await?;
                 }
-                mount::mount(&dev, &at, fstype, options)?;
+                {
+                    let (dev, at, fstype, options) =
+                        (dev.clone(), at.clone(), fstype.clone(), options.clone());
+                    mount::off_loop(move || mount::mount(&dev, &at, &fstype, &options)).await?;
+                }
                 Ok(format!("{} mounted on {}", dev.display(), at.display()))
             }
             ResourceKind::Application { start, .. } => {
@@ -298,7 +302,8 @@ impl Agent for LinuxAgent {
             }
             ResourceKind::Filesystem { mount_point, .. } => {
                 let at = self.under_root(mount_point);
-                Ok(if mount::unmount(&at)? {
+                let target = at.clone();
+                Ok(if mount::off_loop(move || mount::unmount(&target)).await? {
                     format!("{} unmounted", at.display())
                 } else {
                     format!("{} not mounted", at.display())

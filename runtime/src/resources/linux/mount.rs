@@ -70,6 +70,25 @@ fn cstr(what: &str, s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("{what} `{s}` contains NUL"))
 }
 
+/// Runs a blocking mount call on a thread of its own and waits for it
+/// without blocking the event loop: a mount replaying a journal, or an
+/// unmount flushing a large cache, can take seconds, and the loop renews
+/// the lease and keeps the dead man switch alive. The thread is spawned
+/// from the caller's, whose mount namespace it shares.
+pub async fn off_loop<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("hacmp-mount".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start a thread for the mount: {e}"))?;
+    rx.await
+        .map_err(|_| "the mount's thread ended without an answer".to_string())?
+}
+
 /// Mounts `device` at `target` (a no-op when something is mounted there).
 pub fn mount(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<bool, String> {
     if is_mounted(target)? {
@@ -159,6 +178,34 @@ pub async fn fsck(device: &Path, timeout: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mount call that takes its time leaves the event loop turning
+    /// (on one thread, as in hacmpd).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_mount_call_does_not_stop_the_event_loop() {
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        };
+        let r = off_loop(|| {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok(7)
+        })
+        .await;
+        counter.abort();
+        assert_eq!(r, Ok(7));
+        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) >= 5);
+        assert_eq!(
+            off_loop::<()>(|| Err("busy".into())).await,
+            Err("busy".to_string())
+        );
+    }
 
     #[test]
     fn mountinfo_escapes_and_options() {
