@@ -104,6 +104,14 @@ pub fn run(args: &DaemonArgs) -> u8 {
         eprintln!("hacmpd: node {} is not a node of the site", args.node);
         return 2;
     }
+    let deadman = match args.deadman.as_deref().map(|p| Deadman::open(p, args.ttl)) {
+        Some(Err(e)) => {
+            eprintln!("hacmpd: refusing to start: {e}");
+            return 2;
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     let state_dir = args
         .state_dir
         .clone()
@@ -123,14 +131,6 @@ pub fn run(args: &DaemonArgs) -> u8 {
     for b in journal.close_interrupted(args.node) {
         tracing::warn!(node = args.node, "interrupted by the last stop: event #{} {} at node {} did not end on this node (recorded as interrupted); rejoining as a new node-up", b.seq, b.name, b.location);
     }
-    let deadman = match args.deadman.as_deref().map(|p| Deadman::open(p, args.ttl)) {
-        Some(Err(e)) => {
-            eprintln!("hacmpd: refusing to start: {e}");
-            return 2;
-        }
-        Some(Ok(d)) => Some(d),
-        None => None,
-    };
     // One thread: a daemon waits far more than it computes, and a wake-up
     // stays on the thread that sees it.
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -172,144 +172,142 @@ async fn serve(
     journal: Arc<Journal>,
     state_dir: PathBuf,
 ) -> u8 {
+    let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hacmpd: cannot use etcd at {}: {e}", args.etcd.join(","));
+            return 2;
+        }
+    };
+    let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
+    let shared = Shared::new(
+        store.clone(),
+        bundle.site.cluster.id,
+        settle,
+        hacmp_runtime::resources::placer(&bundle),
+    );
+    let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
+    let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
+    if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
+        tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
+    }
+    let carriers = Arc::new(hacmp_runtime::topology::Carriers::default());
+    let mcfg = ManagerConfig {
+        node: args.node,
+        bundle: bundle.clone(),
+        root: root.clone(),
+        journal: journal.clone(),
+        journal_mode: JournalMode::Own,
+        remind_after: Duration::from_secs(30),
+        member: false,
+        rejoin: true,
+        agent: Arc::new(
+            LinuxAgent::new(bundle.clone(), exec.clone(), root.clone())
+                .with_carriers(carriers.clone()),
+        ),
+    };
+    let manager = Manager::new(mcfg, gs.clone(), exec);
+    let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
     {
-        let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("hacmpd: cannot use etcd at {}: {e}", args.etcd.join(","));
-                return 2;
-            }
-        };
-        let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
-        let shared = Shared::new(
-            store.clone(),
-            bundle.site.cluster.id,
-            settle,
-            hacmp_runtime::resources::placer(&bundle),
-        );
-        let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
-        let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
-        if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
-            tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
-        }
-        let carriers = Arc::new(hacmp_runtime::topology::Carriers::default());
-        let mcfg = ManagerConfig {
-            node: args.node,
-            bundle: bundle.clone(),
-            root: root.clone(),
-            journal: journal.clone(),
-            journal_mode: JournalMode::Own,
-            remind_after: Duration::from_secs(30),
-            member: false,
-            rejoin: true,
-            agent: Arc::new(
-                LinuxAgent::new(bundle.clone(), exec.clone(), root.clone())
-                    .with_carriers(carriers.clone()),
-            ),
-        };
-        let manager = Manager::new(mcfg, gs.clone(), exec);
-        let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
-        {
-            let c = counted.clone();
-            journal.on_end(move |e| c.event_ended(e));
-        }
-        let agent_stats = Arc::new(hacmp_runtime::em::agent::AgentStats::default());
-        let seen = crate::http::Seen {
-            metrics: counted.clone(),
-            agent: agent_stats.clone(),
-            store: {
-                let store = store.clone();
-                Arc::new(move || store.request_stats())
-            },
-        };
-        let servers: Vec<_> = [args.metrics.clone(), args.http.clone()]
-            .into_iter()
-            .flatten()
-            .map(|addr| {
-                tokio::spawn(crate::http::serve(
-                    addr,
-                    seen.clone(),
-                    manager.clone(),
-                    shared.clone(),
-                ))
-            })
-            .collect();
-        let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
-        let acfg = {
-            let (node, interval, sample, feed, stats) = (
-                args.node,
-                args.monitor_interval,
-                !args.no_monitor,
-                state_dir.join("feed.jsonl"),
-                agent_stats.clone(),
-            );
-            move || AgentConfig {
-                node,
-                interval,
-                sample,
-                feed: Some(feed.clone()),
-                stats: stats.clone(),
-            }
-        };
-        let agent = tokio::spawn(watchers(
-            manager.bundles(),
+        let c = counted.clone();
+        journal.on_end(move |e| c.event_ended(e));
+    }
+    let agent_stats = Arc::new(hacmp_runtime::em::agent::AgentStats::default());
+    let seen = crate::http::Seen {
+        metrics: counted.clone(),
+        agent: agent_stats.clone(),
+        store: {
+            let store = store.clone();
+            Arc::new(move || store.request_stats())
+        },
+    };
+    let servers: Vec<_> = [args.metrics.clone(), args.http.clone()]
+        .into_iter()
+        .flatten()
+        .map(|addr| {
+            tokio::spawn(crate::http::serve(
+                addr,
+                seen.clone(),
+                manager.clone(),
+                shared.clone(),
+            ))
+        })
+        .collect();
+    let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
+    let acfg = {
+        let (node, interval, sample, feed, stats) = (
             args.node,
-            gs.clone(),
-            carriers.clone(),
-            acfg,
-            agent_rx,
-        ));
-        let takeover = args.takeover;
-        let stopper = manager.clone();
-        let signals = tokio::spawn(async move {
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            let mut first = true;
-            loop {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                if first {
-                    first = false;
-                    tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
-                    // Queued now; the manager leaves after the current event.
-                    let s = stopper.clone();
-                    tokio::spawn(async move { s.stop(Stop::Graceful { takeover }).await });
-                } else {
-                    tracing::warn!("stopping at once");
-                    stopper.stop(Stop::Now).await;
-                    return;
-                }
-            }
-        });
-        tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
-        let result = manager.run().await;
-        for t in servers {
-            t.abort();
+            args.monitor_interval,
+            !args.no_monitor,
+            state_dir.join("feed.jsonl"),
+            agent_stats.clone(),
+        );
+        move || AgentConfig {
+            node,
+            interval,
+            sample,
+            feed: Some(feed.clone()),
+            stats: stats.clone(),
         }
-        let _ = agent_stop.send(true);
-        let _ = agent.await;
-        signals.abort();
-        shared.shutdown();
-        match result {
-            Ok(Exit::Left) => {
-                tracing::info!("left the cluster");
-                0
+    };
+    let agent = tokio::spawn(watchers(
+        manager.bundles(),
+        args.node,
+        gs.clone(),
+        carriers.clone(),
+        acfg,
+        agent_rx,
+    ));
+    let takeover = args.takeover;
+    let stopper = manager.clone();
+    let signals = tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Ok(Exit::Stopped) => 0,
-            Err(GsError::Refused(why)) => {
-                eprintln!("hacmpd: {why}");
-                1
+            if first {
+                first = false;
+                tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
+                // Queued now; the manager leaves after the current event.
+                let s = stopper.clone();
+                tokio::spawn(async move { s.stop(Stop::Graceful { takeover }).await });
+            } else {
+                tracing::warn!("stopping at once");
+                stopper.stop(Stop::Now).await;
+                return;
             }
-            Err(e) => {
-                eprintln!("hacmpd: {e}");
-                3
-            }
+        }
+    });
+    tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
+    let result = manager.run().await;
+    for t in servers {
+        t.abort();
+    }
+    let _ = agent_stop.send(true);
+    let _ = agent.await;
+    signals.abort();
+    shared.shutdown();
+    match result {
+        Ok(Exit::Left) => {
+            tracing::info!("left the cluster");
+            0
+        }
+        Ok(Exit::Stopped) => 0,
+        Err(GsError::Refused(why)) => {
+            eprintln!("hacmpd: {why}");
+            1
+        }
+        Err(e) => {
+            eprintln!("hacmpd: {e}");
+            3
         }
     }
 }

@@ -664,6 +664,8 @@ fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_ex
         .args(["--site", site.dir.join("site.toml").to_str().unwrap()])
         .args(["--node", "1", "--etcd", &url, "--ttl", "1500ms"])
         .args(["--deadman", wd.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(base.path().join("short"))
         .output()
         .unwrap();
     assert_eq!(short.status.code(), Some(2));
@@ -673,6 +675,7 @@ fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_ex
         String::from_utf8_lossy(&short.stderr)
     );
     assert_eq!(std::fs::read(&wd).unwrap(), b"", "not opened");
+    assert!(!base.path().join("short").exists(), "nothing created");
 
     let len = || std::fs::metadata(&wd).unwrap().len();
     let mut d = Daemon::spawn(
