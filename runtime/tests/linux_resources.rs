@@ -126,6 +126,126 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// An IPv6 service address is usable at once (no duplicate address
+/// detection) and announced: a neighbour that still has the address at
+/// another hardware address (the old owner's) learns the new one from the
+/// unsolicited advertisement, without asking.
+#[test]
+fn an_ipv6_service_address_is_announced_to_its_neighbours() {
+    if !available(
+        "an_ipv6_service_address_is_announced_to_its_neighbours",
+        &["ip"],
+    ) {
+        return;
+    }
+    isolated(|| {
+        // The neighbour in a namespace of its own (this thread's mount
+        // namespace keeps its name private), across a veth pair.
+        let ns = format!("hacmp-na-{}", std::process::id());
+        run(&["ip", "netns", "add", &ns]);
+        run(&[
+            "ip", "link", "add", "boot6", "type", "veth", "peer", "name", "boot6p",
+        ]);
+        run(&["ip", "link", "set", "boot6p", "netns", &ns]);
+        run(&["ip", "addr", "add", "fd99::1/64", "dev", "boot6", "nodad"]);
+        run(&["ip", "link", "set", "boot6", "up"]);
+        let there = |args: &[&str]| {
+            let mut v = vec!["ip", "-n", ns.as_str()];
+            v.extend_from_slice(args);
+            run(&v);
+        };
+        there(&["addr", "add", "fd99::2/64", "dev", "boot6p", "nodad"]);
+        there(&["link", "set", "boot6p", "up"]);
+        there(&[
+            "-6",
+            "neigh",
+            "add",
+            "fd99::100",
+            "lladdr",
+            "02:00:00:00:00:99",
+            "dev",
+            "boot6p",
+            "nud",
+            "stale",
+        ]);
+        // (Not from /sys, which shows the namespace it was mounted in.)
+        let link = Command::new("ip")
+            .args(["-o", "link", "show", "boot6"])
+            .output()
+            .unwrap();
+        let link = String::from_utf8_lossy(&link.stdout).into_owned();
+        let mac = link
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no hardware address in {link}"))
+            .to_string();
+        let adapters = vec![Adapter {
+            network: "net0".into(),
+            interface: "boot6".into(),
+            role: AdapterRole::Boot,
+            address: Some(Cidr::parse("fd99::1/64", false).unwrap()),
+        }];
+        let svc = Resource {
+            name: "ip6".into(),
+            kind: ResourceKind::ServiceIp {
+                network: "net0".into(),
+                address: Cidr::parse("fd99::100/64", false).unwrap(),
+            },
+        };
+        let mut s = site(Ipat::Alias, adapters, group(vec![svc.clone()]));
+        s.resources.networks[0].subnet = Cidr::parse("fd99::/64", false).unwrap();
+        let a = agent(&s);
+        let ctx = Ctx {
+            node: 1,
+            site: &s,
+            group: &s.resources.groups[0],
+        };
+        let did = rt().block_on(a.start(&ctx, &svc)).unwrap();
+        assert!(did.contains("neighbour advertisement sent"), "{did}");
+        let neigh = || {
+            let o = Command::new("ip")
+                .args([
+                    "-n",
+                    &ns,
+                    "-6",
+                    "neigh",
+                    "show",
+                    "fd99::100",
+                    "dev",
+                    "boot6p",
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let t = std::time::Instant::now();
+        while !neigh().contains(&mac) {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(5),
+                "the neighbour kept {} (boot6 is {mac})",
+                neigh()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Usable at once: not tentative.
+        let o = Command::new("ip")
+            .args(["-6", "addr", "show", "dev", "boot6"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&o.stdout);
+        let line = shown
+            .lines()
+            .find(|l| l.contains("fd99::100/64"))
+            .unwrap_or_else(|| panic!("{shown}"));
+        assert!(
+            line.contains("nodad") && !line.contains("tentative"),
+            "{shown}"
+        );
+        run(&["ip", "netns", "del", &ns]);
+    });
+}
+
 #[test]
 fn service_addresses_by_alias_and_by_swap() {
     if !available("service_addresses_by_alias_and_by_swap", &["ip"]) {

@@ -3,6 +3,7 @@
 //! applications and custom agents as commands run by the node's executor
 //! (no shell, own process group, timeout, the bundle's content hash).
 
+pub mod announce;
 pub mod ip;
 pub mod mount;
 
@@ -189,13 +190,15 @@ impl Agent for LinuxAgent {
                     ip::remove(&iface, own.addr).await?;
                 }
                 let added = ip::add(&iface, *address).await?;
-                if let std::net::IpAddr::V4(v4) = address.addr {
-                    if let Err(e) = ip::gratuitous_arp(&iface, v4) {
+                let told = match announce::announce(&iface, address.addr) {
+                    Ok(what) => what,
+                    Err(e) => {
                         tracing::warn!(node = ctx.node, "{e}");
+                        "not announced"
                     }
-                }
+                };
                 Ok(if added {
-                    format!("{address} added on {iface}, gratuitous ARP sent")
+                    format!("{address} added on {iface}, {told}")
                 } else {
                     format!("{address} already on {iface}")
                 })
