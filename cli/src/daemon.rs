@@ -45,8 +45,9 @@ pub struct DaemonArgs {
     /// Journal, feed and restart state.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Lease time to live: a node silent this long has failed.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// Lease time to live: a node silent this long has failed. Whole
+    /// seconds, as etcd counts them.
+    #[arg(long, default_value = "5s", value_parser = parse_ttl)]
     pub ttl: Duration,
     /// Queue settle interval (default: the site's).
     #[arg(long, value_parser = parse_duration)]
@@ -84,6 +85,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     hacmp_stdlib::Duration::parse(s).map(|d| d.0)
 }
 
+/// etcd grants leases in whole seconds: a TTL between them would be
+/// rounded, and the node would fence itself by one time to live while the
+/// group declares it failed by another.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 || d.is_zero() {
+        return Err(format!(
+            "etcd leases count whole seconds: give one or more (`{}s`)",
+            d.as_secs().max(1)
+        ));
+    }
+    Ok(d)
+}
+
 /// Exit statuses: 0 left the cluster (or stopped at once), 1 refused or
 /// bad site, 2 usage or I/O, 3 lost the group for good (restart it).
 pub fn run(args: &DaemonArgs) -> u8 {
@@ -104,14 +119,12 @@ pub fn run(args: &DaemonArgs) -> u8 {
         eprintln!("hacmpd: node {} is not a node of the site", args.node);
         return 2;
     }
-    let deadman = match args.deadman.as_deref().map(|p| Deadman::open(p, args.ttl)) {
-        Some(Err(e)) => {
+    if args.deadman.is_some() {
+        if let Err(e) = hacmp_runtime::deadman::timeout_for(args.ttl) {
             eprintln!("hacmpd: refusing to start: {e}");
             return 2;
         }
-        Some(Ok(d)) => Some(d),
-        None => None,
-    };
+    }
     let state_dir = args
         .state_dir
         .clone()
@@ -143,6 +156,16 @@ pub fn run(args: &DaemonArgs) -> u8 {
             return 2;
         }
     };
+    // Opened last: once open, the watchdog counts, and every way out must
+    // disarm it.
+    let deadman = match args.deadman.as_deref().map(|p| Deadman::open(p, args.ttl)) {
+        Some(Err(e)) => {
+            eprintln!("hacmpd: refusing to start: {e}");
+            return 2;
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     rt.block_on(async {
         // Kept alive from this runtime's thread: if it stalls, so do the
         // keepalives.
@@ -172,6 +195,12 @@ async fn serve(
     journal: Arc<Journal>,
     state_dir: PathBuf,
 ) -> u8 {
+    // From now on SIGTERM and SIGINT are this daemon's to handle (a stop
+    // while connecting waits for the handler below, and leaves cleanly).
+    let signals = (
+        signal(SignalKind::terminate()).ok(),
+        signal(SignalKind::interrupt()).ok(),
+    );
     let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
         Ok(s) => s,
         Err(e) => {
@@ -261,10 +290,7 @@ async fn serve(
     let takeover = args.takeover;
     let stopper = manager.clone();
     let signals = tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Some(mut term), Some(mut int)) = signals else {
             return;
         };
         let mut first = true;

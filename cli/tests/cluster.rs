@@ -660,20 +660,22 @@ fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_ex
     let site = Site::new(base.path(), "site");
     let wd = base.path().join("watchdog");
     std::fs::write(&wd, "").unwrap();
-    let short = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
-        .args(["--site", site.dir.join("site.toml").to_str().unwrap()])
-        .args(["--node", "1", "--etcd", &url, "--ttl", "1500ms"])
-        .args(["--deadman", wd.to_str().unwrap()])
-        .arg("--state-dir")
-        .arg(base.path().join("short"))
-        .output()
-        .unwrap();
-    assert_eq!(short.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&short.stderr).contains("at least 2 s"),
-        "{}",
-        String::from_utf8_lossy(&short.stderr)
-    );
+    for (ttl, why) in [("1s", "at least 2 s"), ("2500ms", "whole seconds")] {
+        let short = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+            .args(["--site", site.dir.join("site.toml").to_str().unwrap()])
+            .args(["--node", "1", "--etcd", &url, "--ttl", ttl])
+            .args(["--deadman", wd.to_str().unwrap()])
+            .arg("--state-dir")
+            .arg(base.path().join("short"))
+            .output()
+            .unwrap();
+        assert_eq!(short.status.code(), Some(2), "{ttl}");
+        assert!(
+            String::from_utf8_lossy(&short.stderr).contains(why),
+            "{ttl}: {}",
+            String::from_utf8_lossy(&short.stderr)
+        );
+    }
     assert_eq!(std::fs::read(&wd).unwrap(), b"", "not opened");
     assert!(!base.path().join("short").exists(), "nothing created");
 

@@ -5,12 +5,17 @@
 //! take them over. With the switch the machine resets first.
 //!
 //! The reset must come before the takeover. The others act at the earliest
-//! a time to live after the node's last renewal, which may be a renewal
-//! interval (a third of the time to live) before its last keepalive: the
-//! watchdog's timeout is at most two thirds of the time to live, less a
-//! quarter second, in whole seconds as watchdogs count. A graceful exit
-//! disarms it (the magic close, `V`); a crash leaves it armed, and a
-//! daemon started again in time takes it over.
+//! a time to live after the node's last renewal, which while renewals
+//! succeed is at most a renewal interval (a third of the time to live)
+//! before its last keepalive: the watchdog's timeout is at most two thirds
+//! of the time to live, less a quarter second, in whole seconds as
+//! watchdogs count. (A node frozen while etcd is already failing its
+//! renewals, two faults at once, may be reset later than that: stopping
+//! the keepalives whenever renewals fail would reset every node at each
+//! etcd outage, which a running node survives by fencing itself.) A
+//! graceful exit disarms the watchdog (the magic close, `V`); a crash,
+//! even a panic, leaves it armed — the node may still hold addresses —
+//! and a daemon started again in time takes it over.
 
 use std::fs::File;
 use std::io::Write;
@@ -48,9 +53,9 @@ pub struct Deadman {
 }
 
 impl Deadman {
-    /// Opens the device and sets its timeout for `ttl`. A file that is not
-    /// a character device (a test's file or FIFO) is kept alive all the
-    /// same, with a warning.
+    /// Opens the device and sets its timeout for `ttl`. A regular file (a
+    /// test's stand-in) is written all the same, with a warning. Once the
+    /// device is open it counts: every failure here disarms it.
     pub fn open(path: &Path, ttl: Duration) -> Result<Deadman, String> {
         let want = timeout_for(ttl)?;
         let file = std::fs::OpenOptions::new()
@@ -61,46 +66,55 @@ impl Deadman {
             .metadata()
             .map(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()))
             .unwrap_or(false);
-        let mut timeout = want;
-        if device {
-            let mut t = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
-            // SAFETY: the ioctl reads and writes one int we own.
-            let r = unsafe { libc::ioctl(file.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut t) };
-            if r != 0 {
-                return Err(format!(
-                    "cannot set the timeout of the watchdog `{}` to {want} s: {}",
-                    path.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
-            // The driver answers with the timeout it took.
-            if t < 1 || t as u32 > want {
-                let mut d = Deadman {
-                    file,
-                    path: path.to_path_buf(),
-                    timeout: want,
-                };
-                d.disarm();
-                return Err(format!(
-                    "the watchdog `{}` took a timeout of {t} s; the lease time to live needs at most {want} s: raise --ttl",
-                    path.display()
-                ));
-            }
-            timeout = t as u32;
+        let mut d = Deadman {
+            file,
+            path: path.to_path_buf(),
+            timeout: want,
+        };
+        let set = if device {
+            d.set_timeout(want)
         } else {
             tracing::warn!(
                 "`{}` is not a watchdog device: it is written to, but nothing resets this machine",
                 path.display()
             );
-        }
-        let mut d = Deadman {
-            file,
-            path: path.to_path_buf(),
-            timeout,
+            Ok(())
         };
-        d.pet()
-            .map_err(|e| format!("cannot write to the watchdog `{}`: {e}", path.display()))?;
-        Ok(d)
+        match set.and_then(|()| {
+            d.pet()
+                .map_err(|e| format!("cannot write to the watchdog `{}`: {e}", path.display()))
+        }) {
+            Ok(()) => Ok(d),
+            Err(e) => {
+                d.disarm();
+                Err(e)
+            }
+        }
+    }
+
+    /// WDIOC_SETTIMEOUT; the driver answers with the timeout it took,
+    /// which must not be longer.
+    fn set_timeout(&mut self, want: u32) -> Result<(), String> {
+        let mut t = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the ioctl reads and writes one int we own.
+        let r = unsafe { libc::ioctl(self.file.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut t) };
+        if r != 0 {
+            return Err(format!(
+                "cannot set the timeout of the watchdog `{}` to {want} s: {}",
+                self.path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        match u32::try_from(t) {
+            Ok(t) if (1..=want).contains(&t) => {
+                self.timeout = t;
+                Ok(())
+            }
+            _ => Err(format!(
+                "the watchdog `{}` took a timeout of {t} s; the lease time to live needs at most {want} s: raise --ttl",
+                self.path.display()
+            )),
+        }
     }
 
     /// The watchdog's timeout in seconds.

@@ -446,7 +446,9 @@ impl Store for EtcdStore {
     }
 
     async fn grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
-        let secs = ttl.as_secs().max(1) as i64;
+        // Whole seconds, rounded up: a lease shorter than asked would lapse
+        // before its keeper fences the node.
+        let secs = ttl.as_secs_f64().ceil().max(1.0) as i64;
         let r = self
             .call(
                 "a lease",

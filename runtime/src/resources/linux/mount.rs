@@ -70,6 +70,13 @@ fn cstr(what: &str, s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("{what} `{s}` contains NUL"))
 }
 
+/// One mount or unmount at a time, held by its thread: a call whose
+/// caller gave up (a fenced node's event dropped mid-mount) still finishes,
+/// and the release that follows waits for it instead of finding nothing
+/// mounted yet.
+static IN_FLIGHT: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Runs a blocking mount call on a thread of its own and waits for it
 /// without blocking the event loop: a mount replaying a journal, or an
 /// unmount flushing a large cache, can take seconds, and the loop renews
@@ -78,11 +85,14 @@ fn cstr(what: &str, s: &str) -> Result<CString, String> {
 pub async fn off_loop<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
+    let turn = IN_FLIGHT.clone().lock_owned().await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("hacmp-mount".into())
         .spawn(move || {
-            let _ = tx.send(f());
+            let r = f();
+            drop(turn);
+            let _ = tx.send(r);
         })
         .map_err(|e| format!("cannot start a thread for the mount: {e}"))?;
     rx.await
@@ -204,6 +214,30 @@ mod tests {
         assert_eq!(
             off_loop::<()>(|| Err("busy".into())).await,
             Err("busy".to_string())
+        );
+    }
+
+    /// A mount whose caller gave up still holds its turn: the next call
+    /// (the release) runs after it, and sees it done.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_given_up_finishes_before_the_next_one() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            off_loop(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                d.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let d = done.clone();
+        assert_eq!(
+            off_loop(move || Ok(d.load(Ordering::SeqCst))).await,
+            Ok(true)
         );
     }
 
