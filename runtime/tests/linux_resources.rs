@@ -4,84 +4,18 @@
 //! alias and by swap, and an ext4 file system on a loop device, checked
 //! with fsck and mounted with mount(2).
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
+
+use common::netns::{available, isolated, run};
 
 use hacmp_compiler::resources::*;
 use hacmp_compiler::{Bundle, Site};
 use hacmp_runtime::exec::real::RealExecutor;
 use hacmp_runtime::resources::linux::{ip, mount, LinuxAgent};
 use hacmp_runtime::resources::{Agent, Ctx};
-
-fn available(test: &str, tools: &[&str]) -> bool {
-    let root = unsafe { libc::geteuid() } == 0;
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| {
-            !["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-                .iter()
-                .any(|d| Path::new(d).join(t).exists())
-        })
-        .collect();
-    let why = if !root {
-        Some("not root".to_string())
-    } else if !missing.is_empty() {
-        Some(format!("missing {missing:?}"))
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(why) => {
-            if std::env::var("HACMP_REQUIRE_ROOT").as_deref() == Ok("1") {
-                panic!("{test}: HACMP_REQUIRE_ROOT=1 but {why}");
-            }
-            eprintln!("SKIPPED {test}: {why}; HACMP_REQUIRE_ROOT=1 makes this an error");
-            false
-        }
-    }
-}
-
-/// Runs `f` on a thread in new network and mount namespaces (mounts do not
-/// propagate out), with a runtime of its own.
-fn isolated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        // SAFETY: this thread alone moves to new namespaces.
-        unsafe {
-            assert_eq!(
-                libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS),
-                0,
-                "unshare: {}",
-                std::io::Error::last_os_error()
-            );
-            let root = std::ffi::CString::new("/").unwrap();
-            let none = std::ffi::CString::new("none").unwrap();
-            assert_eq!(
-                libc::mount(
-                    none.as_ptr(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null()
-                ),
-                0
-            );
-        }
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
-fn run(args: &[&str]) {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 fn site(ipat: Ipat, adapters: Vec<Adapter>, group: ResourceGroup) -> Site {
     let mut s = Site::default();

@@ -1,16 +1,16 @@
 //! UDP heartbeats between the nodes' adapters of a network (`heartbeat` in
-//! a `[[network]]`, IPv4): every interval each adapter broadcasts a
-//! datagram on the network's subnet from a socket bound to its interface,
-//! and hears the other nodes' broadcasts arriving on that interface (a
-//! broadcast reaches every port of the segment, so which adapter hears
-//! does not depend on ARP). An adapter that heard no other node for
+//! a `[[network]]`): every interval each adapter broadcasts a datagram on
+//! the network's subnet (IPv6: to all nodes of the link, ff02::1) from a
+//! socket bound to its interface, and hears the other nodes' datagrams
+//! arriving on that interface (they reach every port of the segment, so
+//! which adapter hears does not depend on ARP or neighbour discovery). An adapter that heard no other node for
 //! `misses` intervals, while another adapter of this node on the network
 //! still does, is cut off (a cable pulled on a switch, its link still up).
 //! When no adapter of the network hears anything, the heartbeats say
 //! nothing: the peers may simply be down, and the links decide.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,9 @@ struct Local {
     network: String,
     subnet: hacmp_compiler::resources::Cidr,
     interface: String,
-    /// The subnet's broadcast address.
-    broadcast: Ipv4Addr,
+    /// The subnet's broadcast address; for IPv6, none (all nodes of the
+    /// interface's link).
+    broadcast: Option<Ipv4Addr>,
     /// Silence longer than this cuts it off.
     limit: Duration,
 }
@@ -74,16 +75,39 @@ impl Hearing {
 }
 
 /// A UDP socket on the heartbeat port of `interface` only (any address),
-/// that may broadcast. The device is set before the bind, so each adapter
-/// has its own socket on the one port.
-fn socket(interface: &str) -> std::io::Result<tokio::net::UdpSocket> {
+/// that may broadcast (IPv6: send to the link's all-nodes group through
+/// that interface), and where its datagrams go. The device is set before
+/// the bind, so each adapter has its own socket on the one port.
+fn socket(
+    interface: &str,
+    broadcast: Option<Ipv4Addr>,
+) -> std::io::Result<(tokio::net::UdpSocket, SocketAddr)> {
     use std::os::fd::FromRawFd;
+    let index = {
+        let c = std::ffi::CString::new(interface)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a NUL-terminated name.
+        match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+            0 => return Err(std::io::Error::last_os_error()),
+            i => i,
+        }
+    };
+    let to = match broadcast {
+        Some(b) => SocketAddr::new(IpAddr::V4(b), PORT),
+        None => SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            PORT,
+            0,
+            index,
+        )),
+    };
+    let v6 = broadcast.is_none();
     // SAFETY: a new socket this function owns (wrapped at once, so it is
     // closed on every error path), options with buffers of the length
-    // given, and a bind to a sockaddr_in built here.
+    // given, and a bind to a sockaddr built here.
     let s = unsafe {
         let fd = libc::socket(
-            libc::AF_INET,
+            if v6 { libc::AF_INET6 } else { libc::AF_INET },
             libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         );
@@ -93,30 +117,58 @@ fn socket(interface: &str) -> std::io::Result<tokio::net::UdpSocket> {
         let s = std::net::UdpSocket::from_raw_fd(fd);
         let name = interface.as_bytes();
         let one: libc::c_int = 1;
-        let opts = [
-            (libc::SO_BINDTODEVICE, name.as_ptr().cast(), name.len()),
-            (libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4),
-            (libc::SO_BROADCAST, (&one as *const libc::c_int).cast(), 4),
+        let ifindex = index as libc::c_int;
+        let int = |v: &libc::c_int| ((v as *const libc::c_int).cast(), 4);
+        let mut opts = vec![
+            (
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_ptr().cast(),
+                name.len(),
+            ),
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR, int(&one).0, 4),
         ];
-        for (opt, ptr, len) in opts {
-            if libc::setsockopt(fd, libc::SOL_SOCKET, opt, ptr, len as libc::socklen_t) != 0 {
+        if v6 {
+            opts.push((libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, int(&one).0, 4));
+            opts.push((
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MULTICAST_IF,
+                int(&ifindex).0,
+                4,
+            ));
+        } else {
+            opts.push((libc::SOL_SOCKET, libc::SO_BROADCAST, int(&one).0, 4));
+        }
+        for (level, opt, ptr, len) in opts {
+            if libc::setsockopt(fd, level, opt, ptr, len as libc::socklen_t) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        let mut sa: libc::sockaddr_in = std::mem::zeroed();
-        sa.sin_family = libc::AF_INET as libc::sa_family_t;
-        sa.sin_port = PORT.to_be();
-        if libc::bind(
-            fd,
-            (&sa as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        ) != 0
-        {
+        let bound = if v6 {
+            let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sa.sin6_port = PORT.to_be();
+            libc::bind(
+                fd,
+                (&sa as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        } else {
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_port = PORT.to_be();
+            libc::bind(
+                fd,
+                (&sa as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if bound != 0 {
             return Err(std::io::Error::last_os_error());
         }
         s
     };
-    tokio::net::UdpSocket::from_std(s)
+    Ok((tokio::net::UdpSocket::from_std(s)?, to))
 }
 
 /// Sends and hears heartbeats until `stop`; tells each change of an
@@ -130,14 +182,19 @@ pub async fn run(
     let mut locals = Vec::new();
     let mut tick = Duration::from_secs(3600);
     for net in &res.networks {
-        let (Some(hb), IpAddr::V4(base)) = (net.heartbeat, net.subnet.addr) else {
+        let Some(hb) = net.heartbeat else {
             continue;
         };
         tick = tick.min(hb.interval.0.max(Duration::from_millis(10)));
-        let host = u32::MAX
-            .checked_shr(u32::from(net.subnet.prefix))
-            .unwrap_or(0);
-        let broadcast = Ipv4Addr::from(u32::from(base) | host);
+        let broadcast = match net.subnet.addr {
+            IpAddr::V4(base) => {
+                let host = u32::MAX
+                    .checked_shr(u32::from(net.subnet.prefix))
+                    .unwrap_or(0);
+                Some(Ipv4Addr::from(u32::from(base) | host))
+            }
+            IpAddr::V6(_) => None,
+        };
         for a in res.adapters.get(&node).into_iter().flatten() {
             if a.network == net.name {
                 locals.push(Local {
@@ -159,7 +216,10 @@ pub async fn run(
         hearing.add(&l.network, &l.interface, l.limit, start);
     }
     let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let mut sockets: BTreeMap<String, Arc<tokio::net::UdpSocket>> = BTreeMap::new();
+    // By interface and family: an interface may carry an IPv4 and an IPv6
+    // network.
+    let mut sockets: BTreeMap<(String, bool), (Arc<tokio::net::UdpSocket>, SocketAddr)> =
+        BTreeMap::new();
     let mut listeners = Vec::new();
     let mut shown: BTreeMap<String, bool> = BTreeMap::new();
     let mut told_bind: BTreeMap<String, String> = BTreeMap::new();
@@ -176,11 +236,12 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         for l in &locals {
-            if !sockets.contains_key(&l.interface) {
-                match socket(&l.interface) {
-                    Ok(s) => {
+            let key = (l.interface.clone(), l.broadcast.is_some());
+            if !sockets.contains_key(&key) {
+                match socket(&l.interface, l.broadcast) {
+                    Ok((s, to)) => {
                         let s = Arc::new(s);
-                        sockets.insert(l.interface.clone(), s.clone());
+                        sockets.insert(key.clone(), (s.clone(), to));
                         let (tx, iface) = (heard_tx.clone(), l.interface.clone());
                         let mine = message.clone();
                         listeners.push(tokio::spawn(async move {
@@ -212,11 +273,9 @@ pub async fn run(
                     }
                 }
             }
-            if let Some(s) = sockets.get(&l.interface) {
+            if let Some((s, to)) = sockets.get(&key) {
                 // A link down is what heartbeats find out: no error here.
-                let _ = s
-                    .send_to(&message, SocketAddr::new(IpAddr::V4(l.broadcast), PORT))
-                    .await;
+                let _ = s.send_to(&message, *to).await;
             }
         }
         for (i, reachable) in hearing.verdicts(Instant::now()) {

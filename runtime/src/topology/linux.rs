@@ -80,9 +80,7 @@ pub async fn subnet_route(
     present: bool,
 ) -> Result<(), String> {
     use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
-    let std::net::IpAddr::V4(dest) = subnet.addr else {
-        return Ok(());
-    };
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     let (conn, handle, _) =
         rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
     tokio::spawn(conn);
@@ -98,12 +96,19 @@ pub async fn subnet_route(
         .map(|l| l.header.index)
         .ok_or_else(|| format!("no interface `{interface}`"))?;
     if present {
-        let route = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-            .destination_prefix(dest, subnet.prefix)
-            .output_interface(index)
-            .scope(RouteScope::Link)
-            .priority(1)
-            .build();
+        let route = match subnet.addr {
+            IpAddr::V4(dest) => rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(dest, subnet.prefix)
+                .output_interface(index)
+                .scope(RouteScope::Link)
+                .priority(1)
+                .build(),
+            IpAddr::V6(dest) => rtnetlink::RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(dest, subnet.prefix)
+                .output_interface(index)
+                .priority(1)
+                .build(),
+        };
         return match handle.route().add(route).execute().await {
             Ok(()) => Ok(()),
             Err(e) if e.to_string().contains("File exists") => Ok(()),
@@ -112,18 +117,25 @@ pub async fn subnet_route(
             )),
         };
     }
+    let family = match subnet.addr {
+        IpAddr::V4(_) => rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build(),
+        IpAddr::V6(_) => rtnetlink::RouteMessageBuilder::<Ipv6Addr>::new().build(),
+    };
     let all: Vec<_> = handle
         .route()
-        .get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build())
+        .get(family)
         .execute()
         .try_collect()
         .await
         .map_err(|e| format!("cannot list the routes: {e}"))?;
     for r in all {
+        let to_subnet = r.attributes.iter().any(|a| match (a, subnet.addr) {
+            (RouteAttribute::Destination(RouteAddress::Inet(d)), IpAddr::V4(s)) => *d == s,
+            (RouteAttribute::Destination(RouteAddress::Inet6(d)), IpAddr::V6(s)) => *d == s,
+            _ => false,
+        });
         let ours = r.header.destination_prefix_length == subnet.prefix
-            && r.attributes.iter().any(
-                |a| matches!(a, RouteAttribute::Destination(RouteAddress::Inet(d)) if *d == dest),
-            )
+            && to_subnet
             && r.attributes
                 .iter()
                 .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index));

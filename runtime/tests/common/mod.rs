@@ -1,6 +1,8 @@
 //! Helpers shared by the runtime's tests.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
