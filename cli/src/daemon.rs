@@ -42,6 +42,8 @@ pub struct DaemonArgs {
     /// one is used.
     #[arg(long, env = "HACMP_ETCD", value_delimiter = ',', required = true)]
     pub etcd: Vec<String>,
+    #[command(flatten)]
+    pub tls: crate::ops::TlsArgs,
     /// Journal, feed and restart state.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -117,6 +119,10 @@ pub fn run(args: &DaemonArgs) -> u8 {
     let bundle = Arc::new(loaded.bundle);
     if !bundle.site.nodes.is_empty() && !bundle.site.nodes.iter().any(|n| n.number == args.node) {
         eprintln!("hacmpd: node {} is not a node of the site", args.node);
+        return 2;
+    }
+    if let Err(e) = args.tls.tls().options(&args.etcd) {
+        eprintln!("hacmpd: refusing to start: {e}");
         return 2;
     }
     if args.deadman.is_some() {
@@ -201,7 +207,8 @@ async fn serve(
         signal(SignalKind::terminate()).ok(),
         signal(SignalKind::interrupt()).ok(),
     );
-    let store = match EtcdStore::new(&args.etcd, bundle.site.cluster.id).await {
+    let store = match EtcdStore::connect(&args.etcd, bundle.site.cluster.id, &args.tls.tls()).await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hacmpd: cannot use etcd at {}: {e}", args.etcd.join(","));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hacmp_runtime::event::EventKind;
-use hacmp_runtime::gs::etcd::EtcdStore;
+use hacmp_runtime::gs::etcd::{EtcdStore, EtcdTls};
 use hacmp_runtime::gs::operator::Operator;
 use hacmp_runtime::gs::state::GroupState;
 use hacmp_runtime::gs::{Decision, GsError, NodeStatus};
@@ -34,6 +34,34 @@ pub struct Etcd {
     /// Give up after this long (etcd unreachable).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS to etcd, for `https://` endpoints.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// The certificate authority (PEM) that signed the etcd members'
+    /// certificates.
+    #[arg(long, env = "HACMP_ETCD_CACERT", value_name = "FILE")]
+    pub etcd_cacert: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM), for members that check clients
+    /// (`--client-cert-auth`).
+    #[arg(long, env = "HACMP_ETCD_CERT", value_name = "FILE")]
+    pub etcd_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `--etcd-cert`.
+    #[arg(long, env = "HACMP_ETCD_KEY", value_name = "FILE")]
+    pub etcd_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn tls(&self) -> EtcdTls {
+        EtcdTls {
+            ca: self.etcd_cacert.clone(),
+            cert: self.etcd_cert.clone(),
+            key: self.etcd_key.clone(),
+        }
+    }
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -104,25 +132,24 @@ fn parse_decision(s: &str) -> Result<Decision, String> {
 pub(crate) enum Failed {
     Refused(String),
     Unreachable(String),
+    /// The command line cannot work (TLS files that do not fit the
+    /// endpoints).
+    Usage(String),
 }
 
 impl Failed {
     pub(crate) fn message(&self) -> &str {
         match self {
-            Failed::Refused(why) | Failed::Unreachable(why) => why,
+            Failed::Refused(why) | Failed::Unreachable(why) | Failed::Usage(why) => why,
         }
     }
 
     pub(crate) fn report(self) -> u8 {
+        eprintln!("error: {}", self.message());
         match self {
-            Failed::Refused(why) => {
-                eprintln!("error: {why}");
-                exit::FINDINGS
-            }
-            Failed::Unreachable(why) => {
-                eprintln!("error: {why}");
-                UNREACHABLE
-            }
+            Failed::Refused(_) => exit::FINDINGS,
+            Failed::Unreachable(_) => UNREACHABLE,
+            Failed::Usage(_) => exit::USAGE,
         }
     }
 }
@@ -144,9 +171,11 @@ pub(crate) fn with_operator<T>(
         .build()
         .map_err(|x| Failed::Unreachable(x.to_string()))?;
     let where_ = e.etcd.join(",");
+    let tls = e.tls.tls();
+    tls.options(&e.etcd).map_err(Failed::Usage)?;
     rt.block_on(async {
         let work = async {
-            let store = EtcdStore::new(&e.etcd, e.cluster)
+            let store = EtcdStore::connect(&e.etcd, e.cluster, &tls)
                 .await
                 .map_err(|x| Failed::Unreachable(format!("etcd at {where_}: {x}")))?;
             f(Arc::new(Operator::new(store))).await

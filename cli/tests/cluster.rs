@@ -707,3 +707,148 @@ fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_ex
     assert!(log.contains("dead man switch armed"), "{log}");
     assert!(log.contains("is not a watchdog device"), "{log}");
 }
+
+/// A certificate authority, and certificates it signs (PEM files).
+struct Pki {
+    ca: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, name.to_string());
+        let ca = p.self_signed(&key).unwrap();
+        Pki { ca, key }
+    }
+
+    fn write_ca(&self, path: &std::path::Path) {
+        std::fs::write(path, self.ca.pem()).unwrap();
+    }
+
+    /// A certificate for `name` (and 127.0.0.1) with its key, as files.
+    fn issue(&self, name: &str, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        p.subject_alt_names
+            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, name.to_string());
+        p.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = p.signed_by(&key, &self.ca, &self.key).unwrap();
+        let (c, k) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}-key.pem")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+}
+
+/// etcd over TLS, checking clients' certificates: a daemon and the
+/// operator commands with `--etcd-cacert/--etcd-cert/--etcd-key` work; a
+/// client without a certificate, or trusting another authority, is
+/// refused by the handshake (unreachable, 3); https without an authority,
+/// or TLS files for http endpoints, are usage errors (2) before any
+/// connection.
+#[test]
+fn etcd_over_tls_with_client_certificates() {
+    let Some(bin) = etcd_binary("etcd_over_tls_with_client_certificates") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let pki = Pki::new("hacmp test CA");
+    let ca = base.path().join("ca.pem");
+    pki.write_ca(&ca);
+    let (server, server_key) = pki.issue("localhost", base.path());
+    let (client, client_key) = pki.issue("hacmp", base.path());
+    let etcd = Etcd::tls(&bin, base.path(), &ca, &server, &server_key);
+    let url = etcd.client.clone();
+    assert!(url.starts_with("https://"));
+    let site = Site::new(base.path(), "site");
+    let tls = [
+        "--etcd-cacert",
+        ca.to_str().unwrap(),
+        "--etcd-cert",
+        client.to_str().unwrap(),
+        "--etcd-key",
+        client_key.to_str().unwrap(),
+    ];
+    let mut extra = vec!["--no-monitor"];
+    extra.extend_from_slice(&tls);
+    let d = Daemon::spawn(&site, 1, &url, base.path(), &extra);
+    until("node 1 over TLS", 30, || d.has("TE_JOIN_NODE", 1));
+    let status = |more: &[&str]| {
+        let mut args = vec![
+            "status",
+            "--format",
+            "json",
+            "--etcd",
+            &url,
+            "--timeout",
+            "3s",
+        ];
+        args.extend_from_slice(more);
+        hacmp(&args)
+    };
+    let o = status(&tls);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(st.to_string().contains("\"node\":1"), "{st}");
+
+    // No client certificate: the member refuses the handshake.
+    let o = status(&["--etcd-cacert", ca.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Another authority: the member's certificate is not trusted.
+    let other = Pki::new("another CA");
+    let other_ca = base.path().join("other-ca.pem");
+    other.write_ca(&other_ca);
+    let o = status(&[
+        "--etcd-cacert",
+        other_ca.to_str().unwrap(),
+        "--etcd-cert",
+        client.to_str().unwrap(),
+        "--etcd-key",
+        client_key.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Usage errors, said before connecting.
+    let o = status(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--etcd-cacert"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = hacmp(&[
+        "status",
+        "--etcd",
+        "http://127.0.0.1:1",
+        "--etcd-cacert",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no etcd endpoint is https://"));
+}

@@ -58,6 +58,8 @@ pub struct Etcd {
     pub client: String,
     pub peer: String,
     pub cluster: String,
+    /// Extra arguments (TLS).
+    pub extra: Vec<String>,
     pub child: Option<Child>,
 }
 
@@ -79,6 +81,7 @@ impl Etcd {
                 client: format!("http://127.0.0.1:{c}"),
                 peer: format!("http://127.0.0.1:{p}"),
                 cluster: cluster.join(","),
+                extra: Vec::new(),
                 child: None,
             })
             .collect();
@@ -89,6 +92,35 @@ impl Etcd {
             e.wait_ready();
         }
         v
+    }
+
+    /// One member serving clients over TLS with `cert`/`key`, and only
+    /// clients with a certificate signed by `ca`.
+    pub fn tls(bin: &Path, base: &Path, ca: &Path, cert: &Path, key: &Path) -> Etcd {
+        let (c, p) = (free_port(), free_port());
+        let mut e = Etcd {
+            bin: bin.to_path_buf(),
+            name: "m0".into(),
+            dir: base.join("etcd-tls"),
+            client: format!("https://127.0.0.1:{c}"),
+            peer: format!("http://127.0.0.1:{p}"),
+            cluster: format!("m0=http://127.0.0.1:{p}"),
+            extra: [
+                "--cert-file",
+                cert.to_str().unwrap(),
+                "--key-file",
+                key.to_str().unwrap(),
+                "--trusted-ca-file",
+                ca.to_str().unwrap(),
+                "--client-cert-auth",
+            ]
+            .map(String::from)
+            .to_vec(),
+            child: None,
+        };
+        e.start();
+        e.wait_ready();
+        e
     }
 
     pub fn start(&mut self) {
@@ -114,6 +146,7 @@ impl Etcd {
                 "--initial-cluster-state",
                 "new",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -122,7 +155,11 @@ impl Etcd {
     }
 
     pub fn wait_ready(&self) {
-        let addr = self.client.trim_start_matches("http://").to_string();
+        let addr = self
+            .client
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
         until("etcd to listen", 20, || {
             std::net::TcpStream::connect(&addr).is_ok()
         });

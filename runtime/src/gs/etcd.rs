@@ -19,6 +19,8 @@ use etcd_client::{
 };
 use tokio::time::Instant;
 
+pub use super::etcd_tls::EtcdTls;
+
 use super::store::{
     Change, Compare, Feed, FeedSink, KeyValue, LeaseId, Op, Revision, Store, StoreError, Txn,
     TxnResult,
@@ -121,13 +123,25 @@ impl EtcdStore {
     /// The store of cluster `cluster_id` on these endpoints (connections
     /// are made when first used).
     pub async fn new(endpoints: &[String], cluster_id: u32) -> Result<Arc<EtcdStore>, StoreError> {
+        EtcdStore::connect(endpoints, cluster_id, &EtcdTls::default()).await
+    }
+
+    /// The same, over TLS when the endpoints are `https://`.
+    pub async fn connect(
+        endpoints: &[String],
+        cluster_id: u32,
+        tls: &EtcdTls,
+    ) -> Result<Arc<EtcdStore>, StoreError> {
         if endpoints.is_empty() {
             return Err(StoreError::Unavailable("no etcd endpoint given".into()));
         }
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(1))
             .with_timeout(Duration::from_secs(5))
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+        if let Some(t) = tls.options(endpoints).map_err(StoreError::Unavailable)? {
+            opts = opts.with_tls(t);
+        }
         let mut eps = Vec::new();
         for url in endpoints {
             let client = Client::connect([url.as_str()], Some(opts.clone()))

@@ -19,6 +19,7 @@
 pub mod coordinator;
 pub mod dare;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod group;
 pub mod mem;
 pub mod operator;
