@@ -361,6 +361,7 @@ async fn watchers(
         let em = tokio::spawn(agent::run(bundle.clone(), gs.clone(), cfg(), rx.clone()));
         let topology = hacmp_runtime::topology::spawn(
             &bundle.site.resources,
+            bundle.site.cluster.id,
             node,
             carriers.clone(),
             gs.clone(),

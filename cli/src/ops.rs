@@ -286,6 +286,8 @@ pub fn status(args: &StatusArgs) -> u8 {
     loop {
         let screen = match read() {
             Ok(v) => show(&v),
+            // A command line that cannot work never will.
+            Err(f @ Failed::Usage(_)) => return f.report(),
             Err(f) => format!("cannot read the cluster now: {}\n", f.message()),
         };
         let clear = if tty { "\x1b[H\x1b[2J" } else { "\n" };

@@ -786,15 +786,7 @@ fn etcd_over_tls_with_client_certificates() {
     let d = Daemon::spawn(&site, 1, &url, base.path(), &extra);
     until("node 1 over TLS", 30, || d.has("TE_JOIN_NODE", 1));
     let status = |more: &[&str]| {
-        let mut args = vec![
-            "status",
-            "--format",
-            "json",
-            "--etcd",
-            &url,
-            "--timeout",
-            "3s",
-        ];
+        let mut args = vec!["status", "--format", "json", "--etcd", &url];
         args.extend_from_slice(more);
         hacmp(&args)
     };
@@ -806,10 +798,15 @@ fn etcd_over_tls_with_client_certificates() {
         String::from_utf8_lossy(&o.stderr)
     );
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(st.to_string().contains("\"node\":1"), "{st}");
+    assert_eq!(st["members"], serde_json::json!([1]), "{st}");
 
     // No client certificate: the member refuses the handshake.
-    let o = status(&["--etcd-cacert", ca.to_str().unwrap()]);
+    let o = status(&["--etcd-cacert", ca.to_str().unwrap(), "--timeout", "5s"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("over TLS: check --etcd-cacert"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -821,6 +818,8 @@ fn etcd_over_tls_with_client_certificates() {
     let other_ca = base.path().join("other-ca.pem");
     other.write_ca(&other_ca);
     let o = status(&[
+        "--timeout",
+        "5s",
         "--etcd-cacert",
         other_ca.to_str().unwrap(),
         "--etcd-cert",
@@ -828,13 +827,37 @@ fn etcd_over_tls_with_client_certificates() {
         "--etcd-key",
         client_key.to_str().unwrap(),
     ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("UnknownIssuer"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(
         o.status.code(),
         Some(3),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // Usage errors, said before connecting.
+    // Usage errors, said before connecting (and `--watch` stops on them).
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--watch", "--etcd", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let code = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = watch.kill();
+            let _ = watch.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(2), "status --watch with https and no authority");
     let o = status(&[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

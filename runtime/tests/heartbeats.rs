@@ -6,7 +6,7 @@ mod common;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::netns::{available, isolated, run};
+use common::netns::{available, ipv6, isolated, run, Netns};
 use hacmp_compiler::resources::*;
 use hacmp_runtime::topology::heartbeat;
 use hacmp_stdlib::Duration as Every;
@@ -35,17 +35,19 @@ fn adapter(interface: &str, address: &str) -> Adapter {
 
 /// Node 1 (this namespace) has adapters a1 and a2 on an IPv6 network;
 /// node 2 (a namespace of its own, across veth pairs) sends heartbeats
-/// through b2 only, so a1 hears nobody while a2 hears node 2: a1 is cut
-/// off, link up (as a cable pulled on a switch), and loses its route to
-/// the subnet. Heartbeats there go to all nodes of the link (ff02::1).
+/// through b2 only, so a1 hears nobody of its cluster while a2 hears node
+/// 2: a1 is cut off, link up (as a cable pulled on a switch), and loses
+/// its route to the subnet. Heartbeats there go to all nodes of the link
+/// (ff02::1). Node 2 of another cluster on b1 is not heard.
 #[test]
 fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
-    if !available("ipv6_heartbeats_find_an_adapter_that_hears_nobody", &["ip"]) {
+    let test = "ipv6_heartbeats_find_an_adapter_that_hears_nobody";
+    if !available(test, &["ip"]) || !ipv6(test) {
         return;
     }
     isolated(|| {
-        let ns = format!("hacmp-hb-{}", std::process::id());
-        run(&["ip", "netns", "add", &ns]);
+        let netns = Netns::new("hacmp-hb");
+        let ns = netns.0.clone();
         let there = |args: &[&str]| {
             let mut v = vec!["ip", "-n", ns.as_str()];
             v.extend_from_slice(args);
@@ -71,12 +73,14 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
             vec![adapter("a1", "fd98::11/64"), adapter("a2", "fd98::12/64")],
         );
         res.adapters.insert(2, vec![adapter("b2", "fd98::22/64")]);
+        let mut other = res.clone();
+        other.adapters.insert(2, vec![adapter("b1", "fd98::21/64")]);
 
         // Node 2 on a thread in its namespace (spawned from this one, in
         // this mount namespace, where the name is).
         let (stop2, stop2_rx) = tokio::sync::watch::channel(false);
         let node2 = {
-            let (res, path) = (res.clone(), format!("/run/netns/{ns}"));
+            let (res, other, path) = (res.clone(), other, format!("/run/netns/{ns}"));
             std::thread::spawn(move || {
                 let f = std::fs::File::open(path).unwrap();
                 // SAFETY: this thread alone joins the namespace.
@@ -86,7 +90,12 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
                     .build()
                     .unwrap();
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-                rt.block_on(heartbeat::run(2, res, tx, stop2_rx));
+                let (tx7, _rx7) = tokio::sync::mpsc::unbounded_channel();
+                rt.block_on(async {
+                    let seven = tokio::spawn(heartbeat::run(7, 2, other, tx7, stop2_rx.clone()));
+                    heartbeat::run(1, 2, res, tx, stop2_rx).await;
+                    let _ = seven.await;
+                });
             })
         };
 
@@ -97,7 +106,7 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
         let (tx, mut verdicts) = tokio::sync::mpsc::unbounded_channel();
         let (stop1, stop1_rx) = tokio::sync::watch::channel(false);
         let got = rt.block_on(async {
-            let node1 = tokio::spawn(heartbeat::run(1, res, tx, stop1_rx));
+            let node1 = tokio::spawn(heartbeat::run(1, 1, res, tx, stop1_rx));
             // Each adapter's first verdict (reachable), then the changes.
             // Link-local addresses wait for duplicate detection (about a
             // second) before anything is sent.
@@ -144,6 +153,5 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
             .unwrap();
         let routes = String::from_utf8_lossy(&o.stdout);
         assert!(routes.contains("fd98::/64"), "a2 keeps its route: {routes}");
-        run(&["ip", "netns", "del", &ns]);
     });
 }

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::netns::{available, isolated, run};
+use common::netns::{available, ipv6, isolated, run, Netns};
 
 use hacmp_compiler::resources::*;
 use hacmp_compiler::{Bundle, Site};
@@ -66,17 +66,14 @@ fn rt() -> tokio::runtime::Runtime {
 /// unsolicited advertisement, without asking.
 #[test]
 fn an_ipv6_service_address_is_announced_to_its_neighbours() {
-    if !available(
-        "an_ipv6_service_address_is_announced_to_its_neighbours",
-        &["ip"],
-    ) {
+    let test = "an_ipv6_service_address_is_announced_to_its_neighbours";
+    if !available(test, &["ip"]) || !ipv6(test) {
         return;
     }
     isolated(|| {
-        // The neighbour in a namespace of its own (this thread's mount
-        // namespace keeps its name private), across a veth pair.
-        let ns = format!("hacmp-na-{}", std::process::id());
-        run(&["ip", "netns", "add", &ns]);
+        // The neighbour in a namespace of its own, across a veth pair.
+        let netns = Netns::new("hacmp-na");
+        let ns = netns.0.clone();
         run(&[
             "ip", "link", "add", "boot6", "type", "veth", "peer", "name", "boot6p",
         ]);
@@ -176,7 +173,6 @@ fn an_ipv6_service_address_is_announced_to_its_neighbours() {
             line.contains("nodad") && !line.contains("tentative"),
             "{shown}"
         );
-        run(&["ip", "netns", "del", &ns]);
     });
 }
 

@@ -274,7 +274,19 @@ impl EtcdStore {
                 }
                 Ok(Err(e)) => {
                     electing |= in_election(&e);
-                    last = format!("{}: {}", ep.url, brief(&e));
+                    // A member that refuses the client's certificate only
+                    // closes the connection: say where to look.
+                    let tls = !in_election(&e) && ep.url.starts_with("https://");
+                    last = format!(
+                        "{}: {}{}",
+                        ep.url,
+                        brief(&e),
+                        if tls {
+                            " (over TLS: check --etcd-cacert, --etcd-cert and --etcd-key)"
+                        } else {
+                            ""
+                        }
+                    );
                 }
                 Err(_) => {
                     last = format!(

@@ -20,7 +20,8 @@ use crate::event::NodeId;
 
 /// The port heartbeats go to.
 pub const PORT: u16 = 6180;
-const MAGIC: &[u8] = b"hacmp-hb1 ";
+/// The start of every heartbeat; the cluster id and node number follow.
+const MAGIC: &str = "hacmp-hb1 ";
 
 /// One adapter of this node on a network with heartbeats.
 #[derive(Clone, Debug)]
@@ -38,39 +39,62 @@ struct Local {
 /// Who heard another node when: the pure part.
 #[derive(Debug, Default)]
 pub struct Hearing {
-    /// (network, interface, limit) of each adapter, and when it last heard
-    /// another node (at first: when watching began, so an adapter is not
-    /// judged before it could hear).
-    adapters: Vec<(String, String, Duration, Instant)>,
+    adapters: Vec<Heard>,
+}
+
+/// One adapter on one network.
+#[derive(Debug)]
+struct Heard {
+    network: String,
+    interface: String,
+    /// On an IPv6 network (its heartbeats come on the IPv6 socket).
+    v6: bool,
+    limit: Duration,
+    /// When it last heard another node (at first: when watching began, so
+    /// an adapter is not judged before it could hear).
+    last: Instant,
 }
 
 impl Hearing {
-    pub fn add(&mut self, network: &str, interface: &str, limit: Duration, now: Instant) {
-        self.adapters
-            .push((network.to_string(), interface.to_string(), limit, now));
+    pub fn add(&mut self, network: &str, interface: &str, v6: bool, limit: Duration, now: Instant) {
+        self.adapters.push(Heard {
+            network: network.to_string(),
+            interface: interface.to_string(),
+            v6,
+            limit,
+            last: now,
+        });
     }
 
-    pub fn heard(&mut self, interface: &str, now: Instant) {
-        for a in self.adapters.iter_mut().filter(|a| a.1 == interface) {
-            a.3 = now;
+    /// Another node heard on `interface`, over IPv6 or IPv4.
+    pub fn heard(&mut self, interface: &str, v6: bool, now: Instant) {
+        for a in self
+            .adapters
+            .iter_mut()
+            .filter(|a| a.interface == interface && a.v6 == v6)
+        {
+            a.last = now;
         }
     }
 
-    /// Each adapter's verdict at `now`: cut off (false) only while another
-    /// adapter of its network hears other nodes.
+    /// Each interface's verdict at `now`, in the order first added: cut
+    /// off (false) when, on one of its networks, it hears nobody while
+    /// another adapter of that network hears other nodes.
     pub fn verdicts(&self, now: Instant) -> Vec<(String, bool)> {
-        let recent =
-            |a: &(String, String, Duration, Instant)| now.saturating_duration_since(a.3) <= a.2;
-        self.adapters
-            .iter()
-            .map(|a| {
-                let others_hear = self
-                    .adapters
-                    .iter()
-                    .any(|b| b.0 == a.0 && b.1 != a.1 && recent(b));
-                (a.1.clone(), recent(a) || !others_hear)
-            })
-            .collect()
+        let recent = |a: &Heard| now.saturating_duration_since(a.last) <= a.limit;
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for a in &self.adapters {
+            let others_hear = self
+                .adapters
+                .iter()
+                .any(|b| b.network == a.network && b.interface != a.interface && recent(b));
+            let ok = recent(a) || !others_hear;
+            match out.iter_mut().find(|(i, _)| *i == a.interface) {
+                Some((_, v)) => *v &= ok,
+                None => out.push((a.interface.clone(), ok)),
+            }
+        }
+        out
     }
 }
 
@@ -171,9 +195,11 @@ fn socket(
     Ok((tokio::net::UdpSocket::from_std(s)?, to))
 }
 
-/// Sends and hears heartbeats until `stop`; tells each change of an
-/// adapter's verdict as (interface, reachable).
+/// Sends and hears heartbeats of cluster `cluster` until `stop`; tells
+/// each change of an adapter's verdict as (interface, reachable). Other
+/// clusters' heartbeats on the same link are not heard.
 pub async fn run(
+    cluster: u32,
     node: NodeId,
     res: Resources,
     tx: tokio::sync::mpsc::UnboundedSender<(String, bool)>,
@@ -213,44 +239,52 @@ pub async fn run(
     let mut hearing = Hearing::default();
     let start = Instant::now();
     for l in &locals {
-        hearing.add(&l.network, &l.interface, l.limit, start);
+        hearing.add(
+            &l.network,
+            &l.interface,
+            l.broadcast.is_none(),
+            l.limit,
+            start,
+        );
     }
-    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<(String, bool)>();
     // By interface and family: an interface may carry an IPv4 and an IPv6
     // network.
     let mut sockets: BTreeMap<(String, bool), (Arc<tokio::net::UdpSocket>, SocketAddr)> =
         BTreeMap::new();
     let mut listeners = Vec::new();
     let mut shown: BTreeMap<String, bool> = BTreeMap::new();
-    let mut told_bind: BTreeMap<String, String> = BTreeMap::new();
-    let message = format!("hacmp-hb1 {node} ").into_bytes();
+    let mut told_bind: BTreeMap<(String, bool), String> = BTreeMap::new();
+    let ours = format!("{MAGIC}{cluster} ");
+    let message = format!("{ours}{node} ").into_bytes();
     let mut every = tokio::time::interval(tick);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            Some(i) = heard.recv() => {
-                hearing.heard(&i, Instant::now());
+            Some((i, v6)) = heard.recv() => {
+                hearing.heard(&i, v6, Instant::now());
                 continue;
             }
             _ = stop.changed() => break,
         }
         for l in &locals {
-            let key = (l.interface.clone(), l.broadcast.is_some());
+            let key = (l.interface.clone(), l.broadcast.is_none());
             if !sockets.contains_key(&key) {
                 match socket(&l.interface, l.broadcast) {
                     Ok((s, to)) => {
                         let s = Arc::new(s);
                         sockets.insert(key.clone(), (s.clone(), to));
-                        let (tx, iface) = (heard_tx.clone(), l.interface.clone());
-                        let mine = message.clone();
+                        let (tx, iface) = (heard_tx.clone(), key.clone());
+                        let (mine, ours) = (message.clone(), ours.clone());
                         listeners.push(tokio::spawn(async move {
                             let mut buf = [0u8; 64];
                             while let Ok((n, _)) = s.recv_from(&mut buf).await {
-                                // Another node's, not this node's own
-                                // broadcast heard on its other adapter.
+                                // Another node's of this cluster, not
+                                // this node's own heard on its other
+                                // adapter.
                                 let b = &buf[..n];
-                                if b.starts_with(MAGIC)
+                                if b.starts_with(ours.as_bytes())
                                     && b != mine.as_slice()
                                     && tx.send(iface.clone()).is_err()
                                 {
@@ -261,13 +295,13 @@ pub async fn run(
                     }
                     Err(e) => {
                         let why = e.to_string();
-                        if told_bind.get(&l.interface) != Some(&why) {
+                        if told_bind.get(&key) != Some(&why) {
                             tracing::warn!(
                                 node,
                                 "heartbeats on {}: {why}; trying again",
                                 l.interface
                             );
-                            told_bind.insert(l.interface.clone(), why);
+                            told_bind.insert(key.clone(), why);
                         }
                         continue;
                     }
@@ -291,9 +325,9 @@ pub async fn run(
                             "hears no other node while another adapter does: cut off"
                         }
                     );
-                    // A cut-off adapter keeps its link: its route to the
-                    // subnet goes, or replies would leave through it.
-                    if let Some(l) = locals.iter().find(|l| l.interface == i) {
+                    // A cut-off adapter keeps its link: its routes to its
+                    // networks' subnets go, or replies would leave through it.
+                    for l in locals.iter().filter(|l| l.interface == i) {
                         if let Err(e) = super::linux::subnet_route(&i, l.subnet, reachable).await {
                             tracing::warn!(node, "{e}");
                         }
@@ -319,21 +353,21 @@ mod tests {
         let t = Instant::now();
         let limit = Duration::from_millis(300);
         let mut h = Hearing::default();
-        h.add("net1", "eth1", limit, t);
-        h.add("net1", "eth2", limit, t);
-        h.add("net2", "eth3", limit, t);
+        h.add("net1", "eth1", false, limit, t);
+        h.add("net1", "eth2", false, limit, t);
+        h.add("net2", "eth3", false, limit, t);
         // Nobody heard anything yet: no verdict against anyone.
         assert!(h.verdicts(t).iter().all(|(_, ok)| *ok));
-        h.heard("eth2", t + Duration::from_millis(5));
+        h.heard("eth2", false, t + Duration::from_millis(5));
         assert!(
             h.verdicts(t + limit).iter().all(|(_, ok)| *ok),
             "not judged before it could hear"
         );
-        h.heard("eth1", t);
-        h.heard("eth2", t);
+        h.heard("eth1", false, t);
+        h.heard("eth2", false, t);
         assert!(h.verdicts(t + limit).iter().all(|(_, ok)| *ok));
         // eth1 goes silent while eth2 hears: eth1 is cut off.
-        h.heard("eth2", t + limit);
+        h.heard("eth2", false, t + limit);
         let v = h.verdicts(t + limit + Duration::from_millis(1));
         assert_eq!(
             v,
@@ -345,5 +379,27 @@ mod tests {
         );
         // Both silent (the peers may be down): no verdict.
         assert!(h.verdicts(t + limit * 3).iter().all(|(_, ok)| *ok));
+    }
+
+    /// One interface on an IPv4 and an IPv6 network: heard over IPv4 only,
+    /// while the IPv6 network's other adapter hears, it is cut off — one
+    /// verdict for the interface, the same at every look.
+    #[test]
+    fn an_interface_on_two_families_has_one_verdict() {
+        let t = Instant::now();
+        let limit = Duration::from_millis(300);
+        let mut h = Hearing::default();
+        h.add("net4", "eth1", false, limit, t);
+        h.add("net6", "eth1", true, limit, t);
+        h.add("net6", "eth2", true, limit, t);
+        let later = t + limit * 2;
+        h.heard("eth1", false, later);
+        h.heard("eth2", true, later);
+        let v = h.verdicts(later);
+        assert_eq!(v, [("eth1".to_string(), false), ("eth2".to_string(), true)]);
+        assert_eq!(h.verdicts(later), v);
+        // Heard over IPv6 too: back.
+        h.heard("eth1", true, later);
+        assert!(h.verdicts(later).iter().all(|(_, ok)| *ok));
     }
 }

@@ -128,6 +128,7 @@ pub async fn run(
 /// (an error says why) nothing is watched and the node runs on.
 pub async fn spawn(
     res: &Resources,
+    cluster: u32,
     node: NodeId,
     carriers: Arc<Carriers>,
     raiser: Arc<dyn Raiser>,
@@ -144,7 +145,7 @@ pub async fn spawn(
             tracing::info!(node, "watching adapters {}", interfaces.join(", "));
             let res = res.clone();
             let (tx, heard) = tokio::sync::mpsc::unbounded_channel();
-            let beats = tokio::spawn(heartbeat::run(node, res.clone(), tx, stop.clone()));
+            let beats = tokio::spawn(heartbeat::run(cluster, node, res.clone(), tx, stop.clone()));
             Some(tokio::spawn(async move {
                 let inputs = Inputs {
                     initial,

@@ -72,3 +72,34 @@ pub fn run(args: &[&str]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Whether the kernel has IPv6 (a host booted with `ipv6.disable=1` has
+/// not): skipped loudly without, failed under `HACMP_REQUIRE_ROOT=1`.
+pub fn ipv6(test: &str) -> bool {
+    if Path::new("/proc/sys/net/ipv6").exists() {
+        return true;
+    }
+    if std::env::var("HACMP_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test}: HACMP_REQUIRE_ROOT=1 but this kernel has no IPv6");
+    }
+    eprintln!("SKIPPED {test}: this kernel has no IPv6");
+    false
+}
+
+/// A named network namespace, deleted when dropped: a test that fails
+/// leaves no name behind.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(prefix: &str) -> Netns {
+        let name = format!("{prefix}-{}", std::process::id());
+        run(&["ip", "netns", "add", &name]);
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}

@@ -59,8 +59,15 @@ fn interface(name: &str, fd: &Fd) -> Result<(u32, [u8; 6]), String> {
                 std::io::Error::last_os_error()
             ));
         }
-        let hw = ifr.ifr_ifru.ifru_hwaddr.sa_data;
-        Ok((index, std::array::from_fn(|i| hw[i] as u8)))
+        let hw = ifr.ifr_ifru.ifru_hwaddr;
+        // The messages below carry 6-byte Ethernet addresses.
+        if hw.sa_family != libc::ARPHRD_ETHER {
+            return Err(format!(
+                "`{name}` is not Ethernet (hardware type {}): nothing announced",
+                hw.sa_family
+            ));
+        }
+        Ok((index, std::array::from_fn(|i| hw.sa_data[i] as u8)))
     }
 }
 
