@@ -800,44 +800,30 @@ fn etcd_over_tls_with_client_certificates() {
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["members"], serde_json::json!([1]), "{st}");
 
+    // Refused: (arguments after the endpoint, exit status, what it says).
+    let fails = |url: &str, more: &[&str], code: i32, says: &str| {
+        let mut args = vec!["status", "--etcd", url, "--timeout", "5s"];
+        args.extend_from_slice(more);
+        let o = hacmp(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{more:?}: {err}");
+        assert!(err.contains(says), "{more:?}: {err}");
+    };
     // No client certificate: the member refuses the handshake.
-    let o = status(&["--etcd-cacert", ca.to_str().unwrap(), "--timeout", "5s"]);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("over TLS: check --etcd-cacert"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let cacert = ca.to_str().unwrap();
+    fails(
+        &url,
+        &["--etcd-cacert", cacert],
+        3,
+        "over TLS: check --etcd-cacert",
     );
     // Another authority: the member's certificate is not trusted.
     let other = Pki::new("another CA");
     let other_ca = base.path().join("other-ca.pem");
     other.write_ca(&other_ca);
-    let o = status(&[
-        "--timeout",
-        "5s",
-        "--etcd-cacert",
-        other_ca.to_str().unwrap(),
-        "--etcd-cert",
-        client.to_str().unwrap(),
-        "--etcd-key",
-        client_key.to_str().unwrap(),
-    ]);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("UnknownIssuer"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let mut another = vec!["--etcd-cacert", other_ca.to_str().unwrap()];
+    another.extend_from_slice(&tls[2..]);
+    fails(&url, &another, 3, "UnknownIssuer");
     // Usage errors, said before connecting (and `--watch` stops on them).
     let mut watch = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .args(["status", "--watch", "--etcd", &url])
@@ -858,20 +844,11 @@ fn etcd_over_tls_with_client_certificates() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(2), "status --watch with https and no authority");
-    let o = status(&[]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--etcd-cacert"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = hacmp(&[
-        "status",
-        "--etcd",
+    fails(&url, &[], 2, "need the certificate authority");
+    fails(
         "http://127.0.0.1:1",
-        "--etcd-cacert",
-        ca.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no etcd endpoint is https://"));
+        &["--etcd-cacert", cacert],
+        2,
+        "no etcd endpoint is https://",
+    );
 }
