@@ -852,3 +852,98 @@ fn etcd_over_tls_with_client_certificates() {
         "no etcd endpoint is https://",
     );
 }
+
+/// etcd's access control through client certificates (the README's
+/// advice): with auth on, a certificate's common name is its user. A node
+/// whose user's role may read and write the cluster's prefix joins and the
+/// operator commands answer; a certificate of a user without that role is
+/// refused with etcd's "permission denied".
+#[test]
+fn etcd_access_control_by_certificate_name() {
+    let Some(bin) = etcd_binary("etcd_access_control_by_certificate_name") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let pki = Pki::new("hacmp test CA");
+    let ca = base.path().join("ca.pem");
+    pki.write_ca(&ca);
+    let (server, server_key) = pki.issue("localhost", base.path());
+    let (root, root_key) = pki.issue("root", base.path());
+    let (client, client_key) = pki.issue("hacmp", base.path());
+    let (intruder, intruder_key) = pki.issue("intruder", base.path());
+    let etcd = Etcd::tls(&bin, base.path(), &ca, &server, &server_key);
+    let url = etcd.client.clone();
+    // The administrator (certificate name `root`) sets up users and roles.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+        let tls = etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(read(&ca)))
+            .identity(etcd_client::Identity::from_pem(
+                read(&root),
+                read(&root_key),
+            ));
+        let opts = etcd_client::ConnectOptions::new().with_tls(tls);
+        let mut c = etcd_client::Client::connect([url.as_str()], Some(opts))
+            .await
+            .unwrap();
+        let no_pwd = || Some(etcd_client::UserAddOptions::new().with_no_pwd());
+        c.user_add("root", "", no_pwd()).await.unwrap();
+        c.user_grant_role("root", "root").await.unwrap();
+        c.role_add("hacmp").await.unwrap();
+        c.role_grant_permission(
+            "hacmp",
+            etcd_client::Permission::read_write("/hacmp/clstrmgr_1/").with_prefix(),
+        )
+        .await
+        .unwrap();
+        for u in ["hacmp", "intruder"] {
+            c.user_add(u, "", no_pwd()).await.unwrap();
+        }
+        c.user_grant_role("hacmp", "hacmp").await.unwrap();
+        c.auth_enable().await.unwrap();
+    });
+    let cert = |c: &std::path::Path, k: &std::path::Path| {
+        [
+            "--etcd-cacert".to_string(),
+            ca.to_str().unwrap().to_string(),
+            "--etcd-cert".to_string(),
+            c.to_str().unwrap().to_string(),
+            "--etcd-key".to_string(),
+            k.to_str().unwrap().to_string(),
+        ]
+    };
+    let site = Site::new(base.path(), "site");
+    let ours = cert(&client, &client_key);
+    let mut extra = vec!["--no-monitor"];
+    extra.extend(ours.iter().map(String::as_str));
+    let d = Daemon::spawn(&site, 1, &url, base.path(), &extra);
+    until("node 1 as user hacmp", 30, || d.has("TE_JOIN_NODE", 1));
+    let status = |c: &[String]| {
+        let mut args = vec![
+            "status",
+            "--format",
+            "json",
+            "--etcd",
+            &url,
+            "--timeout",
+            "5s",
+        ];
+        args.extend(c.iter().map(String::as_str));
+        hacmp(&args)
+    };
+    let o = status(&ours);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = status(&cert(&intruder, &intruder_key));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+}
