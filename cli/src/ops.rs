@@ -399,6 +399,16 @@ fn human(v: &serde_json::Value) -> String {
                 out.push_str(&format!("        | {}\n", l.as_str().unwrap_or("")));
             }
         }
+        for m in n["monitor"].as_array().into_iter().flatten() {
+            let ago = now.saturating_sub(m["at_ms"].as_u64().unwrap_or(now)) / 1000;
+            out.push_str(&format!(
+                "      monitor {}s ago: {}/{}: {}\n",
+                ago,
+                m["group"].as_str().unwrap_or(""),
+                m["resource"].as_str().unwrap_or(""),
+                m["what"].as_str().unwrap_or("")
+            ));
+        }
     }
     let groups = v["resource_groups"].as_array().cloned().unwrap_or_default();
     if !groups.is_empty() {
@@ -485,5 +495,34 @@ pub fn raise(args: &RaiseArgs) -> u8 {
             exit::OK
         }
         Err(f) => f.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_what_the_monitors_did() {
+        let v = serde_json::json!({
+            "group": "clstrmgr_1",
+            "members": [1],
+            "joining": [],
+            "nodes": [{
+                "node": 1,
+                "state": "stable",
+                "monitor": [{
+                    "group": "web",
+                    "resource": "httpd",
+                    "what": "not running: restarting (1 of 2)",
+                    "at_ms": now_ms() - 3_000
+                }]
+            }]
+        });
+        let text = human(&v);
+        assert!(
+            text.contains("      monitor 3s ago: web/httpd: not running: restarting (1 of 2)\n"),
+            "{text}"
+        );
     }
 }

@@ -348,6 +348,20 @@ fn app(g: &str, restarts: u32) -> Resource {
     }
 }
 
+/// What node `n`'s resource monitors did, as its status shows it.
+async fn monitor_notes(c: &hacmp_runtime::cluster::Cluster, n: u32) -> Vec<String> {
+    let st = c.statuses().await.unwrap();
+    st.iter()
+        .find(|s| s.node == n)
+        .map(|s| {
+            s.monitor
+                .iter()
+                .map(|m| format!("{}/{}: {}", m.group, m.resource, m.what))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// An application that dies is restarted in place up to its restart
 /// count; beyond it, its node raises TE_RG_MOVE and the group moves to the
 /// next node, released on the first before it is acquired on the second.
@@ -371,6 +385,15 @@ async fn a_monitor_restarts_an_application_then_moves_its_group() {
         "a restart raises no event"
     );
     assert_eq!(on(&c, "rg"), 1);
+    // ... but node 1's status says what its monitor did.
+    let seen = monitor_notes(&c, 1).await;
+    assert_eq!(
+        seen,
+        [
+            "rg/rg-app: not running: restarting (1 of 1)",
+            "rg/rg-app: application rg/rg-app up"
+        ],
+    );
     // Dies and cannot start again: the group moves.
     c.agent().set_failing(1, "rg-app", true);
     c.agent().kill(1, "rg-app");
@@ -384,6 +407,11 @@ async fn a_monitor_restarts_an_application_then_moves_its_group() {
     let last = c.journal().events().last().cloned().unwrap();
     assert_eq!((last.name.as_str(), last.location), ("TE_RG_MOVE", 1));
     assert_eq!(on(&c, "rg"), 2);
+    let seen = monitor_notes(&c, 1).await;
+    assert!(
+        seen.last().is_some_and(|n| n.contains("the group moves")),
+        "{seen:?}"
+    );
     c.shutdown().await;
 }
 

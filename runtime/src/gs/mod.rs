@@ -203,6 +203,24 @@ pub struct NodeStatus {
     /// Resource groups not offline on this node.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub groups: std::collections::BTreeMap<String, crate::resources::RgState>,
+    /// What the resource monitors did lately (outside events, so in no
+    /// event's journal), newest last, at most `MONITOR_NOTES`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor: Vec<MonitorNote>,
+}
+
+/// How many monitor notes a node keeps.
+pub const MONITOR_NOTES: usize = 8;
+
+/// A resource monitor found a resource down and restarted it, or gave up
+/// and moved its group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonitorNote {
+    pub group: String,
+    pub resource: String,
+    pub what: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// A command that is running, for `hacmp status`.

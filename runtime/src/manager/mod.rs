@@ -87,6 +87,7 @@ struct Shown {
     at: Option<SyncPoint>,
     failure: Option<FailureReport>,
     running: Vec<RunningCommand>,
+    monitor: std::collections::VecDeque<crate::gs::MonitorNote>,
 }
 
 pub struct Manager<G: GroupServices> {
@@ -137,6 +138,7 @@ impl<G: GroupServices> Manager<G> {
                 at: None,
                 failure: None,
                 running: Vec::new(),
+                monitor: Default::default(),
             }),
             stop: watch::channel(None).0,
             published: watch::channel(0).0,
@@ -243,6 +245,7 @@ impl<G: GroupServices> Manager<G> {
             running: s.running.clone(),
             failure: s.failure.clone(),
             groups: self.resources.states(),
+            monitor: s.monitor.iter().cloned().collect(),
         }
     }
 
@@ -310,6 +313,18 @@ impl<G: GroupServices> Manager<G> {
                 resource = r.unwrap_or(""),
                 "monitor: {what}"
             );
+            // Shown by `hacmp status` (the events' journal has no place
+            // for what happens between events).
+            let mut s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+            if s.monitor.len() == crate::gs::MONITOR_NOTES {
+                s.monitor.pop_front();
+            }
+            s.monitor.push_back(crate::gs::MonitorNote {
+                group: g.to_string(),
+                resource: r.unwrap_or("").to_string(),
+                what: what.to_string(),
+                at_ms: unix_ms(),
+            });
         };
         while let Some(next) = due.iter().map(|d| d.4).min() {
             tokio::time::sleep_until(next).await;
