@@ -78,6 +78,10 @@ fn the_status_page_shows_the_cluster_and_a_raised_event() {
     assert!(shown.contains("clstrmgr_1"), "{shown}");
     assert!(shown.contains("members 1; joining none"), "{shown}");
     assert!(
+        shown.contains("<ul id=\"monitors\"><li>nothing lately</li></ul>"),
+        "{shown}"
+    );
+    assert!(
         shown.contains("<td>1</td><td class=\"stable\">stable</td>"),
         "{shown}"
     );
