@@ -945,5 +945,8 @@ fn etcd_access_control_by_certificate_name() {
     let o = status(&cert(&intruder, &intruder_key));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_ne!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("permission denied"), "{err}");
+    assert!(
+        err.contains("etcd refused") && err.contains("permission denied"),
+        "{err}"
+    );
 }

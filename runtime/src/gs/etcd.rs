@@ -73,9 +73,15 @@ impl Drop for EtcdStore {
 /// answer from etcd.
 fn transient(e: &etcd_client::Error) -> bool {
     match e {
+        // Another member answers the same to a request it cannot take,
+        // or to a user it does not let in.
         etcd_client::Error::GRpcStatus(s) => !matches!(
             s.code(),
-            tonic::Code::NotFound | tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition
+            tonic::Code::NotFound
+                | tonic::Code::InvalidArgument
+                | tonic::Code::FailedPrecondition
+                | tonic::Code::PermissionDenied
+                | tonic::Code::Unauthenticated
         ),
         _ => true,
     }
