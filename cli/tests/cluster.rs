@@ -752,6 +752,17 @@ impl Pki {
     }
 }
 
+/// An authority (its certificate `ca.pem` in `dir`) and one etcd member
+/// serving clients over TLS with a certificate it issued.
+fn tls_etcd(bin: &std::path::Path, dir: &std::path::Path) -> (Pki, std::path::PathBuf, Etcd) {
+    let pki = Pki::new("hacmp test CA");
+    let ca = dir.join("ca.pem");
+    pki.write_ca(&ca);
+    let (server, key) = pki.issue("localhost", dir);
+    let etcd = Etcd::tls(bin, dir, &ca, &server, &key);
+    (pki, ca, etcd)
+}
+
 /// etcd over TLS, checking clients' certificates: a daemon and the
 /// operator commands with `--etcd-cacert/--etcd-cert/--etcd-key` work; a
 /// client without a certificate, or trusting another authority, is
@@ -764,12 +775,8 @@ fn etcd_over_tls_with_client_certificates() {
         return;
     };
     let base = tempfile::tempdir().unwrap();
-    let pki = Pki::new("hacmp test CA");
-    let ca = base.path().join("ca.pem");
-    pki.write_ca(&ca);
-    let (server, server_key) = pki.issue("localhost", base.path());
+    let (pki, ca, etcd) = tls_etcd(&bin, base.path());
     let (client, client_key) = pki.issue("hacmp", base.path());
-    let etcd = Etcd::tls(&bin, base.path(), &ca, &server, &server_key);
     let url = etcd.client.clone();
     assert!(url.starts_with("https://"));
     let site = Site::new(base.path(), "site");
@@ -864,14 +871,10 @@ fn etcd_access_control_by_certificate_name() {
         return;
     };
     let base = tempfile::tempdir().unwrap();
-    let pki = Pki::new("hacmp test CA");
-    let ca = base.path().join("ca.pem");
-    pki.write_ca(&ca);
-    let (server, server_key) = pki.issue("localhost", base.path());
+    let (pki, ca, etcd) = tls_etcd(&bin, base.path());
     let (root, root_key) = pki.issue("root", base.path());
     let (client, client_key) = pki.issue("hacmp", base.path());
     let (intruder, intruder_key) = pki.issue("intruder", base.path());
-    let etcd = Etcd::tls(&bin, base.path(), &ca, &server, &server_key);
     let url = etcd.client.clone();
     // The administrator (certificate name `root`) sets up users and roles.
     let rt = tokio::runtime::Builder::new_current_thread()
