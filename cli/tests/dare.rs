@@ -89,6 +89,25 @@ fn running(test: &str, nodes: u32, slow: bool) -> Option<Running> {
     })
 }
 
+/// `hacmp deploy new.toml --yes --no-wait`: staged and queued.
+fn deploy_new(site: &Site, url: &str) {
+    let new = site.dir.join("new.toml");
+    let o = hacmp(&[
+        "deploy",
+        new.to_str().unwrap(),
+        "--etcd",
+        url,
+        "--yes",
+        "--no-wait",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn app_on(url: &str) -> Value {
     status(url)["resource_groups"]
         .as_array()
@@ -221,21 +240,7 @@ fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
     else {
         return;
     };
-    let new = site.dir.join("new.toml");
-    let o = hacmp(&[
-        "deploy",
-        new.to_str().unwrap(),
-        "--etcd",
-        &url,
-        "--yes",
-        "--no-wait",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    deploy_new(&site, &url);
     until("the deploy running", 30, || {
         status(&url)["current"]["name"] == "TE_DARE_TOPOLOGY"
     });
@@ -370,21 +375,7 @@ fn a_member_frozen_through_a_deploy_catches_up_when_it_wakes() {
     };
     let old = status(&url)["site"].clone();
     ds[2].signal(libc::SIGSTOP);
-    let new = site.dir.join("new.toml");
-    let o = hacmp(&[
-        "deploy",
-        new.to_str().unwrap(),
-        "--etcd",
-        &url,
-        "--yes",
-        "--no-wait",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    deploy_new(&site, &url);
     // The deploy, and node 3's node-down, on nodes 1 and 2.
     until("the group on the new bundle", 60, || {
         let st = status(&url);
