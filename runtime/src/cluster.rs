@@ -208,6 +208,7 @@ impl Cluster {
     pub fn crash(&mut self, node: NodeId) {
         if let Some(h) = self.nodes.remove(&node) {
             h.task.abort();
+            h.manager.crash();
             crate::resources::Agent::crash(&*self.agent, node);
             if let Some(lease) = h.manager.group().lease() {
                 self.store.kill_lease(lease);

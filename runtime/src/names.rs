@@ -115,6 +115,24 @@ pub fn variable(bundle: &Bundle, name: &str) -> Result<(), String> {
     }
 }
 
+/// A resource of a group of the site.
+pub fn resource(bundle: &Bundle, group: &str, resource: &str) -> Result<(), String> {
+    let groups = &bundle.site.resources.groups;
+    let Some(g) = groups.iter().find(|g| g.name == group) else {
+        return Err(format!(
+            "no resource group is named `{group}`{}",
+            did_you_mean(group, groups.iter().map(|g| g.name.as_str()))
+        ));
+    };
+    if g.resources.iter().any(|r| r.name == resource) {
+        return Ok(());
+    }
+    Err(format!(
+        "group `{group}` has no resource `{resource}`{}",
+        did_you_mean(resource, g.resources.iter().map(|r| r.name.as_str()))
+    ))
+}
+
 /// Where in a scenario a name is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -163,6 +181,12 @@ pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
             nodes.push(r.location);
             if let Err(e) = event(bundle, &r.event, r.state) {
                 out.push((at, format!("`raise`: {e}")));
+            }
+        }
+        if let Some(f) = &h.fail {
+            nodes.push(f.node);
+            if let Err(e) = resource(bundle, &f.group, &f.resource) {
+                out.push((at, format!("`fail`: {e}")));
             }
         }
         if let Some(o) = &h.observe {

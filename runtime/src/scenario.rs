@@ -13,6 +13,7 @@ use crate::event::{EventKind, EventRequest, NodeId};
 use crate::exec::sim::Override;
 use crate::gs::{Decision, OperatorCommand, SyncPoint};
 use crate::journal::{Feed, RecordKind};
+use crate::resources::sim::Failing;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +84,20 @@ fn one() -> u32 {
     1
 }
 
+/// A resource of a group fails on a node: its start or stop command, or
+/// its monitor (it stopped running by itself), the next `times` times.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FailAt {
+    pub node: NodeId,
+    pub group: String,
+    pub resource: String,
+    /// `start`, `stop` or `monitor`.
+    pub action: Failing,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
 /// Which simulated nodes sample the real machine (they share it).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +144,7 @@ pub struct Happening {
     pub swap_adapter: Option<NetworkAt>,
     pub resume: Option<Resume>,
     pub observe: Option<ObserveAt>,
+    pub fail: Option<FailAt>,
     /// A new site (or bundle), relative to the scenario: deployed as
     /// `hacmp deploy` does.
     pub deploy: Option<PathBuf>,
@@ -169,10 +185,11 @@ impl Scenario {
                 h.resume.is_some(),
                 h.observe.is_some(),
                 h.deploy.is_some(),
+                h.fail.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 return Err(format!(
-                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy)"
+                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail)"
                 ));
             }
         }
@@ -311,6 +328,13 @@ async fn apply(
             .await;
     } else if let Some(o) = &h.observe {
         observe(c, engines, o).await;
+    } else if let Some(f) = &h.fail {
+        c.agent().fail(
+            f.node,
+            &format!("{}/{}", f.group, f.resource),
+            f.action,
+            f.times,
+        );
     } else if let Some(p) = &h.deploy {
         match deploys.get(p) {
             Some(b) => {
@@ -392,6 +416,22 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
         )
     } else if let Some(p) = &h.deploy {
         (None, format!("operator: deploy {}", p.display()))
+    } else if let Some(f) = &h.fail {
+        let times = match f.times {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        let what = match f.action {
+            Failing::Monitor => "stops running".to_string(),
+            a => format!("cannot {}", a.as_str()),
+        };
+        (
+            Some(f.node),
+            format!(
+                "{}/{} {what} on node {}{times}",
+                f.group, f.resource, f.node
+            ),
+        )
     } else {
         (None, String::new())
     }

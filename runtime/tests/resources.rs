@@ -12,6 +12,7 @@ use common::*;
 use hacmp_compiler::resources::*;
 use hacmp_runtime::cluster::Cluster;
 use hacmp_runtime::journal::RecordKind;
+use hacmp_runtime::resources::sim::Failing;
 use hacmp_runtime::resources::{Place, RgState};
 use hacmp_runtime::Outcome;
 
@@ -309,7 +310,7 @@ async fn graceful_stop_with_and_without_takeover() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_acquire_is_an_error_and_leaves_nothing_half_up() {
     let mut c = cluster(1, vec![group("rg", Policy::Cascading, &[1], 1)]);
-    c.agent().set_failing(1, "rg-fs", true);
+    c.agent().fail(1, "rg/rg-fs", Failing::Start, u32::MAX);
     c.start(1).await.unwrap();
     settle().await;
     // The standard policy is `wait`: the node waits for an operator.
@@ -376,7 +377,7 @@ async fn a_monitor_restarts_an_application_then_moves_its_group() {
     assert_eq!(on(&c, "rg"), 1);
     let events = c.journal().events().len();
     // Dies once: restarted on node 1, nothing moves.
-    c.agent().kill(1, "rg-app");
+    c.agent().fail(1, "rg/rg-app", Failing::Monitor, 1);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     idle(&c).await;
     assert_eq!(
@@ -395,8 +396,8 @@ async fn a_monitor_restarts_an_application_then_moves_its_group() {
         ],
     );
     // Dies and cannot start again: the group moves.
-    c.agent().set_failing(1, "rg-app", true);
-    c.agent().kill(1, "rg-app");
+    c.agent().fail(1, "rg/rg-app", Failing::Start, u32::MAX);
+    c.agent().fail(1, "rg/rg-app", Failing::Monitor, 1);
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(1000)).await;
         if c.journal().events().iter().any(|e| e.name == "TE_RG_MOVE") {

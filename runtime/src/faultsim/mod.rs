@@ -224,7 +224,8 @@ impl World {
             return;
         }
         p.task.abort();
-        // A crashed machine holds nothing.
+        // A crashed machine holds nothing, and does nothing more.
+        p.manager.crash();
         crate::resources::Agent::crash(&*self.agent, node);
         // A crash after a stop was asked: the stop does not count.
         p.stop_asked = false;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hacmp_compiler::ir::{Command, CommandLine};
-use hacmp_grammar::ast::NodeSet;
+use hacmp_grammar::ast::{Expected, NodeSet};
 use hacmp_stdlib::EventScript;
 
 use super::Manager;
@@ -28,6 +28,9 @@ pub(super) enum Builtin {
 pub(super) struct LineOutcome {
     pub ok: bool,
     pub result: CommandResult,
+    /// The status the line was held to: the program's, or 0 for a
+    /// built-in resource step.
+    pub expected: Expected,
 }
 
 impl<G: GroupServices> Manager<G> {
@@ -61,8 +64,9 @@ impl<G: GroupServices> Manager<G> {
                 };
                 let result = self.run_cmd(&run, cmd).await;
                 LineOutcome {
-                    ok: status_ok(line, &result.status),
+                    ok: line.expected.accepts_status(&result.status),
                     result,
+                    expected: line.expected,
                 }
             }
             Command::Script { name } => {
@@ -73,7 +77,11 @@ impl<G: GroupServices> Manager<G> {
                         },
                         output_tail: Vec::new(),
                     };
-                    return LineOutcome { ok: false, result };
+                    return LineOutcome {
+                        ok: false,
+                        result,
+                        expected: line.expected,
+                    };
                 };
                 self.run_script(&run, line, name, &def).await
             }
@@ -125,6 +133,14 @@ impl<G: GroupServices> Manager<G> {
             }
         }
         let builtin = self.builtin_step(run.ev, name, def);
+        // A built-in resource step is held to 0 whatever the line says:
+        // `X` ignores what a site's script returns, but a takeover (or a
+        // release) that fails is an event failure that an operator must
+        // see (redbook A.1.1, 4.1), never a note in a step nobody checks.
+        let expected = match builtin {
+            Some(Builtin::Resources(_)) => Expected::Status(0),
+            _ => line.expected,
+        };
         let mut argv = vec![def.path.clone()];
         argv.extend(def.args.iter().cloned());
         let main = Cmd {
@@ -134,7 +150,7 @@ impl<G: GroupServices> Manager<G> {
             env: Vec::new(),
             timeout,
             warn_after,
-            expected: Some(line.expected),
+            expected: Some(expected),
         };
         let mut tries = 0;
         let (ok, result) = loop {
@@ -142,7 +158,7 @@ impl<G: GroupServices> Manager<G> {
                 Some(step) => self.run_step(run, step).await,
                 None => self.run_cmd(run, main.clone()).await,
             };
-            let ok = status_ok(line, &result.status);
+            let ok = expected.accepts_status(&result.status);
             if ok || tries >= def.retry {
                 break (ok, result);
             }
@@ -194,7 +210,11 @@ impl<G: GroupServices> Manager<G> {
             ];
             self.run_cmd(run, aux("notify", n, "end", told)).await;
         }
-        LineOutcome { ok, result }
+        LineOutcome {
+            ok,
+            result,
+            expected,
+        }
     }
 
     /// The built-in step a standard script takes instead of its command,
@@ -399,9 +419,17 @@ struct Cmd {
     timeout: Option<Duration>,
     warn_after: Duration,
     /// The expected status (none for notify, pre, post, recovery: 0).
-    expected: Option<hacmp_grammar::ast::Expected>,
+    expected: Option<Expected>,
 }
 
-fn status_ok(line: &CommandLine, status: &Status) -> bool {
-    status.code().is_some_and(|c| line.expected.accepts(c))
+/// Whether a status is the expected one (a process that did not exit has
+/// no status to accept).
+trait AcceptsStatus {
+    fn accepts_status(&self, status: &Status) -> bool;
+}
+
+impl AcceptsStatus for Expected {
+    fn accepts_status(&self, status: &Status) -> bool {
+        status.code().is_some_and(|c| self.accepts(c))
+    }
 }

@@ -254,6 +254,13 @@ impl<G: GroupServices> Manager<G> {
         self.shown.lock().unwrap_or_else(|p| p.into_inner()).state
     }
 
+    /// The node crashed (a simulated node): its resources went with its
+    /// machine, and nothing of it, not a monitor its runtime has yet to
+    /// cancel, touches them again.
+    pub fn crash(&self) {
+        self.resources.crash();
+    }
+
     /// The resource groups this node may hold, as it stands now.
     pub fn groups(&self) -> std::collections::BTreeMap<String, crate::resources::RgState> {
         self.resources.states()

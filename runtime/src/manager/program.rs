@@ -184,7 +184,7 @@ impl<G: GroupServices> Manager<G> {
                 event: ev.event.request.name.clone(),
                 group: g,
                 command: line.command.display(),
-                expected: line.expected.to_string(),
+                expected: out.expected.to_string(),
                 actual: out.result.status.describe(),
                 output_tail: out.result.output_tail.clone(),
                 policy: policy.as_str().to_string(),

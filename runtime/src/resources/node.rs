@@ -53,6 +53,10 @@ pub struct NodeResources {
     failures: Mutex<BTreeMap<(String, String), u32>>,
     /// Out of the group: nothing is acquired until it joins again.
     fenced: std::sync::atomic::AtomicBool,
+    /// The node crashed (simulated nodes): its machine is gone with what
+    /// it held, so nothing of it acts again, whichever of its tasks the
+    /// runtime has not cancelled yet.
+    dead: std::sync::atomic::AtomicBool,
 }
 
 /// What a monitor check found.
@@ -75,7 +79,20 @@ impl NodeResources {
             busy: tokio::sync::Mutex::new(()),
             failures: Mutex::new(BTreeMap::new()),
             fenced: std::sync::atomic::AtomicBool::new(false),
+            dead: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The node crashed: from now on nothing is started, stopped or
+    /// checked on it (a simulated node's monitor must not restart what a
+    /// crash took down). For good: a restart is a new `NodeResources`.
+    pub fn crash(&self) {
+        self.dead.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.lock().clear();
+    }
+
+    fn is_dead(&self) -> bool {
+        self.dead.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Out of the group: acquiring is refused until `unfence`.
@@ -99,7 +116,7 @@ impl NodeResources {
         report: Report<'_>,
     ) -> Verdict {
         let _busy = self.busy.lock().await;
-        if self.state(&g.name) != RgState::Online {
+        if self.is_dead() || self.state(&g.name) != RgState::Online {
             return Verdict::Healthy;
         }
         let ctx = Ctx {
@@ -190,6 +207,9 @@ impl NodeResources {
         report: Report<'_>,
     ) -> Result<(), String> {
         let _busy = self.busy.lock().await;
+        if self.is_dead() {
+            return Err("this node crashed".into());
+        }
         if step == Step::Acquire && self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("this node is out of the group: it acquires nothing".into());
         }
@@ -293,6 +313,9 @@ impl NodeResources {
         report: Report<'_>,
     ) -> Result<(), String> {
         let _busy = self.busy.lock().await;
+        if self.is_dead() {
+            return Err("this node crashed".into());
+        }
         let mut failed = Vec::new();
         for g in old.resources.start_order().into_iter().rev() {
             let kept = new.resources.group(&g.name).is_some_and(|n| {
@@ -319,6 +342,9 @@ impl NodeResources {
     /// already be taking them over, and clients must not reach two nodes.
     pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
         let _busy = self.busy.lock().await;
+        if self.is_dead() {
+            return Ok(());
+        }
         let mine: Vec<&ResourceGroup> = site
             .resources
             .start_order()

@@ -3,7 +3,7 @@
 //! system brought up on a second node is caught as the conflict it would be
 //! on a real network.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -12,17 +12,34 @@ use hacmp_compiler::resources::{Policy, Resource, ResourceKind};
 use super::agent::{Agent, Ctx};
 use crate::event::NodeId;
 
+/// What a fault makes fail on a node: a resource's start or stop
+/// command, or its monitor (the resource stopped running by itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failing {
+    Start,
+    Stop,
+    Monitor,
+}
+
+impl Failing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failing::Start => "start",
+            Failing::Stop => "stop",
+            Failing::Monitor => "monitor",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct SimAgent {
     /// What is up, by what makes it exclusive, and on which node.
     held: Mutex<BTreeMap<String, NodeId>>,
     /// Every attempt to bring up what another node held.
     conflicts: Mutex<Vec<String>>,
-    /// (node, resource) whose start fails, for fault scenarios.
-    failing: Mutex<BTreeSet<(NodeId, String)>>,
-    /// (node, resource) that stopped running by itself: its monitor says so
-    /// until it is started again.
-    died: Mutex<BTreeSet<(NodeId, String)>>,
+    /// (node, `group/resource`, what) that fails the next so many times.
+    failing: Mutex<BTreeMap<(NodeId, String, Failing), u32>>,
 }
 
 impl SimAgent {
@@ -43,31 +60,71 @@ impl SimAgent {
             .clone()
     }
 
-    /// Makes the start of `resource` fail on `node` (or work again).
-    pub fn set_failing(&self, node: NodeId, resource: &str, failing: bool) {
+    /// Makes `what` of `resource` (`group/resource`) fail on `node` the
+    /// next `times` times (0: works again). A failed start leaves the
+    /// resource down, a failed stop leaves it up; a failed monitor says it
+    /// is not running (a restart does not cure it).
+    pub fn fail(&self, node: NodeId, resource: &str, what: Failing, times: u32) {
         let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        if failing {
-            f.insert((node, resource.to_string()));
+        let k = (node, resource.to_string(), what);
+        if times == 0 {
+            f.remove(&k);
         } else {
-            f.remove(&(node, resource.to_string()));
+            f.insert(k, times);
         }
     }
 
-    /// The resource stops running on `node` (an application that
-    /// crashed): its monitor fails until it is started again.
-    pub fn kill(&self, node: NodeId, resource: &str) {
-        self.died
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((node, resource.to_string()));
+    /// Whether `what` of `r` fails now on the context's node (one of its
+    /// times used).
+    fn fails(&self, ctx: &Ctx<'_>, r: &Resource, what: Failing) -> bool {
+        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let k = (ctx.node, format!("{}/{}", ctx.group.name, r.name), what);
+        match f.get_mut(&k) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    f.remove(&k);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The nodes holding any resource of `group`, with how many of its
+    /// resources each holds.
+    pub fn holders(
+        &self,
+        group: &hacmp_compiler::resources::ResourceGroup,
+    ) -> BTreeMap<NodeId, usize> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = BTreeMap::new();
+        for r in &group.resources {
+            for (k, n) in held.iter() {
+                if Self::names(group, r, k) {
+                    *out.entry(*n).or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether table key `k` is resource `r` of `g` (on some node).
+    fn names(g: &hacmp_compiler::resources::ResourceGroup, r: &Resource, k: &str) -> bool {
+        let base = Self::exclusive(&g.name, r);
+        k == base || (g.policy == Policy::Concurrent && k.starts_with(&format!("{base} on node ")))
+    }
+
+    fn exclusive(group: &str, r: &Resource) -> String {
+        match &r.kind {
+            ResourceKind::ServiceIp { address, .. } => format!("address {}", address.addr),
+            ResourceKind::Filesystem { mount_point, .. } => format!("file system {mount_point}"),
+            _ => format!("{} {group}/{}", r.kind.as_str(), r.name),
+        }
     }
 
     fn key(ctx: &Ctx<'_>, r: &Resource) -> String {
-        let exclusive = match &r.kind {
-            ResourceKind::ServiceIp { address, .. } => format!("address {}", address.addr),
-            ResourceKind::Filesystem { mount_point, .. } => format!("file system {mount_point}"),
-            _ => format!("{} {}/{}", r.kind.as_str(), ctx.group.name, r.name),
-        };
+        let exclusive = Self::exclusive(&ctx.group.name, r);
         if ctx.group.policy == Policy::Concurrent {
             format!("{exclusive} on node {}", ctx.node)
         } else {
@@ -79,18 +136,9 @@ impl SimAgent {
 #[async_trait]
 impl Agent for SimAgent {
     async fn start(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
-        if self
-            .failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(ctx.node, r.name.clone()))
-        {
-            return Err("simulated failure".into());
+        if self.fails(ctx, r, Failing::Start) {
+            return Err("start failed (simulated)".into());
         }
-        self.died
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(ctx.node, r.name.clone()));
         let key = Self::key(ctx, r);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match held.get(&key) {
@@ -111,6 +159,9 @@ impl Agent for SimAgent {
     }
 
     async fn stop(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
+        if self.fails(ctx, r, Failing::Stop) {
+            return Err("stop failed (simulated): still up".into());
+        }
         let key = Self::key(ctx, r);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.get(&key) == Some(&ctx.node) {
@@ -122,12 +173,7 @@ impl Agent for SimAgent {
     }
 
     async fn monitor(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<bool, String> {
-        if self
-            .died
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(ctx.node, r.name.clone()))
-        {
+        if self.fails(ctx, r, Failing::Monitor) {
             return Ok(false);
         }
         let key = Self::key(ctx, r);
