@@ -45,6 +45,7 @@ pre{margin:.2em 0}";
 
 /// The page.
 pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String {
+    let after = hacmp_runtime::resources::view::after_events(events);
     let mut body = String::new();
     let mut happened_iter = happened.iter().peekable();
     // A run of plain events (joins that completed without a failure, in a
@@ -89,7 +90,7 @@ pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String
             flush(&mut body, &mut run);
             body.push_str(&before);
         }
-        let html = event(e, plain);
+        let html = event(e, plain, &after);
         if plain {
             run.push((e.seq, html));
         } else {
@@ -113,7 +114,7 @@ pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String
 
 /// One event: its heading, why it ran, its table (or summary), failures in
 /// full, where the groups are. `plain` ones start folded.
-fn event(e: &EventEntry, plain: bool) -> String {
+fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> String {
     let mut body = String::new();
     let outcome = e.outcome.map_or("running", |o| o.as_str());
     let open = if plain { "" } else { " open" };
@@ -173,10 +174,10 @@ fn event(e: &EventEntry, plain: bool) -> String {
             esc(r.detail.as_deref().unwrap_or(""))
         ));
     }
-    if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
+    if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
         body.push_str(&format!(
             "<div class=\"groups\">groups: {}</div>\n",
-            esc(&hacmp_runtime::resources::view::placement_line(p))
+            esc(&hacmp_runtime::resources::view::line(g))
         ));
     }
     body.push_str("</details>\n");

@@ -216,10 +216,20 @@ pub fn run(args: &SimArgs) -> u8 {
             crate::timeline::Style::for_stdout(args.width),
         )),
         SimFormat::Json => {
+            // Each event with its groups as it left them (state and node).
+            let after = hacmp_runtime::resources::view::after_events(&events);
+            let mut evs = serde_json::to_value(&events).unwrap_or_default();
+            if let Some(list) = evs.as_array_mut() {
+                for (v, e) in list.iter_mut().zip(&events) {
+                    if let (Some(g), Some(o)) = (after.get(&e.seq), v.as_object_mut()) {
+                        o.insert("groups".into(), serde_json::json!(g));
+                    }
+                }
+            }
             let v = serde_json::json!({
                 "format": SIM_JSON_FORMAT,
                 "simulated": !args.real,
-                "events": events,
+                "events": evs,
                 "happenings": happened.iter().map(|(t, n, w)| serde_json::json!({"t_ms": t, "node": n, "what": w})).collect::<Vec<_>>(),
                 "ending": match &ending { Ending::Idle => "idle", Ending::Stuck(_) => "stuck" },
             });

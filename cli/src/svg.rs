@@ -96,6 +96,7 @@ fn base(command: &str) -> &str {
 }
 
 pub fn render(events: &[EventEntry], happened: &Happened) -> String {
+    let after = hacmp_runtime::resources::view::after_events(events);
     let nodes: Vec<u32> = events
         .iter()
         .flat_map(|e| {
@@ -214,8 +215,8 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             esc(label)
         );
         // Where the event leaves the resource groups, along its band.
-        if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
-            let line = hacmp_runtime::resources::view::placement_line(p);
+        if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
+            let line = hacmp_runtime::resources::view::line(g);
             let _ = writeln!(
                 s,
                 r##"<text x="{x0:.1}" y="{:.0}" font-size="11" fill="#1a5fb4">{}<title>{}</title></text>"##,

@@ -82,15 +82,19 @@ pub(crate) fn what_happened(e: &EventEntry) -> String {
     }
 }
 
-/// Where the event left the resource groups.
-fn groups(out: &mut String, e: &EventEntry) {
-    if let Some(p) = e.placement.as_ref().filter(|p| !p.groups.is_empty()) {
+/// Where the event left the resource groups, and in what state.
+fn groups(out: &mut String, e: &EventEntry, after: &GroupsAfter) {
+    if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
         out.push_str(&format!(
             "   groups: {}\n",
-            hacmp_runtime::resources::view::placement_line(p)
+            hacmp_runtime::resources::view::line(g)
         ));
     }
 }
+
+/// Each event's groups as it left them, by sequence number.
+pub type GroupsAfter =
+    std::collections::BTreeMap<u64, Vec<hacmp_runtime::resources::view::GroupView>>;
 
 /// `s` in a column of `col` characters: cut with `…`, or padded.
 fn fit_to(s: &str, col: usize) -> String {
@@ -222,6 +226,7 @@ fn cells_by_node(e: &EventEntry) -> std::collections::BTreeMap<u32, Cells> {
 }
 
 pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> String {
+    let after = hacmp_runtime::resources::view::after_events(events);
     let mut out = String::new();
     let mut happened = happened.iter().peekable();
     for e in events {
@@ -249,7 +254,7 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
         let (columns, nodes) = columns(e);
         if columns.len() > WIDE {
             summary(&mut out, e, &nodes, &mut happened);
-            groups(&mut out, e);
+            groups(&mut out, e, &after);
             continue;
         }
         let col = style.width.map_or(COL, |w| {
@@ -310,7 +315,7 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
                 out.push('\n');
             }
         }
-        groups(&mut out, e);
+        groups(&mut out, e, &after);
     }
     for (t, _, what) in happened {
         out.push_str(&format!("── {:>7} ms  {what}\n", t));

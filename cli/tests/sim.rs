@@ -485,8 +485,25 @@ fn the_ha_web_example_shows_where_its_group_is_after_each_event() {
         ],
         "{text}"
     );
+    // The summary is true: every takeover worked.
+    assert!(
+        text.contains("8 events: 8 completed; 0 unexpected statuses"),
+        "{text}"
+    );
     let o = hacmp(&["sim", "examples/ha-web/scenario.toml", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // After every event the group is online, held where it is placed: the
+    // node named reported `web online` (in this event or an earlier one),
+    // and no step of any node failed.
+    for e in v["events"].as_array().unwrap() {
+        assert_eq!(e["groups"][0]["state"], "online", "{e}");
+        assert_eq!(e["groups"][0]["nodes"], e["placement"]["web"]["nodes"]);
+        assert!(e["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] != "failure" && r["ok"] != false && r["detail"] != "error"));
+    }
     let last = v["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["placement"]["web"]["nodes"], serde_json::json!([2]));
     assert!(last["records"]
@@ -508,6 +525,198 @@ fn the_ha_web_example_shows_where_its_group_is_after_each_event() {
     assert_eq!(o.status.code(), Some(0));
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.contains("web on node 3"));
+}
+
+/// A takeover that fails is an event failure under the site's policy,
+/// never a note: `wait` stops for an operator (a scenario's `rerun` makes
+/// it work), `continue` completes the event with the failure counted and
+/// the group shown in `error` where it is placed, never online.
+#[test]
+fn a_failed_takeover_is_an_unexpected_status_and_the_group_is_shown_in_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = repo().join("examples/ha-web/site.toml");
+    let base = r#"
+[[at]]
+time = "0s"
+start = [1, 2, 3]
+
+[[at]]
+time = "1s"
+fail = { node = 2, group = "web", resource = "httpd", action = "start" }
+
+[[at]]
+time = "5s"
+crash = 1
+"#;
+    // No operator: the cluster waits, and says who and why.
+    let sc = scenario_on(&site, dir.path(), base);
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("node 2 stopped before") && err.contains("node_down_complete"),
+        "{err}"
+    );
+    // `rerun`: the start works the second time; web is on node 2.
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        &format!(
+            "{base}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"rerun\" }}\n"
+        ),
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("web/httpd cannot start on node 2"), "{out}");
+    assert!(
+        out.contains("✗ FAILED `node_down_complete`: expected 0, got exit 1 (policy wait)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 events: 4 completed; 1 unexpected status"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix("groups: "))
+            .last(),
+        Some("web on node 2")
+    );
+    // `continue`: completed, counted, and in error on node 2.
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        &format!(
+            "{base}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"continue\" }}\n"
+        ),
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("4 events: 4 completed; 1 unexpected status"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix("groups: "))
+            .last(),
+        Some("web error on node 2")
+    );
+    let o = hacmp(&["sim", &sc, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["groups"][0]["state"], "error");
+    assert_eq!(last["groups"][0]["nodes"], serde_json::json!([2]));
+    let html = dir.path().join("r.html");
+    let svg = dir.path().join("r.svg");
+    let o = hacmp(&[
+        "sim",
+        &sc,
+        "--html",
+        html.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    for f in [&html, &svg] {
+        let t = std::fs::read_to_string(f).unwrap();
+        assert!(t.contains("web error on node 2"), "{}", f.display());
+    }
+}
+
+/// Scenario happenings make resources fail: a monitor that fails twice
+/// restarts the application once, then its node raises TE_RG_MOVE and
+/// the group moves; a stop that fails is an unexpected status of the
+/// release, and nothing is acquired elsewhere until an operator decides.
+#[test]
+fn resource_failures_are_scenario_happenings() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = repo().join("examples/ha-web/site.toml");
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        r#"
+[[at]]
+time = "0s"
+start = [1, 2, 3]
+
+[[at]]
+time = "1s"
+fail = { node = 1, group = "web", resource = "httpd", action = "monitor", times = 2 }
+"#,
+    );
+    let o = hacmp(&["sim", &sc, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["name"].as_str(), last["location"].as_u64()),
+        (Some("TE_RG_MOVE"), Some(1))
+    );
+    assert_eq!(last["groups"][0]["state"], "online");
+    assert_eq!(last["groups"][0]["nodes"], serde_json::json!([2]));
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        r#"
+[[at]]
+time = "0s"
+start = [1, 2, 3]
+
+[[at]]
+time = "1s"
+fail = { node = 1, group = "web", resource = "web-ip", action = "stop" }
+
+[[at]]
+time = "2s"
+stop = 1
+takeover = true
+"#,
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(1), "nobody decided");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("node 1 stopped before barrier 1: `node_down`"),
+        "{err}"
+    );
+    let sc2 = format!(
+        "{}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"rerun\" }}\n",
+        std::fs::read_to_string(&sc).unwrap()
+    );
+    std::fs::write(&sc, sc2).unwrap();
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix("groups: "))
+            .last(),
+        Some("web on node 2"),
+        "{out}"
+    );
+    // Wrong names are located, with the closest name.
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        "[[at]]\ntime = \"1s\"\nfail = { node = 1, group = \"webs\", resource = \"httpd\", action = \"start\" }\n\
+         [[at]]\ntime = \"1s\"\nfail = { node = 1, group = \"web\", resource = \"htpd\", action = \"stop\" }\n",
+    );
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("happening 1: `fail`: no resource group is named `webs`: did you mean `web`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "happening 2: `fail`: group `web` has no resource `htpd`: did you mean `httpd`?"
+        ),
+        "{err}"
+    );
 }
 
 /// The simulation uses the site's settle interval (eight nodes started in

@@ -27,6 +27,20 @@ pub enum RgState {
 }
 
 impl RgState {
+    /// The state a journal record names (`None`: the record says
+    /// something else).
+    pub fn parse(s: &str) -> Option<RgState> {
+        [
+            RgState::Offline,
+            RgState::Acquiring,
+            RgState::Online,
+            RgState::Releasing,
+            RgState::Error,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RgState::Offline => "offline",

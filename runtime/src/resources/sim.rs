@@ -74,6 +74,17 @@ impl SimAgent {
         }
     }
 
+    /// The `(node, group/resource)` whose monitor is still to fail.
+    pub fn monitor_failures(&self) -> Vec<(NodeId, String)> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(_, _, w)| *w == Failing::Monitor)
+            .map(|(n, r, _)| (*n, r.clone()))
+            .collect()
+    }
+
     /// Whether `what` of `r` fails now on the context's node (one of its
     /// times used).
     fn fails(&self, ctx: &Ctx<'_>, r: &Resource, what: Failing) -> bool {

@@ -2,13 +2,14 @@
 //! on, joined with each node's own state of its groups (`hacmp status`,
 //! `hacmp sim`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::node::RgState;
 use super::placement::{Place, Placement};
 use crate::event::NodeId;
+use crate::journal::{EventEntry, RecordKind};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupView {
@@ -47,7 +48,15 @@ pub fn views(
                 "acquiring"
             } else {
                 match p {
-                    Place::Online { .. } => "online",
+                    // Online only where every node it is placed on holds
+                    // it: a placement is an intent, not a fact.
+                    Place::Online { nodes } => {
+                        if nodes.iter().all(|n| on.get(n) == Some(&RgState::Online)) {
+                            "online"
+                        } else {
+                            "offline"
+                        }
+                    }
                     Place::Offline => "offline",
                     Place::Stopped { .. } => "stopped",
                 }
@@ -60,6 +69,75 @@ pub fn views(
             }
         })
         .collect()
+}
+
+/// Each event's groups as it left them (by sequence number): its
+/// placement joined with what the nodes' journal records say they reached,
+/// so a group whose acquire failed is `error`, never `online`. A node
+/// left out of an event holds nothing any more; a node with no record in
+/// these events at all (another daemon's journal) is taken at the
+/// placement's word.
+pub fn after_events(events: &[EventEntry]) -> BTreeMap<u64, Vec<GroupView>> {
+    let seen: BTreeSet<NodeId> = events
+        .iter()
+        .flat_map(|e| e.records.iter().map(|r| r.node))
+        .collect();
+    let mut states: BTreeMap<NodeId, BTreeMap<String, RgState>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for e in events {
+        states.retain(|n, _| e.membership.contains(n));
+        for r in e.records.iter().filter(|r| r.kind == RecordKind::Resource) {
+            let (Some(g), Some(d)) = (r.command.as_deref(), r.detail.as_deref()) else {
+                continue;
+            };
+            let Some(st) = (!g.contains('/')).then(|| RgState::parse(d)).flatten() else {
+                continue;
+            };
+            let mine = states.entry(r.node).or_default();
+            if st == RgState::Offline {
+                mine.remove(g);
+            } else {
+                mine.insert(g.to_string(), st);
+            }
+        }
+        let Some(p) = e.placement.as_ref() else {
+            continue;
+        };
+        let mut known = states.clone();
+        for (g, place) in &p.groups {
+            if let Place::Online { nodes } = place {
+                for n in nodes.iter().filter(|n| !seen.contains(n)) {
+                    known
+                        .entry(*n)
+                        .or_default()
+                        .insert(g.clone(), RgState::Online);
+                }
+            }
+        }
+        out.insert(e.seq, views(p, &known));
+    }
+    out
+}
+
+/// One line for groups as they are: `web on node 2 · db error on node 1 ·
+/// app offline`.
+pub fn line(groups: &[GroupView]) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            let at = match g.nodes.as_slice() {
+                [] => String::new(),
+                [n] => format!(" on node {n}"),
+                ns => format!(" on nodes {}", crate::event::node_list(ns.iter().copied())),
+            };
+            match g.state {
+                "online" => format!("{}{at}", g.name),
+                "offline" if !at.is_empty() => format!("{} offline (placed{at})", g.name),
+                state => format!("{} {state}{at}", g.name),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// One line for a placement: `web on node 2 · db offline`.
