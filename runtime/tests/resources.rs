@@ -447,3 +447,74 @@ async fn a_fenced_node_releases_its_groups_before_the_takeover() {
         .any(|e| e.name == "TE_FAIL_NODE" && e.location == 1));
     c.shutdown().await;
 }
+
+/// The cluster's past does not outlive it (redbook 5.2.1): when every
+/// node has gone, the next node to start begins a new cluster from no
+/// placement (its start-up rules apply), and no node-down of the old
+/// cluster's last node runs. The last failure itself leaves the cluster
+/// idle: nothing is left to run it.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_that_empties_forgets_its_placement_and_its_node_downs() {
+    let mut home = group("home", Policy::Cascading, &[1, 2, 3], 1);
+    home.startup = Startup::Home;
+    let any = group("any", Policy::Cascading, &[1, 2, 3], 2);
+    let mut c = cluster(3, vec![home, any]);
+    c.start(1).await.unwrap();
+    c.start(2).await.unwrap();
+    idle(&c).await;
+    assert_eq!((on(&c, "home"), on(&c, "any")), (1, 1));
+    c.crash(1);
+    idle(&c).await;
+    assert_eq!((on(&c, "home"), on(&c, "any")), (2, 2));
+    let before = c.journal().events().len();
+    // The last node fails: idle at once, with nobody to run its node-down.
+    c.crash(2);
+    settle().await;
+    let idle_soon = tokio::time::timeout(Duration::from_secs(600), c.wait_idle()).await;
+    assert!(
+        idle_soon.is_ok(),
+        "the cluster never went idle with no node up"
+    );
+    assert_eq!(c.journal().events().len(), before);
+    // A new cluster: node 3 alone. `home` waits for node 1; `any` starts.
+    c.start(3).await.unwrap();
+    idle(&c).await;
+    let evs = c.journal().events();
+    let new: Vec<(String, u32)> = evs[before..]
+        .iter()
+        .map(|e| (e.name.clone(), e.location))
+        .collect();
+    assert_eq!(
+        new,
+        [("TE_JOIN_NODE".to_string(), 3)],
+        "no stale node-down runs"
+    );
+    let last = evs.last().unwrap().placement.clone().unwrap();
+    assert_eq!(last.get("home"), &Place::Offline, "{last:?}");
+    assert_eq!(last.get("any"), &Place::Online { nodes: vec![3] });
+    assert_eq!(c.agent().conflicts(), Vec::<String>::new());
+    c.start(1).await.unwrap();
+    idle(&c).await;
+    assert_eq!(on(&c, "home"), 1);
+    c.shutdown().await;
+}
+
+/// A graceful stop without takeover binds its survivors only: a node of
+/// the group's list that joins later claims it by the normal priorities,
+/// on the simulated cluster with its resources.
+#[tokio::test(start_paused = true)]
+async fn a_group_stopped_without_takeover_is_claimed_by_the_next_node_to_join() {
+    let mut c = cluster(3, vec![group("rg", Policy::Cascading, &[1, 2, 3], 1)]);
+    c.start(1).await.unwrap();
+    c.start(2).await.unwrap();
+    idle(&c).await;
+    c.stop(1, false).await;
+    idle(&c).await;
+    let last = c.journal().events().last().cloned().unwrap();
+    assert_eq!(last.placement.unwrap().get("rg"), &Place::Stopped { by: 1 });
+    assert!(c.agent().held().is_empty(), "{:?}", c.agent().held());
+    c.start(3).await.unwrap();
+    idle(&c).await;
+    assert_eq!(on(&c, "rg"), 2, "node 3's join places it: first live node");
+    c.shutdown().await;
+}

@@ -47,7 +47,7 @@ pub(crate) struct RawGroup {
     policy: Policy,
     nodes: Vec<Spanned<NodeRef>>,
     fallback: Option<Spanned<Fallback>>,
-    startup: Option<Startup>,
+    startup: Option<Spanned<Startup>>,
     #[serde(default)]
     after: Vec<Spanned<String>>,
     #[serde(default, rename = "resource")]
@@ -310,6 +310,17 @@ pub(crate) fn parse(
                 );
             }
         }
+        if let Some(st) = g
+            .startup
+            .as_ref()
+            .filter(|_| g.policy == Policy::Concurrent)
+        {
+            errs.push(
+                st.span(),
+                format!("`startup` is for cascading and rotating groups; `{gname}` is concurrent"),
+                Some("a concurrent group starts on every live node of its list".into()),
+            );
+        }
         for a in &g.after {
             if !group_spans.contains_key(a.get_ref()) {
                 let names: Vec<&str> = group_spans.keys().map(String::as_str).collect();
@@ -530,7 +541,9 @@ pub(crate) fn parse(
             policy: g.policy,
             nodes: members,
             fallback: g.fallback.map_or(Fallback::OnRejoin, |f| f.into_inner()),
-            startup: g.startup.unwrap_or(Startup::FirstAvailable),
+            startup: g
+                .startup
+                .map_or(Startup::FirstAvailable, |s| s.into_inner()),
             after: g.after.into_iter().map(Spanned::into_inner).collect(),
             resources,
         });

@@ -446,6 +446,24 @@ fn fate(s: &GroupState, members: &BTreeSet<NodeId>, q: &QueuedEvent) -> Fate {
 
 fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, plan: &mut Plan) {
     let queue = s.sorted_queue();
+    // A cluster that emptied is over: its node-downs go before the next
+    // node's join can start a new cluster (redbook 5.2.1), which runs none
+    // of them (joins outrank failures, so they would run after it).
+    if members.is_empty() {
+        let mut dropped = false;
+        for (key, q) in queue
+            .iter()
+            .filter(|(_, q)| q.request.kind == EventKind::NodeFailure)
+        {
+            if let Fate::Drop(why) = fate(s, members, q) {
+                plan.chores.push(drop_chore(s, key, q, why));
+                dropped = true;
+            }
+        }
+        if dropped {
+            return;
+        }
+    }
     for (i, (key, q)) in queue.iter().enumerate() {
         // A later state of the same node's network runs instead, and its
         // claim takes this one off the queue.
@@ -455,18 +473,7 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
         let m = match fate(s, members, q) {
             Fate::Wait => continue,
             Fate::Drop(why) => {
-                plan.chores.push(Chore {
-                    // Judged on the membership as read: valid while no
-                    // event started since.
-                    txn: Txn::new()
-                        .when(Compare::Exists(keys::queue(key)))
-                        .when(seq_unchanged(s))
-                        .then(Op::delete(keys::queue(key))),
-                    note: Note::Dropped {
-                        event: (*q).clone(),
-                        why,
-                    },
-                });
+                plan.chores.push(drop_chore(s, key, q, why));
                 continue;
             }
             Fate::Run(m) => m,
@@ -494,7 +501,13 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
             membership_env: Default::default(),
         };
         if let Some(place) = placer {
-            let before = s.placement.clone().unwrap_or_default();
+            // The first node of a new cluster starts from no placement:
+            // nothing is held for nodes of a cluster that is gone.
+            let before = if members.is_empty() {
+                Default::default()
+            } else {
+                s.placement.clone().unwrap_or_default()
+            };
             let after = place(&before, &claimed);
             claimed.placement = Some(PlacementChange { before, after });
         }
@@ -536,6 +549,22 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
             },
         });
         return;
+    }
+}
+
+/// Takes a queued event off that will never run.
+fn drop_chore(s: &GroupState, key: &str, q: &QueuedEvent, why: String) -> Chore {
+    Chore {
+        // Judged on the membership as read: valid while no event started
+        // since.
+        txn: Txn::new()
+            .when(Compare::Exists(keys::queue(key)))
+            .when(seq_unchanged(s))
+            .then(Op::delete(keys::queue(key))),
+        note: Note::Dropped {
+            event: q.clone(),
+            why,
+        },
     }
 }
 

@@ -657,9 +657,12 @@ impl GroupState {
     }
 
     /// Nothing runs, nothing is queued or about to be, nobody waits to
-    /// join.
+    /// join; or no node is up to run anything.
     pub fn idle(&self) -> bool {
-        self.current.is_none()
+        // With no node up nothing can run: the last node's failure waits
+        // for a cluster that may never come (and a new one drops it).
+        self.alive.is_empty()
+            || self.current.is_none()
             && self.queue.is_empty()
             // Members are up: nobody else is when they are as many.
             && self.alive.len() == self.members.len()

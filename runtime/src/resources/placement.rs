@@ -6,11 +6,11 @@
 //!
 //! Decisions (docs/resources.md): a cascading group goes back only to its
 //! first node when that node rejoins (redbook 8.2.1: a lower-priority node
-//! rejoining moves nothing); a rotating group never moves back, and a node
-//! that joins takes at most one offline rotating group per network when
-//! another node is free for the rest; a graceful stop without takeover
-//! leaves the node's groups stopped until it rejoins; a group waits for the
-//! groups it comes `after` to be online.
+//! rejoining moves nothing); a rotating group never moves because a node
+//! joins, and a node holds at most one rotating group per network (a
+//! second one waits offline for a free node); a graceful stop without
+//! takeover leaves the node's groups stopped until a node of their list
+//! joins; a group waits for the groups it comes `after` to be online.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -228,8 +228,12 @@ fn place_group(
         .filter(|n| live.contains(n) && Some(*n) != barred && before.reaches(*n, net))
         .collect();
     if let Place::Stopped { by } = prev {
-        let back = change == Change::Join(*by) || !g.nodes.contains(by);
-        if !back {
+        // Only the survivors of the stop leave it alone: any node of its
+        // list that joins later claims it by the normal priorities
+        // (redbook 5.2.2 step 5), the stopped node or another.
+        let lifted =
+            matches!(change, Change::Join(x) if g.nodes.contains(&x)) || !g.nodes.contains(by);
+        if !lifted {
             return prev.clone();
         }
     }
@@ -252,22 +256,9 @@ fn place_group(
         _ => None,
     };
     match held {
-        Some(n) if eligible.contains(&n) && g.policy == Policy::Rotating => {
-            // A node holds a second rotating group of a network only while
-            // no other node is free: the first free node that joins takes
-            // it (redbook 5.2: a joining node takes its first group per
-            // network).
-            match change {
-                Change::Join(x)
-                    if eligible.contains(&x)
-                        && !busy(res, before, after, x, g.network())
-                        && extra(res, before, g, n) =>
-                {
-                    Place::one(x)
-                }
-                _ => Place::one(n),
-            }
-        }
+        // A running rotating group never moves because a node joins
+        // (8.1.1: "nothing happens" when a node rejoins).
+        Some(n) if eligible.contains(&n) && g.policy == Policy::Rotating => Place::one(n),
         Some(n) if eligible.contains(&n) => {
             let primary = g.nodes.first().copied();
             let back_home = g.policy == Policy::Cascading
@@ -331,19 +322,6 @@ fn busy(
         })
 }
 
-/// Whether `g`, on `n`, is a second rotating group of its network there:
-/// one earlier in the start order is on `n` too.
-fn extra(res: &Resources, before: &Placement, g: &ResourceGroup, n: NodeId) -> bool {
-    res.start_order()
-        .into_iter()
-        .take_while(|o| o.name != g.name)
-        .any(|o| {
-            o.policy == Policy::Rotating
-                && o.network() == g.network()
-                && before.get(&o.name).holds(n)
-        })
-}
-
 /// A node for a group that has none.
 fn choose(
     res: &Resources,
@@ -366,19 +344,28 @@ fn choose(
             Place::one(first)
         }
         Policy::Rotating => {
-            // Spread over the network: a node without a rotating group
-            // there first, the joining node before the others.
+            // One rotating group per network on a node (5.2 step 3: a
+            // joining node takes "the first resource group per network"):
+            // a group finds a node without one, the joining node first,
+            // or waits offline until such a node joins. On a swap network
+            // a standby adapter holds one service address; on an alias
+            // network the same rule keeps groups spread.
             let net = g.network();
-            let busy = |n: NodeId| busy(res, before, after, n, net);
+            let free = |n: &NodeId| !busy(res, before, after, *n, net);
+            if from_offline && g.startup == Startup::Home {
+                return match g.nodes.first() {
+                    Some(h) if eligible.contains(h) && free(h) => Place::one(*h),
+                    _ => Place::Offline,
+                };
+            }
             let joining = match change {
                 Change::Join(x) if eligible.contains(&x) => Some(x),
                 _ => None,
             };
-            let pick = joining
-                .filter(|x| !busy(*x))
-                .or_else(|| eligible.iter().copied().find(|n| !busy(*n)))
-                .unwrap_or(first);
-            Place::one(pick)
+            joining
+                .filter(free)
+                .or_else(|| eligible.iter().copied().find(free))
+                .map_or(Place::Offline, Place::one)
         }
         Policy::Concurrent => Place::Online {
             nodes: eligible.to_vec(),

@@ -166,27 +166,77 @@ fn two_rotating_groups_on_sixteen_nodes_8_1_2_spread_and_take_over() {
     let c = group("rg3", Policy::Rotating, &[12, 5]);
     let mut r = Run::new(res(vec![a, b, c]));
     r.join(1);
-    // One node: both groups of the network are on it (none is left
-    // offline while a node could hold it)...
-    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 1));
-    for n in 2..=16 {
+    // One node: it takes the first group of the network; the second waits
+    // offline for a node without one (5.2 step 3; never two on a node).
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 0));
+    r.join(2);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 2));
+    for n in 3..=16 {
         r.join(n);
     }
-    // ...until a free node joins: it takes the second (and nothing else
-    // moves to joiners).
+    // Nothing moves to the nodes that join ("nothing happens").
     assert_eq!((r.on("rg1"), r.on("rg2")), (1, 2));
     assert_eq!(r.on("rg3"), 5);
-    // Node 1 fails: each group goes to a different free node.
+    // Node 1 fails: rg1 goes to the first node of its list that is free.
     r.fail(1);
-    let (x, y) = (r.on("rg1"), r.on("rg2"));
-    assert_ne!(x, y);
-    assert!(x != 0 && y != 0);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (3, 2));
     r.fail(5);
     assert_eq!(r.on("rg3"), 12);
+    // Node 1 rejoins: nothing moves back (8.1.1).
+    r.join(1);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (3, 2));
+}
+
+/// Two nodes, two rotating groups of one network: while one node is
+/// left, the group it cannot take waits offline; the next node to join
+/// takes it, and the running one does not move.
+#[test]
+fn a_second_rotating_group_waits_offline_for_a_free_node() {
+    let mut a = group("rg1", Policy::Rotating, &[1, 2, 3]);
+    let mut b = group("rg2", Policy::Rotating, &[1, 2, 3]);
+    for (g, addr) in [(&mut a, "10.0.0.101"), (&mut b, "10.0.0.102")] {
+        g.resources.push(Resource {
+            name: "ip".into(),
+            kind: ResourceKind::ServiceIp {
+                network: "net0".into(),
+                address: Cidr::parse(addr, true).unwrap(),
+            },
+        });
+    }
+    let mut r = Run::new(res(vec![a, b]));
+    r.join(1).join(2);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 2));
+    r.fail(2);
+    assert_eq!(
+        (r.on("rg1"), r.on("rg2")),
+        (1, 0),
+        "node 1 holds one already"
+    );
+    r.join(3);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 3));
+    r.join(2);
+    assert_eq!((r.on("rg1"), r.on("rg2")), (1, 3), "a join moves nothing");
+}
+
+/// `startup = "home"` on a rotating group: it starts only on its first
+/// node; a takeover is not a start-up.
+#[test]
+fn home_startup_of_a_rotating_group_waits_for_its_first_node() {
+    let mut g = group("rg", Policy::Rotating, &[1, 2]);
+    g.startup = Startup::Home;
+    let mut r = Run::new(res(vec![g]));
+    r.join(2);
+    assert_eq!(r.on("rg"), 0);
+    r.join(1);
+    assert_eq!(r.on("rg"), 1);
+    r.fail(1);
+    assert_eq!(r.on("rg"), 2);
+    r.join(1);
+    assert_eq!(r.on("rg"), 2, "rotating: nothing moves back");
 }
 
 #[test]
-fn graceful_stop_without_takeover_leaves_groups_stopped_until_the_node_rejoins() {
+fn graceful_stop_without_takeover_binds_the_survivors_only() {
     let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
     r.join(1).join(2);
     r.apply(Change::Leave {
@@ -194,14 +244,24 @@ fn graceful_stop_without_takeover_leaves_groups_stopped_until_the_node_rejoins()
         takeover: false,
     });
     assert_eq!(r.p.get("rg"), &Place::Stopped { by: 1 });
+    r.fail(2);
+    assert_eq!(
+        r.p.get("rg"),
+        &Place::Stopped { by: 1 },
+        "survivors leave it"
+    );
     r.join(3);
     assert_eq!(
         r.p.get("rg"),
         &Place::Stopped { by: 1 },
-        "another join does not start it"
+        "a node not of its list does not start it"
     );
+    // Any node of its list that joins claims it by the normal priorities
+    // (5.2.2 step 5), not only the node that stopped.
+    r.join(2);
+    assert_eq!(r.on("rg"), 2);
     r.join(1);
-    assert_eq!(r.on("rg"), 1);
+    assert_eq!(r.on("rg"), 1, "cascading: back to its first node");
     r.apply(Change::Leave {
         node: 1,
         takeover: true,
@@ -340,11 +400,19 @@ proptest! {
                             prop_assert_eq!(nodes.len(), 1);
                         }
                     }
-                    Place::Offline => prop_assert!(eligible.is_empty(), "{} offline with eligible nodes {:?}", g.name, eligible),
+                    Place::Offline => {
+                        // A rotating group waits for a node without a
+                        // rotating group (of its network: all here).
+                        let free: Vec<NodeId> = eligible.iter().copied().filter(|n| {
+                            g.policy != Policy::Rotating || !site.groups.iter().any(|o| o.name != g.name && o.policy == Policy::Rotating && next.get(&o.name).holds(*n))
+                        }).collect();
+                        prop_assert!(free.is_empty(), "{} offline with free eligible nodes {:?}", g.name, free)
+                    }
                     Place::Stopped { by } => {
                         let was_stopped = matches!(before, Place::Stopped { .. });
                         prop_assert!(!live.contains(by) || was_stopped, "stopped by a live node");
                         prop_assert!(was_stopped || change == Change::Leave { node: *by, takeover: false }, "stopped without a stop");
+                        prop_assert!(!matches!(change, Change::Join(x) if g.nodes.contains(&x)), "{} still stopped when a node of its list joined", g.name);
                     }
                 }
                 // No move without a reason.
@@ -354,13 +422,7 @@ proptest! {
                         if live.contains(&n) {
                             let home = g.policy == Policy::Cascading && g.fallback == Fallback::OnRejoin
                                 && change == Change::Join(g.nodes[0]);
-                            let second = g.policy == Policy::Rotating
-                                && site.groups.iter().any(|o| o.name < g.name && o.policy == Policy::Rotating && p.get(&o.name).holds(n));
-                            if second {
-                                if let Change::Join(x) = change {
-                                    prop_assert!(after.holds(n) || after.holds(x));
-                                }
-                            } else if home {
+                            if home {
                                 prop_assert!(after.holds(g.nodes[0]));
                             } else {
                                 prop_assert!(after.holds(n), "{} moved from {} without a reason ({:?})", g.name, n, change);
@@ -368,6 +430,11 @@ proptest! {
                         }
                     }
                 }
+            }
+            // Never two rotating groups (of one network) on a node.
+            for n in &live {
+                let rotating = site.groups.iter().filter(|g| g.policy == Policy::Rotating && next.get(&g.name).holds(*n)).count();
+                prop_assert!(rotating <= 1, "node {} holds {} rotating groups", n, rotating);
             }
             p = next;
         }
