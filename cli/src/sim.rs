@@ -144,19 +144,6 @@ pub fn run(args: &SimArgs) -> u8 {
         }
         return exit::USAGE;
     }
-    let journal = match &args.state_dir {
-        Some(d) => match Journal::in_dir(d) {
-            Ok(j) => j,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot write the journal into `{}`: {e}",
-                    d.display()
-                );
-                return exit::USAGE;
-            }
-        },
-        None => Journal::in_memory(),
-    };
     let rt = if args.real {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -175,6 +162,25 @@ pub fn run(args: &SimArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // The journal's clock is the runtime's, made inside it: simulated
+    // time starts from nothing real (a journal made before the runtime
+    // counted the real time between the two, which shifted the whole
+    // timeline under load).
+    let clock = rt.enter();
+    let journal = match &args.state_dir {
+        Some(d) => match Journal::in_dir(d) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the journal into `{}`: {e}",
+                    d.display()
+                );
+                return exit::USAGE;
+            }
+        },
+        None => Journal::in_memory(),
+    };
+    drop(clock);
     // The site's settle interval, unless the scenario says otherwise: joins
     // started together run in node order, as on the real cluster.
     let settle = sc.settle.unwrap_or(loaded.bundle.site.cluster.settle).0;
