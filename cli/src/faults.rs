@@ -39,18 +39,25 @@ pub fn run(args: &FaultsArgs) -> u8 {
             crate::bundle::init_logging(args.verbose, false, false);
         }
         let s = Schedule::generate(seed);
-        print!("{}", s.describe());
+        // Written at once at the end: `| head` must not panic on a closed
+        // pipe.
+        let mut out = s.describe();
         let r = faultsim::run(&s);
         for l in &r.trace {
-            println!("  {l}");
+            out.push_str(&format!("  {l}\n"));
         }
         if r.violations.is_empty() {
-            println!("seed {seed}: {} events; every invariant held", r.events);
+            out.push_str(&format!(
+                "seed {seed}: {} events; every invariant held\n",
+                r.events
+            ));
+            crate::print_out(&out);
             return exit::OK;
         }
         for v in &r.violations {
-            println!("VIOLATION {v}");
+            out.push_str(&format!("VIOLATION {v}\n"));
         }
+        crate::print_out(&out);
         return exit::FINDINGS;
     }
     let jobs = args
@@ -59,6 +66,7 @@ pub fn run(args: &FaultsArgs) -> u8 {
     let next = AtomicU64::new(args.from);
     let end = args.from + args.seeds;
     let events = AtomicU64::new(0);
+    let resource_failures = AtomicU64::new(0);
     let failed: Mutex<Vec<(u64, Vec<String>)>> = Mutex::new(Vec::new());
     let t = Instant::now();
     std::thread::scope(|sc| {
@@ -70,6 +78,7 @@ pub fn run(args: &FaultsArgs) -> u8 {
                 }
                 let r = faultsim::run(&Schedule::generate(seed));
                 events.fetch_add(r.events as u64, Ordering::Relaxed);
+                resource_failures.fetch_add(r.resource_failures as u64, Ordering::Relaxed);
                 if !r.violations.is_empty() {
                     failed
                         .lock()
@@ -82,29 +91,32 @@ pub fn run(args: &FaultsArgs) -> u8 {
     let secs = t.elapsed().as_secs_f64();
     let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort();
-    println!(
-        "{} seeds ({}..{}) in {secs:.1} s: {:.0} seeds/s, {} events, {} failing",
+    let mut out = format!(
+        "{} seeds ({}..{}) in {secs:.1} s: {:.0} seeds/s, {} events ({} failed resource steps, each an unexpected status), {} failing",
         args.seeds,
         args.from,
         end - 1,
         args.seeds as f64 / secs.max(1e-9),
         events.load(Ordering::Relaxed),
+        resource_failures.load(Ordering::Relaxed),
         failed.len()
     );
+    out.push('\n');
     for (seed, violations) in &failed {
-        println!("\nseed {seed}:");
+        out.push_str(&format!("\nseed {seed}:\n"));
         for v in violations {
-            println!("  {v}");
+            out.push_str(&format!("  {v}\n"));
         }
         if !args.no_minimize {
             let m = faultsim::minimize(&Schedule::generate(*seed));
-            println!("  minimised schedule:");
+            out.push_str("  minimised schedule:\n");
             for l in m.describe().lines() {
-                println!("    {l}");
+                out.push_str(&format!("    {l}\n"));
             }
         }
-        println!("  replay: hacmp faults --seed {seed}");
+        out.push_str(&format!("  replay: hacmp faults --seed {seed}\n"));
     }
+    crate::print_out(&out);
     if failed.is_empty() {
         exit::OK
     } else {

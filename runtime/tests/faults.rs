@@ -69,9 +69,36 @@ fn seeds_that_found_mistakes_stay_fixed() {
         // priority the up ran first, then the down, and the network stayed
         // down for the cluster. Only the latest state runs now.
         2,
+        // A node that fenced itself could not stop its application (the
+        // stop command failed): the survivors started it too. Its start
+        // command's process group is killed now.
+        1943,
     ] {
         check(seed);
     }
+}
+
+/// Resource failures are part of the schedules (failed starts, failed
+/// application stops, monitors that fail), and every resource step that
+/// failed is an unexpected status of its event (the sweep checks it).
+#[test]
+fn resource_failures_are_driven_and_every_one_is_an_unexpected_status() {
+    use hacmp_runtime::faultsim::Fault;
+    let mut scheduled = 0;
+    let mut failed = 0;
+    for seed in 1..=100 {
+        let s = Schedule::generate(seed);
+        scheduled += s
+            .steps
+            .iter()
+            .filter(|x| matches!(x.fault, Fault::Resource { .. }))
+            .count();
+        let r = faultsim::run(&s);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        failed += r.resource_failures;
+    }
+    assert!(scheduled > 50, "{scheduled} resource faults in 100 seeds");
+    assert!(failed > 5, "{failed} failed resource steps in 100 seeds");
 }
 
 #[test]

@@ -356,3 +356,75 @@ fn an_ext4_file_system_on_a_loop_device_is_checked_mounted_and_unmounted() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// An application whose stop command fails is not left running on a node
+/// that lets its group go (another node may start it next): the agent
+/// kills the process group its start command left, and the stop still
+/// fails so that the step's status says so. No root needed.
+#[test]
+fn an_application_whose_stop_fails_has_its_process_group_killed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let start = script(
+        "start",
+        &format!("sleep 600 & echo $! > {}", pidfile.display()),
+    );
+    let stop = script("stop", "exit 1");
+    let app = Resource {
+        name: "app".into(),
+        kind: ResourceKind::Application {
+            start: start.clone(),
+            stop: stop.clone(),
+            monitor: None,
+        },
+    };
+    let s = site(Ipat::Alias, Vec::new(), group(vec![app.clone()]));
+    // Commands run only with the content the site was compiled with.
+    let sources = [&start, &stop]
+        .into_iter()
+        .map(|p| (p.clone(), hacmp_compiler::rootfs::hash(None, p).unwrap()))
+        .collect();
+    let bundle = Bundle::new(s.clone(), Vec::new(), Default::default(), sources);
+    let a = LinuxAgent::new(Arc::new(bundle), Arc::new(RealExecutor::new()), None);
+    let ctx = Ctx {
+        node: 1,
+        site: &s,
+        group: &s.resources.groups[0],
+    };
+    rt().block_on(async {
+        a.start(&ctx, &app).await.unwrap();
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let alive = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                !st.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        assert!(alive(pid), "the server runs after its start command exited");
+        let e = a.stop(&ctx, &app).await.unwrap_err();
+        assert!(e.contains("exited 1") && e.contains("process group"), "{e}");
+        let mut gone = false;
+        for _ in 0..200 {
+            if !alive(pid) {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(gone, "the server {pid} still runs after its stop failed");
+    });
+}

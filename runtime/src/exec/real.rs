@@ -93,7 +93,8 @@ impl Drop for GroupGuard<'_> {
     }
 }
 
-fn killpg(pgid: i32, signal: i32) {
+/// Signals a process group (none for 0 or 1).
+pub(crate) fn killpg(pgid: i32, signal: i32) {
     if pgid > 1 {
         // SAFETY: plain syscall; a vanished group gives ESRCH, which is fine.
         unsafe {

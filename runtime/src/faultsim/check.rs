@@ -11,7 +11,7 @@ use crate::event::{EventKind, NodeId, Outcome, QueuedEvent};
 use crate::gs::state::{Ended, RosterRecord};
 use crate::gs::store::{Change, KeyValue, Revision};
 use crate::gs::{ClaimedEvent, Decision, SyncPoint};
-use crate::journal::EventEntry;
+use crate::journal::{EventEntry, RecordKind};
 
 use super::world::work_id;
 
@@ -42,6 +42,8 @@ pub struct Checker {
     last_seq: u64,
     /// What happened, in order (for the report and the determinism check).
     pub trace: Vec<String>,
+    /// Resource steps that failed, each recorded as an unexpected status.
+    pub resource_failures: usize,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
@@ -535,6 +537,46 @@ impl Checker {
                         end,
                         format!("node {} ran event #{} it was not a member of", inc.0, e.seq),
                     );
+                }
+                // Every resource step that failed is an unexpected status
+                // of the event (a Failure record follows its end), never a
+                // note in a step nobody checks; unless the node's part in
+                // the event was cut short (it left the group: the event was
+                // interrupted, or ended early for it).
+                let interrupted = e.outcome == Some(Outcome::Interrupted)
+                    || self.outcomes.get(&e.seq) == Some(&Outcome::Interrupted);
+                let cut_short = |node: NodeId, from: usize| {
+                    interrupted
+                        || e.records[from..]
+                            .iter()
+                            .any(|x| x.kind == RecordKind::Stopped && x.node == node)
+                };
+                let mut unrecorded = Vec::new();
+                for (i, r) in e.records.iter().enumerate() {
+                    let resources = r.kind == RecordKind::CommandEnd
+                        && r.command
+                            .as_deref()
+                            .is_some_and(|c| c.starts_with("resources "))
+                        && r.ok == Some(false);
+                    if !resources {
+                        continue;
+                    }
+                    let recorded = e.records[i..]
+                        .iter()
+                        .any(|f| f.kind == RecordKind::Failure && f.node == r.node);
+                    if recorded {
+                        self.resource_failures += 1;
+                    } else if !cut_short(r.node, i) {
+                        unrecorded.push(format!(
+                            "node {}: `{}` failed in event #{} and no failure was recorded",
+                            r.node,
+                            r.command.as_deref().unwrap_or(""),
+                            e.seq
+                        ));
+                    }
+                }
+                for v in unrecorded {
+                    self.violation(end, v);
                 }
                 let mine = e.outcome;
                 let group = self.outcomes.get(&e.seq).copied();

@@ -15,6 +15,7 @@
 //! shared store, which a partition can cut.
 
 pub mod check;
+mod held;
 mod schedule;
 pub mod world;
 
@@ -50,6 +51,8 @@ pub struct Report {
     pub events: usize,
     /// A digest of the trace: the same schedule gives the same digest.
     pub digest: u64,
+    /// Resource steps that failed (each an unexpected status of its event).
+    pub resource_failures: usize,
 }
 
 type Node = Manager<Checked<Group<CutStore>>>;
@@ -293,6 +296,12 @@ impl World {
             Fault::Resume { decision } => {
                 resume(operator, *decision).await;
             }
+            Fault::Resource {
+                node,
+                resource,
+                what,
+                times,
+            } => self.agent.fail(*node, resource, *what, *times),
             Fault::Network { node, up } => {
                 if self.procs.get(node).is_some_and(|p| !p.task.is_finished()) {
                     let network = 1;
@@ -350,6 +359,19 @@ async fn play(schedule: &Schedule) -> Report {
                 .commit(rev, changes)
         });
     }
+    let agent = Arc::new(crate::resources::sim::SimAgent::new());
+    let held = Arc::new(Mutex::new(held::Held::new(
+        agent.clone(),
+        world::site(schedule.nodes, schedule.policy).site.resources,
+    )));
+    {
+        let h = held.clone();
+        store.on_commit(move |rev, changes| {
+            h.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .commit(rev, changes)
+        });
+    }
     let mut w = World {
         store: store.clone(),
         checker: checker.clone(),
@@ -363,7 +385,7 @@ async fn play(schedule: &Schedule) -> Report {
             schedule.failing.clone(),
             Duration::from_millis(200),
         )),
-        agent: Arc::new(crate::resources::sim::SimAgent::new()),
+        agent,
         ttl: Duration::from_millis(schedule.ttl_ms),
         procs: BTreeMap::new(),
         journals: Vec::new(),
@@ -493,6 +515,13 @@ async fn play(schedule: &Schedule) -> Report {
     let mut violations = std::mem::take(&mut w.violations);
     violations.extend(c.violations.iter().cloned());
     violations.extend(
+        held.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .violations
+            .iter()
+            .cloned(),
+    );
+    violations.extend(
         w.agent
             .conflicts()
             .into_iter()
@@ -508,6 +537,7 @@ async fn play(schedule: &Schedule) -> Report {
         trace: c.trace.clone(),
         events: c.claims.len(),
         digest,
+        resource_failures: c.resource_failures,
     }
 }
 

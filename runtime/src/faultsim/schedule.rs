@@ -5,6 +5,7 @@ use hacmp_stdlib::FailurePolicy;
 use crate::event::NodeId;
 use crate::exec::sim::Override;
 use crate::gs::Decision;
+use crate::resources::sim::Failing;
 
 use super::world;
 
@@ -67,6 +68,14 @@ pub enum Fault {
     /// again, and raises the topology event (a node that is not running
     /// raises nothing).
     Network { node: NodeId, up: bool },
+    /// A resource (`group/resource`) fails on a node the next `times`
+    /// times: its start, its stop (it stays up), or its monitor.
+    Resource {
+        node: NodeId,
+        resource: String,
+        what: Failing,
+        times: u32,
+    },
 }
 
 impl std::fmt::Display for Fault {
@@ -111,6 +120,16 @@ impl std::fmt::Display for Fault {
                 f,
                 "node {node}'s network goes {}",
                 if *up { "up" } else { "down" }
+            ),
+            Fault::Resource {
+                node,
+                resource,
+                what,
+                times,
+            } => write!(
+                f,
+                "{resource}'s {} fails on node {node} ({times} times)",
+                what.as_str()
             ),
         }
     }
@@ -237,6 +256,33 @@ impl Schedule {
                     fault: Fault::Network { node, up: true },
                 });
             }
+        }
+        // Resource failures likewise: a start, a stop or a monitor of one
+        // of the groups' resources on a node. (An address or a file system
+        // that cannot be taken down stays up on a node that fenced itself
+        // while the others take it over: only a reset ends that, so such
+        // stops are left to the scenarios, where an event waits for the
+        // operator.)
+        let mut r = Rng::new(seed ^ 0x5e50_5e50_5e50_5e50);
+        for _ in 0..r.below(4) {
+            let node = 1 + r.below(nodes as u64) as u32;
+            let group = ["casc", "rot"][r.below(2) as usize];
+            let (res, what) = match r.below(5) {
+                0 => ("ip", Failing::Start),
+                1 => ("fs", Failing::Start),
+                2 => ("app", Failing::Start),
+                3 => ("app", Failing::Stop),
+                _ => ("app", Failing::Monitor),
+            };
+            steps.push(Step {
+                at_ms: 500 + r.below(t.max(1)),
+                fault: Fault::Resource {
+                    node,
+                    resource: format!("{group}/{group}-{res}"),
+                    what,
+                    times: 1 + r.below(3) as u32,
+                },
+            });
         }
         steps.sort_by_key(|s| s.at_ms);
         Schedule {

@@ -147,6 +147,17 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
     ]);
     let mut programs = programs;
     programs.insert(
+        "/sim/rg_move.rp".to_string(),
+        program(
+            "/sim/rg_move.rp",
+            &[
+                &[(All, "rg_move_release", true)],
+                &[(All, "rg_move_acquire", true)],
+                &[(All, "rg_move_complete", false)],
+            ],
+        ),
+    );
+    programs.insert(
         "/sim/reconfig_topology.rp".to_string(),
         program(
             "/sim/reconfig_topology.rp",
@@ -194,6 +205,7 @@ pub fn site(nodes: u32, work_policy: FailurePolicy) -> Bundle {
         rule("TE_FAIL_NETWORK", "/sim/network_down.rp", 5),
         rule("TE_DARE_TOPOLOGY", "/sim/reconfig_topology.rp", 6),
         rule("TE_DARE_RESOURCE", "/sim/reconfig_resource.rp", 6),
+        rule("TE_RG_MOVE", "/sim/rg_move.rp", 6),
         rule(WORK, "/sim/work.rp", 7),
     ];
     Bundle::new(site, rules, programs, BTreeMap::new())
@@ -247,6 +259,18 @@ fn resources(nodes: u32) -> hacmp_compiler::resources::Resources {
                     fstype: "ext4".into(),
                     options: String::new(),
                     fsck: false,
+                },
+            },
+            Resource {
+                name: format!("{name}-app"),
+                kind: ResourceKind::Application {
+                    start: "/sim/app-start".into(),
+                    stop: "/sim/app-stop".into(),
+                    monitor: Some(Monitor {
+                        command: Some("/sim/app-check".into()),
+                        interval: hacmp_stdlib::Duration(Duration::from_secs(3)),
+                        restarts: 1,
+                    }),
                 },
             },
         ],

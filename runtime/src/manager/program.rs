@@ -194,18 +194,26 @@ impl<G: GroupServices> Manager<G> {
             // failure is in the journal, not reported to the group. Else
             // it is reported first: whoever sees the journal record can
             // resume at once.
+            let failure = |note: &str| {
+                self.record(ev, RecordKind::Failure, |r| {
+                    r.command = Some(report.command.clone());
+                    r.group = Some(g);
+                    r.status = Some(out.result.status.journal_code());
+                    r.detail = Some(format!(
+                        "expected {}, got {} (policy {}){note}",
+                        report.expected, report.actual, report.policy
+                    ));
+                })
+            };
             if policy != FailurePolicy::Continue {
-                self.gs.report_failure(report.clone()).await?;
+                // A node out of the group cannot report: its journal still
+                // says what failed.
+                if let Err(e) = self.gs.report_failure(report.clone()).await {
+                    failure(&format!("; not reported to the group: {e}"));
+                    return Err(e);
+                }
             }
-            self.record(ev, RecordKind::Failure, |r| {
-                r.command = Some(report.command.clone());
-                r.group = Some(g);
-                r.status = Some(out.result.status.journal_code());
-                r.detail = Some(format!(
-                    "expected {}, got {} (policy {})",
-                    report.expected, report.actual, report.policy
-                ));
-            });
+            failure("");
             let others: Vec<String> = ev
                 .membership
                 .iter()

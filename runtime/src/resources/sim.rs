@@ -170,10 +170,20 @@ impl Agent for SimAgent {
     }
 
     async fn stop(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<String, String> {
+        let key = Self::key(ctx, r);
         if self.fails(ctx, r, Failing::Stop) {
+            // As the Linux agent does: an application whose stop fails has
+            // its server's process group killed; an address or a file
+            // system stays up.
+            if matches!(r.kind, ResourceKind::Application { .. }) {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                if held.get(&key) == Some(&ctx.node) {
+                    held.remove(&key);
+                }
+                return Err("stop failed (simulated); its process group killed".into());
+            }
             return Err("stop failed (simulated): still up".into());
         }
-        let key = Self::key(ctx, r);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.get(&key) == Some(&ctx.node) {
             held.remove(&key);

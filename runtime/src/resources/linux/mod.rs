@@ -34,6 +34,9 @@ pub struct LinuxAgent {
     root: Option<PathBuf>,
     /// Where the topology watch says service addresses go now.
     carriers: Option<Arc<crate::topology::Carriers>>,
+    /// The process group each application's start command left running
+    /// (its server), by `group/resource`: killed when its stop fails.
+    servers: std::sync::Mutex<std::collections::BTreeMap<String, i32>>,
 }
 
 impl LinuxAgent {
@@ -43,6 +46,7 @@ impl LinuxAgent {
             exec,
             root,
             carriers: None,
+            servers: Default::default(),
         }
     }
 
@@ -112,7 +116,31 @@ impl LinuxAgent {
                 role: "resource",
             },
         };
-        let res = self.exec.run(spec, Box::new(|_| {})).await;
+        // A start command's process group is the server's it leaves.
+        let key = format!("{}/{}", ctx.group.name, r.name);
+        let servers = &self.servers;
+        let res = if leave_running {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let res = self
+                .exec
+                .run(
+                    spec,
+                    Box::new(move |pid| {
+                        let _ = tx.send(pid);
+                    }),
+                )
+                .await;
+            if let Ok(pid) = rx.try_recv() {
+                let pgid = i32::try_from(pid).unwrap_or(0);
+                servers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, pgid);
+            }
+            res
+        } else {
+            self.exec.run(spec, Box::new(|_| {})).await
+        };
         match res.status {
             Status::Exited { code } => Ok(code),
             other => Err(format!("`{display}` {}", other.describe())),
@@ -313,12 +341,33 @@ impl Agent for LinuxAgent {
                 })
             }
             ResourceKind::Application { stop, .. } => {
-                match self
+                let stopped = match self
                     .run(ctx, r, Self::argv(stop, None), Vec::new(), false)
-                    .await?
+                    .await
                 {
-                    0 => Ok(format!("`{stop}` exited 0")),
-                    c => Err(format!("`{stop}` exited {c}")),
+                    Ok(0) => Ok(format!("`{stop}` exited 0")),
+                    Ok(c) => Err(format!("`{stop}` exited {c}")),
+                    Err(e) => Err(e),
+                };
+                let key = format!("{}/{}", ctx.group.name, r.name);
+                let server = self
+                    .servers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                match (stopped, server) {
+                    (Ok(did), _) => Ok(did),
+                    // The stop failed: the server is not left running on
+                    // a node that lets the group go (another may start it
+                    // next). The step still fails, so an operator sees the
+                    // broken stop command.
+                    (Err(e), Some(pgid)) => {
+                        crate::exec::real::killpg(pgid, libc::SIGKILL);
+                        Err(format!(
+                            "{e}; its start command's process group {pgid} killed"
+                        ))
+                    }
+                    (Err(e), None) => Err(e),
                 }
             }
             ResourceKind::Custom { agent, params, .. } => {
