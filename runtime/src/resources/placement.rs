@@ -28,7 +28,8 @@ pub enum Place {
     Offline,
     /// On these nodes: one, or every live member of a concurrent group.
     Online { nodes: Vec<NodeId> },
-    /// Its node stopped without takeover: offline until it rejoins.
+    /// Its node stopped without takeover: the survivors leave it offline
+    /// until a node of its list joins.
     Stopped { by: NodeId },
 }
 
