@@ -20,6 +20,9 @@ pub struct GroupView {
     pub nodes: Vec<NodeId>,
     /// The nodes where it is not offline, and how it is there.
     pub on: BTreeMap<NodeId, RgState>,
+    /// The node whose graceful stop without takeover left it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<NodeId>,
 }
 
 /// Each placed group, with its nodes' states.
@@ -66,6 +69,10 @@ pub fn views(
                 state,
                 nodes,
                 on,
+                stopped_by: match p {
+                    Place::Stopped { by } => Some(*by),
+                    _ => None,
+                },
             }
         })
         .collect()
@@ -130,29 +137,75 @@ pub fn line(groups: &[GroupView]) -> String {
                 [n] => format!(" on node {n}"),
                 ns => format!(" on nodes {}", crate::event::node_list(ns.iter().copied())),
             };
-            match g.state {
-                "online" => format!("{}{at}", g.name),
-                "offline" if !at.is_empty() => format!("{} offline (placed{at})", g.name),
-                state => format!("{} {state}{at}", g.name),
+            match (g.state, g.stopped_by) {
+                ("online", _) => format!("{}{at}", g.name),
+                ("offline", _) if !at.is_empty() => format!("{} offline (placed{at})", g.name),
+                ("stopped", Some(by)) => {
+                    format!("{} stopped (node {by} left without takeover)", g.name)
+                }
+                (state, _) => format!("{} {state}{at}", g.name),
             }
         })
         .collect::<Vec<_>>()
         .join(" · ")
 }
 
-/// One line for a placement: `web on node 2 · db offline`.
-pub fn placement_line(p: &Placement) -> String {
-    p.groups
-        .iter()
-        .map(|(g, place)| match place {
-            Place::Online { nodes } if nodes.len() == 1 => format!("{g} on node {}", nodes[0]),
-            Place::Online { nodes } => format!(
-                "{g} on nodes {}",
-                crate::event::node_list(nodes.iter().copied())
-            ),
-            Place::Offline => format!("{g} offline"),
-            Place::Stopped { by } => format!("{g} stopped (node {by} left without takeover)"),
-        })
-        .collect::<Vec<_>>()
-        .join(" · ")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Record;
+
+    fn event(seq: u64, membership: &[NodeId], place: Place, said: &[(NodeId, &str)]) -> EventEntry {
+        let mut p = Placement::default();
+        p.groups.insert("web".into(), place);
+        EventEntry {
+            seq,
+            name: "TE_FAIL_NODE".into(),
+            state: 0,
+            location: 1,
+            why: String::new(),
+            queued_at: String::new(),
+            membership: membership.to_vec(),
+            placement: Some(p),
+            outcome: None,
+            records: said
+                .iter()
+                .map(|(n, what)| {
+                    let mut r = Record::new(*n, RecordKind::Resource, 0);
+                    r.command = Some("web".into());
+                    r.detail = Some(what.to_string());
+                    r
+                })
+                .collect(),
+        }
+    }
+
+    /// The line says what the nodes reached, not what was placed: a failed
+    /// acquire is `error`, an acquire that never ran is `offline (placed
+    /// …)`, a crashed holder holds nothing, a stop says who stopped it.
+    #[test]
+    fn groups_are_shown_as_the_nodes_left_them() {
+        let on = |n| Place::Online { nodes: vec![n] };
+        let events = vec![
+            event(1, &[1, 2], on(1), &[(1, "acquiring"), (1, "online")]),
+            event(2, &[2], on(2), &[(2, "acquiring"), (2, "error")]),
+            event(3, &[2, 3], on(3), &[(2, "releasing"), (2, "offline")]),
+            event(4, &[3], Place::Stopped { by: 3 }, &[(3, "offline")]),
+            event(5, &[1, 2], on(1), &[]),
+        ];
+        let after = after_events(&events);
+        let lines: Vec<String> = (1..=5).map(|s| line(&after[&s])).collect();
+        assert_eq!(
+            lines,
+            [
+                "web on node 1",
+                "web error on node 2",
+                "web offline (placed on node 3)",
+                "web stopped (node 3 left without takeover)",
+                // Node 1 left after event 1: what it held then is gone.
+                "web offline (placed on node 1)",
+            ]
+        );
+        assert_eq!(after[&2][0].state, "error");
+    }
 }
