@@ -24,6 +24,20 @@ fn site_with_nodes(dir: &Path, n: u32) -> std::path::PathBuf {
     site
 }
 
+/// The groups line of the last event of a human timeline.
+fn last_groups(out: &str) -> Option<&str> {
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("groups: "))
+        .last()
+}
+
+/// A scenario's text with an operator's decision on the first failure.
+fn deciding(body: &str, decision: &str) -> String {
+    format!(
+        "{body}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"{decision}\" }}\n"
+    )
+}
+
 fn scenario_on(site: &Path, dir: &Path, body: &str) -> String {
     let p = dir.join("scenario.toml");
     std::fs::write(
@@ -558,13 +572,7 @@ crash = 1
         "{err}"
     );
     // `rerun`: the start works the second time; web is on node 2.
-    let sc = scenario_on(
-        &site,
-        dir.path(),
-        &format!(
-            "{base}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"rerun\" }}\n"
-        ),
-    );
+    let sc = scenario_on(&site, dir.path(), &deciding(base, "rerun"));
     let o = hacmp(&["sim", &sc]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8(o.stdout).unwrap();
@@ -577,20 +585,9 @@ crash = 1
         out.contains("4 events: 4 completed; 1 unexpected status"),
         "{out}"
     );
-    assert_eq!(
-        out.lines()
-            .filter_map(|l| l.trim().strip_prefix("groups: "))
-            .last(),
-        Some("web on node 2")
-    );
+    assert_eq!(last_groups(&out), Some("web on node 2"));
     // `continue`: completed, counted, and in error on node 2.
-    let sc = scenario_on(
-        &site,
-        dir.path(),
-        &format!(
-            "{base}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"continue\" }}\n"
-        ),
-    );
+    let sc = scenario_on(&site, dir.path(), &deciding(base, "continue"));
     let o = hacmp(&["sim", &sc]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8(o.stdout).unwrap();
@@ -598,12 +595,7 @@ crash = 1
         out.contains("4 events: 4 completed; 1 unexpected status"),
         "{out}"
     );
-    assert_eq!(
-        out.lines()
-            .filter_map(|l| l.trim().strip_prefix("groups: "))
-            .last(),
-        Some("web error on node 2")
-    );
+    assert_eq!(last_groups(&out), Some("web error on node 2"));
     let o = hacmp(&["sim", &sc, "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let last = v["events"].as_array().unwrap().last().unwrap().clone();
@@ -682,21 +674,12 @@ takeover = true
         err.contains("node 1 stopped before barrier 1: `node_down`"),
         "{err}"
     );
-    let sc2 = format!(
-        "{}\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"rerun\" }}\n",
-        std::fs::read_to_string(&sc).unwrap()
-    );
+    let sc2 = deciding(&std::fs::read_to_string(&sc).unwrap(), "rerun");
     std::fs::write(&sc, sc2).unwrap();
     let o = hacmp(&["sim", &sc]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(
-        out.lines()
-            .filter_map(|l| l.trim().strip_prefix("groups: "))
-            .last(),
-        Some("web on node 2"),
-        "{out}"
-    );
+    assert_eq!(last_groups(&out), Some("web on node 2"), "{out}");
     // Wrong names are located, with the closest name.
     let sc = scenario_on(
         &site,
