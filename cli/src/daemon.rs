@@ -67,7 +67,7 @@ pub struct DaemonArgs {
     pub log_format: LogFormat,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Serve Prometheus metrics at `ADDR` (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    /// Serve Prometheus metrics at `ADDR` (`GET /metrics` only), e.g. `127.0.0.1:9464`.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
     /// A watchdog device (`/dev/watchdog`) kept alive while the daemon
@@ -109,6 +109,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         matches!(args.log_format, LogFormat::Json),
         true,
     );
+    raise_file_limit();
     let loaded = match load(&args.site, None, args.root.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -257,18 +258,24 @@ async fn serve(
             Arc::new(move || store.request_stats())
         },
     };
-    let servers: Vec<_> = [args.metrics.clone(), args.http.clone()]
-        .into_iter()
-        .flatten()
-        .map(|addr| {
-            tokio::spawn(crate::http::serve(
-                addr,
-                seen.clone(),
-                manager.clone(),
-                shared.clone(),
-            ))
-        })
-        .collect();
+    let http_active = crate::serve::Active::default();
+    let servers: Vec<_> = [
+        (args.metrics.clone(), crate::http::Pages::Metrics),
+        (args.http.clone(), crate::http::Pages::All),
+    ]
+    .into_iter()
+    .filter_map(|(addr, pages)| Some((addr?, pages)))
+    .map(|(addr, pages)| {
+        tokio::spawn(crate::http::serve(
+            addr,
+            pages,
+            seen.clone(),
+            manager.clone(),
+            shared.clone(),
+            http_active.clone(),
+        ))
+    })
+    .collect();
     let (agent_stop, agent_rx) = tokio::sync::watch::channel(false);
     let acfg = {
         let (node, interval, sample, feed, stats) = (
@@ -383,6 +390,30 @@ async fn watchers(
                 bundle = b;
             }
             None => return,
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one (a unit's default
+/// soft limit is 1,024): commands, etcd and the journal must never run out.
+/// The HTTP servers take at most `serve::Limits::PAGES.connections`
+/// descriptors together, whatever their clients do, so the rest is the
+/// event path's.
+fn raise_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!(
+                    "cannot raise the open-file limit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod init;
 pub mod lint;
 pub mod ops;
 pub mod run;
+pub mod serve;
 pub mod sim;
 pub mod svg;
 pub mod timeline;

@@ -625,6 +625,10 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
         Some("Events that ended on this node, by name and outcome.")
     );
     assert!(get("/other").starts_with("HTTP/1.0 404"));
+    assert!(
+        get("/status.json").starts_with("HTTP/1.0 404"),
+        "--metrics serves /metrics only"
+    );
     // `hacmp status --watch` shows the cluster again and again.
     let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .args(["status", "--watch", "--interval", "100ms", "--etcd", &url])
@@ -952,4 +956,133 @@ fn etcd_access_control_by_certificate_name() {
         err.contains("etcd refused") && err.contains("permission denied"),
         "{err}"
     );
+}
+
+/// A local user cannot stop the cluster through the read-only status page:
+/// 1,500 idle connections and a slowloris (a header byte a second) against
+/// `hacmpd --http`, with the 1,024-descriptor limit a packaged unit gets,
+/// while an event runs. The event completes as before, nothing fences, the
+/// daemon's descriptors stay few, and the page answers again when the
+/// flood stops.
+#[test]
+fn a_flood_on_the_status_page_changes_nothing_for_the_cluster() {
+    use std::io::{Read, Write};
+    let Some(bin) = etcd_binary("a_flood_on_the_status_page_changes_nothing_for_the_cluster")
+    else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let d1 = Daemon::spawn(
+        &site,
+        1,
+        &url,
+        base.path(),
+        &["--no-monitor", "--http", &addr],
+    );
+    until("node 1", 40, || d1.has("TE_JOIN_NODE", 1));
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &d1.pid().to_string(), "--nofile=1024:1024"])
+        .status();
+    if !limited.is_ok_and(|s| s.success()) {
+        // prlimit (util-linux) on another process needs root.
+        assert!(
+            std::env::var("HACMP_REQUIRE_ROOT").as_deref() != Ok("1"),
+            "HACMP_REQUIRE_ROOT=1 but prlimit could not limit hacmpd's descriptors"
+        );
+        eprintln!("SKIPPED a_flood_on_the_status_page_changes_nothing_for_the_cluster: prlimit could not limit hacmpd's descriptors (root and util-linux needed)");
+        return;
+    }
+    let get = |path: &str| -> Option<String> {
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        Some(text)
+    };
+    let raise = |n: usize| {
+        let o = hacmp(&[
+            "raise",
+            "UE_PGMRWHO_DOWN",
+            "--location",
+            "1",
+            "--etcd",
+            &url,
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        until("the event", 60, || d1.count("UE_PGMRWHO_DOWN", 1) >= n);
+        let e = d1
+            .events()
+            .into_iter()
+            .filter(|e| e["name"] == "UE_PGMRWHO_DOWN")
+            .nth(n - 1)
+            .unwrap();
+        assert_eq!(e["outcome"], "completed", "{e}");
+        let t: Vec<u64> = e["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["t_ms"].as_u64())
+            .collect();
+        t.iter().max().unwrap() - t.iter().min().unwrap()
+    };
+    let quiet = raise(1);
+    // The flood: idle connections, and slow ones that never finish their
+    // headers.
+    let mut idle = Vec::new();
+    for _ in 0..1500 {
+        if let Ok(s) = std::net::TcpStream::connect(&addr) {
+            idle.push(s);
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow: Vec<_> = (0..32)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    };
+                    for b in b"GET / HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst)
+                            || s.write_all(&[*b]).is_err()
+                        {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1000));
+                    }
+                }
+            })
+        })
+        .collect();
+    let busy = raise(2);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", d1.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    eprintln!(
+        "flood: {} idle connections open, 32 slow; event {quiet} ms quiet, {busy} ms under the flood; hacmpd holds {fds} descriptors",
+        idle.len()
+    );
+    assert!(fds < 400, "hacmpd holds {fds} descriptors under the flood");
+    assert!(
+        busy <= quiet * 3 + 1000,
+        "the event took {busy} ms under the flood, {quiet} ms without"
+    );
+    assert!(!d1.log().contains("fencing itself"), "{}", d1.log());
+    assert!(!d1.log().contains("Too many open files"), "{}", d1.log());
+    assert_eq!(status(&url)["members"], serde_json::json!([1]));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(idle);
+    for t in slow {
+        t.join().unwrap();
+    }
+    until("the page answers again", 20, || {
+        get("/status.json").is_some_and(|p| p.starts_with("HTTP/1.0 200"))
+    });
 }

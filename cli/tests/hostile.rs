@@ -490,3 +490,108 @@ fn a_huge_line_is_echoed_as_an_excerpt() {
         );
     }
 }
+
+/// `hacmp-httpd` (run as root in the HA web example) serves files beneath
+/// `--dir` only: a symbolic link that leads out of it is not followed,
+/// nor is `..`. Slow clients cannot take its slots: 64 connections that
+/// send a header byte every second are cut off at the request deadline,
+/// and a normal request is answered while they try.
+#[test]
+fn hacmp_httpd_serves_only_its_directory_and_outlasts_slow_clients() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello\n").unwrap();
+    std::fs::write(dir.path().join("secret"), "outside\n").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), www.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../secret", www.join("rel")).unwrap();
+    std::os::unix::fs::symlink("index.html", www.join("inside")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let pidfile = dir.path().join("pid");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_hacmp-httpd"))
+        .args([
+            "--listen",
+            &addr,
+            "--dir",
+            www.to_str().unwrap(),
+            "--name",
+            "n1",
+        ])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !pidfile.exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    assert!(get("/").ends_with("\r\n\r\nhello\n"), "{}", get("/"));
+    assert!(get("/inside").ends_with("hello\n"));
+    assert!(get("/node").ends_with("n1\n"));
+    for p in ["/abs", "/rel", "/../secret", "/%2e%2e/secret"] {
+        let page = get(p);
+        assert!(page.starts_with("HTTP/1.0 404"), "{p}: {page}");
+        assert!(!page.contains("outside"), "{p}: {page}");
+    }
+    // Slow clients: one header byte a second each.
+    let slow: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+                    return Duration::ZERO;
+                };
+                let t = Instant::now();
+                for b in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+                    if s.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1000));
+                }
+                t.elapsed()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // While they hold every slot, a normal client is refused at once or
+    // answered, and answered once the deadline frees the slots.
+    let t = Instant::now();
+    let mut answered = false;
+    while t.elapsed() < Duration::from_secs(20) {
+        if get("/").ends_with("hello\n") {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(answered, "a normal request was never answered");
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "answered after {:?}",
+        t.elapsed()
+    );
+    for h in slow {
+        let held = h.join().unwrap();
+        assert!(
+            held < Duration::from_secs(15),
+            "a slow client was held {held:?}"
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -33,8 +33,26 @@ pub fn open(root: Option<&Path>, path: &str, flags: i32) -> io::Result<File> {
         .open(root)?;
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
-    match openat2_in_root(&dir, rel, flags) {
+    match openat2(&dir, rel, flags, libc::RESOLVE_IN_ROOT) {
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_checked(root, rel, flags),
+        other => other,
+    }
+}
+
+/// Opens `rel` (relative) beneath `dir` for reading: a `..` or a symbolic
+/// link that leads out of `dir` is refused (`openat2` with
+/// `RESOLVE_BENEATH`; on an older kernel, the real path is checked), so
+/// a server of `dir` serves nothing else.
+pub fn open_beneath(dir: &Path, rel: &str) -> io::Result<File> {
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_PATH)
+        .open(dir)?;
+    let rel = rel.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    match openat2(&d, rel, flags, libc::RESOLVE_BENEATH) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_checked(dir, rel, flags),
         other => other,
     }
 }
@@ -67,13 +85,13 @@ pub fn metadata(root: Option<&Path>, path: &str) -> io::Result<Metadata> {
     open(root, path, libc::O_PATH)?.metadata()
 }
 
-fn openat2_in_root(dir: &File, rel: &str, flags: i32) -> io::Result<File> {
+fn openat2(dir: &File, rel: &str, flags: i32, resolve: u64) -> io::Result<File> {
     let c = std::ffi::CString::new(rel)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
     // SAFETY: open_how is plain integers; all zero is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: openat2 with a valid directory descriptor, a NUL-terminated
     // path and an open_how of the size given; it returns a new descriptor
     // or -1.

@@ -2,17 +2,19 @@
 //! of the takeover tests. It serves files of one directory (GET and HEAD),
 //! and `/node` answers with its `--name`, so a client can tell which node
 //! served it. It binds the service address, so it can only start where the
-//! address is up.
+//! address is up. It runs as root in the example: files are opened beneath
+//! `--dir` only (a symbolic link that leads out of it is not followed), and
+//! clients get the limits of `hacmp_cli::serve` (a cap on connections, a
+//! deadline for the whole request).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use hacmp_cli::serve::{reply, Limits, Reply};
 
 #[derive(Parser, Debug)]
 #[command(name = "hacmp-httpd", version)]
@@ -31,14 +33,33 @@ struct Cli {
     pidfile: Option<PathBuf>,
 }
 
-/// Connections served at once; more wait in the listen queue.
-const MAX_CONNECTIONS: usize = 64;
-/// A request line and headers longer than this are refused.
-const MAX_HEAD: u64 = 8 * 1024;
+/// The largest file served.
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+
+const LIMITS: Limits = Limits {
+    connections: 64,
+    deadline: Duration::from_secs(5),
+    head: 8 * 1024,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let listener = match TcpListener::bind(&cli.listen) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hacmp-httpd: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(&cli.listen).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("hacmp-httpd: cannot listen on {}: {e}", cli.listen);
@@ -51,77 +72,61 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let busy = Arc::new(AtomicUsize::new(0));
     let dir = Arc::new(cli.dir);
     let name = Arc::new(cli.name);
-    for conn in listener.incoming() {
-        let Ok(stream) = conn else { continue };
-        if busy.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-            continue;
+    let handle = move |req: hyper::Request<hyper::body::Incoming>| {
+        let (dir, name) = (dir.clone(), name.clone());
+        async move {
+            let head = req.method() == hyper::Method::HEAD;
+            if req.method() != hyper::Method::GET && !head {
+                return reply(405, "text/plain", "only GET and HEAD\n");
+            }
+            let path = req.uri().path().to_string();
+            // (hyper sends no body in answer to HEAD.)
+            if path == "/node" {
+                reply(200, "text/plain", format!("{name}\n"))
+            } else {
+                // File reads block: off the event loop.
+                tokio::task::spawn_blocking(move || file(&dir, &path))
+                    .await
+                    .unwrap_or_else(|_| reply(500, "text/plain", "internal error\n"))
+            }
         }
-        busy.fetch_add(1, Ordering::SeqCst);
-        let (busy, dir, name) = (busy.clone(), dir.clone(), name.clone());
-        std::thread::spawn(move || {
-            let _ = serve(stream, &dir, &name);
-            busy.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
+    };
+    hacmp_cli::serve::serve(listener, LIMITS, Default::default(), handle).await;
     ExitCode::SUCCESS
 }
 
-fn serve(stream: TcpStream, dir: &Path, name: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?.take(MAX_HEAD));
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // Skip the headers.
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
-            break;
-        }
+/// The file a path names beneath `dir` (a directory's `index.html`).
+fn file(dir: &Path, path: &str) -> Reply {
+    let not_found = || reply(404, "text/plain", "not found\n");
+    let Some(rel) = decode(path) else {
+        return not_found();
+    };
+    let mut f = match hacmp_compiler::rootfs::open_beneath(dir, &rel) {
+        Ok(f) => f,
+        Err(_) => return not_found(),
+    };
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        let index = format!("{}/index.html", rel.trim_end_matches('/'));
+        f = match hacmp_compiler::rootfs::open_beneath(dir, &index) {
+            Ok(f) => f,
+            Err(_) => return not_found(),
+        };
     }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let mut out = stream;
-    if method != "GET" && method != "HEAD" {
-        return reply(&mut out, "405 Method Not Allowed", b"", method == "HEAD");
+    match f.metadata() {
+        Ok(m) if m.is_file() && m.len() <= MAX_FILE => {}
+        _ => return not_found(),
     }
-    let path = target.split('?').next().unwrap_or("/");
-    if path == "/node" {
-        return reply(
-            &mut out,
-            "200 OK",
-            format!("{name}\n").as_bytes(),
-            method == "HEAD",
-        );
-    }
-    match file(dir, path).and_then(|p| std::fs::read(p).ok()) {
-        Some(body) => reply(&mut out, "200 OK", &body, method == "HEAD"),
-        None => reply(&mut out, "404 Not Found", b"not found\n", method == "HEAD"),
+    let mut body = Vec::new();
+    match f.take(MAX_FILE).read_to_end(&mut body) {
+        Ok(_) => reply(200, "application/octet-stream", body),
+        Err(_) => not_found(),
     }
 }
 
-/// The file a path names inside `dir`, never outside it.
-fn file(dir: &Path, path: &str) -> Option<PathBuf> {
-    let rel = Path::new(path.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    let p = dir.join(rel);
-    let p = if p.is_dir() { p.join("index.html") } else { p };
-    p.is_file().then_some(p)
-}
-
-fn reply(out: &mut TcpStream, status: &str, body: &[u8], head: bool) -> std::io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.0 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if !head {
-        out.write_all(body)?;
-    }
-    out.flush()
+/// The path as a relative file name: no percent-escapes, no NUL.
+fn decode(path: &str) -> Option<String> {
+    let rel = path.trim_start_matches('/');
+    (!rel.contains('%') && !rel.contains('\0')).then(|| rel.to_string())
 }
