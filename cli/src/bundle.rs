@@ -11,6 +11,14 @@ use hacmp_compiler::{lint, render, Bundle, LintOptions};
 pub struct LoadError {
     pub message: String,
     pub code: u8,
+    /// The diagnostics behind the message, for a caller that renders them
+    /// in another format (`hacmp-lint --format json`).
+    pub located: Option<
+        Box<(
+            hacmp_compiler::source::SourceMap,
+            Vec<hacmp_compiler::Diagnostic>,
+        )>,
+    >,
 }
 
 impl LoadError {
@@ -18,6 +26,7 @@ impl LoadError {
         LoadError {
             message,
             code: crate::exit::USAGE,
+            located: None,
         }
     }
 
@@ -25,6 +34,7 @@ impl LoadError {
         LoadError {
             message,
             code: crate::exit::FINDINGS,
+            located: None,
         }
     }
 }
@@ -56,11 +66,15 @@ pub fn rules_of_site(site: &Path) -> Result<PathBuf, LoadError> {
             let diags = hacmp_compiler::site::parse_site(&sources, file)
                 .err()
                 .unwrap_or_default();
-            return Err(LoadError::findings(format!(
+            let message = format!(
                 "`{}` is not valid TOML:\n{}",
                 site.display(),
                 render::human(&sources, &diags, false)
-            )));
+            );
+            return Err(LoadError {
+                located: Some(Box::new((sources, diags))),
+                ..LoadError::findings(message)
+            });
         }
     };
     let rules = table

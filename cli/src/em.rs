@@ -173,6 +173,12 @@ pub fn plan(args: &PlanArgs) -> u8 {
     let em = EmRule::of_rules(&rules);
     let mut observations = Monitor::new(&em, args.node).sample();
     if let Some(f) = &args.feed {
+        // A feed that cannot be read (missing, a FIFO, too large) is a
+        // usage error, said before anything is planned.
+        if let Err(e) = hacmp_compiler::input::open(f, hacmp_runtime::em::feed::FEED) {
+            eprintln!("error: cannot read the feed `{}`: {e}", f.display());
+            return crate::exit::USAGE;
+        }
         let (obs, errs) = FeedReader::open(f, true).poll(&catalog);
         for e in errs {
             eprintln!("warning: feed line skipped: {}", visible(&e.to_string()));

@@ -122,6 +122,15 @@ fn docs_url(s: &str) -> Result<String, String> {
 
 /// Prints a lint in the chosen format.
 pub fn print(l: &Lint, args: &LintArgs) {
+    print_diagnostics(&l.sources, &l.diagnostics, args);
+}
+
+/// Prints diagnostics in the chosen format.
+fn print_diagnostics(
+    sources: &hacmp_compiler::source::SourceMap,
+    diagnostics: &[hacmp_compiler::Diagnostic],
+    args: &LintArgs,
+) {
     let (format, color) = (args.format, args.color);
     let color = match color {
         Color::Always => true,
@@ -129,9 +138,9 @@ pub fn print(l: &Lint, args: &LintArgs) {
         Color::Auto => crate::colour(std::io::stdout().is_terminal()),
     };
     let text = match format {
-        Format::Human => render::human(&l.sources, &l.diagnostics, color),
-        Format::Json => render::json(&l.sources, &l.diagnostics),
-        Format::Sarif => render::sarif(&l.sources, &l.diagnostics, args.docs_url.as_deref()),
+        Format::Human => render::human(sources, diagnostics, color),
+        Format::Json => render::json(sources, diagnostics),
+        Format::Sarif => render::sarif(sources, diagnostics, args.docs_url.as_deref()),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -142,7 +151,12 @@ pub fn run(args: &LintArgs) -> u8 {
     let inputs = match args.inputs() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("error: {e}");
+            // A site file that is not TOML is a finding like any other: in
+            // JSON or SARIF when asked, so a pipeline sees it.
+            match (&e.located, args.format) {
+                (Some(l), Format::Json | Format::Sarif) => print_diagnostics(&l.0, &l.1, args),
+                _ => eprintln!("error: {e}"),
+            }
             return e.code;
         }
     };

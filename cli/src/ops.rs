@@ -20,8 +20,9 @@ use serde_json::json;
 
 use crate::exit;
 
-/// etcd could not be reached, or did not answer in time.
-pub const UNREACHABLE: u8 = 3;
+/// etcd could not be reached, or did not answer in time: a usage or I/O
+/// problem, as the exit-status table says (3 is `hacmpd`'s alone).
+pub const UNREACHABLE: u8 = exit::USAGE;
 
 #[derive(Args, Debug, Clone)]
 pub struct Etcd {

@@ -568,3 +568,41 @@ fn sarif_help_links_to_the_published_page() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an http(s) address"));
 }
+
+/// The exit-status table holds on the paths that broke it: a feed that
+/// cannot be read is a usage error (2), said; a site file that is not TOML
+/// is a finding (1) given in the format asked for (a pipeline that parses
+/// JSON or SARIF gets JSON or SARIF).
+#[test]
+fn unreadable_feeds_and_broken_site_files_follow_the_exit_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let missing = dir.path().join("missing.jsonl");
+    for (feed, says) in [(&fifo, "FIFO"), (&missing, "No such file")] {
+        let o = hacmp(&[
+            "plan",
+            "examples/rwho/site.toml",
+            "--feed",
+            feed.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot read the feed") && stderr(&o).contains(says),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let site = dir.path().join("site.toml");
+    std::fs::write(&site, "[cluster]\nid = 1\nname = \"x\n").unwrap();
+    let o = hacmp_lint(&["--format", "json", "--site", site.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["diagnostics"][0]["code"], "S001");
+    assert_eq!(v["diagnostics"][0]["line"], 3);
+    let o = hacmp_lint(&["--format", "sarif", "--site", site.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["runs"][0]["results"][0]["ruleId"], "S001");
+}

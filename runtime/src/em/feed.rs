@@ -276,7 +276,7 @@ impl FeedReader {
 
 /// A feed, read as it grows: a regular file (whatever its size; only new
 /// lines are read, `MAX_POLL` at a time).
-const FEED: hacmp_compiler::input::Limit = hacmp_compiler::input::Limit {
+pub const FEED: hacmp_compiler::input::Limit = hacmp_compiler::input::Limit {
     bytes: u64::MAX,
     what: "a feed",
 };
