@@ -490,3 +490,56 @@ async fn topology_events_run_in_priority_order() {
     );
     c.shutdown().await;
 }
+
+/// How many commands node `n`'s published status shows running.
+async fn running_on(c: &hacmp_runtime::cluster::Cluster, n: u32) -> Option<usize> {
+    c.statuses()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.node == n)
+        .map(|s| s.running.len())
+}
+
+/// A node that fences itself in the middle of a command no longer shows
+/// it as running: what it publishes after is true (its status listed the
+/// command for as long as the daemon ran).
+#[tokio::test(start_paused = true)]
+async fn a_node_that_fences_mid_command_shows_nothing_running() {
+    let long = Override {
+        command: "node_up".into(),
+        node: Some(2),
+        location: Some(2),
+        duration: Some(Duration::from_secs(600)),
+        times: Some(1),
+        ..Override::default()
+    };
+    let mut c = sim_cluster(rwho_bundle(|_| {}), vec![long]);
+    c.start(1).await.unwrap();
+    c.wait_idle().await.unwrap();
+    c.start(2).await.unwrap();
+    let mut shown = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shown = running_on(&c, 2).await;
+        if shown == Some(1) {
+            break;
+        }
+    }
+    assert_eq!(shown, Some(1), "node 2 shows its long node_up running");
+    c.expire(2);
+    let mut after = shown;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = running_on(&c, 2).await;
+        if after == Some(0) {
+            break;
+        }
+    }
+    assert_eq!(
+        after,
+        Some(0),
+        "node 2 still shows a command it no longer runs"
+    );
+    c.shutdown().await;
+}

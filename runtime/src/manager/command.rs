@@ -251,7 +251,7 @@ impl<G: GroupServices> Manager<G> {
             r.group = Some(g);
             r.role = Some("main".into());
         });
-        let since = self.running_start(&display);
+        let running = self.running_start(&display);
         self.publish();
         let node = self.cfg.node;
         let report = |group: &str, res: Option<&str>, what: &str| {
@@ -280,7 +280,7 @@ impl<G: GroupServices> Manager<G> {
                 .map(|_| None),
             (Builtin::Resources(_), None) => Ok(None),
         };
-        self.running_end(&display, since);
+        drop(running);
         let status = Status::Exited {
             code: i32::from(outcome.is_err()),
         };
@@ -355,7 +355,7 @@ impl<G: GroupServices> Manager<G> {
             r.group = Some(g);
             r.role = Some(cmd.role.to_string());
         });
-        let since = self.running_start(&display);
+        let running = self.running_start(&display);
         self.publish();
         let (pid_tx, mut pid_rx) = tokio::sync::oneshot::channel::<u32>();
         let on_start = Box::new(move |pid: u32| {
@@ -373,14 +373,13 @@ impl<G: GroupServices> Manager<G> {
                 pid = &mut pid_rx, if !told => {
                     told = true;
                     if let Ok(pid) = pid {
-                        self.running_pid(&display, since, pid);
+                        running.pid(pid);
                         self.publish();
                     }
                 }
             }
         };
-        self.running_end(&display, since);
-        self.publish();
+        drop(running);
         self.record(ev, RecordKind::CommandEnd, |r| {
             r.command = Some(display.clone());
             r.nodeset = Some(node_set.as_str().to_string());

@@ -646,7 +646,11 @@ impl<G: GroupServices> Manager<G> {
         });
     }
 
-    fn running_start(&self, command: &str) -> u64 {
+    /// Shows `command` as running until the guard is dropped: when it
+    /// ends, and also when the event is cut short (the node fenced itself,
+    /// stopped at once, or its task ended), so a status never shows a
+    /// command that is not running.
+    fn running_start(&self, command: &str) -> Running<'_, G> {
         let since = unix_ms();
         self.shown
             .lock()
@@ -657,26 +661,43 @@ impl<G: GroupServices> Manager<G> {
                 since_ms: since,
                 pid: None,
             });
-        since
+        Running {
+            manager: self,
+            command: command.to_string(),
+            since,
+        }
     }
+}
 
-    fn running_pid(&self, command: &str, since: u64, pid: u32) {
-        let mut s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+/// A command shown as running (see `Manager::running_start`).
+struct Running<'a, G: GroupServices> {
+    manager: &'a Manager<G>,
+    command: String,
+    since: u64,
+}
+
+impl<G: GroupServices> Running<'_, G> {
+    fn pid(&self, pid: u32) {
+        let mut s = self.manager.shown.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = s
             .running
             .iter_mut()
-            .find(|c| c.command == command && c.since_ms == since)
+            .find(|c| c.command == self.command && c.since_ms == self.since)
         {
             c.pid = Some(pid);
         }
     }
+}
 
-    fn running_end(&self, command: &str, since: u64) {
-        self.shown
+impl<G: GroupServices> Drop for Running<'_, G> {
+    fn drop(&mut self) {
+        self.manager
+            .shown
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .running
-            .retain(|c| !(c.command == command && c.since_ms == since));
+            .retain(|c| !(c.command == self.command && c.since_ms == self.since));
+        self.manager.publish();
     }
 }
 
