@@ -23,7 +23,7 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
     let site = Site::new(base.path(), "site");
     let ds = join_one_by_one(&site, &url, base.path(), 4, |_| vec!["--no-monitor"]);
     // Every node took part in node 4's join, in the order of node_up.rp.
-    until("every journal to record node 4's join", 10, || {
+    until("every journal to record node 4's join", 40, || {
         ds.iter().all(|d| d.has("TE_JOIN_NODE", 4))
     });
     let joins: Vec<Value> = ds.iter().map(|d| d.event("TE_JOIN_NODE", 4)).collect();
@@ -60,9 +60,13 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
             1
         );
     }
-    let st = status(&url);
-    assert_eq!(st["members"], serde_json::json!([1, 2, 3, 4]));
-    assert_eq!(st["nodes"].as_array().unwrap().len(), 4);
+    // A node publishes its status a moment after its state changes (on a
+    // busy machine, after this test reads it): wait for all four.
+    until("every node's status", 40, || {
+        let st = status(&url);
+        st["members"] == serde_json::json!([1, 2, 3, 4])
+            && st["nodes"].as_array().is_some_and(|n| n.len() == 4)
+    });
 }
 
 #[test]
