@@ -532,12 +532,16 @@ fn hacmp_httpd_serves_only_its_directory_and_outlasts_slow_clients() {
     while !pidfile.exists() && t.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A connection past the cap is closed at once: that reads as an empty
+    // answer here.
     let get = |path: &str| -> String {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
         let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+            if write!(s, "GET {path} HTTP/1.0\r\n\r\n").is_ok() {
+                let _ = s.read_to_string(&mut text);
+            }
+        }
         text
     };
     assert!(get("/").ends_with("\r\n\r\nhello\n"), "{}", get("/"));
