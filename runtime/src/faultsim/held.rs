@@ -4,7 +4,8 @@
 //! does not name, unless that node's step failed (a release that failed
 //! leaves the resource up, and the event waits for an operator); every
 //! node the placement names that finished the event without a failure
-//! holds the group's address.
+//! holds the group (some of it: a monitored application may be between a
+//! failure and its restart).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -127,15 +128,19 @@ impl Held {
             if e.outcome != Outcome::Completed {
                 continue;
             }
-            let address = g
+            let has_address = g
                 .resources
                 .iter()
-                .position(|r| matches!(r.kind, ResourceKind::ServiceIp { .. }));
-            for n in self.groups_nodes(placed) {
+                .any(|r| matches!(r.kind, ResourceKind::ServiceIp { .. }));
+            let placed_on = match placed {
+                crate::resources::Place::Online { nodes } => nodes.as_slice(),
+                _ => &[],
+            };
+            for &n in placed_on {
                 let finished = self.done.contains(&(seq, n)) && live(&n);
                 if finished
                     && !self.failed.contains(&(seq, n))
-                    && address.is_some()
+                    && has_address
                     && !holders.contains_key(&n)
                 {
                     found.push(format!(
@@ -148,13 +153,6 @@ impl Held {
         for f in found {
             self.violations
                 .push(format!("at revision {rev}: resources: {f}"));
-        }
-    }
-
-    fn groups_nodes(&self, p: &crate::resources::Place) -> Vec<NodeId> {
-        match p {
-            crate::resources::Place::Online { nodes } => nodes.clone(),
-            _ => Vec::new(),
         }
     }
 }
