@@ -165,8 +165,13 @@ pub fn run(args: &ExplainArgs) -> u8 {
             exit::OK
         }
         Err(()) => {
+            let names: Vec<String> = Code::ALL.iter().map(|c| c.to_string()).collect();
+            let upper = args.code.to_ascii_uppercase();
+            let near = hacmp_compiler::suggest(&upper, names.iter().map(String::as_str))
+                .map(|s| format!(": did you mean `{s}`?"))
+                .unwrap_or_default();
             eprintln!(
-                "error: unknown code `{}`; `hacmp explain list` lists them",
+                "error: unknown code `{}`{near} (`hacmp explain list` lists them)",
                 args.code
             );
             exit::USAGE

@@ -69,6 +69,10 @@ enum BundleCommand {
 /// Writes `hacmp.1` and one page per command.
 fn man(out: &std::path::Path) -> u8 {
     use clap::CommandFactory;
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: cannot create `{}`: {e}", out.display());
+        return hacmp_cli::exit::USAGE;
+    }
     let cmd = Cli::command();
     let mut pages = vec![("hacmp".to_string(), cmd.clone())];
     for sub in cmd.get_subcommands() {

@@ -606,3 +606,27 @@ fn unreadable_feeds_and_broken_site_files_follow_the_exit_table() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["runs"][0]["results"][0]["ruleId"], "S001");
 }
+
+/// Rough edges: `hacmp explain` suggests the code meant; `hacmp man
+/// --out DIR` creates DIR.
+#[test]
+fn explain_suggests_a_code_and_man_creates_its_directory() {
+    let o = hacmp(&["explain", "R0002"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("did you mean `R002`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = hacmp(&["explain", "g01"]);
+    assert!(
+        stderr(&o).contains("did you mean `G001`?"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("share/man/man1");
+    let o = hacmp(&["man", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.join("hacmp.1").is_file());
+}
