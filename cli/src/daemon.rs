@@ -52,13 +52,13 @@ pub struct DaemonArgs {
     #[arg(long, default_value = "5s", value_parser = parse_ttl)]
     pub ttl: Duration,
     /// Queue settle interval (default: the site's).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = crate::ops::parse_duration)]
     pub settle: Option<Duration>,
     /// On SIGTERM, stop gracefully with takeover (the others take over).
     #[arg(long)]
     pub takeover: bool,
     /// Event Management sampling interval.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::ops::parse_duration)]
     pub monitor_interval: Duration,
     /// Do not sample this machine (its variables come from the feed only).
     #[arg(long)]
@@ -83,15 +83,11 @@ pub struct DaemonArgs {
     pub http: Option<String>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    hacmp_stdlib::Duration::parse(s).map(|d| d.0)
-}
-
 /// etcd grants leases in whole seconds: a TTL between them would be
 /// rounded, and the node would fence itself by one time to live while the
 /// group declares it failed by another.
 fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
+    let d = crate::ops::parse_duration(s)?;
     if d.subsec_nanos() != 0 || d.is_zero() {
         return Err(format!(
             "etcd leases count whole seconds: give one or more (`{}s`)",

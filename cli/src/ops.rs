@@ -65,6 +65,7 @@ impl TlsArgs {
     }
 }
 
+/// The one duration parser of every command's flags (`500ms`, `1m30s`).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     hacmp_stdlib::Duration::parse(s).map(|d| d.0)
 }
@@ -87,7 +88,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub watch: bool,
     /// How often `--watch` reads the cluster.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub interval: std::time::Duration,
 }
 

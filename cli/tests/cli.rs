@@ -608,7 +608,7 @@ fn unreadable_feeds_and_broken_site_files_follow_the_exit_table() {
 }
 
 /// Rough edges: `hacmp explain` suggests the code meant; `hacmp man
-/// --out DIR` creates DIR.
+/// --out DIR` creates DIR; every duration flag reads durations alike.
 #[test]
 fn explain_suggests_a_code_and_man_creates_its_directory() {
     let o = hacmp(&["explain", "R0002"]);
@@ -629,4 +629,20 @@ fn explain_suggests_a_code_and_man_creates_its_directory() {
     let o = hacmp(&["man", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(out.join("hacmp.1").is_file());
+    for flag in ["--interval", "--timeout"] {
+        let o = hacmp(&[
+            "status",
+            "--watch",
+            flag,
+            "500msec",
+            "--etcd",
+            "http://127.0.0.1:1",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&o).contains("unknown unit `msec`"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+    }
 }
