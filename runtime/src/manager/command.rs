@@ -64,7 +64,7 @@ impl<G: GroupServices> Manager<G> {
                 };
                 let result = self.run_cmd(&run, cmd).await;
                 LineOutcome {
-                    ok: line.expected.accepts_status(&result.status),
+                    ok: accepts(line.expected, &result.status),
                     result,
                     expected: line.expected,
                 }
@@ -158,7 +158,7 @@ impl<G: GroupServices> Manager<G> {
                 Some(step) => self.run_step(run, step).await,
                 None => self.run_cmd(run, main.clone()).await,
             };
-            let ok = expected.accepts_status(&result.status);
+            let ok = accepts(expected, &result.status);
             if ok || tries >= def.retry {
                 break (ok, result);
             }
@@ -387,7 +387,7 @@ impl<G: GroupServices> Manager<G> {
             r.role = Some(cmd.role.to_string());
             r.status = Some(result.status.journal_code());
             r.ok = Some(match cmd.expected {
-                Some(e) => result.status.code().is_some_and(|c| e.accepts(c)),
+                Some(e) => accepts(e, &result.status),
                 None => result.status.code() == Some(0),
             });
             if !matches!(result.status, Status::Exited { .. }) {
@@ -423,12 +423,6 @@ struct Cmd {
 
 /// Whether a status is the expected one (a process that did not exit has
 /// no status to accept).
-trait AcceptsStatus {
-    fn accepts_status(&self, status: &Status) -> bool;
-}
-
-impl AcceptsStatus for Expected {
-    fn accepts_status(&self, status: &Status) -> bool {
-        status.code().is_some_and(|c| self.accepts(c))
-    }
+fn accepts(expected: Expected, status: &Status) -> bool {
+    status.code().is_some_and(|c| expected.accepts(c))
 }
