@@ -88,6 +88,7 @@ codes! {
     F003 Error "a path climbs out with `..`";
     S001 Error "site configuration is invalid";
     S002 Error "a name in the site file names nothing";
+    S003 Warning "the site runs unsigned bundles";
     G001 Error "resource group names a node the site does not define";
     G002 Error "address outside its network's subnet";
     G003 Error "one address or file system in two places";

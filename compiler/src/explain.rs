@@ -269,6 +269,16 @@ pub fn explain(code: Code) -> Explanation {
             ("site.toml", "[rules.TE_JION_NODE]\non_failure = \"abort\"\n"),
             ("site.toml", "[rules.TE_JOIN_NODE]\non_failure = \"abort\"\n"),
         ),
+        S003 => e(
+            "The site sets `[cluster] bundles = \"unsigned\"`: its nodes stage, switch to and run \
+             bundles that nobody signed, so whoever can write the cluster's etcd can deploy any \
+             command to run as root on every node. Meant for labs. Without the line, every node \
+             checks each deployed bundle's Ed25519 signature against the keys in its \
+             `/etc/hacmp/trusted-keys/` (`hacmp key new`, `hacmp deploy --key`). The setting \
+             counts from the bundle a node already runs, never from the one offered.",
+            ("site.toml", "[cluster]\nid = 1\nname = \"lab\"\nbundles = \"unsigned\"\n"),
+            ("site.toml", "[cluster]\nid = 1\nname = \"lab\"\n"),
+        ),
         G001 => e(
             "A resource group lists a node (by name or number) that no `[[node]]` of the site \
              defines. The group could never be placed there; usually the name is misspelt or the \

@@ -26,6 +26,9 @@ pub struct Bundle {
     /// SHA-256 of each file the bundle was built from, by path: the rules
     /// file, the `.rp` files, and the commands they name where readable.
     pub sources: BTreeMap<String, String>,
+    /// Who deployed it: over the hash, so not part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signing::Signature>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -179,6 +182,7 @@ impl Bundle {
             rules,
             programs,
             sources,
+            signature: None,
         };
         b.hash = b.compute_hash();
         b

@@ -27,6 +27,7 @@ pub mod render;
 pub mod resources;
 pub mod rootfs;
 pub mod shape;
+pub mod signing;
 pub mod site;
 pub mod source;
 

@@ -36,6 +36,9 @@ pub struct Site {
     /// the linter's file checks; local, not hashed).
     #[serde(skip)]
     pub resource_commands: Vec<(String, Span)>,
+    /// Where the site sets `bundles = "unsigned"` (for the S003 warning).
+    #[serde(skip)]
+    pub unsigned_at: Option<Span>,
     /// The rules file, relative to the site file (local, not hashed).
     #[serde(skip)]
     pub rules_file: Option<std::path::PathBuf>,
@@ -49,6 +52,11 @@ pub struct Cluster {
     pub id: u32,
     pub name: String,
     pub settle: Duration,
+    /// A lab: nodes running this site take bundles nobody signed
+    /// (`bundles = "unsigned"`). Absent from the canonical form when false,
+    /// so the hash of every signed site's bundle is as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsigned_bundles: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +96,7 @@ impl Default for Site {
                 id: 1,
                 name: "cluster".into(),
                 settle: Duration::from_millis(200),
+                unsigned_bundles: false,
             },
             nodes: Vec::new(),
             defaults: Defaults::default(),
@@ -97,6 +106,7 @@ impl Default for Site {
             catalog: Vec::new(),
             resources: Resources::default(),
             resource_commands: Vec::new(),
+            unsigned_at: None,
             rules_file: None,
             root: None,
         }
@@ -151,6 +161,14 @@ struct RawCluster {
     id: u32,
     name: String,
     settle: Option<Duration>,
+    bundles: Option<Spanned<BundleTrust>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum BundleTrust {
+    Signed,
+    Unsigned,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +322,15 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
             id: c.id,
             name: c.name,
             settle: c.settle.unwrap_or(site.cluster.settle),
+            unsigned_bundles: c
+                .bundles
+                .as_ref()
+                .is_some_and(|b| *b.get_ref() == BundleTrust::Unsigned),
         };
+        site.unsigned_at = c
+            .bundles
+            .filter(|b| *b.get_ref() == BundleTrust::Unsigned)
+            .map(|b| errs.span(b.span()));
     }
     let mut seen: BTreeMap<u32, Range<usize>> = BTreeMap::new();
     let mut adapters = Vec::new();

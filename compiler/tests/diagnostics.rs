@@ -145,6 +145,8 @@ fn near_misses_do_not_trigger() {
         // Dots that do not climb: a file named with dots, `.` components.
         (Code::F003, "a.rp", "all \"/opt/app/bin/run..sh\" 0 NULL\nall \"/opt/./app/..hidden\" 0 NULL\n"),
         (Code::F003, "r.hacmprd", "UE_A\n0\n/usr/sbin/cluster/local/a..b.rp\n2\n0\n\n\n\n\n"),
+        // Saying the default out loud is no lab.
+        (Code::S003, "site.toml", "[cluster]\nid = 1\nname = \"c\"\nbundles = \"signed\"\n"),
     ];
     for (code, name, text) in cases {
         let l = lint_corpus_file(name, text.as_bytes());
