@@ -15,6 +15,8 @@ pub struct CompileArgs {
     /// Where to write the bundle (JSON).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub sign: crate::key::SignArgs,
 }
 
 pub fn run(args: &CompileArgs) -> u8 {
@@ -38,7 +40,7 @@ pub fn run(args: &CompileArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let Some(bundle) = l.take_bundle() else {
+    let Some(mut bundle) = l.take_bundle() else {
         print(&l, &args.lint);
         eprintln!(
             "error: not writing `{}`: the site has errors",
@@ -49,6 +51,13 @@ pub fn run(args: &CompileArgs) -> u8 {
     if !l.diagnostics.is_empty() {
         print(&l, &args.lint);
     }
+    let signed = match args.sign.sign(&mut bundle) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: not writing `{}`: {e}", args.output.display());
+            return exit::USAGE;
+        }
+    };
     // Compact: a bundle stays near the size of its sources.
     let mut json = match serde_json::to_vec(&bundle) {
         Ok(j) => j,
@@ -63,11 +72,12 @@ pub fn run(args: &CompileArgs) -> u8 {
         return exit::USAGE;
     }
     eprintln!(
-        "wrote `{}`: {} rules, {} programs, hash {}",
+        "wrote `{}`: {} rules, {} programs, hash {}{}",
         args.output.display(),
         bundle.rules.len(),
         bundle.programs.len(),
-        &bundle.hash[..16]
+        &bundle.hash[..16],
+        signed.map_or_else(|| ", not signed".to_string(), |s| format!(", {s}"))
     );
     exit::OK
 }

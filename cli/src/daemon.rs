@@ -81,6 +81,11 @@ pub struct DaemonArgs {
     /// address unless the page may be seen from elsewhere.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// The public keys (`*.pub`) whose signature a bundle must carry to be
+    /// staged, switched to or run; root's, writable by root only. Read
+    /// again at each deploy.
+    #[arg(long, value_name = "DIR", default_value = hacmp_compiler::signing::TRUSTED_KEYS)]
+    pub trusted_keys: PathBuf,
 }
 
 /// etcd grants leases in whole seconds: a TTL between them would be
@@ -114,6 +119,19 @@ pub fn run(args: &DaemonArgs) -> u8 {
         }
     };
     let bundle = Arc::new(loaded.bundle);
+    let trusted = hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone());
+    // A bundle file runs only if a trusted key signed it (its own site may
+    // make it a lab's: it is root's file on this node). A site file is
+    // compiled here from root's files: nothing to vouch for.
+    if args.site.extension().is_some_and(|e| e == "json") {
+        match hacmp_compiler::signing::admit(&bundle, &bundle.site, &trusted) {
+            Ok(how) => tracing::info!(node = args.node, "bundle `{}`: {how}", args.site.display()),
+            Err(e) => {
+                eprintln!("hacmpd: refusing to start: `{}`: {e}", args.site.display());
+                return crate::exit::FINDINGS;
+            }
+        }
+    }
     if !bundle.site.nodes.is_empty() && !bundle.site.nodes.iter().any(|n| n.number == args.node) {
         eprintln!("hacmpd: node {} is not a node of the site", args.node);
         return 2;
@@ -234,6 +252,7 @@ async fn serve(
         remind_after: Duration::from_secs(30),
         member: false,
         rejoin: true,
+        trusted: hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone()),
         agent: Arc::new(
             LinuxAgent::new(bundle.clone(), exec.clone(), root.clone())
                 .with_carriers(carriers.clone()),

@@ -41,6 +41,8 @@ pub struct DeployArgs {
     /// How long to wait for every member to switch.
     #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
     pub wait: Duration,
+    #[command(flatten)]
+    pub sign: crate::key::SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -130,11 +132,18 @@ fn switched(s: &GroupState, hash: &str) -> bool {
 }
 
 pub fn deploy(args: &DeployArgs) -> u8 {
-    let new = match crate::bundle::load(&args.site, None, None) {
+    let mut new = match crate::bundle::load(&args.site, None, None) {
         Ok(l) => l.bundle,
         Err(e) => {
             eprintln!("error: {}", e.message);
             return e.code;
+        }
+    };
+    let signed = match args.sign.sign(&mut new) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
         }
     };
     for name in ["TE_DARE_TOPOLOGY", "TE_DARE_RESOURCE"] {
@@ -162,6 +171,14 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         );
         return exit::FINDINGS;
     };
+    // The nodes refuse it anyway; said here before anything is staged.
+    if new.signature.is_none() && old.as_ref().is_some_and(|o| !o.site.cluster.unsigned_bundles) {
+        eprintln!(
+            "error: cluster {} runs signed bundles only: give --key FILE (or HACMP_KEY); `hacmp key new NAME` makes a key",
+            args.etcd.cluster
+        );
+        return exit::FINDINGS;
+    }
     if running == new.hash {
         println!(
             "the cluster already runs bundle {}: nothing to deploy",
@@ -170,11 +187,15 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         return exit::OK;
     }
     let mut out = format!(
-        "deploy bundle {} over {} (cluster {}, members {}):\n",
+        "deploy bundle {} over {} (cluster {}, members {}), {}:\n",
         short(&new.hash),
         short(&running),
         args.etcd.cluster,
-        hacmp_runtime::event::node_list(s.members().iter().copied())
+        hacmp_runtime::event::node_list(s.members().iter().copied()),
+        signed.unwrap_or_else(|| match &new.signature {
+            Some(s) => format!("signed by key {} (made as `{}`)", s.key, s.by),
+            None => "not signed".into(),
+        })
     );
     for c in changes(old.as_ref(), &new, &s) {
         out.push_str(&format!("  {c}\n"));

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod html;
 pub mod http;
 pub mod init;
+pub mod key;
 pub mod lint;
 pub mod ops;
 pub mod run;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, deploy, em, explain, faults, init, lint, ops, run, sim, trace};
+use hacmp_cli::{compile, deploy, em, explain, faults, init, key, lint, ops, run, sim, trace};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -40,6 +40,9 @@ enum Command {
     Raise(ops::RaiseArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
+    /// Signing keys for deploys: `hacmp key new NAME`.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// The bundle a running cluster keeps: `hacmp bundle fetch --output FILE`.
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Status(a) => ops::status(a),
         Command::Deploy(a) => deploy::deploy(a),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
+        Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),
         Command::Raise(a) => ops::raise(a),
         Command::Faults(a) => faults::run(a),

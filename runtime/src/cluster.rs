@@ -48,6 +48,8 @@ pub struct Cluster {
     /// Resources of every simulated node: in memory (nodes of one process
     /// cannot each hold a real address).
     agent: Arc<SimAgent>,
+    /// The operator's key: deploys are signed with it, nodes trust it.
+    signer: hacmp_compiler::signing::SigningKey,
     root: Option<PathBuf>,
     remind_after: Duration,
     ttl: Duration,
@@ -83,6 +85,8 @@ impl Cluster {
             journal,
             exec,
             agent: Arc::new(SimAgent::new()),
+            signer: hacmp_compiler::signing::SigningKey::generate("operator")
+                .expect("the system's random source"),
             root,
             remind_after: Duration::from_secs(30),
             // Crashes are seen at once (the lease is revoked); a long time
@@ -173,6 +177,9 @@ impl Cluster {
             member,
             rejoin: true,
             agent: self.agent.clone(),
+            trusted: hacmp_compiler::signing::TrustedKeys::Keys(Arc::new(vec![
+                self.signer.public()
+            ])),
         };
         // Simulated nodes share this process: none can tell another's
         // process apart.
@@ -196,8 +203,17 @@ impl Cluster {
         joined.await.unwrap_or(Err(GsError::Closed))
     }
 
-    /// Deploys `bundle` (DARE): staged and queued as `hacmp deploy` does.
+    /// Deploys `bundle` (DARE): signed by the operator's key, staged and
+    /// queued as `hacmp deploy` does.
     pub async fn deploy(&mut self, bundle: Arc<Bundle>) -> Result<(), GsError> {
+        let mut signed = (*bundle).clone();
+        self.signer.sign(&mut signed);
+        self.deploy_as_is(Arc::new(signed)).await
+    }
+
+    /// Deploys `bundle` with whatever signature it carries: what someone
+    /// who can write the store, and has no trusted key, could do.
+    pub async fn deploy_as_is(&mut self, bundle: Arc<Bundle>) -> Result<(), GsError> {
         let json = serde_json::to_vec(&*bundle).map_err(|e| GsError::Refused(e.to_string()))?;
         self.deployed.insert(bundle.hash.clone(), bundle.clone());
         self.operator.deploy(&bundle.hash, json).await.map(|_| ())

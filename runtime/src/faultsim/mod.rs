@@ -72,6 +72,8 @@ struct World {
     checker: Arc<Mutex<Checker>>,
     /// The first site and the one deploys switch to.
     bundles: [Arc<hacmp_compiler::Bundle>; 2],
+    /// The operator's key, which signed both bundles; the nodes trust it.
+    trusted: hacmp_compiler::signing::TrustedKeys,
     /// The hash of the bundle the group runs, as last read: a node that
     /// starts runs it (as if its operator fetched it).
     group_runs: Option<String>,
@@ -147,6 +149,7 @@ impl World {
             member: false,
             rejoin: true,
             agent: self.agent.clone(),
+            trusted: self.trusted.clone(),
         };
         let manager = Manager::new(cfg, gs, self.exec.clone());
         let task = tokio::spawn(manager.clone().run());
@@ -372,14 +375,19 @@ async fn play(schedule: &Schedule) -> Report {
                 .commit(rev, changes)
         });
     }
+    let signer = hacmp_compiler::signing::SigningKey::generate("operator")
+        .expect("the system's random source");
     let mut w = World {
         store: store.clone(),
         checker: checker.clone(),
         bundles: {
-            let first = world::site(schedule.nodes, schedule.policy);
-            let reshaped = world::reshaped(&first);
+            let mut first = world::site(schedule.nodes, schedule.policy);
+            let mut reshaped = world::reshaped(&first);
+            signer.sign(&mut first);
+            signer.sign(&mut reshaped);
             [Arc::new(first), Arc::new(reshaped)]
         },
+        trusted: hacmp_compiler::signing::TrustedKeys::Keys(Arc::new(vec![signer.public()])),
         group_runs: None,
         exec: Arc::new(SimExecutor::new(
             schedule.failing.clone(),

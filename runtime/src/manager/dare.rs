@@ -113,12 +113,15 @@ impl<G: GroupServices> Manager<G> {
         self.install(current, new, json, report).await
     }
 
-    /// Whether this node can run `new`: the same cluster, a node of its
-    /// site, and every command installed with the content it was built
-    /// from (simulated nodes check no files).
+    /// Whether this node can run `new`: signed by a key it trusts (unless
+    /// the site it runs is a lab's), the same cluster, a node of its site,
+    /// and every command installed with the content it was built from
+    /// (simulated nodes check no files).
     fn runnable(&self, new: &Bundle) -> Result<(), String> {
         let node = self.cfg.node;
         let current = self.bundle();
+        let admitted = hacmp_compiler::signing::admit(new, &current.site, &self.cfg.trusted)?;
+        tracing::info!(node, bundle = short(&new.hash), "admitted: {admitted}");
         if new.site.cluster.id != current.site.cluster.id {
             return Err(format!(
                 "the new site is cluster {}, this node runs cluster {}",

@@ -76,6 +76,8 @@ pub struct ManagerConfig {
     pub rejoin: bool,
     /// Brings this node's resources up and down.
     pub agent: Arc<dyn crate::resources::Agent>,
+    /// The keys whose signature a deployed bundle must carry.
+    pub trusted: hacmp_compiler::signing::TrustedKeys,
 }
 
 /// What this node shows operators, kept between reports.
