@@ -171,14 +171,6 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         );
         return exit::FINDINGS;
     };
-    // The nodes refuse it anyway; said here before anything is staged.
-    if new.signature.is_none() && old.as_ref().is_some_and(|o| !o.site.cluster.unsigned_bundles) {
-        eprintln!(
-            "error: cluster {} runs signed bundles only: give --key FILE (or HACMP_KEY); `hacmp key new NAME` makes a key",
-            args.etcd.cluster
-        );
-        return exit::FINDINGS;
-    }
     if running == new.hash {
         println!(
             "the cluster already runs bundle {}: nothing to deploy",
@@ -193,7 +185,7 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         args.etcd.cluster,
         hacmp_runtime::event::node_list(s.members().iter().copied()),
         signed.unwrap_or_else(|| match &new.signature {
-            Some(s) => format!("signed by key {} (made as `{}`)", s.key, s.by),
+            Some(s) => s.to_string(),
             None => "not signed".into(),
         })
     );
@@ -211,8 +203,23 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         }
     }
     crate::print_out(&out);
+    // The nodes would refuse it; said here before anything is staged.
+    let refused = new.signature.is_none()
+        && old
+            .as_ref()
+            .is_some_and(|o| !o.site.cluster.unsigned_bundles);
+    if refused {
+        eprintln!(
+            "{}: cluster {} runs signed bundles only: give --key FILE (or HACMP_KEY); `hacmp key new NAME` makes a key",
+            if args.dry_run { "warning" } else { "error" },
+            args.etcd.cluster
+        );
+    }
     if args.dry_run {
         return exit::OK;
+    }
+    if refused {
+        return exit::FINDINGS;
     }
     if !args.yes {
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {

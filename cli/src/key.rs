@@ -2,7 +2,7 @@
 //! `deploy` signs with it. Nodes trust the public half (docs/security.md).
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -76,6 +76,15 @@ fn new(a: &NewArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // Created for the secret key: nobody else may list it.
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&a.out)
+    {
+        eprintln!("error: cannot create `{}`: {e}", a.out.display());
+        return exit::USAGE;
+    }
     let secret = a.out.join(format!("{}.key", a.name));
     let public = a.out.join(format!("{}.pub", a.name));
     for p in [&secret, &public] {

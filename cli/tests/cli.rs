@@ -646,3 +646,108 @@ fn explain_suggests_a_code_and_man_creates_its_directory() {
         );
     }
 }
+
+/// `hacmp key new` writes a secret key only its owner may read and never
+/// over an existing one; `compile --key` signs; `hacmpd` runs a bundle
+/// file only when a key it trusts signed it (refused before it reaches
+/// etcd); a secret key others may read signs nothing.
+#[test]
+fn keys_sign_bundles_and_nodes_run_only_what_a_trusted_key_signed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keys = d.join("keys");
+    let o = hacmp(&["key", "new", "alice-2026", "--out", keys.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("/etc/hacmp/trusted-keys"),
+        "{}",
+        stdout(&o)
+    );
+    let secret = keys.join("alice-2026.key");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let o = hacmp(&["key", "new", "alice-2026", "--out", keys.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("never written over"), "{}", stderr(&o));
+    let o = hacmp(&["key", "new", "bad name", "--out", keys.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let site = d.join("rwho");
+    copy_tree(&repo().join("examples/rwho"), &site);
+    let compile = |out: &std::path::Path, key: Option<&std::path::Path>| {
+        let mut args = vec![
+            "compile".to_string(),
+            site.join("site.toml").to_str().unwrap().into(),
+            "--output".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if let Some(k) = key {
+            args.extend(["--key".into(), k.to_str().unwrap().into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hacmp(&args)
+    };
+    let unsigned = d.join("unsigned.json");
+    let o = compile(&unsigned, None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not signed"), "{}", stderr(&o));
+    let signed = d.join("signed.json");
+    let o = compile(&signed, Some(&secret));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signed by `alice-2026`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let trusted = d.join("trusted");
+    std::fs::create_dir(&trusted).unwrap();
+    let hacmpd = |bundle: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+            .args(["--site", bundle.to_str().unwrap(), "--node", "1"])
+            .args(["--etcd", "http://127.0.0.1:1", "--trusted-keys"])
+            .arg(&trusted)
+            .args(["--state-dir", d.join("state").to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = hacmpd(&unsigned);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not signed"), "{}", stderr(&o));
+    let o = hacmpd(&signed);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds no `.pub` file"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::copy(keys.join("alice-2026.pub"), trusted.join("alice.pub")).unwrap();
+    std::fs::set_permissions(&trusted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = hacmpd(&signed);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("writable by"), "{}", stderr(&o));
+    std::fs::set_permissions(&trusted, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Trusted: it goes on, and waits for the etcd that is not there.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hacmpd"))
+        .args(["--site", signed.to_str().unwrap(), "--node", "1"])
+        .args(["--etcd", "http://127.0.0.1:1", "--trusted-keys"])
+        .arg(&trusted)
+        .args(["--state-dir", d.join("state").to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()))
+        .map_while(Result::ok)
+        .find(|l| l.contains("signed.json") || l.contains("refusing"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = said.unwrap_or_default();
+    assert!(said.contains("signed by `alice-2026`"), "{said}");
+
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = compile(&d.join("other.json"), Some(&secret));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    assert!(!d.join("other.json").exists());
+}

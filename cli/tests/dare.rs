@@ -99,6 +99,8 @@ fn deploy_new(site: &Site, url: &str) {
         url,
         "--yes",
         "--no-wait",
+        "--key",
+        &site.key(),
     ]);
     assert_eq!(
         o.status.code(),
@@ -166,8 +168,19 @@ fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
         "{shown}"
     );
     assert!(shown.contains("app: on node 1 → on node 2"), "{shown}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning: cluster 1 runs signed bundles only"),
+        "a dry run without a key says the nodes would refuse it"
+    );
     // Without a terminal and without --yes: not deployed.
-    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url]);
+    let o = hacmp(&[
+        "deploy",
+        new.to_str().unwrap(),
+        "--etcd",
+        &url,
+        "--key",
+        &site.key(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
     // User events queued behind a long one, then the deploy.
@@ -187,7 +200,15 @@ fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url, "--yes"]);
+    let o = hacmp(&[
+        "deploy",
+        new.to_str().unwrap(),
+        "--etcd",
+        &url,
+        "--yes",
+        "--key",
+        &site.key(),
+    ]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(
         o.status.code(),
@@ -281,12 +302,106 @@ fn a_node_killed_during_a_deploy_leaves_the_cluster_on_one_bundle() {
         2,
         &url,
         &base.path().join("again"),
-        &["--no-monitor", "--root", site.root().to_str().unwrap()],
+        &[
+            "--no-monitor",
+            "--root",
+            site.root().to_str().unwrap(),
+            "--trusted-keys",
+            site.dir.join("trusted-keys").to_str().unwrap(),
+        ],
         None,
     );
+    // The fetched bundle carries the deploy's signature: it runs.
     back.until("node 2's node-up", 40, |d| d.has("TE_JOIN_NODE", 2));
     until_idle(&url, &[1, 2, 3], 60);
     back.kill9();
+}
+
+/// Whoever can write etcd but holds no trusted key runs nothing: an
+/// unsigned deploy is refused before anything is staged, one signed by a
+/// key the nodes do not trust fails every member's prepare. Once that key
+/// is installed on the nodes (rotation: read at each deploy, no restart),
+/// the same deploy goes through.
+#[test]
+fn a_bundle_signed_by_an_untrusted_key_runs_nowhere_until_its_key_is_trusted() {
+    let Some(Running {
+        base,
+        _etcd,
+        url,
+        site,
+        ds,
+    }) = running(
+        "a_bundle_signed_by_an_untrusted_key_runs_nowhere_until_its_key_is_trusted",
+        2,
+        false,
+    )
+    else {
+        return;
+    };
+    let running = status(&url)["site"].clone();
+    let new = site.dir.join("new.toml");
+    let o = hacmp(&["deploy", new.to_str().unwrap(), "--etcd", &url, "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("runs signed bundles only") && err.contains("--key"),
+        "{err}"
+    );
+    let mallory = base.path().join("mallory");
+    let o = hacmp(&["key", "new", "mallory", "--out", mallory.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = mallory.join("mallory.key");
+    let deploy = || {
+        hacmp(&[
+            "deploy",
+            new.to_str().unwrap(),
+            "--etcd",
+            &url,
+            "--yes",
+            "--key",
+            key.to_str().unwrap(),
+        ])
+    };
+    let o = deploy();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not complete"), "{err}");
+    until_idle(&url, &[1, 2], 30);
+    assert_eq!(
+        status(&url)["site"],
+        running,
+        "the cluster stays on its bundle"
+    );
+    for d in &ds {
+        let e = d
+            .events()
+            .into_iter()
+            .find(|e| e["name"] == "TE_DARE_TOPOLOGY")
+            .unwrap();
+        assert_eq!(e["outcome"], "failed", "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("mallory") && text.contains("does not hold"),
+            "{text}"
+        );
+        assert!(switch_of(d).is_none());
+    }
+    // The site trusts mallory's key from now on: the same deploy runs.
+    std::fs::copy(
+        mallory.join("mallory.pub"),
+        site.dir.join("trusted-keys/mallory.pub"),
+    )
+    .unwrap();
+    let o = deploy();
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("signed by `mallory`"), "{said}");
+    assert!(said.contains("every member (1, 2) runs bundle"), "{said}");
 }
 
 /// A deploy whose new command is not installed on the nodes: every member
@@ -326,7 +441,15 @@ fn a_deploy_whose_files_are_missing_switches_nobody() {
         String::from_utf8_lossy(&o.stderr)
     );
     std::fs::remove_file(site.dir.join("root/usr/sbin/cluster/local/app-start2")).unwrap();
-    let o = hacmp(&["deploy", bundle.to_str().unwrap(), "--etcd", &url, "--yes"]);
+    let o = hacmp(&[
+        "deploy",
+        bundle.to_str().unwrap(),
+        "--etcd",
+        &url,
+        "--yes",
+        "--key",
+        &site.key(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("did not complete"), "{err}");

@@ -48,6 +48,18 @@ pub struct Signature {
     pub ed25519: String,
 }
 
+impl fmt::Display for Signature {
+    /// What the signature claims (nothing checked): for operators.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "signed by key {} (made as `{}`)",
+            shown(&self.key),
+            shown(&self.by)
+        )
+    }
+}
+
 /// A short, stable name for a public key: the first 16 hex digits of its
 /// SHA-256.
 pub fn key_id(public: &[u8]) -> String {
@@ -81,7 +93,9 @@ impl PublicKey {
             .decode(key)
             .ok()
             .filter(|b| b.len() == 32)
-            .ok_or_else(|| format!("1:{key_col}: not an Ed25519 public key (32 bytes in base64)"))?;
+            .ok_or_else(|| {
+                format!("1:{key_col}: not an Ed25519 public key (32 bytes in base64)")
+            })?;
         Ok(PublicKey {
             name: name.to_string(),
             id: key_id(&bytes),
@@ -329,9 +343,7 @@ pub fn admit(new: &Bundle, running: &crate::Site, trusted: &TrustedKeys) -> Resu
     let keys = trusted.load()?;
     let Some(key) = keys.iter().find(|k| k.id == sig.key) else {
         return Err(format!(
-            "bundle {short} is signed by key {} (made as `{}`), which {} does not hold",
-            sig.key,
-            shown(&sig.by),
+            "bundle {short} is {sig}, which {} does not hold",
             trusted.place()
         ));
     };
@@ -437,11 +449,17 @@ mod tests {
         let e = keys.load().unwrap_err();
         assert!(e.contains("alice.pub") && e.contains("writable by"), "{e}");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        std::fs::set_permissions(dir.path().join("keys"), std::fs::Permissions::from_mode(0o777))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("keys"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
         assert!(keys.load().unwrap_err().contains("writable by"));
-        std::fs::set_permissions(dir.path().join("keys"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("keys"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::write(&file, "hacmp-ed25519 !!!! alice\n").unwrap();
         let e = keys.load().unwrap_err();
         assert!(e.contains("alice.pub:1:15:"), "{e}");

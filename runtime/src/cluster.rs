@@ -177,9 +177,9 @@ impl Cluster {
             member,
             rejoin: true,
             agent: self.agent.clone(),
-            trusted: hacmp_compiler::signing::TrustedKeys::Keys(Arc::new(vec![
-                self.signer.public()
-            ])),
+            trusted: hacmp_compiler::signing::TrustedKeys::Keys(Arc::new(vec![self
+                .signer
+                .public()])),
         };
         // Simulated nodes share this process: none can tell another's
         // process apart.

@@ -71,7 +71,10 @@ async fn a_bundle_nobody_trusted_signed_is_refused_by_every_node() {
     c.wait_idle().await.unwrap();
     let (outcome, text) = dare(&c);
     assert_eq!(outcome, Some(Outcome::Failed), "{text}");
-    assert!(text.contains("mallory") && text.contains("does not hold"), "{text}");
+    assert!(
+        text.contains("mallory") && text.contains("does not hold"),
+        "{text}"
+    );
     assert_eq!(runs(&c).await, before);
 
     // The bundle claims to be a lab's: its own word counts for nothing.

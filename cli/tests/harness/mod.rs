@@ -235,7 +235,30 @@ impl Site {
             .replace("settle = \"200ms\"", "settle = \"50ms\"");
         std::fs::write(dir.join("site.toml"), toml).unwrap();
         std::fs::create_dir_all(dir.join("root/out")).unwrap();
+        // The operator's key (`keys/operator.key`), trusted by the nodes
+        // (`trusted-keys/operator.pub`, given to every daemon).
+        let keys = dir.join("keys");
+        let o = hacmp(&["key", "new", "operator", "--out", keys.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::create_dir(dir.join("trusted-keys")).unwrap();
+        std::fs::copy(
+            keys.join("operator.pub"),
+            dir.join("trusted-keys/operator.pub"),
+        )
+        .unwrap();
+        for d in [&keys, &dir.join("trusted-keys")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         Site { dir }
+    }
+
+    /// The operator's secret key, which the nodes trust.
+    pub fn key(&self) -> String {
+        self.dir
+            .join("keys/operator.key")
+            .to_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn script(&self, name: &str, body: &str) {
@@ -308,6 +331,7 @@ impl Daemon {
                 &["--ttl", "2s"][..]
             })
             .args(["--monitor-interval", "300ms"])
+            .args(trusted_keys(site))
             .args(extra)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -450,6 +474,16 @@ pub fn hacmp(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `--trusted-keys DIR` when the site's directory has its own.
+fn trusted_keys(site: &Path) -> Vec<String> {
+    let dir = site.parent().unwrap_or(Path::new(".")).join("trusted-keys");
+    if dir.is_dir() {
+        vec!["--trusted-keys".into(), dir.to_str().unwrap().into()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Kills the process group a script recorded (a command of a killed daemon).
