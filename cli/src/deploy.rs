@@ -6,8 +6,8 @@
 //!
 //! Exit statuses: 0 deployed (or nothing to deploy with `--dry-run`); 1 the
 //! new site has errors, the group refused, a member could not prepare (the
-//! cluster stays on its bundle), or not confirmed; 2 usage; 3 etcd
-//! unreachable.
+//! cluster stays on its bundle), not signed for a signed cluster, or not
+//! confirmed; 2 usage, an unreadable key, or etcd unreachable.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

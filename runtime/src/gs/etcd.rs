@@ -110,6 +110,23 @@ fn in_election(e: &etcd_client::Error) -> bool {
             && (s.message().contains("leader changed") || s.message().contains("no leader")))
 }
 
+/// What one round over the endpoints saw, besides its result.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    /// A member said it is in an election.
+    electing: bool,
+    /// A member let the request time out.
+    timed_out: bool,
+}
+
+/// The client's deadline passed, or the member's ("request timed out").
+fn timed_out(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::DeadlineExceeded
+            || s.message().contains("Timeout expired")
+            || s.message().contains("request timed out"))
+}
+
 fn lease_gone(e: &etcd_client::Error) -> bool {
     matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::NotFound)
 }
@@ -214,11 +231,17 @@ impl EtcdStore {
     {
         // A member that answers "leader changed" or "no leader" is in an
         // election, which ends within a second or two: another round then
-        // succeeds. Endpoints that do not answer at all are not waited for.
+        // succeeds. So may one that let the request time out (a follower
+        // holds a read until a leader is elected; a loaded machine makes
+        // elections slow): members that never answer make a round longer
+        // than the wait, so they are not tried again. A renewal has its
+        // own deadline and is not held up by such a guess.
         let started = Instant::now();
         let mut round = 0u32;
+        let renewal = each == TRY_RENEWAL;
         loop {
-            let (result, electing) = self.round(what, each, &f).await;
+            let (result, seen) = self.round(what, each, &f).await;
+            let electing = seen.electing || (seen.timed_out && !renewal);
             match result {
                 Err(StoreError::Unavailable(_))
                     if electing && started.elapsed() < ELECTION_WAIT =>
@@ -240,21 +263,20 @@ impl EtcdStore {
         }
     }
 
-    /// One try of each endpoint; also whether a member said it is in an
-    /// election.
+    /// One try of each endpoint; also what the members said.
     async fn round<T, F, Fut>(
         &self,
         what: &str,
         each: Duration,
         f: &F,
-    ) -> (Result<T, StoreError>, bool)
+    ) -> (Result<T, StoreError>, Seen)
     where
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
         let order = self.order();
         let mut last = String::new();
-        let mut electing = false;
+        let mut seen = Seen::default();
         for (k, i) in order.iter().enumerate() {
             let ep = &self.endpoints[*i];
             let limit = if k + 1 == order.len() {
@@ -266,20 +288,21 @@ impl EtcdStore {
                 Ok(Ok(v)) => {
                     self.preferred.store(*i, Ordering::Relaxed);
                     *ep.bad_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    return (Ok(v), false);
+                    return (Ok(v), seen);
                 }
-                Ok(Err(e)) if lease_gone(&e) => return (Err(StoreError::LeaseNotFound), false),
+                Ok(Err(e)) if lease_gone(&e) => return (Err(StoreError::LeaseNotFound), seen),
                 Ok(Err(e)) if !transient(&e) => {
                     return (
                         Err(StoreError::Unavailable(format!(
                             "etcd refused {what}: {}",
                             brief(&e)
                         ))),
-                        false,
+                        seen,
                     )
                 }
                 Ok(Err(e)) => {
-                    electing |= in_election(&e);
+                    seen.electing |= in_election(&e);
+                    seen.timed_out |= timed_out(&e);
                     // A member that refuses the client's certificate only
                     // closes the connection: say where to look.
                     let tls = !in_election(&e) && ep.url.starts_with("https://");
@@ -295,6 +318,7 @@ impl EtcdStore {
                     );
                 }
                 Err(_) => {
+                    seen.timed_out = true;
                     last = format!(
                         "{}: no answer in {}",
                         ep.url,
@@ -305,10 +329,7 @@ impl EtcdStore {
             *ep.bad_until.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Instant::now() + SET_ASIDE);
         }
-        (
-            Err(StoreError::Unavailable(format!("etcd ({last})"))),
-            electing,
-        )
+        (Err(StoreError::Unavailable(format!("etcd ({last})"))), seen)
     }
 
     fn compare(&self, c: &Compare) -> ECompare {

@@ -1,0 +1,378 @@
+//! Every command of `hacmp`, `hacmp-lint` and `hacmpd` walks the exit
+//! table of `--help` (0 nothing wrong, 1 the input has errors or an
+//! operator command was refused, 2 usage or I/O or etcd unreachable):
+//! each status a command can give, one case each, and every command
+//! `hacmp --help` lists has its row. Refusals by a running cluster (1) and
+//! `hacmpd`'s 3 need etcd: `cluster.rs` and `cluster_faults.rs` drive them.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{repo, stderr, stdout};
+
+/// No etcd listens on port 1 of loopback: connections are refused at once.
+const NO_ETCD: &str = "http://127.0.0.1:1";
+
+fn run(bin: &str, args: &[String]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+/// `(command, arguments, status, a text the output must hold)`; `T` in an
+/// argument is the test's own directory.
+type Case = (&'static str, &'static [&'static str], i32, &'static str);
+
+const HACMP: &[Case] = &[
+    (
+        "lint",
+        &[
+            "examples/rwho/rules.hacmprd",
+            "--root",
+            "examples/rwho/root",
+        ],
+        0,
+        "0 errors",
+    ),
+    (
+        "lint",
+        &["tests/diagnostics/R003.hacmprd", "--no-fs"],
+        1,
+        "R003",
+    ),
+    ("lint", &["T/missing.hacmprd"], 2, "missing.hacmprd"),
+    ("lint", &["--format", "yaml", "x"], 2, "yaml"),
+    (
+        "compile",
+        &["examples/rwho/site.toml", "-o", "T/b.json"],
+        0,
+        "wrote",
+    ),
+    (
+        "compile",
+        &["tests/diagnostics/R003.hacmprd", "-o", "T/r.json"],
+        1,
+        "has errors",
+    ),
+    (
+        "compile",
+        &["examples/rwho/site.toml", "-o", "T/no/b.json"],
+        2,
+        "cannot write",
+    ),
+    (
+        "compile",
+        &[
+            "examples/rwho/site.toml",
+            "-o",
+            "T/c.json",
+            "--key",
+            "T/none.key",
+        ],
+        2,
+        "none.key",
+    ),
+    ("explain", &["R001"], 0, "R001"),
+    ("explain", &["Z999"], 2, "Z999"),
+    ("init", &["T/new"], 0, ""),
+    ("init", &["T/new"], 2, "T/new"),
+    ("sim", &["examples/rwho/scenario.toml"], 0, ""),
+    ("sim", &["T/stuck.toml"], 1, "hacmp resume"),
+    ("sim", &["T/missing.toml"], 2, "missing.toml"),
+    (
+        "run",
+        &[
+            "examples/rwho/site.toml",
+            "--event",
+            "NOPE",
+            "--location",
+            "1",
+        ],
+        2,
+        "NOPE",
+    ),
+    (
+        "run",
+        &[
+            "T/missing.toml",
+            "--event",
+            "TE_JOIN_NODE",
+            "--location",
+            "1",
+        ],
+        2,
+        "missing.toml",
+    ),
+    ("test", &["tests/rules/documented.test.toml"], 0, ""),
+    ("test", &["tests/rules/must-fail.test.toml"], 1, ""),
+    ("test", &["T/missing.test.toml"], 2, "missing.test.toml"),
+    ("plan", &["examples/rwho/site.toml"], 0, ""),
+    (
+        "plan",
+        &["examples/rwho/site.toml", "--feed", "T/missing.jsonl"],
+        2,
+        "cannot read the feed",
+    ),
+    (
+        "observe",
+        &[
+            "IBM.PSSP.Prog.xpcount",
+            "NodeNum=1",
+            "1",
+            "--feed",
+            "T/feed.jsonl",
+        ],
+        0,
+        "",
+    ),
+    (
+        "observe",
+        &["IBM.NOPE", "NodeNum=1", "1", "--feed", "T/feed.jsonl"],
+        2,
+        "not in the catalog",
+    ),
+    (
+        "observe",
+        &[
+            "IBM.PSSP.Prog.xpcount",
+            "NodeNum=1",
+            "1",
+            "--feed",
+            "/proc/version",
+        ],
+        2,
+        "cannot write",
+    ),
+    (
+        "status",
+        &["--etcd", NO_ETCD, "--timeout", "5s"],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "status",
+        &["--interval", "soon", "--etcd", NO_ETCD],
+        2,
+        "soon",
+    ),
+    (
+        "resume",
+        &["1", "skip", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    ("resume", &["1", "later", "--etcd", NO_ETCD], 2, "later"),
+    (
+        "raise",
+        &["UE_PGMRWHO_DOWN", "--location", "1", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "deploy",
+        &["examples/rwho/site.toml", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "deploy",
+        &["tests/diagnostics/R003.hacmprd", "--etcd", NO_ETCD],
+        1,
+        "errors",
+    ),
+    (
+        "deploy",
+        &[
+            "examples/rwho/site.toml",
+            "--etcd",
+            NO_ETCD,
+            "--key",
+            "T/none.key",
+        ],
+        2,
+        "none.key",
+    ),
+    ("key", &["new", "alice", "--out", "T/keys"], 0, "alice.pub"),
+    (
+        "key",
+        &["new", "alice", "--out", "T/keys"],
+        2,
+        "never written over",
+    ),
+    (
+        "key",
+        &["new", "two words", "--out", "T/keys"],
+        2,
+        "cannot name a key",
+    ),
+    (
+        "bundle",
+        &["fetch", "--etcd", NO_ETCD, "--output", "T/f.json"],
+        2,
+        "127.0.0.1:1",
+    ),
+    ("faults", &["--seeds", "2"], 0, "2 seeds"),
+    ("faults", &["--seeds", "many"], 2, "many"),
+    ("journal", &["trace", "T/missing"], 2, "missing"),
+    ("completions", &["bash"], 0, "hacmp"),
+    ("completions", &["tcsh"], 2, "tcsh"),
+    ("man", &["--out", "T/man"], 0, ""),
+    ("man", &["--out", "T/b.json"], 2, "b.json"),
+];
+
+const HACMP_LINT: &[Case] = &[
+    (
+        "",
+        &[
+            "examples/rwho/rules.hacmprd",
+            "--root",
+            "examples/rwho/root",
+        ],
+        0,
+        "0 errors",
+    ),
+    (
+        "",
+        &["tests/diagnostics/R003.hacmprd", "--no-fs"],
+        1,
+        "R003",
+    ),
+    ("", &["T/missing.hacmprd"], 2, "missing.hacmprd"),
+];
+
+const HACMPD: &[Case] = &[
+    (
+        "",
+        &["--site", "T/missing.toml", "--node", "1", "--etcd", NO_ETCD],
+        2,
+        "missing.toml",
+    ),
+    (
+        "",
+        &[
+            "--site",
+            "T/b.json",
+            "--node",
+            "1",
+            "--etcd",
+            NO_ETCD,
+            "--trusted-keys",
+            "T/keys",
+        ],
+        1,
+        "is not signed",
+    ),
+    (
+        "",
+        &[
+            "--site",
+            "examples/rwho/site.toml",
+            "--node",
+            "9",
+            "--etcd",
+            NO_ETCD,
+        ],
+        2,
+        "not a node",
+    ),
+    (
+        "",
+        &[
+            "--site",
+            "examples/rwho/site.toml",
+            "--node",
+            "1",
+            "--etcd",
+            NO_ETCD,
+            "--ttl",
+            "1500ms",
+        ],
+        2,
+        "whole seconds",
+    ),
+];
+
+fn walk(bin: &str, name: &str, cases: &[Case], t: &Path, failures: &mut Vec<String>) {
+    for (cmd, args, want, says) in cases {
+        let mut argv: Vec<String> = Vec::new();
+        if !cmd.is_empty() {
+            argv.push(cmd.to_string());
+        }
+        argv.extend(
+            args.iter()
+                .map(|a| a.replace("T/", &format!("{}/", t.display()))),
+        );
+        let o = run(bin, &argv);
+        let text = format!("{}{}", stdout(&o), stderr(&o));
+        if o.status.code() != Some(*want)
+            || !text.contains(&says.replace("T/", &format!("{}/", t.display())))
+        {
+            failures.push(format!(
+                "{name} {}: exit {:?}, the table says {want} (and {says:?} in the output):\n{}",
+                argv.join(" "),
+                o.status.code(),
+                text.lines().take(6).collect::<Vec<_>>().join("\n")
+            ));
+        }
+    }
+}
+
+#[test]
+fn every_command_walks_the_exit_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    std::fs::write(
+        t.join("stuck.toml"),
+        format!(
+            "site = {:?}\nlimit = \"1h\"\n[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\n[[override]]\ncommand = \"node_up\"\nnode = 2\nlocation = 3\nstatus = 1\n",
+            repo().join("examples/rwho/site.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // Every command `hacmp --help` lists has a row.
+    let help = stdout(&run(env!("CARGO_BIN_EXE_hacmp"), &["--help".into()]));
+    let listed: BTreeSet<&str> = help
+        .split_once("Commands:")
+        .map(|(_, rest)| rest.split_once("Options:").map_or(rest, |(c, _)| c))
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    let walked: BTreeSet<&str> = HACMP.iter().map(|c| c.0).collect();
+    let missing: Vec<&&str> = listed.difference(&walked).collect();
+    assert!(missing.is_empty(), "commands with no row: {missing:?}");
+    assert!(listed.len() >= 19, "{listed:?}");
+
+    let mut failures = Vec::new();
+    walk(
+        env!("CARGO_BIN_EXE_hacmp"),
+        "hacmp",
+        HACMP,
+        t,
+        &mut failures,
+    );
+    walk(
+        env!("CARGO_BIN_EXE_hacmp-lint"),
+        "hacmp-lint",
+        HACMP_LINT,
+        t,
+        &mut failures,
+    );
+    // Its trusted keys: the directory `hacmp key new` made, holding a key
+    // that signed nothing here.
+    walk(
+        env!("CARGO_BIN_EXE_hacmpd"),
+        "hacmpd",
+        HACMPD,
+        t,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
