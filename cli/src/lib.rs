@@ -1,6 +1,7 @@
 //! The command-line front ends. Each subcommand is a module with an `Args`
 //! struct and a `run` function returning the exit status.
 
+pub mod actions;
 pub mod bundle;
 pub mod compile;
 pub mod daemon;

@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hacmp_cli::{compile, deploy, em, explain, faults, init, key, lint, ops, run, sim, trace};
+use hacmp_cli::{
+    actions, compile, deploy, em, explain, faults, init, key, lint, ops, run, sim, trace,
+};
 
 /// Cluster manager tools: check, compile and run the rules and recovery
 /// programs of a cluster.
@@ -38,6 +40,8 @@ enum Command {
     Resume(ops::ResumeArgs),
     /// Raise an event in a running cluster.
     Raise(ops::RaiseArgs),
+    /// Move a resource group to another node (TE_RG_MOVE), and say where it ended.
+    Move(actions::MoveArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
     /// Signing keys for deploys: `hacmp key new NAME`.
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Observe(a) => em::observe(a),
         Command::Status(a) => ops::status(a),
         Command::Deploy(a) => deploy::deploy(a),
+        Command::Move(a) => actions::move_group(a),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),

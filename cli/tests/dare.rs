@@ -13,18 +13,6 @@ use std::path::Path;
 use harness::*;
 use serde_json::Value;
 
-const GROUP: &str = "
-[[resource_group]]
-name = \"app\"
-policy = \"cascading\"
-nodes = [NODES]
-[[resource_group.resource]]
-kind = \"application\"
-name = \"marker\"
-start = \"/usr/sbin/cluster/local/app-start\"
-stop = \"/usr/sbin/cluster/local/app-stop\"
-";
-
 /// The rwho site of nodes 1–3 with group `app` on `nodes`, written as
 /// `file` in the site's directory (`slow`: the deploy's prepare waits 2 s
 /// on every node, to kill one meanwhile).
@@ -33,11 +21,7 @@ fn write_site(site: &Site, file: &str, nodes: &[u32], four: bool, slow: bool) {
     if !four {
         t = t.replace("[[node]]\nnumber = 4\nname = \"node4\"\n", "");
     }
-    let list: Vec<String> = nodes.iter().map(|n| format!("\"node{n}\"")).collect();
-    t = t.replace(
-        "[paths]",
-        &format!("{}\n[paths]", GROUP.replace("NODES", &list.join(", "))),
-    );
+    t = with_app_group(&t, nodes);
     if slow {
         t.push_str(
             "\n[event_scripts.reconfig_topology_start]\npre = \"/usr/sbin/cluster/local/slow\"\n",
@@ -48,8 +32,7 @@ fn write_site(site: &Site, file: &str, nodes: &[u32], four: bool, slow: bool) {
 
 fn staged(base: &Path, slow: bool) -> Site {
     let site = Site::new(base, "site");
-    site.script("app-start", "touch \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
-    site.script("app-stop", "rm -f \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    site.app_scripts();
     site.script("slow", "sleep 2");
     let orig = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
     std::fs::write(site.dir.join("orig.toml"), &orig).unwrap();

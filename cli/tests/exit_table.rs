@@ -197,6 +197,18 @@ const HACMP: &[Case] = &[
         2,
         "none.key",
     ),
+    (
+        "move",
+        &["web", "--to", "2", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "move",
+        &["web", "--wait", "forever", "--etcd", NO_ETCD],
+        2,
+        "forever",
+    ),
     ("key", &["new", "alice", "--out", "T/keys"], 0, "alice.pub"),
     (
         "key",

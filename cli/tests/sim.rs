@@ -1091,3 +1091,44 @@ fn a_deploy_in_the_simulator_switches_the_survivors_together() {
         "nothing moves"
     );
 }
+
+/// An operator's move played in the simulator: the timeline names it and
+/// the group is where the move put it; a misspelt group is a located error
+/// with a suggestion before anything runs.
+#[test]
+fn a_move_in_the_simulator_puts_the_group_where_it_was_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = repo().join("examples/ha-web/site.toml");
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n[[at]]\ntime = \"5s\"\nmove = { group = \"web\", to = 3 }\n",
+    );
+    let o = hacmp(&["sim", &sc]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("operator: move web to node 3"), "{out}");
+    assert!(out.contains("TE_RG_MOVE"), "{out}");
+    assert!(
+        out.contains("4 events: 4 completed; 0 unexpected statuses"),
+        "{out}"
+    );
+    assert!(out.contains("groups: web on node 3"), "{out}");
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n[[at]]\ntime = \"5s\"\nmove = { group = \"webb\" }\n",
+    );
+    let o = hacmp(&["sim", &sc]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("scenario.toml:") && err.contains("did you mean `web`?"),
+        "{err}"
+    );
+}

@@ -74,6 +74,13 @@ pub enum EventKind {
     GroupFailure {
         group: String,
     },
+    /// An operator moves a group off the event's node (`hacmp move`), to
+    /// `to` or, without it, where the group's policy puts it next.
+    GroupMove {
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<NodeId>,
+    },
     /// Raised by Event Management or an operator.
     User,
 }
@@ -89,7 +96,7 @@ impl EventKind {
             EventKind::StandbyFail { .. } => "TE_FAIL_STANDBY",
             EventKind::NetworkUp { .. } => "TE_JOIN_NETWORK",
             EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
-            EventKind::GroupFailure { .. } => "TE_RG_MOVE",
+            EventKind::GroupFailure { .. } | EventKind::GroupMove { .. } => "TE_RG_MOVE",
             EventKind::Dare {
                 resources: false, ..
             } => "TE_DARE_TOPOLOGY",

@@ -115,14 +115,24 @@ pub fn variable(bundle: &Bundle, name: &str) -> Result<(), String> {
     }
 }
 
+/// A resource group of the site.
+pub fn group(bundle: &Bundle, group: &str) -> Result<(), String> {
+    let groups = &bundle.site.resources.groups;
+    if groups.iter().any(|g| g.name == group) {
+        return Ok(());
+    }
+    Err(format!(
+        "no resource group is named `{group}`{}",
+        did_you_mean(group, groups.iter().map(|g| g.name.as_str()))
+    ))
+}
+
 /// A resource of a group of the site.
 pub fn resource(bundle: &Bundle, group: &str, resource: &str) -> Result<(), String> {
     let groups = &bundle.site.resources.groups;
+    self::group(bundle, group)?;
     let Some(g) = groups.iter().find(|g| g.name == group) else {
-        return Err(format!(
-            "no resource group is named `{group}`{}",
-            did_you_mean(group, groups.iter().map(|g| g.name.as_str()))
-        ));
+        return Ok(());
     };
     if g.resources.iter().any(|r| r.name == resource) {
         return Ok(());
@@ -187,6 +197,12 @@ pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
             nodes.push(f.node);
             if let Err(e) = resource(bundle, &f.group, &f.resource) {
                 out.push((at, format!("`fail`: {e}")));
+            }
+        }
+        if let Some(m) = &h.move_group {
+            nodes.extend(m.to);
+            if let Err(e) = group(bundle, &m.group) {
+                out.push((at, format!("`move`: {e}")));
             }
         }
         if let Some(o) = &h.observe {

@@ -98,6 +98,15 @@ pub struct FailAt {
     pub times: u32,
 }
 
+/// An operator's move of a resource group (`hacmp move`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAt {
+    pub group: String,
+    /// The node to move it to (the group's policy picks when absent).
+    pub to: Option<NodeId>,
+}
+
 /// Which simulated nodes sample the real machine (they share it).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +154,8 @@ pub struct Happening {
     pub resume: Option<Resume>,
     pub observe: Option<ObserveAt>,
     pub fail: Option<FailAt>,
+    #[serde(rename = "move")]
+    pub move_group: Option<MoveAt>,
     /// A new site (or bundle), relative to the scenario: deployed as
     /// `hacmp deploy` does.
     pub deploy: Option<PathBuf>,
@@ -186,10 +197,11 @@ impl Scenario {
                 h.observe.is_some(),
                 h.deploy.is_some(),
                 h.fail.is_some(),
+                h.move_group.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 return Err(format!(
-                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail)"
+                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move)"
                 ));
             }
         }
@@ -335,6 +347,11 @@ async fn apply(
             f.action,
             f.times,
         );
+    } else if let Some(m) = &h.move_group {
+        let to = m.to.map(|t| t.to_string());
+        if let Err(e) = c.operator().move_group(&m.group, to.as_deref()).await {
+            tracing::error!("move of `{}` refused: {e}", m.group);
+        }
     } else if let Some(p) = &h.deploy {
         match deploys.get(p) {
             Some(b) => {
@@ -416,6 +433,15 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
         )
     } else if let Some(p) = &h.deploy {
         (None, format!("operator: deploy {}", p.display()))
+    } else if let Some(m) = &h.move_group {
+        (
+            m.to,
+            format!(
+                "operator: move {}{}",
+                m.group,
+                m.to.map(|t| format!(" to node {t}")).unwrap_or_default()
+            ),
+        )
     } else if let Some(f) = &h.fail {
         let times = match f.times {
             1 => String::new(),

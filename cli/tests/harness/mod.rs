@@ -252,6 +252,13 @@ impl Site {
         Site { dir }
     }
 
+    /// The commands of group `app` ([`with_app_group`]): start marks
+    /// `root/out/app-N` on node N, stop removes the mark.
+    pub fn app_scripts(&self) {
+        self.script("app-start", "touch \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+        self.script("app-stop", "rm -f \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    }
+
     /// The operator's secret key, which the nodes trust.
     pub fn key(&self) -> String {
         self.dir
@@ -270,6 +277,17 @@ impl Site {
     pub fn root(&self) -> PathBuf {
         std::path::absolute(self.dir.join("root")).unwrap()
     }
+}
+
+/// The text of a site file with resource group `app` (cascading, on
+/// `nodes` in that order; [`Site::app_scripts`]).
+pub fn with_app_group(site: &str, nodes: &[u32]) -> String {
+    let list: Vec<String> = nodes.iter().map(|n| format!("\"node{n}\"")).collect();
+    let group = format!(
+        "[[resource_group]]\nname = \"app\"\npolicy = \"cascading\"\nnodes = [{}]\n[[resource_group.resource]]\nkind = \"application\"\nname = \"marker\"\nstart = \"/usr/sbin/cluster/local/app-start\"\nstop = \"/usr/sbin/cluster/local/app-stop\"\n",
+        list.join(", ")
+    );
+    site.replace("[paths]", &format!("\n{group}\n[paths]"))
 }
 
 pub struct Daemon {

@@ -16,6 +16,7 @@
 //! stores (`mem`, `etcd`) hold no protocol. Every wait is driven by a change
 //! of the followed state, never by polling.
 
+pub mod actions;
 pub mod coordinator;
 pub mod dare;
 pub mod etcd;

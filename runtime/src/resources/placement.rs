@@ -94,6 +94,13 @@ pub enum Change {
     GroupFailed {
         node: NodeId,
     },
+    /// An operator moves a group (`hacmp move`) off the node holding it:
+    /// to `to` when that node may hold it, else (no `to`) to the node the
+    /// group's policy picks among the others.
+    Moved {
+        from: NodeId,
+        to: Option<NodeId>,
+    },
     /// A node lost a network (every adapter of it there is down): its
     /// groups that need the network move.
     NetworkDown {
@@ -128,6 +135,10 @@ pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
             }
         }
         EventKind::GroupFailure { .. } => Change::GroupFailed { node: r.location },
+        EventKind::GroupMove { to, .. } => Change::Moved {
+            from: r.location,
+            to,
+        },
         EventKind::NetworkDown { .. } => Change::NetworkDown { node: r.location },
         EventKind::Dare {
             resources: true, ..
@@ -162,7 +173,9 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
     let (live, change) = change_of(ev);
     let r = &ev.event.request;
     let failed = match &r.kind {
-        EventKind::GroupFailure { group } => Some(group.as_str()),
+        EventKind::GroupFailure { group } | EventKind::GroupMove { group, .. } => {
+            Some(group.as_str())
+        }
         _ => None,
     };
     let before = networks_after(res, before, r, change);
@@ -216,9 +229,11 @@ fn place_group(
     after: &Placement,
 ) -> Place {
     let prev = before.get(&g.name);
-    // A node where this group just failed may not hold it.
+    // A node where this group just failed, or that an operator moves it
+    // off, may not hold it.
+    let named = failed_group == Some(g.name.as_str());
     let barred = match change {
-        Change::GroupFailed { node } if failed_group == Some(g.name.as_str()) => Some(node),
+        Change::GroupFailed { node } | Change::Moved { from: node, .. } if named => Some(node),
         _ => None,
     };
     let net = g.network();
@@ -244,6 +259,18 @@ fn place_group(
         .all(|d| res.group(d).is_none() || matches!(after.get(d), Place::Online { .. }));
     if !deps_online {
         return Place::Offline;
+    }
+    if let Change::Moved { to: Some(t), .. } = change {
+        if named && g.policy != Policy::Concurrent {
+            // The node named, if it may hold the group; else it stays.
+            let free =
+                g.policy != Policy::Rotating || !busy(res, before, after, t, net) || prev.holds(t);
+            return if eligible.contains(&t) && free {
+                Place::one(t)
+            } else {
+                prev.clone()
+            };
+        }
     }
     if g.policy == Policy::Concurrent {
         return if eligible.is_empty() {

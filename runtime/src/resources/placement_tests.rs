@@ -317,6 +317,62 @@ fn a_failed_group_moves_off_its_node() {
     assert_eq!(r.on("rg"), 2);
 }
 
+impl Run {
+    fn moved(&mut self, g: &str, to: Option<NodeId>) -> NodeId {
+        let from = self.on(g);
+        self.p = place(
+            &self.res,
+            &self.p,
+            &self.live,
+            Change::Moved { from, to },
+            Some(g),
+        );
+        self.on(g)
+    }
+}
+
+#[test]
+fn an_operator_moves_a_group_where_told_or_where_its_policy_says() {
+    let mut r = Run::new(res(vec![
+        group("rg", Policy::Cascading, &[1, 2, 3]),
+        group("other", Policy::Cascading, &[1, 2, 3]),
+    ]));
+    r.join(1).join(2).join(3);
+    assert_eq!(r.moved("rg", Some(3)), 3);
+    assert_eq!(r.on("other"), 1, "only the group named moves");
+    assert_eq!(
+        r.moved("rg", None),
+        1,
+        "the first of the others in its list"
+    );
+    assert_eq!(
+        r.moved("rg", Some(4)),
+        1,
+        "a node not in its list: it stays"
+    );
+    r.fail(2);
+    assert_eq!(r.moved("rg", Some(2)), 1, "a node that is down: it stays");
+    // Moved off its home node, a group with fallback stays until its home
+    // node rejoins.
+    assert_eq!(r.moved("rg", Some(3)), 3);
+    assert_eq!(r.join(2).on("rg"), 3);
+    assert_eq!(r.fail(1).join(1).on("rg"), 1);
+}
+
+#[test]
+fn a_move_never_puts_two_rotating_groups_of_a_network_on_a_node() {
+    let mut r = Run::new(res(vec![
+        group("a", Policy::Rotating, &[1, 2, 3]),
+        group("b", Policy::Rotating, &[1, 2, 3]),
+    ]));
+    r.join(1).join(2).join(3);
+    let (a, b) = (r.on("a"), r.on("b"));
+    assert_ne!(a, b);
+    assert_eq!(r.moved("a", Some(b)), a, "the node holds `b`: `a` stays");
+    let free = 6 - a - b;
+    assert_eq!(r.moved("a", None), free, "the free node");
+}
+
 // ------------------------------------------------------------ properties
 
 fn arb_site() -> impl Strategy<Value = Resources> {

@@ -1,0 +1,76 @@
+//! Operators' group actions on real etcd: three `hacmpd` on loopback run
+//! the rwho site with group `app` (an application whose start and stop
+//! mark a file per node). Without an `etcd` binary the tests skip loudly,
+//! unless `HACMP_REQUIRE_ETCD=1`.
+
+mod common;
+mod harness;
+
+use harness::*;
+
+fn app_on(url: &str) -> serde_json::Value {
+    status(url)["resource_groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "app").cloned())
+        .map_or(serde_json::Value::Null, |g| g["nodes"].clone())
+}
+
+#[test]
+fn hacmp_move_moves_a_group_and_says_why_when_it_cannot() {
+    let test = "hacmp_move_moves_a_group_and_says_why_when_it_cannot";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let _etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&_etcd);
+    let site = Site::new(base.path(), "site");
+    site.app_scripts();
+    let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    std::fs::write(
+        site.dir.join("site.toml"),
+        with_app_group(&text, &[1, 2, 3]),
+    )
+    .unwrap();
+    let _ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+    until("app on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    let out = |n: u32| site.root().join(format!("out/app-{n}")).exists();
+    assert!(out(1));
+
+    let o = hacmp(&["move", "app", "--to", "node3", "--etcd", &url]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{said}");
+    assert!(said.contains("`app` is on node 3 (TE_RG_MOVE"), "{said}");
+    assert_eq!(app_on(&url), serde_json::json!([3]));
+    assert!(out(3) && !out(1), "released on node 1, acquired on node 3");
+
+    for (args, says) in [
+        (&["move", "ap"][..], "did you mean `app`?"),
+        (&["move", "app", "--to", "3"][..], "already on node 3"),
+        (&["move", "app", "--to", "node7"][..], "no node `node7`"),
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--etcd", &url]);
+        let o = hacmp(&a);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // No node named: the first other node of its list.
+    let o = hacmp(&["move", "app", "--etcd", &url]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(app_on(&url), serde_json::json!([1]));
+    assert!(out(1) && !out(3));
+}

@@ -1,0 +1,168 @@
+//! Operators' actions on resource groups (`hacmp move`): checked against
+//! the group's state and the site it runs, refused with the reason, then
+//! queued as an event like any other (journaled, ordered, seen by every
+//! node).
+
+use hacmp_compiler::Site;
+
+use super::operator::Operator;
+use super::state::GroupState;
+use super::store::Store;
+use super::GsError;
+use crate::event::{node_list, EventKind, EventRequest, NodeId};
+use crate::resources::Place;
+
+/// A move, as queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moving {
+    pub group: String,
+    pub from: NodeId,
+    /// The node asked for (the group's policy picks when absent).
+    pub to: Option<NodeId>,
+}
+
+/// A node named by number or by its name in the site.
+pub fn node_named(site: Option<&Site>, name: &str) -> Result<NodeId, GsError> {
+    if let Ok(n) = name.parse::<NodeId>() {
+        return Ok(n);
+    }
+    let nodes = site.map(|s| s.nodes.as_slice()).unwrap_or_default();
+    if let Some(n) = nodes.iter().find(|n| n.name == name) {
+        return Ok(n.number);
+    }
+    let hint = hacmp_compiler::suggest(name, nodes.iter().map(|n| n.name.as_str()))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    Err(GsError::Refused(if site.is_some() {
+        format!("the site has no node `{name}`{hint}")
+    } else {
+        format!("`{name}` is not a node number (the group keeps no site to read names from)")
+    }))
+}
+
+/// Why `group` cannot be moved (to `to`) now, or the move to queue.
+/// `site` is the site the group runs, when it keeps its bundle.
+pub fn check_move(
+    s: &GroupState,
+    site: Option<&Site>,
+    group: &str,
+    to: Option<NodeId>,
+) -> Result<Moving, GsError> {
+    let refuse = |why: String| Err(GsError::Refused(why));
+    let Some(id) = &s.identity else {
+        return refuse("no node of the cluster is up: start it first".into());
+    };
+    if !id.value.events.iter().any(|(n, _)| n == "TE_RG_MOVE") {
+        return refuse(
+            "the site's rules have no TE_RG_MOVE rule: a move runs through it (keep the standard rules)"
+                .into(),
+        );
+    }
+    let placement = s.placement.clone().unwrap_or_default();
+    let known = || {
+        placement.groups.keys().map(String::as_str).chain(
+            site.into_iter()
+                .flat_map(|s| s.resources.groups.iter().map(|g| g.name.as_str())),
+        )
+    };
+    let Some(place) = placement.groups.get(group) else {
+        let hint = hacmp_compiler::suggest(group, known())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
+    };
+    let def = site.and_then(|s| s.resources.group(group));
+    let from = match place {
+        Place::Online { nodes } if nodes.len() == 1 && def.is_none_or(|g| g.policy != hacmp_compiler::resources::Policy::Concurrent) => nodes[0],
+        Place::Online { .. } => {
+            return refuse(format!(
+                "`{group}` is concurrent: it is online on every node of its list that is up; there is nothing to move"
+            ))
+        }
+        Place::Offline => {
+            return refuse(format!(
+                "`{group}` is offline: no node of its list may hold it now (see `hacmp status`)"
+            ))
+        }
+        Place::Stopped { by } => {
+            return refuse(format!(
+                "`{group}` is offline since node {by} stopped without takeover: it comes back when a node of its list joins"
+            ))
+        }
+    };
+    let members = s.members();
+    let list: Option<&[NodeId]> = def.map(|g| g.nodes.as_slice());
+    match to {
+        Some(t) if t == from => refuse(format!("`{group}` is already on node {t}")),
+        Some(t) if list.is_some_and(|l| !l.contains(&t)) => refuse(format!(
+            "node {t} is not in the node list of `{group}` ({})",
+            node_list(list.unwrap_or_default().iter().copied())
+        )),
+        Some(t) if !members.contains(&t) => refuse(format!(
+            "node {t} is not up (members: {})",
+            node_list(members.iter().copied())
+        )),
+        None if list.is_some_and(|l| !l.iter().any(|n| *n != from && members.contains(n))) => {
+            refuse(format!(
+                "no other node of the node list of `{group}` ({}) is up",
+                node_list(list.unwrap_or_default().iter().copied())
+            ))
+        }
+        _ => Ok(Moving {
+            group: group.to_string(),
+            from,
+            to,
+        }),
+    }
+}
+
+impl<S: Store + ?Sized> Operator<S> {
+    /// Checks a move against the group's state and the site it runs, and
+    /// queues it (TE_RG_MOVE at the node holding the group).
+    pub async fn move_group(&self, group: &str, to: Option<&str>) -> Result<Moving, GsError> {
+        let s = self.state().await?;
+        let site = self
+            .running_bundle()
+            .await?
+            .and_then(|b| serde_json::from_slice::<hacmp_compiler::Bundle>(&b).ok())
+            .filter(|b| s.identity.as_ref().is_some_and(|i| i.value.hash == b.hash))
+            .map(|b| b.site);
+        let to = to.map(|t| node_named(site.as_ref(), t)).transpose()?;
+        let m = check_move(&s, site.as_ref(), group, to)?;
+        self.enqueue(EventRequest::system(
+            EventKind::GroupMove {
+                group: m.group.clone(),
+                to: m.to,
+            },
+            m.from,
+        ))
+        .await?;
+        Ok(m)
+    }
+}
+
+/// Where a move of a group is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Queued,
+    Running {
+        seq: u64,
+    },
+    /// Neither queued nor running (done, or never queued).
+    Idle,
+}
+
+/// Where the move of `group` is.
+pub fn move_progress(s: &GroupState, group: &str) -> Progress {
+    let ours = |k: &EventKind| matches!(k, EventKind::GroupMove { group: g, .. } if g == group);
+    if let Some(c) = &s.current {
+        if ours(&c.value.event.request.kind) && !s.outcomes.contains_key(&c.value.seq) {
+            return Progress::Running { seq: c.value.seq };
+        }
+    }
+    if s.queue.values().any(|q| ours(&q.request.kind)) {
+        Progress::Queued
+    } else {
+        Progress::Idle
+    }
+}

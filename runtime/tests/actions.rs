@@ -1,0 +1,76 @@
+//! Operators' group actions on the simulated cluster: `hacmp move` as the
+//! group services carry it (checked, queued, run as TE_RG_MOVE).
+
+mod common;
+
+use common::*;
+use hacmp_runtime::gs::GsError;
+use hacmp_runtime::resources::Place;
+use hacmp_runtime::Outcome;
+
+fn ha_web() -> hacmp_runtime::cluster::Cluster {
+    sim_cluster(
+        bundle_of(&repo().join("examples/ha-web/site.toml"), |_| {}),
+        vec![],
+    )
+}
+
+/// The nodes holding any resource of `web`.
+fn holders(c: &hacmp_runtime::cluster::Cluster) -> Vec<u32> {
+    let g = c.bundle().site.resources.group("web").unwrap();
+    c.agent().holders(g).into_keys().collect()
+}
+
+async fn web(c: &hacmp_runtime::cluster::Cluster) -> Place {
+    let s = c.operator().state().await.unwrap();
+    s.placement.unwrap_or_default().get("web").clone()
+}
+
+fn refused(r: Result<hacmp_runtime::gs::actions::Moving, GsError>) -> String {
+    match r {
+        Err(GsError::Refused(why)) => why,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_moves_where_the_operator_says_and_a_move_that_cannot_be_is_refused() {
+    let mut c = ha_web();
+    for n in 1..=3 {
+        c.start(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Online { nodes: vec![1] });
+    let op = c.operator();
+
+    let m = op.move_group("web", Some("node3")).await.unwrap();
+    assert_eq!((m.from, m.to), (1, Some(3)));
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Online { nodes: vec![3] });
+    assert_eq!(holders(&c), [3]);
+    let e = events(c.journal()).pop().unwrap();
+    assert_eq!((e.name.as_str(), e.location), ("TE_RG_MOVE", 1));
+    assert_eq!(e.outcome, Some(Outcome::Completed));
+
+    // Without a node: where the policy puts it among the others.
+    op.move_group("web", None).await.unwrap();
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Online { nodes: vec![1] });
+    assert_eq!(holders(&c), [1]);
+
+    let why = refused(op.move_group("webb", Some("2")).await);
+    assert!(why.contains("did you mean `web`?"), "{why}");
+    let why = refused(op.move_group("web", Some("1")).await);
+    assert!(why.contains("already on node 1"), "{why}");
+    let why = refused(op.move_group("web", Some("node9")).await);
+    assert!(why.contains("no node `node9`"), "{why}");
+    c.crash(2);
+    c.wait_idle().await.unwrap();
+    let why = refused(op.move_group("web", Some("2")).await);
+    assert!(why.contains("node 2 is not up"), "{why}");
+    c.crash(3);
+    c.wait_idle().await.unwrap();
+    let why = refused(op.move_group("web", None).await);
+    assert!(why.contains("no other node"), "{why}");
+    assert_eq!(holders(&c), [1], "nothing moved");
+}
