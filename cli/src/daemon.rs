@@ -118,12 +118,22 @@ pub fn run(args: &DaemonArgs) -> u8 {
             return e.code;
         }
     };
-    let bundle = Arc::new(loaded.bundle);
     let trusted = hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone());
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("hacmp-state/node{}", args.node)));
+    let given_hash = loaded.bundle.hash.clone();
+    let (loaded, why) = crate::kept::choose(&args.site, loaded, &state_dir, &trusted);
+    if let Some(why) = why {
+        tracing::warn!(node = args.node, "{why}");
+    }
+    let from_kept = loaded.bundle.hash != given_hash;
+    let bundle = Arc::new(loaded.bundle);
     // A bundle file runs only if a trusted key signed it (its own site may
     // make it a lab's: it is root's file on this node). A site file is
     // compiled here from root's files: nothing to vouch for.
-    if args.site.extension().is_some_and(|e| e == "json") {
+    if args.site.extension().is_some_and(|e| e == "json") && !from_kept {
         match hacmp_compiler::signing::admit(&bundle, &bundle.site, &trusted) {
             Ok(how) => tracing::info!(node = args.node, "bundle `{}`: {how}", args.site.display()),
             Err(e) => {
@@ -146,10 +156,6 @@ pub fn run(args: &DaemonArgs) -> u8 {
             return 2;
         }
     }
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("hacmp-state/node{}", args.node)));
     let journal = match Journal::in_dir(&state_dir) {
         Ok(j) => j,
         Err(e) => {
@@ -160,6 +166,13 @@ pub fn run(args: &DaemonArgs) -> u8 {
             return 2;
         }
     };
+    if let Err(e) = crate::kept::keep(&state_dir, &bundle) {
+        tracing::warn!(
+            node = args.node,
+            "cannot keep the bundle in `{}`: {e}",
+            state_dir.display()
+        );
+    }
     // What the last run left unfinished on this node is closed as
     // interrupted: its commands were killed with the daemon.
     for b in journal.close_interrupted(args.node) {
@@ -308,6 +321,24 @@ async fn serve(
             stats: stats.clone(),
         }
     };
+    // Each bundle a deploy switches this node to is kept: a restart
+    // starts from it.
+    let keeper = {
+        let (mut bundles, dir, node) = (manager.bundles(), state_dir.clone(), args.node);
+        tokio::spawn(async move {
+            while bundles.changed().await.is_ok() {
+                let b = bundles.borrow_and_update().clone();
+                if let Err(e) = crate::kept::keep(&dir, &b) {
+                    tracing::warn!(
+                        node,
+                        "cannot keep bundle {} in `{}`: {e}",
+                        &b.hash[..12],
+                        dir.display()
+                    );
+                }
+            }
+        })
+    };
     let agent = tokio::spawn(watchers(
         manager.bundles(),
         args.node,
@@ -349,6 +380,7 @@ async fn serve(
     let _ = agent_stop.send(true);
     let _ = agent.await;
     signals.abort();
+    keeper.abort();
     shared.shutdown();
     match result {
         Ok(Exit::Left) => {

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod html;
 pub mod http;
 pub mod init;
+pub mod kept;
 pub mod key;
 pub mod lint;
 pub mod ops;

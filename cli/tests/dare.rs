@@ -215,9 +215,26 @@ fn deploy_adds_a_node_and_moves_a_group_while_events_are_queued() {
     let mut d4 = Daemon::spawn_at(&new, 4, &url, base.path(), &["--no-monitor"], None);
     d4.until("node 4's node-up", 40, |d| d.has("TE_JOIN_NODE", 4));
     until_idle(&url, &[1, 2, 3, 4], 60);
-    // Node 3 restarted with the old site is refused, told how to fetch.
+    // Node 3 restarted with its old site file starts with the bundle it
+    // ran last, kept in its state directory, and joins.
     ds[2].kill9();
     until_idle(&url, &[1, 2, 4], 60);
+    let again = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    again.until("node 3's new node-up", 40, |d| {
+        d.count("TE_JOIN_NODE", 3) >= 2
+    });
+    until_idle(&url, &[1, 2, 3, 4], 60);
+    let log = again.log();
+    assert!(
+        log.contains("starting with the bundle this node ran last")
+            && log.contains("which is older"),
+        "{log}"
+    );
+    // Without what it kept, the same file is refused, told how to fetch.
+    ds.push(again);
+    ds[3].kill9();
+    until_idle(&url, &[1, 2, 4], 60);
+    std::fs::remove_file(base.path().join("node3/bundle.json")).unwrap();
     let mut stale = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
     assert_eq!(stale.wait_exit(30), Some(1), "refused");
     let log = stale.log();
