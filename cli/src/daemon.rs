@@ -84,7 +84,12 @@ pub struct DaemonArgs {
     /// The public keys (`*.pub`) whose signature a bundle must carry to be
     /// staged, switched to or run; root's, writable by root only. Read
     /// again at each deploy.
-    #[arg(long, value_name = "DIR", default_value = hacmp_compiler::signing::TRUSTED_KEYS)]
+    #[arg(
+        long,
+        env = "HACMP_TRUSTED_KEYS",
+        value_name = "DIR",
+        default_value = hacmp_compiler::signing::TRUSTED_KEYS
+    )]
     pub trusted_keys: PathBuf,
 }
 

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod bundle;
 pub mod compile;
+pub mod config;
 pub mod daemon;
 pub mod deploy;
 pub mod em;

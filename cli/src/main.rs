@@ -103,6 +103,10 @@ fn man(out: &std::path::Path) -> u8 {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = hacmp_cli::config::apply() {
+        eprintln!("error: {e}");
+        return ExitCode::from(hacmp_cli::exit::USAGE);
+    }
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Lint(a) => lint::run_cmd(a),

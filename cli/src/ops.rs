@@ -30,7 +30,7 @@ pub struct Etcd {
     #[arg(long, env = "HACMP_ETCD", value_delimiter = ',', required = true)]
     pub etcd: Vec<String>,
     /// Cluster id (the site's `[cluster] id`).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "HACMP_CLUSTER", default_value_t = 1)]
     pub cluster: u32,
     /// Give up after this long (etcd unreachable).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]

@@ -388,3 +388,43 @@ fn every_command_walks_the_exit_table() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `HACMP_CONFIG` gives every command its etcd (here one that refuses
+/// connections: the command reaches for it and says so); a flag wins over
+/// the file; a file that does not parse is located, exit 2.
+#[test]
+fn the_operator_configuration_names_etcd_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("hacmp.toml");
+    std::fs::write(&conf, "etcd = [\"http://127.0.0.1:1\"]\ncluster = 4\n").unwrap();
+    let with = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args(args)
+            .env("HACMP_CONFIG", &conf)
+            .env_remove("HACMP_ETCD")
+            .output()
+            .unwrap()
+    };
+    let o = with(&["status", "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("127.0.0.1:1"), "{}", stderr(&o));
+    let o = with(&["status", "--etcd", "http://127.0.0.1:2", "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("127.0.0.1:2") && !stderr(&o).contains("127.0.0.1:1"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&conf, "cluster = 4\netc = [\"x\"]\n").unwrap();
+    let o = with(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("hacmp.toml:2:1:") && stderr(&o).contains("unknown field `etc`"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(&conf).unwrap();
+    let o = with(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("hacmp.toml"), "{}", stderr(&o));
+}

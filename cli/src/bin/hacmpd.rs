@@ -12,5 +12,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = hacmp_cli::config::apply() {
+        eprintln!("hacmpd: {e}");
+        return ExitCode::from(hacmp_cli::exit::USAGE);
+    }
     ExitCode::from(daemon::run(&Cli::parse().args))
 }
