@@ -77,15 +77,35 @@ async fn answer<S: hacmp_runtime::gs::store::Store>(
     match (path, pages) {
         ("/metrics", _) => {
             let view = manager.group().view().await.ok();
+            let status = manager.status();
+            let bundle = manager.bundle();
+            let held = manager.groups();
             let gauges = Gauges {
+                node: status.node,
                 members: view.as_ref().map_or(0, |v| v.members.len()),
                 queued: manager.group().queued().await.unwrap_or(0),
-                state: manager.state().as_str(),
-                groups: manager
-                    .groups()
-                    .into_iter()
-                    .map(|(g, s)| (g, s.as_str()))
+                state: status.state,
+                // Every group this node may hold: offline ones too.
+                groups: bundle
+                    .site
+                    .resources
+                    .groups
+                    .iter()
+                    .filter(|g| g.nodes.contains(&status.node))
+                    .map(|g| {
+                        let s = held.get(&g.name).copied();
+                        (g.name.clone(), s.map_or("offline", |s| s.as_str()))
+                    })
                     .collect(),
+                waiting: status.failure.map(|f| (f.seq, f.event)),
+                restarts: manager.monitor_restarts(),
+                bundle: (
+                    bundle.hash[..bundle.hash.len().min(12)].to_string(),
+                    bundle
+                        .signature
+                        .as_ref()
+                        .map_or_else(String::new, |s| s.by.clone()),
+                ),
                 armed: (
                     seen.agent.armed.load(Relaxed),
                     seen.agent.disarmed.load(Relaxed),
@@ -98,7 +118,7 @@ async fn answer<S: hacmp_runtime::gs::store::Store>(
             };
             reply(
                 200,
-                "text/plain; version=0.0.4",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 seen.metrics.render(&gauges),
             )
         }

@@ -449,8 +449,24 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
     );
     let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
     until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
-    let d3 = Daemon::spawn(&site, 3, &url, base.path(), &["--no-monitor"]);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let d3 = Daemon::spawn(
+        &site,
+        3,
+        &url,
+        base.path(),
+        &["--no-monitor", "--metrics", &metrics],
+    );
     until("node 3", 30, || d3.has("TE_JOIN_NODE", 3));
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(scrape().contains("hacmp_operator_wait{node=\"3\"} 0"));
     assert_eq!(
         hacmp(&[
             "raise",
@@ -478,6 +494,15 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
         "{text}"
     );
     let seq = status(&url)["current"]["seq"].as_u64().unwrap().to_string();
+    // What an alert fires on: the node waits for an operator, on that event.
+    let text = scrape();
+    assert!(text.contains("hacmp_operator_wait{node=\"3\"} 1"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "hacmp_operator_wait_event{{node=\"3\",seq=\"{seq}\",event=\"UE_PGMRWHO_DOWN\"}} 1"
+        )),
+        "{text}"
+    );
     // A resume for a node that is not waiting is refused.
     assert_eq!(
         hacmp(&["resume", &seq, "rerun", "--node", "1", "--etcd", &url])
@@ -496,6 +521,12 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
     });
     let e = d3.event("UE_PGMRWHO_DOWN", 1);
     assert_eq!(e["outcome"], "completed");
+    let text = scrape();
+    assert!(text.contains("hacmp_operator_wait{node=\"3\"} 0"), "{text}");
+    assert!(
+        text.contains("hacmp_command_failures_total{event=\"UE_PGMRWHO_DOWN\"} 1"),
+        "{text}"
+    );
     let decisions: Vec<&Value> = e["records"]
         .as_array()
         .unwrap()
@@ -624,10 +655,24 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
             .any(|s| s.metric == "hacmp_command_duration_seconds"),
         "{body}"
     );
+    // OpenMetrics: a counter's family is named without `_total`.
     assert_eq!(
-        scrape.docs.get("hacmp_events_total").map(String::as_str),
+        scrape.docs.get("hacmp_events").map(String::as_str),
         Some("Events that ended on this node, by name and outcome.")
     );
+    // Every state is a series; nothing waits for an operator.
+    for s in ["init", "stable", "rp_running", "barrier", "done"] {
+        assert!(
+            value("hacmp_node_state", &[("state", s)]).is_some(),
+            "{s}: {body}"
+        );
+    }
+    assert_eq!(
+        value("hacmp_operator_wait", &[("node", "1")]),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(value("hacmp_build_info", &[]), Some(1.0), "{body}");
     assert!(get("/other").starts_with("HTTP/1.0 404"));
     assert!(
         get("/status.json").starts_with("HTTP/1.0 404"),

@@ -26,6 +26,19 @@ pub enum ManagerState {
 }
 
 impl ManagerState {
+    /// Every state, in the order of a node's life.
+    pub const ALL: [ManagerState; 9] = [
+        ManagerState::Init,
+        ManagerState::Joining,
+        ManagerState::Stable,
+        ManagerState::Unstable,
+        ManagerState::Voting,
+        ManagerState::RpRunning,
+        ManagerState::Barrier,
+        ManagerState::Cbarrier,
+        ManagerState::Done,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ManagerState::Init => "init",

@@ -236,7 +236,8 @@ impl<G: GroupServices> Manager<G> {
         self.published.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    fn status(&self) -> NodeStatus {
+    /// What this node shows operators now.
+    pub fn status(&self) -> NodeStatus {
         let s = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         NodeStatus {
             node: self.cfg.node,
@@ -261,6 +262,11 @@ impl<G: GroupServices> Manager<G> {
     /// cancel, touches them again.
     pub fn crash(&self) {
         self.resources.crash();
+    }
+
+    /// Monitor restarts in place by (group, resource), since it started.
+    pub fn monitor_restarts(&self) -> std::collections::BTreeMap<(String, String), u64> {
+        self.resources.restarts()
     }
 
     /// The resource groups this node may hold, as it stands now.

@@ -65,6 +65,9 @@ pub struct NodeResources {
     busy: tokio::sync::Mutex<()>,
     /// Failed checks in a row, by (group, resource).
     failures: Mutex<BTreeMap<(String, String), u32>>,
+    /// Restarts in place by (group, resource), since the node started
+    /// (for the metrics).
+    restarts: Mutex<BTreeMap<(String, String), u64>>,
     /// Out of the group: nothing is acquired until it joins again.
     fenced: std::sync::atomic::AtomicBool,
     /// The node crashed (simulated nodes): its machine is gone with what
@@ -92,6 +95,7 @@ impl NodeResources {
             state: Mutex::new(BTreeMap::new()),
             busy: tokio::sync::Mutex::new(()),
             failures: Mutex::new(BTreeMap::new()),
+            restarts: Mutex::new(BTreeMap::new()),
             fenced: std::sync::atomic::AtomicBool::new(false),
             dead: std::sync::atomic::AtomicBool::new(false),
         }
@@ -166,6 +170,12 @@ impl NodeResources {
             Some(&r.name),
             &format!("{why}: restarting ({n} of {restarts})"),
         );
+        *self
+            .restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((g.name.clone(), r.name.clone()))
+            .or_default() += 1;
         if let Err(e) = self.agent.stop(&ctx, r).await {
             report(&g.name, Some(&r.name), &format!("stop failed: {e}"));
         }
@@ -174,6 +184,14 @@ impl NodeResources {
             Err(e) => report(&g.name, Some(&r.name), &format!("start failed: {e}")),
         }
         Verdict::Restarted(n)
+    }
+
+    /// Restarts in place by (group, resource), since the node started.
+    pub fn restarts(&self) -> BTreeMap<(String, String), u64> {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn failures_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), u32>> {
