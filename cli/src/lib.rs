@@ -50,9 +50,9 @@ pub fn colour(is_terminal: bool) -> bool {
 }
 
 /// Writes to standard output; a pipe closed early (`hacmp sim … | head`)
-/// ends the output quietly instead of a panic.
-pub fn print_out(text: &str) {
+/// ends the output quietly instead of a panic. Whether it was written.
+pub fn print_out(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_ok()
 }

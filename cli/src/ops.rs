@@ -293,7 +293,10 @@ pub fn status(args: &StatusArgs) -> u8 {
             Err(f) => format!("cannot read the cluster now: {}\n", f.message()),
         };
         let clear = if tty { "\x1b[H\x1b[2J" } else { "\n" };
-        crate::print_out(&format!("{clear}{screen}"));
+        // Nobody reads any more (`| head` closed the pipe): done.
+        if !crate::print_out(&format!("{clear}{screen}")) {
+            return exit::OK;
+        }
         std::thread::sleep(args.interval);
     }
 }

@@ -216,11 +216,13 @@ pub fn run(args: &SimArgs) -> u8 {
         (ending, happened, events)
     });
     match args.format {
-        SimFormat::Human => crate::print_out(&crate::timeline::render_with(
-            &events,
-            &happened,
-            crate::timeline::Style::for_stdout(args.width),
-        )),
+        SimFormat::Human => {
+            crate::print_out(&crate::timeline::render_with(
+                &events,
+                &happened,
+                crate::timeline::Style::for_stdout(args.width),
+            ));
+        }
         SimFormat::Json => {
             // Each event with its groups as it left them (state and node).
             let after = hacmp_runtime::resources::view::after_events(&events);

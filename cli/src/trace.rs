@@ -186,7 +186,9 @@ pub fn journal(args: &JournalArgs) -> u8 {
                 return crate::exit::USAGE;
             }
         }
-        None => crate::print_out(&text),
+        None => {
+            crate::print_out(&text);
+        }
     }
     crate::exit::OK
 }

@@ -693,8 +693,17 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
         assert!(n > 0, "the watch ended: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    let _ = watch.kill();
-    let _ = watch.wait();
+    // The reader goes away (`| head`): the watch ends by itself, 0.
+    drop(out);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(std::time::Instant::now() < end, "the watch outlived its reader");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
 }
 
 /// The dead man switch (`--deadman`), on a plain file standing for
