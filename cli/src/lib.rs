@@ -54,5 +54,7 @@ pub fn colour(is_terminal: bool) -> bool {
 pub fn print_out(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_ok()
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }

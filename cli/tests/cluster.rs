@@ -700,7 +700,10 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
         if let Some(s) = watch.try_wait().unwrap() {
             break s.code();
         }
-        assert!(std::time::Instant::now() < end, "the watch outlived its reader");
+        assert!(
+            std::time::Instant::now() < end,
+            "the watch outlived its reader"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));

@@ -1132,3 +1132,53 @@ fn a_move_in_the_simulator_puts_the_group_where_it_was_told() {
         "{err}"
     );
 }
+
+/// `hacmp sim --real` with a command that fails under `wait`: nobody but
+/// an operator could resume it, so the run ends at once, says who waits
+/// and how to resume, and exits 1 (as a simulation does), instead of
+/// waiting for the scenario's limit.
+#[test]
+fn a_real_run_with_a_failed_command_reports_it_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("site");
+    common::copy_tree(&repo().join("examples/rwho"), &site_dir);
+    let script = site_dir.join("root/usr/sbin/cluster/local/rwho_msg_remote");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'cannot reach the message service' >&2\nexit 2\n",
+    )
+    .unwrap();
+    let sc = scenario_on(
+        &site_dir.join("site.toml"),
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2]\n[[at]]\ntime = \"1s\"\nraise = { event = \"UE_PGMRWHO_DOWN\", location = 1 }\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["sim", "--real", &sc])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read to the end on a thread: the run must end by itself.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        let _ = tx.send(s);
+    });
+    let err = match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("hacmp sim --real did not end");
+        }
+    };
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("did not settle"), "{err}");
+    assert!(
+        err.contains("exit 2 (expected 0)") && err.contains("hacmp resume"),
+        "{err}"
+    );
+}

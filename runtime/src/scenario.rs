@@ -522,7 +522,17 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
         if next_time.is_none() && waiting.is_empty() {
             break;
         }
+        // With real commands a wait for an operator ends the run (nobody
+        // else will decide), unless the scenario still holds a resume.
+        let resume_left = timed
+            .clone()
+            .map(|(_, i)| i)
+            .chain(waiting.iter().copied())
+            .any(|i| scenario.timeline[i].resume.is_some());
         tokio::select! {
+            _ = operator_wait(c), if real && !resume_left => {
+                return Ending::Stuck(stuck_report(c, real).await);
+            }
             _ = tokio::time::sleep_until(next_time.unwrap_or(t0 + limit)), if next_time.is_some() => {
                 if let Some((_, i)) = timed.next() {
                     apply(c, &scenario.timeline[i], log, &mut engines, &scenario.deploys).await;
@@ -548,9 +558,29 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
         }
     }
     let remaining = (t0 + limit).saturating_duration_since(Instant::now());
-    match tokio::time::timeout(remaining, settled(c)).await {
-        Ok(_) => Ending::Idle,
-        Err(_) => Ending::Stuck(stuck_report(c, real).await),
+    tokio::select! {
+        r = tokio::time::timeout(remaining, settled(c)) => match r {
+            Ok(_) => Ending::Idle,
+            Err(_) => Ending::Stuck(stuck_report(c, real).await),
+        },
+        _ = operator_wait(c), if real => Ending::Stuck(stuck_report(c, real).await),
+    }
+}
+
+/// Returns once a node waits for an operator's decision. Looked at every
+/// 100 ms: what a node shows is published after its failure record, so
+/// the journal alone cannot say it waits.
+async fn operator_wait(c: &Cluster) {
+    loop {
+        if c.statuses()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.failure.is_some())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
