@@ -15,7 +15,7 @@ use hacmp_runtime::gs::actions::{move_progress, Progress};
 use hacmp_runtime::resources::Place;
 
 use crate::exit;
-use crate::ops::{failed, with_operator, Etcd, Failed};
+use crate::ops::{failed, with_operator, Etcd};
 
 #[derive(Args, Debug)]
 pub struct MoveArgs {
@@ -64,55 +64,43 @@ pub fn move_group(args: &MoveArgs) -> u8 {
         return exit::OK;
     }
     let t0 = Instant::now();
-    let end = t0 + args.wait;
     let mut seq = None;
-    loop {
-        let read = with_operator(&args.etcd, async |op| op.state().await.map_err(failed));
-        match read {
-            Ok(s) => match move_progress(&s, &m.group) {
-                Progress::Running { seq: n } => seq = Some(n),
-                Progress::Queued => {}
-                Progress::Idle => {
-                    let placement = s.placement.clone().unwrap_or_default();
-                    let now = placement.get(&m.group);
-                    let event = seq.map_or_else(
-                        || "TE_RG_MOVE".to_string(),
-                        |n| match s.outcomes.get(&n) {
-                            Some(o) => format!("TE_RG_MOVE #{n} {}", o.as_str()),
-                            None => format!("TE_RG_MOVE #{n}"),
-                        },
-                    );
-                    let moved = !now.holds(m.from)
-                        && matches!(now, Place::Online { .. })
-                        && m.to.is_none_or(|t| now.holds(t));
-                    return if moved {
-                        println!(
-                            "`{}` is {} ({event} after {})",
-                            m.group,
-                            shown(now),
-                            hacmp_stdlib::Duration(t0.elapsed())
-                        );
-                        exit::OK
-                    } else {
-                        eprintln!(
-                            "error: `{}` did not move: it is {} after {event} (see `hacmp status` and the event's journal)",
-                            m.group,
-                            shown(now)
-                        );
-                        exit::FINDINGS
-                    };
-                }
+    crate::ops::until_done(&args.etcd, args.wait, "the move", |s| {
+        match move_progress(s, &m.group) {
+            Progress::Running { seq: n } => {
+                seq = Some(n);
+                return None;
+            }
+            Progress::Queued => return None,
+            Progress::Idle => {}
+        }
+        let placement = s.placement.clone().unwrap_or_default();
+        let now = placement.get(&m.group);
+        let event = seq.map_or_else(
+            || "TE_RG_MOVE".to_string(),
+            |n| match s.outcomes.get(&n) {
+                Some(o) => format!("TE_RG_MOVE #{n} {}", o.as_str()),
+                None => format!("TE_RG_MOVE #{n}"),
             },
-            Err(Failed::Unreachable(why)) => eprintln!("warning: {why}; trying again"),
-            Err(f) => return f.report(),
-        }
-        if Instant::now() >= end {
-            eprintln!(
-                "error: the move is still queued or running after {} (see `hacmp status`)",
-                hacmp_stdlib::Duration(args.wait)
+        );
+        let moved = !now.holds(m.from)
+            && matches!(now, Place::Online { .. })
+            && m.to.is_none_or(|t| now.holds(t));
+        Some(if moved {
+            println!(
+                "`{}` is {} ({event} after {})",
+                m.group,
+                shown(now),
+                hacmp_stdlib::Duration(t0.elapsed())
             );
-            return exit::FINDINGS;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            exit::OK
+        } else {
+            eprintln!(
+                "error: `{}` did not move: it is {} after {event} (see `hacmp status` and the event's journal)",
+                m.group,
+                shown(now)
+            );
+            exit::FINDINGS
+        })
+    })
 }

@@ -21,7 +21,7 @@ use hacmp_runtime::gs::state::GroupState;
 use hacmp_runtime::resources::{place, Change, Place, Placement};
 
 use crate::exit;
-use crate::ops::{failed, with_operator, Etcd, Failed};
+use crate::ops::{failed, with_operator, Etcd};
 
 #[derive(Args, Debug)]
 pub struct DeployArgs {
@@ -257,40 +257,26 @@ pub fn deploy(args: &DeployArgs) -> u8 {
     if args.no_wait {
         return exit::OK;
     }
-    let end = Instant::now() + args.wait;
-    loop {
-        let read = with_operator(&args.etcd, async |op| op.state().await.map_err(failed));
-        match read {
-            Ok(s) if !pending(&s, &hash) => {
-                return if switched(&s, &hash) {
-                    println!(
-                        "every member ({}) runs bundle {} after {}",
-                        hacmp_runtime::event::node_list(s.members().iter().copied()),
-                        short(&hash),
-                        hacmp_stdlib::Duration(t0.elapsed())
-                    );
-                    exit::OK
-                } else {
-                    eprintln!(
-                        "error: the reconfiguration did not complete: the cluster stays on bundle {} (see `hacmp status` and the journals of the reconfiguration events)",
-                        short(&s.identity.as_ref().map_or(running.clone(), |i| i.value.hash.clone()))
-                    );
-                    exit::FINDINGS
-                };
-            }
-            Ok(_) => {}
-            Err(Failed::Unreachable(why)) => eprintln!("warning: {why}; trying again"),
-            Err(f) => return f.report(),
+    crate::ops::until_done(&args.etcd, args.wait, "the reconfiguration", |s| {
+        if pending(s, &hash) {
+            return None;
         }
-        if Instant::now() >= end {
-            eprintln!(
-                "error: the reconfiguration is still queued or running after {} (see `hacmp status`)",
-                hacmp_stdlib::Duration(args.wait)
+        Some(if switched(s, &hash) {
+            println!(
+                "every member ({}) runs bundle {} after {}",
+                hacmp_runtime::event::node_list(s.members().iter().copied()),
+                short(&hash),
+                hacmp_stdlib::Duration(t0.elapsed())
             );
-            return exit::FINDINGS;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            exit::OK
+        } else {
+            eprintln!(
+                "error: the reconfiguration did not complete: the cluster stays on bundle {} (see `hacmp status` and the journals of the reconfiguration events)",
+                short(&s.identity.as_ref().map_or(running.clone(), |i| i.value.hash.clone()))
+            );
+            exit::FINDINGS
+        })
+    })
 }
 
 pub fn fetch(args: &FetchArgs) -> u8 {

@@ -163,6 +163,38 @@ pub(crate) fn failed(e: GsError) -> Failed {
     }
 }
 
+/// Reads the group every 100 ms until `done` gives an exit status (it
+/// says why), for at most `wait` (then: `what` is still queued or
+/// running, 1). An etcd that cannot be reached for a moment is tried
+/// again; other errors end it.
+pub(crate) fn until_done(
+    e: &Etcd,
+    wait: Duration,
+    what: &str,
+    mut done: impl FnMut(&GroupState) -> Option<u8>,
+) -> u8 {
+    let end = std::time::Instant::now() + wait;
+    loop {
+        match with_operator(e, async |op| op.state().await.map_err(failed)) {
+            Ok(s) => {
+                if let Some(code) = done(&s) {
+                    return code;
+                }
+            }
+            Err(Failed::Unreachable(why)) => eprintln!("warning: {why}; trying again"),
+            Err(f) => return f.report(),
+        }
+        if std::time::Instant::now() >= end {
+            eprintln!(
+                "error: {what} is still queued or running after {} (see `hacmp status`)",
+                hacmp_stdlib::Duration(wait)
+            );
+            return exit::FINDINGS;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Runs an operator command against etcd within the timeout.
 pub(crate) fn with_operator<T>(
     e: &Etcd,
