@@ -278,8 +278,45 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
         .as_ref()
         .map(|p| hacmp_runtime::resources::view::views(p, &states))
         .unwrap_or_default();
+    // Every node of the site, up or not: a node that died stays listed.
+    let waiting: std::collections::BTreeMap<u32, u64> = statuses
+        .iter()
+        .filter_map(|n| Some((n.node, n.failure.as_ref()?.seq)))
+        .collect();
+    let (members, joining) = (s.members(), s.joining());
+    let site_nodes: Vec<serde_json::Value> = s
+        .identity
+        .as_ref()
+        .map(|i| {
+            let mut nodes = i.value.nodes.clone();
+            nodes.extend(s.alive.keys().filter(|n| !i.value.nodes.contains(n)));
+            nodes
+                .into_iter()
+                .map(|n| {
+                    let state = if members.contains(&n) {
+                        "up"
+                    } else if joining.contains(&n) {
+                        "joining"
+                    } else if s.alive.contains_key(&n) {
+                        "starting"
+                    } else {
+                        "down"
+                    };
+                    json!({
+                        "node": n,
+                        "name": i.value.node_names.get(&n),
+                        "state": state,
+                        "waiting_for_operator": waiting.get(&n),
+                        "bundle": s.alive.get(&n).map(|a| a.record.hash.clone()),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     json!({
         "group": group,
+        "cluster": s.identity.as_ref().map(|i| json!({"id": i.value.cluster, "name": i.value.name})),
+        "site_nodes": site_nodes,
         "site": s.identity.as_ref().map(|i| i.value.hash.clone()),
         "resource_groups": groups,
         "members": s.members(),
@@ -352,6 +389,41 @@ fn human(v: &serde_json::Value) -> String {
         list(&v["members"]),
         list(&v["joining"])
     );
+    // What needs an operator first, with what to type.
+    for n in v["site_nodes"].as_array().into_iter().flatten() {
+        if let Some(seq) = n["waiting_for_operator"].as_u64() {
+            out.push_str(&format!(
+                "WAITING FOR AN OPERATOR: event #{seq} on node {}: hacmp resume {seq} continue|rerun|skip|skip-and-cancel --node {}\n",
+                n["node"], n["node"]
+            ));
+        }
+    }
+    let nodes: Vec<String> = v["site_nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| match n["name"].as_str() {
+            Some(name) => format!(
+                "{name} ({}) {}",
+                n["node"],
+                n["state"].as_str().unwrap_or("")
+            ),
+            None => format!("node {} {}", n["node"], n["state"].as_str().unwrap_or("")),
+        })
+        .collect();
+    if !nodes.is_empty() {
+        let name = v["cluster"]["name"].as_str().unwrap_or("");
+        out.push_str(&format!(
+            "cluster {}{}: {}\n",
+            if name.is_empty() { "" } else { name },
+            if name.is_empty() {
+                format!("{}", v["cluster"]["id"])
+            } else {
+                format!(" (id {})", v["cluster"]["id"])
+            },
+            nodes.join(", ")
+        ));
+    }
     match v["current"].as_object() {
         Some(c) => {
             out.push_str(&format!(
@@ -538,6 +610,41 @@ pub fn raise(args: &RaiseArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cluster an operator must look at: node 3 waits for a decision,
+    /// node 2 is down, `web` is in error there.
+    #[test]
+    fn status_at_a_glance() {
+        let v = serde_json::json!({
+            "group": "clstrmgr_1",
+            "cluster": {"id": 1, "name": "prod"},
+            "site_nodes": [
+                {"node": 1, "name": "alpha", "state": "up", "waiting_for_operator": null, "bundle": "3f2a"},
+                {"node": 2, "name": "beta", "state": "down", "waiting_for_operator": null, "bundle": null},
+                {"node": 3, "name": "gamma", "state": "up", "waiting_for_operator": 17, "bundle": "3f2a"},
+            ],
+            "members": [1, 3],
+            "joining": [],
+            "current": {
+                "seq": 17, "name": "TE_FAIL_NODE", "location": 2, "membership": [1, 3],
+                "why": "the only queued event: node failure (class 2)",
+                "arrived": {"barrier 1": [1]}, "failed": [3], "ended": null
+            },
+            "nodes": [
+                {"node": 1, "state": "barrier", "seq": 17, "event": "TE_FAIL_NODE", "at": {"barrier": 1}},
+                {"node": 3, "state": "rp_running", "seq": 17, "event": "TE_FAIL_NODE",
+                 "failure": {"seq": 17, "group": 1, "command": "/usr/sbin/cluster/events/node_down",
+                             "actual": "exit 1", "expected": "0", "policy": "wait",
+                             "output_tail": ["cannot take over web-ip"]}}
+            ],
+            "resource_groups": [
+                {"name": "web", "state": "error", "nodes": [3], "on": {"3": "error"}}
+            ],
+            "queue": [],
+            "recent": [{"seq": 16, "outcome": "completed"}]
+        });
+        insta::assert_snapshot!(human(&v));
+    }
 
     #[test]
     fn status_shows_what_the_monitors_did() {

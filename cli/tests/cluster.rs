@@ -488,6 +488,19 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
     let o = hacmp(&["status", "--etcd", &url]);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(text.contains("at barrier 1: node 1"), "{text}");
+    // What needs an operator comes first; every node of the site is
+    // listed by name, the two never started as down.
+    let seq = status(&url)["current"]["seq"].as_u64().unwrap();
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l.starts_with(&format!(
+            "WAITING FOR AN OPERATOR: event #{seq} on node 3: hacmp resume {seq} continue|rerun|skip|skip-and-cancel --node 3"
+        ))),
+        "{text}"
+    );
+    assert!(
+        text.contains("node1 (1) up, node2 (2) down, node3 (3) up, node4 (4) down"),
+        "{text}"
+    );
     assert!(text.contains("STOPPED: `/usr/sbin/cluster/local/rwho_msg_remote` exit 2 (expected 0) in group 1, policy wait"), "{text}");
     assert!(
         text.contains("| cannot reach the message service"),

@@ -261,6 +261,11 @@ pub struct Identity {
     /// (name, state) of every rule.
     #[serde(default)]
     pub events: Vec<(String, i64)>,
+    /// The cluster's name, and each node's (for operators).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub node_names: std::collections::BTreeMap<NodeId, String>,
 }
 
 impl Identity {
@@ -274,6 +279,13 @@ impl Identity {
                 .rules
                 .iter()
                 .map(|r| (r.name.clone(), r.state))
+                .collect(),
+            name: bundle.site.cluster.name.clone(),
+            node_names: bundle
+                .site
+                .nodes
+                .iter()
+                .map(|n| (n.number, n.name.clone()))
                 .collect(),
         }
     }
