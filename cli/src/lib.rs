@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod em;
 pub mod explain;
 pub mod faults;
+pub mod history;
 pub mod html;
 pub mod http;
 pub mod init;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hacmp_cli::{
-    actions, compile, deploy, em, explain, faults, init, key, lint, ops, run, sim, trace,
+    actions, compile, deploy, em, explain, faults, history, init, key, lint, ops, run, sim, trace,
 };
 
 /// Cluster manager tools: check, compile and run the rules and recovery
@@ -52,6 +52,8 @@ enum Command {
     Bundle(BundleCommand),
     /// Play seeded fault schedules against the group protocol and check its invariants.
     Faults(faults::FaultsArgs),
+    /// The cluster's events from the nodes' journals, newest first, as a table.
+    History(history::HistoryArgs),
     /// Read daemons' journals: `hacmp journal trace STATE_DIR...`.
     Journal(trace::JournalArgs),
     /// Print shell completions for `hacmp` (bash, zsh, fish, elvish, powershell).
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
         Command::Raise(a) => ops::raise(a),
         Command::Faults(a) => faults::run(a),
         Command::Journal(a) => trace::journal(a),
+        Command::History(a) => history::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             // Into a buffer: a closed pipe must not panic the generator.

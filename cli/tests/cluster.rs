@@ -536,6 +536,36 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
     assert_eq!(e["outcome"], "completed");
     let text = scrape();
     assert!(text.contains("hacmp_operator_wait{node=\"3\"} 0"), "{text}");
+    // The history, from both nodes' journals: the failure on node 3 and
+    // the operator's decision in the event's row.
+    let dirs = [base.path().join("node1"), base.path().join("node3")];
+    let dirs: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    let o = hacmp(&[&["history"][..], &dirs[..]].concat());
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{table}");
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.contains(&format!("{seq}  UE_PGMRWHO_DOWN")) && row.contains("completed"),
+        "newest first: {table}"
+    );
+    assert!(
+        table.contains("node 3: /usr/sbin/cluster/local/rwho_msg_remote"),
+        "{table}"
+    );
+    assert!(table.contains("node 3: rerun"), "{table}");
+    let o = hacmp(
+        &[
+            &["history", "--format", "json", "--event", "TE_JOIN_NODE"][..],
+            &dirs[..],
+        ]
+        .concat(),
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let joins = v.as_array().unwrap();
+    assert_eq!(joins.len(), 2, "{v}");
+    assert!(joins
+        .iter()
+        .all(|r| r["event"] == "TE_JOIN_NODE" && r["outcome"] == "completed"));
     assert!(
         text.contains("hacmp_command_failures_total{event=\"UE_PGMRWHO_DOWN\"} 1"),
         "{text}"

@@ -231,6 +231,9 @@ const HACMP: &[Case] = &[
     ("faults", &["--seeds", "2"], 0, "2 seeds"),
     ("faults", &["--seeds", "many"], 2, "many"),
     ("journal", &["trace", "T/missing"], 2, "missing"),
+    ("history", &["T/state"], 0, "when (UTC)"),
+    ("history", &["T/missing"], 2, "missing"),
+    ("history", &["T/state", "--since", "soon"], 2, "soon"),
     ("completions", &["bash"], 0, "hacmp"),
     ("completions", &["tcsh"], 2, "tcsh"),
     ("man", &["--out", "T/man"], 0, ""),
@@ -346,6 +349,8 @@ fn every_command_walks_the_exit_table() {
         ),
     )
     .unwrap();
+    std::fs::create_dir(t.join("state")).unwrap();
+    std::fs::write(t.join("state/journal.jsonl"), "").unwrap();
 
     // Every command `hacmp --help` lists has a row.
     let help = stdout(&run(env!("CARGO_BIN_EXE_hacmp"), &["--help".into()]));

@@ -77,7 +77,10 @@ fn the_status_page_shows_the_cluster_and_a_raised_event() {
     let shown = dom(&chromium, &format!("http://{page}/"), &profile);
     assert!(shown.contains("clstrmgr_1"), "{shown}");
     assert!(shown.contains("members 1; joining none"), "{shown}");
-    assert!(shown.contains("node1 (1) up, node2 (2) down"), "every node of the site: {shown}");
+    assert!(
+        shown.contains("node1 (1) up, node2 (2) down"),
+        "every node of the site: {shown}"
+    );
     assert!(
         shown.contains("<ul id=\"monitors\"><li>nothing lately</li></ul>"),
         "{shown}"
