@@ -32,14 +32,6 @@ struct Config {
     trusted_keys: Option<PathBuf>,
 }
 
-/// `line:column` of a byte offset.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
-}
-
 /// Reads the configuration (the file `HACMP_CONFIG` names, else the
 /// default one if it exists) and gives each of its settings to the
 /// commands as its variable, unless that variable is set.
@@ -76,10 +68,7 @@ fn read(path: &Path) -> Result<Vec<(&'static str, String)>, String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| at("not UTF-8 text".into()))?;
-    let c: Config = toml::from_str(&text).map_err(|e| {
-        let (line, col) = line_col(&text, e.span().map_or(0, |s| s.start));
-        format!("{}:{line}:{col}: {}", path.display(), e.message())
-    })?;
+    let c: Config = toml::from_str(&text).map_err(|e| crate::located::toml(path, &text, &e))?;
     let path_var = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
     Ok([
         ("HACMP_ETCD", c.etcd.map(|e| e.join(","))),

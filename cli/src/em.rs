@@ -67,15 +67,8 @@ pub fn test(args: &TestArgs) -> u8 {
         let file = match TestFile::parse(&text) {
             Ok(f) => f,
             Err(e) => {
-                let (line, col) = e.span().map_or((1, 1), |r| {
-                    let before = &text[..r.start.min(text.len())];
-                    (
-                        before.matches('\n').count() + 1,
-                        before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
-                    )
-                });
-                eprintln!("error: {}:{line}:{col}: {}", path.display(), e.message());
-                return exit::USAGE;
+                eprintln!("error: {}", crate::located::toml(path, &text, &e));
+                return exit::FINDINGS;
             }
         };
         let (rules, catalog) = match rules_of(&file.site_path(path)) {

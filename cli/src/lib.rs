@@ -17,6 +17,7 @@ pub mod init;
 pub mod kept;
 pub mod key;
 pub mod lint;
+pub mod located;
 pub mod ops;
 pub mod run;
 pub mod serve;

@@ -85,30 +85,23 @@ pub fn run(args: &SimArgs) -> u8 {
     let mut sc = match Scenario::from_toml(&text) {
         Ok(s) => s,
         Err(e) => {
-            let (line, col) = e.span().map_or((1, 1), |r| {
-                let before = &text[..r.start.min(text.len())];
-                (
-                    before.matches('\n').count() + 1,
-                    before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
-                )
-            });
-            eprintln!(
-                "error: {}:{line}:{col}: {}",
-                args.scenario.display(),
-                e.message()
-            );
-            return exit::USAGE;
+            eprintln!("error: {}", crate::located::toml(&args.scenario, &text, &e));
+            return exit::FINDINGS;
         }
     };
-    if let Err(e) = sc.validate() {
-        eprintln!("error: {}: {e}", args.scenario.display());
-        return exit::USAGE;
+    let invalid = sc.validate();
+    if !invalid.is_empty() {
+        for (i, e) in &invalid {
+            let (line, what) = place(&text, hacmp_runtime::names::Place::Happening(*i));
+            eprintln!("error: {}:{line}:1: {what}: {e}", args.scenario.display());
+        }
+        return exit::FINDINGS;
     }
     let source = match sc.source(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.scenario.display());
-            return exit::USAGE;
+            eprintln!("error: {}:1:1: {e}", args.scenario.display());
+            return exit::FINDINGS;
         }
     };
     let loaded = match load(&source, None, None) {
@@ -142,7 +135,7 @@ pub fn run(args: &SimArgs) -> u8 {
             let (line, what) = place(&text, *at);
             eprintln!("error: {}:{line}:1: {what}: {e}", args.scenario.display());
         }
-        return exit::USAGE;
+        return exit::FINDINGS;
     }
     let rt = if args.real {
         tokio::runtime::Builder::new_multi_thread()

@@ -83,6 +83,7 @@ const HACMP: &[Case] = &[
     ("init", &["T/new"], 2, "T/new"),
     ("sim", &["examples/rwho/scenario.toml"], 0, ""),
     ("sim", &["T/stuck.toml"], 1, "hacmp resume"),
+    ("sim", &["T/bad.toml"], 1, "did you mean `crash`?"),
     ("sim", &["T/missing.toml"], 2, "missing.toml"),
     (
         "run",
@@ -349,6 +350,7 @@ fn every_command_walks_the_exit_table() {
         ),
     )
     .unwrap();
+    std::fs::write(t.join("bad.toml"), "[[at]]\ntime = \"0s\"\ncrsh = 1\n").unwrap();
     std::fs::create_dir(t.join("state")).unwrap();
     std::fs::write(t.join("state/journal.jsonl"), "").unwrap();
 

@@ -322,15 +322,38 @@ fn bad_scenarios_get_located_errors() {
     let dir = tempfile::tempdir().unwrap();
     let sc = scenario(dir.path(), "[[at]]\ntime = \"soon\"\nstart = [1]\n");
     let o = hacmp(&["sim", &sc]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("scenario.toml:3:8") && err.contains("duration"),
         "{err}"
     );
-    let sc = scenario(dir.path(), "[[at]]\ntime = \"1s\"\n");
+    // Every wrong happening at once, each at its line; a misspelt key
+    // gets the closest.
+    let sc = scenario(
+        dir.path(),
+        "[[at]]\ntime = \"1s\"\n[[at]]\ntime = \"2s\"\nwhen = { failure = true }\nstart = [1]\n",
+    );
     let o = hacmp(&["sim", &sc]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("exactly one action"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("scenario.toml:2:1: happening 1: give exactly one action"),
+        "{err}"
+    );
+    assert!(
+        err.contains("scenario.toml:4:1: happening 2: give exactly one of `time` or `when`"),
+        "{err}"
+    );
+    let sc = scenario(dir.path(), "[[at]]\ntime = \"1s\"\ncrsh = 2\n");
+    let o = hacmp(&["sim", &sc]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("scenario.toml:4:1: unknown field `crsh`")
+            && err.contains("did you mean `crash`?"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -688,7 +711,7 @@ takeover = true
          [[at]]\ntime = \"1s\"\nfail = { node = 1, group = \"web\", resource = \"htpd\", action = \"stop\" }\n",
     );
     let o = hacmp(&["sim", &sc]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("happening 1: `fail`: no resource group is named `webs`: did you mean `web`?"),
@@ -817,7 +840,7 @@ status = 1
 "#,
     );
     let o = hacmp(&["sim", &sc]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8(o.stderr).unwrap();
     for want in [
         "scenario.toml:3:1: happening 1: node 9 is not a node of the site (nodes 1–4)",

@@ -286,9 +286,12 @@ impl Errors<'_> {
     }
 }
 
-/// For serde's "unknown field `x`, expected one of `a`, `b`": the closest.
-fn did_you_mean(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or
+/// "unknown variant"): the closest.
+pub fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, rest) = rest.split_once('`')?;
     let expected = rest.split_once("expected")?.1;
     let names: Vec<&str> = expected

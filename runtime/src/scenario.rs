@@ -176,14 +176,13 @@ impl Scenario {
         }
     }
 
-    /// Checks each happening has one trigger and one action.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks each happening has one trigger and one action: every
+    /// happening that does not, by its index (0-based), with why.
+    pub fn validate(&self) -> Vec<(usize, String)> {
+        let mut wrong = Vec::new();
         for (i, h) in self.timeline.iter().enumerate() {
-            let n = i + 1;
             if h.time.is_some() == h.when.is_some() {
-                return Err(format!(
-                    "happening {n}: give exactly one of `time` or `when`"
-                ));
+                wrong.push((i, "give exactly one of `time` or `when`".to_string()));
             }
             let actions = [
                 h.start.is_some(),
@@ -200,12 +199,13 @@ impl Scenario {
                 h.move_group.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
-                return Err(format!(
-                    "happening {n}: give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move)"
+                wrong.push((
+                    i,
+                    "give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move)".to_string(),
                 ));
             }
         }
-        Ok(())
+        wrong
     }
 }
 
