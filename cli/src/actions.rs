@@ -1,17 +1,20 @@
-//! `hacmp move GROUP [--to NODE]`: an operator's move of a resource group,
-//! queued as TE_RG_MOVE at the node holding it (release there, barrier,
-//! acquire on the new node); waits for the event and says where the group
-//! ended, or why it did not move.
+//! Operators' actions on resource groups, each queued as TE_RG_MOVE
+//! (release, barrier, acquire) and waited for:
+//! - `hacmp move GROUP [--to NODE]`: off the node holding it; says where
+//!   the group ended, or why it did not move;
+//! - `hacmp offline GROUP` / `hacmp online GROUP`: an operator's word the
+//!   placement keeps, through failures, joins and a restart of the whole
+//!   cluster, until the group is brought online.
 //!
-//! Exit statuses: 0 moved (or queued, with `--no-wait`); 1 refused (the
-//! reason is said), or the event ended without moving the group; 2 usage
-//! or etcd unreachable.
+//! Exit statuses: 0 done (or queued, with `--no-wait`); 1 refused (the
+//! reason is said), or the event ended without doing it; 2 usage or etcd
+//! unreachable.
 
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use hacmp_runtime::event::node_list;
-use hacmp_runtime::gs::actions::{move_progress, Progress};
+use hacmp_runtime::gs::actions::{action_progress, Progress};
 use hacmp_runtime::resources::Place;
 
 use crate::exit;
@@ -33,6 +36,67 @@ pub struct MoveArgs {
     pub wait: Duration,
     #[command(flatten)]
     pub etcd: Etcd,
+}
+
+#[derive(Args, Debug)]
+pub struct IntentArgs {
+    /// The resource group.
+    pub group: String,
+    /// Return once the change is queued.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for its event to end.
+    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub etcd: Etcd,
+}
+
+/// `hacmp offline GROUP` (`offline`) or `hacmp online GROUP`.
+pub fn intent(args: &IntentArgs, offline: bool) -> u8 {
+    let queued = with_operator(&args.etcd, async |op| {
+        op.group_intent(&args.group, offline).await.map_err(failed)
+    });
+    let at = match queued {
+        Ok(n) => n,
+        Err(f) => return f.report(),
+    };
+    let word = if offline { "offline" } else { "online" };
+    println!("queued TE_RG_MOVE at node {at}: `{}` {word}", args.group);
+    if args.no_wait {
+        return exit::OK;
+    }
+    crate::ops::until_done(&args.etcd, args.wait, "the change", |s| {
+        if action_progress(s, &args.group) != Progress::Idle {
+            return None;
+        }
+        let placement = s.placement.clone().unwrap_or_default();
+        let now = placement.get(&args.group);
+        let done = placement.offline.contains(&args.group) == offline
+            && (!offline || *now == Place::Offline);
+        Some(if done {
+            println!(
+                "`{}` is {}{}",
+                args.group,
+                shown(now),
+                if offline {
+                    " (by an operator's word, until `hacmp online`)"
+                } else if *now == Place::Offline {
+                    ": no node of its list may hold it now"
+                } else {
+                    ""
+                }
+            );
+            exit::OK
+        } else {
+            eprintln!(
+                "error: `{}` is {} after the event (see `hacmp status` and the event's journal)",
+                args.group,
+                shown(now)
+            );
+            exit::FINDINGS
+        })
+    })
 }
 
 fn shown(p: &Place) -> String {
@@ -66,7 +130,7 @@ pub fn move_group(args: &MoveArgs) -> u8 {
     let t0 = Instant::now();
     let mut seq = None;
     crate::ops::until_done(&args.etcd, args.wait, "the move", |s| {
-        match move_progress(s, &m.group) {
+        match action_progress(s, &m.group) {
             Progress::Running { seq: n } => {
                 seq = Some(n);
                 return None;

@@ -42,6 +42,10 @@ enum Command {
     Raise(ops::RaiseArgs),
     /// Move a resource group to another node (TE_RG_MOVE), and say where it ended.
     Move(actions::MoveArgs),
+    /// Take a resource group offline until `hacmp online` (kept through failures and restarts).
+    Offline(actions::IntentArgs),
+    /// Bring a resource group taken offline back where its policy puts it.
+    Online(actions::IntentArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
     /// Signing keys for deploys: `hacmp key new NAME`.
@@ -123,6 +127,8 @@ fn main() -> ExitCode {
         Command::Status(a) => ops::status(a),
         Command::Deploy(a) => deploy::deploy(a),
         Command::Move(a) => actions::move_group(a),
+        Command::Offline(a) => actions::intent(a, true),
+        Command::Online(a) => actions::intent(a, false),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),

@@ -273,11 +273,24 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
         .iter()
         .map(|n| (n.node, n.groups.clone()))
         .collect();
-    let groups = s
+    let mut groups = serde_json::to_value(
+        s.placement
+            .as_ref()
+            .map(|p| hacmp_runtime::resources::view::views(p, &states))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    // An operator's word on a group, beside where it is.
+    let offline = s
         .placement
         .as_ref()
-        .map(|p| hacmp_runtime::resources::view::views(p, &states))
+        .map(|p| p.offline.clone())
         .unwrap_or_default();
+    for g in groups.as_array_mut().into_iter().flatten() {
+        if g["name"].as_str().is_some_and(|n| offline.contains(n)) {
+            g["intent"] = json!("offline");
+        }
+    }
     // Every node of the site, up or not: a node that died stays listed.
     let waiting: std::collections::BTreeMap<u32, u64> = statuses
         .iter()
@@ -532,10 +545,14 @@ fn human(v: &serde_json::Value) -> String {
                 .flatten()
                 .map(|(n, st)| format!("node {n}: {}", st.as_str().unwrap_or("")))
                 .collect();
+            let state = match g["intent"].as_str() {
+                Some(i) => format!("{} ({i} by an operator)", g["state"].as_str().unwrap_or("")),
+                None => g["state"].as_str().unwrap_or("").to_string(),
+            };
             let line = format!(
                 "{:<20}{:<12}{}",
                 g["name"].as_str().unwrap_or(""),
-                g["state"].as_str().unwrap_or(""),
+                state,
                 if on.is_empty() {
                     list(&g["nodes"])
                 } else {

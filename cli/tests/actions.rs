@@ -74,3 +74,75 @@ fn hacmp_move_moves_a_group_and_says_why_when_it_cannot() {
     assert_eq!(app_on(&url), serde_json::json!([1]));
     assert!(out(1) && !out(3));
 }
+
+/// `hacmp offline` is an operator's word the cluster keeps: every daemon
+/// killed and started again, the group stays offline, until `hacmp
+/// online` brings it back.
+#[test]
+fn a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster() {
+    let test = "a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let _etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&_etcd);
+    let site = Site::new(base.path(), "site");
+    site.app_scripts();
+    let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    std::fs::write(
+        site.dir.join("site.toml"),
+        with_app_group(&text, &[1, 2, 3]),
+    )
+    .unwrap();
+    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+    until("app on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    let out = |n: u32| site.root().join(format!("out/app-{n}")).exists();
+
+    let o = hacmp(&["offline", "app", "--etcd", &url]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        said.contains("`app` is offline (by an operator's word"),
+        "{said}"
+    );
+    assert!(!out(1));
+    let o = hacmp(&["status", "--etcd", &url]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("offline (offline by an operator)"), "{text}");
+
+    for d in &mut ds {
+        d.kill9();
+    }
+    let ds = join_one_by_one(&site, &url, &base.path().join("again"), 3, |_| {
+        vec!["--no-monitor"]
+    });
+    until_idle(&url, &[1, 2, 3], 60);
+    assert_eq!(
+        status(&url)["resource_groups"][0]["intent"],
+        "offline",
+        "{}",
+        status(&url)
+    );
+    assert!(!(1..=3).any(out), "nothing started it");
+
+    let o = hacmp(&["online", "app", "--etcd", &url]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("`app` is on node 1"), "{said}");
+    assert!(out(1));
+    drop(ds);
+}

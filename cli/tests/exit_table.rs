@@ -210,6 +210,13 @@ const HACMP: &[Case] = &[
         2,
         "forever",
     ),
+    ("offline", &["web", "--etcd", NO_ETCD], 2, "127.0.0.1:1"),
+    (
+        "online",
+        &["web", "--wait", "later", "--etcd", NO_ETCD],
+        2,
+        "later",
+    ),
     ("key", &["new", "alice", "--out", "T/keys"], 0, "alice.pub"),
     (
         "key",

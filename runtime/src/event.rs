@@ -81,6 +81,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<NodeId>,
     },
+    /// An operator takes a group offline (`hacmp offline`) or brings it
+    /// back online (`hacmp online`).
+    GroupIntent {
+        group: String,
+        offline: bool,
+    },
     /// Raised by Event Management or an operator.
     User,
 }
@@ -96,7 +102,9 @@ impl EventKind {
             EventKind::StandbyFail { .. } => "TE_FAIL_STANDBY",
             EventKind::NetworkUp { .. } => "TE_JOIN_NETWORK",
             EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
-            EventKind::GroupFailure { .. } | EventKind::GroupMove { .. } => "TE_RG_MOVE",
+            EventKind::GroupFailure { .. }
+            | EventKind::GroupMove { .. }
+            | EventKind::GroupIntent { .. } => "TE_RG_MOVE",
             EventKind::Dare {
                 resources: false, ..
             } => "TE_DARE_TOPOLOGY",

@@ -199,6 +199,11 @@ pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
                 out.push((at, format!("`fail`: {e}")));
             }
         }
+        for (what, g) in [("offline", &h.offline), ("online", &h.online)] {
+            if let Some(Err(e)) = g.as_ref().map(|g| group(bundle, g)) {
+                out.push((at, format!("`{what}`: {e}")));
+            }
+        }
         if let Some(m) = &h.move_group {
             nodes.extend(m.to);
             if let Err(e) = group(bundle, &m.group) {

@@ -156,6 +156,10 @@ pub struct Happening {
     pub fail: Option<FailAt>,
     #[serde(rename = "move")]
     pub move_group: Option<MoveAt>,
+    /// A group an operator takes offline (`hacmp offline`).
+    pub offline: Option<String>,
+    /// A group an operator brings back online (`hacmp online`).
+    pub online: Option<String>,
     /// A new site (or bundle), relative to the scenario: deployed as
     /// `hacmp deploy` does.
     pub deploy: Option<PathBuf>,
@@ -197,11 +201,13 @@ impl Scenario {
                 h.deploy.is_some(),
                 h.fail.is_some(),
                 h.move_group.is_some(),
+                h.offline.is_some(),
+                h.online.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 wrong.push((
                     i,
-                    "give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move)".to_string(),
+                    "give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move, offline, online)".to_string(),
                 ));
             }
         }
@@ -352,6 +358,18 @@ async fn apply(
         if let Err(e) = c.operator().move_group(&m.group, to.as_deref()).await {
             tracing::error!("move of `{}` refused: {e}", m.group);
         }
+    } else if let Some((g, off)) = h
+        .offline
+        .as_ref()
+        .map(|g| (g, true))
+        .or(h.online.as_ref().map(|g| (g, false)))
+    {
+        if let Err(e) = c.operator().group_intent(g, off).await {
+            tracing::error!(
+                "{} of `{g}` refused: {e}",
+                if off { "offline" } else { "online" }
+            );
+        }
     } else if let Some(p) = &h.deploy {
         match deploys.get(p) {
             Some(b) => {
@@ -433,6 +451,10 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
         )
     } else if let Some(p) = &h.deploy {
         (None, format!("operator: deploy {}", p.display()))
+    } else if let Some(g) = &h.offline {
+        (None, format!("operator: offline {g}"))
+    } else if let Some(g) = &h.online {
+        (None, format!("operator: online {g}"))
     } else if let Some(m) = &h.move_group {
         (
             m.to,

@@ -74,3 +74,35 @@ async fn a_group_moves_where_the_operator_says_and_a_move_that_cannot_be_is_refu
     assert!(why.contains("no other node"), "{why}");
     assert_eq!(holders(&c), [1], "nothing moved");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_taken_offline_stays_offline_through_failures_and_joins() {
+    let mut c = ha_web();
+    for n in 1..=3 {
+        c.start(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    let op = c.operator();
+    assert_eq!(
+        op.group_intent("web", true).await.unwrap(),
+        1,
+        "queued at its holder"
+    );
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Offline);
+    assert!(holders(&c).is_empty(), "released");
+    match op.group_intent("web", true).await {
+        Err(GsError::Refused(why)) => assert!(why.contains("already offline"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    c.crash(1);
+    c.wait_idle().await.unwrap();
+    c.start(1).await.unwrap();
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Offline);
+    assert!(holders(&c).is_empty());
+    op.group_intent("web", false).await.unwrap();
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Online { nodes: vec![1] });
+    assert_eq!(holders(&c), [1]);
+}

@@ -1,4 +1,5 @@
-//! Operators' actions on resource groups (`hacmp move`): checked against
+//! Operators' actions on resource groups (`hacmp move`, `offline`,
+//! `online`): checked against
 //! the group's state and the site it runs, refused with the reason, then
 //! queued as an event like any other (journaled, ordered, seen by every
 //! node).
@@ -116,17 +117,92 @@ pub fn check_move(
     }
 }
 
+/// Why `group` cannot be taken offline (or brought online) now, or the
+/// node to queue the event at: the node holding it (it releases there),
+/// else the lowest member.
+pub fn check_intent(
+    s: &GroupState,
+    site: Option<&Site>,
+    group: &str,
+    offline: bool,
+) -> Result<NodeId, GsError> {
+    let refuse = |why: String| Err(GsError::Refused(why));
+    let Some(id) = &s.identity else {
+        return refuse("no node of the cluster is up: start it first".into());
+    };
+    if !id.value.events.iter().any(|(n, _)| n == "TE_RG_MOVE") {
+        return refuse(
+            "the site's rules have no TE_RG_MOVE rule: the change runs through it (keep the standard rules)"
+                .into(),
+        );
+    }
+    let placement = s.placement.clone().unwrap_or_default();
+    let known: Vec<&str> = placement
+        .groups
+        .keys()
+        .map(String::as_str)
+        .chain(
+            site.into_iter()
+                .flat_map(|s| s.resources.groups.iter().map(|g| g.name.as_str())),
+        )
+        .collect();
+    if !known.contains(&group) {
+        let hint = hacmp_compiler::suggest(group, known.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
+    }
+    match (offline, placement.offline.contains(group)) {
+        (true, true) => return refuse(format!("`{group}` is already offline by an operator's word")),
+        (false, false) => {
+            return refuse(format!(
+                "`{group}` was not taken offline by an operator (`hacmp status` says where it is and why)"
+            ))
+        }
+        _ => {}
+    }
+    let holder = match placement.get(group) {
+        Place::Online { nodes } => nodes.first().copied(),
+        _ => None,
+    };
+    holder
+        .or_else(|| s.members().iter().next().copied())
+        .ok_or_else(|| GsError::Refused("no node of the cluster is a member yet".into()))
+}
+
 impl<S: Store + ?Sized> Operator<S> {
-    /// Checks a move against the group's state and the site it runs, and
-    /// queues it (TE_RG_MOVE at the node holding the group).
-    pub async fn move_group(&self, group: &str, to: Option<&str>) -> Result<Moving, GsError> {
-        let s = self.state().await?;
-        let site = self
+    /// The site the group runs, when it keeps its bundle.
+    async fn running_site(&self, s: &GroupState) -> Result<Option<Site>, GsError> {
+        Ok(self
             .running_bundle()
             .await?
             .and_then(|b| serde_json::from_slice::<hacmp_compiler::Bundle>(&b).ok())
             .filter(|b| s.identity.as_ref().is_some_and(|i| i.value.hash == b.hash))
-            .map(|b| b.site);
+            .map(|b| b.site))
+    }
+
+    /// Takes `group` offline (or brings it back): checked, then queued as
+    /// TE_RG_MOVE; the node it is queued at.
+    pub async fn group_intent(&self, group: &str, offline: bool) -> Result<NodeId, GsError> {
+        let s = self.state().await?;
+        let site = self.running_site(&s).await?;
+        let at = check_intent(&s, site.as_ref(), group, offline)?;
+        self.enqueue(EventRequest::system(
+            EventKind::GroupIntent {
+                group: group.to_string(),
+                offline,
+            },
+            at,
+        ))
+        .await?;
+        Ok(at)
+    }
+
+    /// Checks a move against the group's state and the site it runs, and
+    /// queues it (TE_RG_MOVE at the node holding the group).
+    pub async fn move_group(&self, group: &str, to: Option<&str>) -> Result<Moving, GsError> {
+        let s = self.state().await?;
+        let site = self.running_site(&s).await?;
         let to = to.map(|t| node_named(site.as_ref(), t)).transpose()?;
         let m = check_move(&s, site.as_ref(), group, to)?;
         self.enqueue(EventRequest::system(
@@ -152,9 +228,9 @@ pub enum Progress {
     Idle,
 }
 
-/// Where the move of `group` is.
-pub fn move_progress(s: &GroupState, group: &str) -> Progress {
-    let ours = |k: &EventKind| matches!(k, EventKind::GroupMove { group: g, .. } if g == group);
+/// Where an operator's action on `group` (a move, offline, online) is.
+pub fn action_progress(s: &GroupState, group: &str) -> Progress {
+    let ours = |k: &EventKind| matches!(k, EventKind::GroupMove { group: g, .. } | EventKind::GroupIntent { group: g, .. } if g == group);
     if let Some(c) = &s.current {
         if ours(&c.value.event.request.kind) && !s.outcomes.contains_key(&c.value.seq) {
             return Progress::Running { seq: c.value.seq };

@@ -504,7 +504,15 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
             // The first node of a new cluster starts from no placement:
             // nothing is held for nodes of a cluster that is gone.
             let before = if members.is_empty() {
-                Default::default()
+                // ...but what operators took offline stays offline.
+                crate::resources::Placement {
+                    offline: s
+                        .placement
+                        .as_ref()
+                        .map(|p| p.offline.clone())
+                        .unwrap_or_default(),
+                    ..Default::default()
+                }
             } else {
                 s.placement.clone().unwrap_or_default()
             };

@@ -58,6 +58,15 @@ pub struct Placement {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub networks_down: BTreeMap<NodeId, BTreeSet<String>>,
+    /// Groups an operator took offline (`hacmp offline`): they stay
+    /// offline through failures, joins and a restart of the whole cluster
+    /// until brought online.
+    #[serde(
+        rename = "~offline",
+        default,
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub offline: BTreeSet<String>,
 }
 
 impl Placement {
@@ -101,6 +110,11 @@ pub enum Change {
         from: NodeId,
         to: Option<NodeId>,
     },
+    /// An operator takes a group offline (`true`, `hacmp offline`) or
+    /// brings it back (`hacmp online`): it stays offline until then.
+    Intent {
+        offline: bool,
+    },
     /// A node lost a network (every adapter of it there is down): its
     /// groups that need the network move.
     NetworkDown {
@@ -139,6 +153,7 @@ pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
             from: r.location,
             to,
         },
+        EventKind::GroupIntent { offline, .. } => Change::Intent { offline },
         EventKind::NetworkDown { .. } => Change::NetworkDown { node: r.location },
         EventKind::Dare {
             resources: true, ..
@@ -157,9 +172,18 @@ pub fn place(
     change: Change,
     failed_group: Option<&str>,
 ) -> Placement {
+    let mut offline = before.offline.clone();
+    if let (Change::Intent { offline: off }, Some(g)) = (change, failed_group) {
+        if off {
+            offline.insert(g.to_string());
+        } else {
+            offline.remove(g);
+        }
+    }
     let mut after = Placement {
         groups: BTreeMap::new(),
         networks_down: before.networks_down.clone(),
+        offline,
     };
     for g in res.start_order() {
         let p = place_group(res, g, before, live, change, failed_group, &after);
@@ -173,9 +197,9 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
     let (live, change) = change_of(ev);
     let r = &ev.event.request;
     let failed = match &r.kind {
-        EventKind::GroupFailure { group } | EventKind::GroupMove { group, .. } => {
-            Some(group.as_str())
-        }
+        EventKind::GroupFailure { group }
+        | EventKind::GroupMove { group, .. }
+        | EventKind::GroupIntent { group, .. } => Some(group.as_str()),
         _ => None,
     };
     let before = networks_after(res, before, r, change);
@@ -229,6 +253,9 @@ fn place_group(
     after: &Placement,
 ) -> Place {
     let prev = before.get(&g.name);
+    if after.offline.contains(&g.name) {
+        return Place::Offline;
+    }
     // A node where this group just failed, or that an operator moves it
     // off, may not hold it.
     let named = failed_group == Some(g.name.as_str());

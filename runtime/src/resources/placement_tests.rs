@@ -373,6 +373,43 @@ fn a_move_never_puts_two_rotating_groups_of_a_network_on_a_node() {
     assert_eq!(r.moved("a", None), free, "the free node");
 }
 
+#[test]
+fn a_group_an_operator_took_offline_stays_offline_until_brought_online() {
+    let mut r = Run::new(res(vec![
+        group("rg", Policy::Cascading, &[1, 2]),
+        group("after", Policy::Cascading, &[1, 2]),
+    ]));
+    r.res.groups[1].after = vec!["rg".into()];
+    r.join(1).join(2);
+    let intent = |r: &mut Run, offline: bool| {
+        r.p = place(
+            &r.res,
+            &r.p,
+            &r.live,
+            Change::Intent { offline },
+            Some("rg"),
+        );
+    };
+    intent(&mut r, true);
+    assert_eq!(
+        (r.on("rg"), r.on("after")),
+        (0, 0),
+        "and what comes after it"
+    );
+    assert_eq!(r.fail(1).on("rg"), 0, "a failure moves nothing to it");
+    assert_eq!(r.join(1).on("rg"), 0, "nor a join");
+    // A new cluster (every node gone) keeps the operator's word.
+    r.p = Placement {
+        offline: r.p.offline.clone(),
+        ..Placement::default()
+    };
+    r.live.clear();
+    assert_eq!(r.join(2).join(1).on("rg"), 0);
+    intent(&mut r, false);
+    assert_eq!((r.on("rg"), r.on("after")), (1, 1));
+    assert!(r.p.offline.is_empty());
+}
+
 // ------------------------------------------------------------ properties
 
 fn arb_site() -> impl Strategy<Value = Resources> {
