@@ -4,7 +4,10 @@
 //!   the group ended, or why it did not move;
 //! - `hacmp offline GROUP` / `hacmp online GROUP`: an operator's word the
 //!   placement keeps, through failures, joins and a restart of the whole
-//!   cluster, until the group is brought online.
+//!   cluster, until the group is brought online;
+//! - `hacmp cleanup GROUP [--node N]`: the steps of a group in error on a
+//!   node tried again (acquired again where it is placed, released again
+//!   where it is not); says the state it is left in.
 //!
 //! Exit statuses: 0 done (or queued, with `--no-wait`); 1 refused (the
 //! reason is said), or the event ended without doing it; 2 usage or etcd
@@ -97,6 +100,71 @@ pub fn intent(args: &IntentArgs, offline: bool) -> u8 {
             exit::FINDINGS
         })
     })
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    /// The resource group.
+    pub group: String,
+    /// The node where it is in error (needed when it is on several).
+    #[arg(long)]
+    pub node: Option<u32>,
+    /// How long to wait for its event to end.
+    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub etcd: Etcd,
+}
+
+pub fn cleanup(args: &CleanupArgs) -> u8 {
+    let queued = with_operator(&args.etcd, async |op| {
+        op.cleanup_group(&args.group, args.node)
+            .await
+            .map_err(failed)
+    });
+    let at = match queued {
+        Ok(n) => n,
+        Err(f) => return f.report(),
+    };
+    println!(
+        "queued TE_RG_MOVE at node {at}: `{}` cleaned up there",
+        args.group
+    );
+    let ended = crate::ops::until_done(&args.etcd, args.wait, "the cleanup", |s| {
+        (action_progress(s, &args.group) == Progress::Idle).then_some(exit::OK)
+    });
+    if ended != exit::OK {
+        return ended;
+    }
+    // Its state on that node, as the node publishes it: within a second
+    // of any change (the manager's STATUS_LATEST), so an error still shown
+    // after three is the state the cleanup left.
+    use hacmp_runtime::resources::RgState;
+    let until = Instant::now() + Duration::from_secs(3);
+    let state = loop {
+        let read = with_operator(&args.etcd, async |op| op.statuses().await.map_err(failed));
+        let state = match read {
+            Ok(st) => st
+                .iter()
+                .find(|s| s.node == at)
+                .and_then(|s| s.groups.get(&args.group).copied())
+                .unwrap_or(RgState::Offline),
+            Err(f) => return f.report(),
+        };
+        if state != RgState::Error || Instant::now() >= until {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if state == RgState::Error {
+        eprintln!(
+            "error: `{}` is still in error on node {at} (see `hacmp status` and the event's journal)",
+            args.group
+        );
+        return exit::FINDINGS;
+    }
+    println!("`{}` is {} on node {at}", args.group, state.as_str());
+    exit::OK
 }
 
 fn shown(p: &Place) -> String {

@@ -46,6 +46,8 @@ enum Command {
     Offline(actions::IntentArgs),
     /// Bring a resource group taken offline back where its policy puts it.
     Online(actions::IntentArgs),
+    /// Try a resource group's steps again on the node where it is in error.
+    Cleanup(actions::CleanupArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
     /// Signing keys for deploys: `hacmp key new NAME`.
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Move(a) => actions::move_group(a),
         Command::Offline(a) => actions::intent(a, true),
         Command::Online(a) => actions::intent(a, false),
+        Command::Cleanup(a) => actions::cleanup(a),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),

@@ -146,3 +146,55 @@ fn a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster() {
     assert!(out(1));
     drop(ds);
 }
+
+/// The application cannot start while `root/broken` exists: with the
+/// policy `continue` the join completes and `app` is in error on node 1.
+/// Repaired, `hacmp cleanup app` starts it there.
+#[test]
+fn hacmp_cleanup_starts_a_group_again_after_a_failed_start() {
+    let test = "hacmp_cleanup_starts_a_group_again_after_a_failed_start";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let _etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&_etcd);
+    let site = Site::new(base.path(), "site");
+    site.script(
+        "app-start",
+        "if [ -e \"$HACMP_ROOT/broken\" ]; then echo 'cannot start: broken' >&2; exit 1; fi\ntouch \"$HACMP_ROOT/out/app-$HACMP_NODE\"",
+    );
+    site.script("app-stop", "rm -f \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    let text = std::fs::read_to_string(site.dir.join("site.toml"))
+        .unwrap()
+        .replace("on_failure = \"wait\"", "on_failure = \"continue\"");
+    std::fs::write(site.dir.join("site.toml"), with_app_group(&text, &[1, 2])).unwrap();
+    std::fs::write(site.root().join("broken"), "").unwrap();
+    let _ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2], 30);
+    let state_on_1 = || {
+        status(&url)["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["node"] == 1).cloned())
+            .map_or(serde_json::Value::Null, |n| n["groups"]["app"].clone())
+    };
+    until("app in error on node 1", 30, || state_on_1() == "error");
+    let o = hacmp(&["cleanup", "app", "--node", "2", "--etcd", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not in error on node 2"));
+
+    std::fs::remove_file(site.root().join("broken")).unwrap();
+    let o = hacmp(&["cleanup", "app", "--etcd", &url]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("`app` is online on node 1"), "{said}");
+    assert!(site.root().join("out/app-1").exists());
+    let o = hacmp(&["cleanup", "app", "--etcd", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("in error on no node"));
+}

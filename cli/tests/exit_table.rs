@@ -212,6 +212,18 @@ const HACMP: &[Case] = &[
     ),
     ("offline", &["web", "--etcd", NO_ETCD], 2, "127.0.0.1:1"),
     (
+        "cleanup",
+        &["web", "--node", "2", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "cleanup",
+        &["web", "--node", "two", "--etcd", NO_ETCD],
+        2,
+        "two",
+    ),
+    (
         "online",
         &["web", "--wait", "later", "--etcd", NO_ETCD],
         2,

@@ -87,6 +87,12 @@ pub enum EventKind {
         group: String,
         offline: bool,
     },
+    /// An operator clears a group's error on the event's node (`hacmp
+    /// cleanup`): nothing moves; what is placed there is acquired again,
+    /// what is not is released again.
+    GroupCleanup {
+        group: String,
+    },
     /// Raised by Event Management or an operator.
     User,
 }
@@ -104,7 +110,8 @@ impl EventKind {
             EventKind::NetworkDown { .. } => "TE_FAIL_NETWORK",
             EventKind::GroupFailure { .. }
             | EventKind::GroupMove { .. }
-            | EventKind::GroupIntent { .. } => "TE_RG_MOVE",
+            | EventKind::GroupIntent { .. }
+            | EventKind::GroupCleanup { .. } => "TE_RG_MOVE",
             EventKind::Dare {
                 resources: false, ..
             } => "TE_DARE_TOPOLOGY",

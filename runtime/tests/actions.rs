@@ -106,3 +106,61 @@ async fn a_group_taken_offline_stays_offline_through_failures_and_joins() {
     assert_eq!(web(&c).await, Place::Online { nodes: vec![1] });
     assert_eq!(holders(&c), [1]);
 }
+
+/// Until node 1 has published `web` in `state` (within simulated seconds).
+async fn published(c: &hacmp_runtime::cluster::Cluster, state: hacmp_runtime::resources::RgState) {
+    for _ in 0..100 {
+        let st = c.statuses().await.unwrap_or_default();
+        if st
+            .iter()
+            .any(|s| s.node == 1 && s.groups.get("web") == Some(&state))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("node 1 never published `web` {state:?}");
+}
+
+/// A start that failed leaves `web` in error on node 1 (policy continue:
+/// the event completes); `cleanup` acquires it there again (as the
+/// acquire step of any later event there would).
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_tries_a_group_in_error_again_on_its_node() {
+    let bundle = bundle_of(&repo().join("examples/ha-web/site.toml"), |s| {
+        s.defaults.on_failure = hacmp_stdlib::FailurePolicy::Continue;
+    });
+    let mut c = sim_cluster(bundle, vec![]);
+    let op = c.operator();
+    c.agent().fail(
+        1,
+        "web/httpd",
+        hacmp_runtime::resources::sim::Failing::Start,
+        2,
+    );
+    // Twice: both acquire steps of the join. One node: any later event
+    // would try the group again there anyway.
+    c.start(1).await.unwrap();
+    c.wait_idle().await.unwrap();
+    let state = |c: &hacmp_runtime::cluster::Cluster| {
+        c.groups().get(&1).and_then(|g| g.get("web").copied())
+    };
+    assert_eq!(state(&c), Some(hacmp_runtime::resources::RgState::Error));
+    // An operator's check reads what the node published (soon after).
+    published(&c, hacmp_runtime::resources::RgState::Error).await;
+    let why = match op.cleanup_group("web", Some(2)).await {
+        Err(GsError::Refused(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(why.contains("not in error on node 2"), "{why}");
+    assert_eq!(op.cleanup_group("web", None).await.unwrap(), 1);
+    c.wait_idle().await.unwrap();
+    assert_eq!(state(&c), Some(hacmp_runtime::resources::RgState::Online));
+    assert_eq!(holders(&c), [1]);
+    published(&c, hacmp_runtime::resources::RgState::Online).await;
+    let why = match op.cleanup_group("web", None).await {
+        Err(GsError::Refused(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(why.contains("in error on no node"), "{why}");
+}

@@ -170,7 +170,68 @@ pub fn check_intent(
         .ok_or_else(|| GsError::Refused("no node of the cluster is a member yet".into()))
 }
 
+/// The node to clean `group` up on: `node` if the group is in error there,
+/// else the one node where it is; why not otherwise.
+pub fn check_cleanup(
+    s: &GroupState,
+    statuses: &[super::NodeStatus],
+    group: &str,
+    node: Option<NodeId>,
+) -> Result<NodeId, GsError> {
+    let refuse = |why: String| Err(GsError::Refused(why));
+    if s.identity.is_none() {
+        return refuse("no node of the cluster is up: start it first".into());
+    }
+    let placement = s.placement.clone().unwrap_or_default();
+    if !placement.groups.contains_key(group) {
+        let hint = hacmp_compiler::suggest(group, placement.groups.keys().map(String::as_str))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
+    }
+    let members = s.members();
+    let in_error: Vec<NodeId> = statuses
+        .iter()
+        .filter(|st| members.contains(&st.node))
+        .filter(|st| st.groups.get(group) == Some(&crate::resources::RgState::Error))
+        .map(|st| st.node)
+        .collect();
+    match (node, in_error.as_slice()) {
+        (Some(n), e) if e.contains(&n) => Ok(n),
+        (Some(n), _) => refuse(format!("`{group}` is not in error on node {n}")),
+        (None, [n]) => Ok(*n),
+        (None, []) => refuse(format!(
+            "`{group}` is in error on no node: nothing to clean up"
+        )),
+        (None, many) => refuse(format!(
+            "`{group}` is in error on nodes {}: give `--node`",
+            node_list(many.iter().copied())
+        )),
+    }
+}
+
 impl<S: Store + ?Sized> Operator<S> {
+    /// Clears `group`'s error on a node: checked, then queued as
+    /// TE_RG_MOVE there (nothing moves; its steps are tried again). The
+    /// node it is queued at.
+    pub async fn cleanup_group(
+        &self,
+        group: &str,
+        node: Option<NodeId>,
+    ) -> Result<NodeId, GsError> {
+        let s = self.state().await?;
+        let statuses = self.statuses().await?;
+        let at = check_cleanup(&s, &statuses, group, node)?;
+        self.enqueue(EventRequest::system(
+            EventKind::GroupCleanup {
+                group: group.to_string(),
+            },
+            at,
+        ))
+        .await?;
+        Ok(at)
+    }
+
     /// The site the group runs, when it keeps its bundle.
     async fn running_site(&self, s: &GroupState) -> Result<Option<Site>, GsError> {
         Ok(self
@@ -230,7 +291,11 @@ pub enum Progress {
 
 /// Where an operator's action on `group` (a move, offline, online) is.
 pub fn action_progress(s: &GroupState, group: &str) -> Progress {
-    let ours = |k: &EventKind| matches!(k, EventKind::GroupMove { group: g, .. } | EventKind::GroupIntent { group: g, .. } if g == group);
+    let ours = |k: &EventKind| {
+        matches!(k, EventKind::GroupMove { group: g, .. }
+            | EventKind::GroupIntent { group: g, .. }
+            | EventKind::GroupCleanup { group: g } if g == group)
+    };
     if let Some(c) = &s.current {
         if ours(&c.value.event.request.kind) && !s.outcomes.contains_key(&c.value.seq) {
             return Progress::Running { seq: c.value.seq };
