@@ -167,6 +167,75 @@ pub fn cleanup(args: &CleanupArgs) -> u8 {
     exit::OK
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Args, Debug)]
+pub struct MaintenanceArgs {
+    /// on: nothing starts, stops, moves or monitors the groups; off: they
+    /// are managed again.
+    #[arg(value_enum)]
+    pub mode: OnOff,
+    /// The resource group (every group when absent).
+    pub group: Option<String>,
+    /// How long to wait for its event to end.
+    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub etcd: Etcd,
+}
+
+pub fn maintenance(args: &MaintenanceArgs) -> u8 {
+    let on = args.mode == OnOff::On;
+    let queued = with_operator(&args.etcd, async |op| {
+        op.maintenance(args.group.as_deref(), on)
+            .await
+            .map_err(failed)
+    });
+    let groups = match queued {
+        Ok(g) => g,
+        Err(f) => return f.report(),
+    };
+    println!(
+        "queued TE_RG_MOVE: maintenance {} for {}",
+        if on { "on" } else { "off" },
+        groups.join(", ")
+    );
+    crate::ops::until_done(&args.etcd, args.wait, "the change", |s| {
+        if groups
+            .iter()
+            .any(|g| action_progress(s, g) != Progress::Idle)
+        {
+            return None;
+        }
+        let placement = s.placement.clone().unwrap_or_default();
+        let wrong: Vec<&String> = groups
+            .iter()
+            .filter(|g| placement.maintenance.contains(*g) != on)
+            .collect();
+        Some(if wrong.is_empty() {
+            for g in &groups {
+                println!(
+                    "`{g}` is {}, {}",
+                    shown(placement.get(g)),
+                    if on {
+                        "in maintenance: left alone until `hacmp maintenance off`"
+                    } else {
+                        "managed again"
+                    }
+                );
+            }
+            exit::OK
+        } else {
+            eprintln!("error: the change did not take for {wrong:?} (see `hacmp status`)");
+            exit::FINDINGS
+        })
+    })
+}
+
 fn shown(p: &Place) -> String {
     match p {
         Place::Online { nodes } => format!("on node {}", node_list(nodes.iter().copied())),

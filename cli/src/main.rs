@@ -48,6 +48,8 @@ enum Command {
     Online(actions::IntentArgs),
     /// Try a resource group's steps again on the node where it is in error.
     Cleanup(actions::CleanupArgs),
+    /// Maintenance on|off [GROUP]: nothing starts, stops, moves or monitors the groups while on.
+    Maintenance(actions::MaintenanceArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
     /// Signing keys for deploys: `hacmp key new NAME`.
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
         Command::Offline(a) => actions::intent(a, true),
         Command::Online(a) => actions::intent(a, false),
         Command::Cleanup(a) => actions::cleanup(a),
+        Command::Maintenance(a) => actions::maintenance(a),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),

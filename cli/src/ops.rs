@@ -281,14 +281,16 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
     )
     .unwrap_or_default();
     // An operator's word on a group, beside where it is.
-    let offline = s
-        .placement
-        .as_ref()
-        .map(|p| p.offline.clone())
-        .unwrap_or_default();
+    let kept = s.placement.clone().unwrap_or_default();
     for g in groups.as_array_mut().into_iter().flatten() {
-        if g["name"].as_str().is_some_and(|n| offline.contains(n)) {
+        if g["name"].as_str().is_some_and(|n| kept.offline.contains(n)) {
             g["intent"] = json!("offline");
+        }
+        if g["name"]
+            .as_str()
+            .is_some_and(|n| kept.maintenance.contains(n))
+        {
+            g["maintenance"] = json!(true);
         }
     }
     // Every node of the site, up or not: a node that died stays listed.
@@ -545,10 +547,13 @@ fn human(v: &serde_json::Value) -> String {
                 .flatten()
                 .map(|(n, st)| format!("node {n}: {}", st.as_str().unwrap_or("")))
                 .collect();
-            let state = match g["intent"].as_str() {
+            let mut state = match g["intent"].as_str() {
                 Some(i) => format!("{} ({i} by an operator)", g["state"].as_str().unwrap_or("")),
                 None => g["state"].as_str().unwrap_or("").to_string(),
             };
+            if g["maintenance"] == true {
+                state.push_str(" (MAINTENANCE)");
+            }
             let line = format!(
                 "{:<20}{:<12}{}",
                 g["name"].as_str().unwrap_or(""),

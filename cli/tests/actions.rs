@@ -198,3 +198,61 @@ fn hacmp_cleanup_starts_a_group_again_after_a_failed_start() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("in error on no node"));
 }
+
+/// Maintenance during a monitor failure: the application is found down
+/// (its mark removed) while `app` is in maintenance, and nothing restarts
+/// or moves it; off, its monitor restarts it in place.
+#[test]
+fn maintenance_leaves_a_failed_application_alone_until_it_is_off() {
+    let test = "maintenance_leaves_a_failed_application_alone_until_it_is_off";
+    let Some(bin) = etcd_binary(test) else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let _etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&_etcd);
+    let site = Site::new(base.path(), "site");
+    site.app_scripts();
+    site.script("app-check", "test -e \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+    let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
+    let text = with_app_group(&text, &[1, 2]).replace(
+        "stop = \"/usr/sbin/cluster/local/app-stop\"\n",
+        "stop = \"/usr/sbin/cluster/local/app-stop\"\nmonitor = \"/usr/sbin/cluster/local/app-check\"\ninterval = \"200ms\"\nrestarts = 3\n",
+    );
+    std::fs::write(site.dir.join("site.toml"), text).unwrap();
+    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
+    until_idle(&url, &[1, 2], 30);
+    let mark = site.root().join("out/app-1");
+    until("app up on node 1", 30, || mark.exists());
+
+    let o = hacmp(&["maintenance", "on", "app", "--etcd", &url]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("in maintenance"), "{said}");
+    let o = hacmp(&["status", "--etcd", &url]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(MAINTENANCE)"));
+    std::fs::remove_file(&mark).unwrap();
+    // Absence shows only over time: fifteen monitor intervals.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!mark.exists(), "nothing restarted it");
+    assert_eq!(
+        ds[0].count("TE_RG_MOVE", 1),
+        1,
+        "only the maintenance's own event"
+    );
+
+    let o = hacmp(&["maintenance", "off", "--etcd", &url]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    until("the monitor restarts it", 30, || mark.exists());
+    assert_eq!(app_on(&url), serde_json::json!([1]), "in place");
+}

@@ -223,6 +223,13 @@ const HACMP: &[Case] = &[
         2,
         "two",
     ),
+    ("maintenance", &["on", "--etcd", NO_ETCD], 2, "127.0.0.1:1"),
+    (
+        "maintenance",
+        &["sometimes", "--etcd", NO_ETCD],
+        2,
+        "sometimes",
+    ),
     (
         "online",
         &["web", "--wait", "later", "--etcd", NO_ETCD],

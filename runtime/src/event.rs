@@ -93,6 +93,12 @@ pub enum EventKind {
     GroupCleanup {
         group: String,
     },
+    /// An operator puts groups in maintenance (`on`) or takes them out
+    /// (`hacmp maintenance on|off [GROUP]`).
+    GroupMaintenance {
+        groups: Vec<String>,
+        on: bool,
+    },
     /// Raised by Event Management or an operator.
     User,
 }
@@ -111,7 +117,8 @@ impl EventKind {
             EventKind::GroupFailure { .. }
             | EventKind::GroupMove { .. }
             | EventKind::GroupIntent { .. }
-            | EventKind::GroupCleanup { .. } => "TE_RG_MOVE",
+            | EventKind::GroupCleanup { .. }
+            | EventKind::GroupMaintenance { .. } => "TE_RG_MOVE",
             EventKind::Dare {
                 resources: false, ..
             } => "TE_DARE_TOPOLOGY",

@@ -164,3 +164,48 @@ async fn a_cleanup_tries_a_group_in_error_again_on_its_node() {
     };
     assert!(why.contains("in error on no node"), "{why}");
 }
+
+/// In maintenance, `web` is left alone: its monitor does not act on a
+/// stopped application, a crash of its node moves nothing. Off, it is
+/// managed again: it goes to the next node.
+#[tokio::test(start_paused = true)]
+async fn a_group_in_maintenance_is_left_alone_until_it_is_off() {
+    let mut c = ha_web();
+    for n in 1..=3 {
+        c.start(n).await.unwrap();
+    }
+    c.wait_idle().await.unwrap();
+    let op = c.operator();
+    assert_eq!(op.maintenance(None, true).await.unwrap(), ["web"]);
+    c.wait_idle().await.unwrap();
+    match op.maintenance(Some("web"), true).await {
+        Err(GsError::Refused(why)) => assert!(why.contains("already in maintenance"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    c.agent().fail(
+        1,
+        "web/httpd",
+        hacmp_runtime::resources::sim::Failing::Monitor,
+        1,
+    );
+    // Absence shows only over time: many monitor intervals (5 s).
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert_eq!(c.agent().monitor_failures().len(), 1, "no monitor looked");
+    let moves = names(c.journal())
+        .into_iter()
+        .filter(|(n, _)| n == "TE_RG_MOVE")
+        .count();
+    assert_eq!(moves, 1, "only the maintenance's own event");
+    c.crash(1);
+    c.wait_idle().await.unwrap();
+    assert_eq!(
+        web(&c).await,
+        Place::Online { nodes: vec![1] },
+        "nothing moved"
+    );
+    assert!(holders(&c).is_empty());
+    op.maintenance(Some("web"), false).await.unwrap();
+    c.wait_idle().await.unwrap();
+    assert_eq!(web(&c).await, Place::Online { nodes: vec![2] });
+    assert_eq!(holders(&c), [2]);
+}

@@ -210,7 +210,66 @@ pub fn check_cleanup(
     }
 }
 
+/// The groups to put in maintenance (`on`) or take out of it: `group`, or
+/// every group of the cluster; and the node to queue the event at (the
+/// lowest member). Why not, otherwise.
+pub fn check_maintenance(
+    s: &GroupState,
+    group: Option<&str>,
+    on: bool,
+) -> Result<(Vec<String>, NodeId), GsError> {
+    let refuse = |why: String| Err(GsError::Refused(why));
+    let Some(at) = s.members().iter().next().copied() else {
+        return refuse("no node of the cluster is up: start it first".into());
+    };
+    let placement = s.placement.clone().unwrap_or_default();
+    let all: Vec<String> = placement.groups.keys().cloned().collect();
+    let named: Vec<String> = match group {
+        Some(g) if !placement.groups.contains_key(g) => {
+            let hint = hacmp_compiler::suggest(g, all.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return refuse(format!("the cluster has no resource group `{g}`{hint}"));
+        }
+        Some(g) => vec![g.to_string()],
+        None if all.is_empty() => return refuse("the cluster has no resource group".into()),
+        None => all,
+    };
+    let changing: Vec<String> = named
+        .into_iter()
+        .filter(|g| placement.maintenance.contains(g) != on)
+        .collect();
+    if changing.is_empty() {
+        return refuse(format!(
+            "{} already {}",
+            group.map_or("every group is".to_string(), |g| format!("`{g}` is")),
+            if on {
+                "in maintenance"
+            } else {
+                "out of maintenance"
+            }
+        ));
+    }
+    Ok((changing, at))
+}
+
 impl<S: Store + ?Sized> Operator<S> {
+    /// Puts `group` (or every group) in maintenance, or takes it out:
+    /// checked, then queued as TE_RG_MOVE. The groups it changes.
+    pub async fn maintenance(&self, group: Option<&str>, on: bool) -> Result<Vec<String>, GsError> {
+        let s = self.state().await?;
+        let (groups, at) = check_maintenance(&s, group, on)?;
+        self.enqueue(EventRequest::system(
+            EventKind::GroupMaintenance {
+                groups: groups.clone(),
+                on,
+            },
+            at,
+        ))
+        .await?;
+        Ok(groups)
+    }
+
     /// Clears `group`'s error on a node: checked, then queued as
     /// TE_RG_MOVE there (nothing moves; its steps are tried again). The
     /// node it is queued at.
@@ -295,6 +354,7 @@ pub fn action_progress(s: &GroupState, group: &str) -> Progress {
         matches!(k, EventKind::GroupMove { group: g, .. }
             | EventKind::GroupIntent { group: g, .. }
             | EventKind::GroupCleanup { group: g } if g == group)
+            || matches!(k, EventKind::GroupMaintenance { groups, .. } if groups.iter().any(|g| g == group))
     };
     if let Some(c) = &s.current {
         if ours(&c.value.event.request.kind) && !s.outcomes.contains_key(&c.value.seq) {

@@ -504,13 +504,12 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
             // The first node of a new cluster starts from no placement:
             // nothing is held for nodes of a cluster that is gone.
             let before = if members.is_empty() {
-                // ...but what operators took offline stays offline.
+                // ...but what operators took offline stays offline, and
+                // what they put in maintenance stays left alone.
+                let kept = s.placement.clone().unwrap_or_default();
                 crate::resources::Placement {
-                    offline: s
-                        .placement
-                        .as_ref()
-                        .map(|p| p.offline.clone())
-                        .unwrap_or_default(),
+                    offline: kept.offline,
+                    maintenance: kept.maintenance,
                     ..Default::default()
                 }
             } else {

@@ -68,6 +68,9 @@ pub struct NodeResources {
     /// Restarts in place by (group, resource), since the node started
     /// (for the metrics).
     restarts: Mutex<BTreeMap<(String, String), u64>>,
+    /// Groups in maintenance as of the last step: left alone, monitors
+    /// included.
+    maintenance: Mutex<std::collections::BTreeSet<String>>,
     /// Out of the group: nothing is acquired until it joins again.
     fenced: std::sync::atomic::AtomicBool,
     /// The node crashed (simulated nodes): its machine is gone with what
@@ -96,6 +99,7 @@ impl NodeResources {
             busy: tokio::sync::Mutex::new(()),
             failures: Mutex::new(BTreeMap::new()),
             restarts: Mutex::new(BTreeMap::new()),
+            maintenance: Mutex::new(Default::default()),
             fenced: std::sync::atomic::AtomicBool::new(false),
             dead: std::sync::atomic::AtomicBool::new(false),
         }
@@ -134,7 +138,8 @@ impl NodeResources {
         report: Report<'_>,
     ) -> Verdict {
         let _busy = self.busy.lock().await;
-        if self.is_dead() || self.state(&g.name) != RgState::Online {
+        if self.is_dead() || self.state(&g.name) != RgState::Online || self.in_maintenance(&g.name)
+        {
             return Verdict::Healthy;
         }
         let ctx = Ctx {
@@ -184,6 +189,14 @@ impl NodeResources {
             Err(e) => report(&g.name, Some(&r.name), &format!("start failed: {e}")),
         }
         Verdict::Restarted(n)
+    }
+
+    /// Whether `group` is in maintenance, as of the last step.
+    pub fn in_maintenance(&self, group: &str) -> bool {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(group)
     }
 
     /// Restarts in place by (group, resource), since the node started.
@@ -245,7 +258,14 @@ impl NodeResources {
         if step == Step::Acquire && self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("this node is out of the group: it acquires nothing".into());
         }
-        let order = site.resources.start_order();
+        *self.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = target.maintenance.clone();
+        // Groups in maintenance are left as they are.
+        let order: Vec<_> = site
+            .resources
+            .start_order()
+            .into_iter()
+            .filter(|g| !target.maintenance.contains(&g.name))
+            .collect();
         let mut failed = Vec::new();
         match step {
             Step::Release => {

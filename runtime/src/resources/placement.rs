@@ -67,6 +67,14 @@ pub struct Placement {
         skip_serializing_if = "BTreeSet::is_empty"
     )]
     pub offline: BTreeSet<String>,
+    /// Groups in maintenance (`hacmp maintenance on`): nothing starts,
+    /// stops, moves or monitors them until it is off.
+    #[serde(
+        rename = "~maintenance",
+        default,
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub maintenance: BTreeSet<String>,
 }
 
 impl Placement {
@@ -184,6 +192,7 @@ pub fn place(
         groups: BTreeMap::new(),
         networks_down: before.networks_down.clone(),
         offline,
+        maintenance: before.maintenance.clone(),
     };
     for g in res.start_order() {
         let p = place_group(res, g, before, live, change, failed_group, &after);
@@ -202,7 +211,16 @@ pub fn place_event(res: &Resources, before: &Placement, ev: &ClaimedEvent) -> Pl
         | EventKind::GroupIntent { group, .. } => Some(group.as_str()),
         _ => None,
     };
-    let before = networks_after(res, before, r, change);
+    let mut before = networks_after(res, before, r, change);
+    if let EventKind::GroupMaintenance { groups, on } = &r.kind {
+        for g in groups {
+            if *on {
+                before.maintenance.insert(g.clone());
+            } else {
+                before.maintenance.remove(g);
+            }
+        }
+    }
     place(res, &before, &live, change, failed)
 }
 
@@ -253,6 +271,9 @@ fn place_group(
     after: &Placement,
 ) -> Place {
     let prev = before.get(&g.name);
+    if after.maintenance.contains(&g.name) {
+        return prev.clone();
+    }
     if after.offline.contains(&g.name) {
         return Place::Offline;
     }

@@ -410,6 +410,19 @@ fn a_group_an_operator_took_offline_stays_offline_until_brought_online() {
     assert!(r.p.offline.is_empty());
 }
 
+#[test]
+fn a_group_in_maintenance_keeps_its_place_whatever_happens() {
+    let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
+    r.join(1).join(2);
+    r.p.maintenance.insert("rg".into());
+    assert_eq!(r.fail(1).on("rg"), 1, "left where it was, node down or not");
+    assert_eq!(r.join(1).on("rg"), 1);
+    r.fail(1);
+    r.p.maintenance.clear();
+    r.p = place(&r.res, &r.p, &r.live, Change::Other, None);
+    assert_eq!(r.on("rg"), 2, "managed again: the next node");
+}
+
 // ------------------------------------------------------------ properties
 
 fn arb_site() -> impl Strategy<Value = Resources> {
