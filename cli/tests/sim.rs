@@ -28,7 +28,7 @@ fn site_with_nodes(dir: &Path, n: u32) -> std::path::PathBuf {
 fn last_groups(out: &str) -> Option<&str> {
     out.lines()
         .filter_map(|l| l.trim().strip_prefix("groups: "))
-        .last()
+        .next_back()
 }
 
 /// A scenario's text with an operator's decision on the first failure.

@@ -166,8 +166,8 @@ async fn a_cleanup_tries_a_group_in_error_again_on_its_node() {
 }
 
 /// In maintenance, `web` is left alone: its monitor does not act on a
-/// stopped application, a crash of its node moves nothing. Off, it is
-/// managed again: it goes to the next node.
+/// stopped application, a crash of its node takes it down and nobody
+/// starts it. Off, it is managed again: it goes to the next node.
 #[tokio::test(start_paused = true)]
 async fn a_group_in_maintenance_is_left_alone_until_it_is_off() {
     let mut c = ha_web();
@@ -200,8 +200,8 @@ async fn a_group_in_maintenance_is_left_alone_until_it_is_off() {
     c.wait_idle().await.unwrap();
     assert_eq!(
         web(&c).await,
-        Place::Online { nodes: vec![1] },
-        "nothing moved"
+        Place::Offline,
+        "gone with its node; nobody starts it"
     );
     assert!(holders(&c).is_empty());
     op.maintenance(Some("web"), false).await.unwrap();

@@ -305,6 +305,25 @@ impl World {
                 what,
                 times,
             } => self.agent.fail(*node, resource, *what, *times),
+            Fault::Group(a) => {
+                use schedule::GroupAction;
+                // Refused when it cannot be done now: as an operator's.
+                let _ = match a {
+                    GroupAction::Move { group, to } => {
+                        let to = to.map(|t| t.to_string());
+                        operator.move_group(group, to.as_deref()).await.map(|_| ())
+                    }
+                    GroupAction::Offline { group, offline } => {
+                        operator.group_intent(group, *offline).await.map(|_| ())
+                    }
+                    GroupAction::Maintenance { group, on } => {
+                        operator.maintenance(Some(group), *on).await.map(|_| ())
+                    }
+                    GroupAction::Cleanup { group } => {
+                        operator.cleanup_group(group, None).await.map(|_| ())
+                    }
+                };
+            }
             Fault::Network { node, up } => {
                 if self.procs.get(node).is_some_and(|p| !p.task.is_finished()) {
                     let network = 1;

@@ -76,6 +76,17 @@ pub enum Fault {
         what: Failing,
         times: u32,
     },
+    /// An operator's action on a group (refused ones change nothing).
+    Group(GroupAction),
+}
+
+/// What an operator does to a resource group.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupAction {
+    Move { group: String, to: Option<NodeId> },
+    Offline { group: String, offline: bool },
+    Maintenance { group: String, on: bool },
+    Cleanup { group: String },
 }
 
 impl std::fmt::Display for Fault {
@@ -131,6 +142,28 @@ impl std::fmt::Display for Fault {
                 "{resource}'s {} fails on node {node} ({times} times)",
                 what.as_str()
             ),
+            Fault::Group(a) => match a {
+                GroupAction::Move { group, to } => write!(
+                    f,
+                    "operator: move {group}{}",
+                    to.map(|t| format!(" to node {t}")).unwrap_or_default()
+                ),
+                GroupAction::Offline { group, offline } => {
+                    write!(
+                        f,
+                        "operator: {} {group}",
+                        if *offline { "offline" } else { "online" }
+                    )
+                }
+                GroupAction::Maintenance { group, on } => {
+                    write!(
+                        f,
+                        "operator: maintenance {} {group}",
+                        if *on { "on" } else { "off" }
+                    )
+                }
+                GroupAction::Cleanup { group } => write!(f, "operator: cleanup {group}"),
+            },
         }
     }
 }
@@ -283,6 +316,49 @@ impl Schedule {
                     times: 1 + r.below(3) as u32,
                 },
             });
+        }
+        // Operators' actions on groups likewise: an offline or a
+        // maintenance is mostly ended later.
+        let mut o = Rng::new(seed ^ 0x0be7_0be7_0be7_0be7);
+        for _ in 0..o.below(4) {
+            let group = ["casc", "rot"][o.below(2) as usize].to_string();
+            let at_ms = 500 + o.below(t.max(1));
+            let later = at_ms + 500 + o.below(8000);
+            let (now, undo) = match o.below(4) {
+                0 => {
+                    let to = o.chance(60).then(|| 1 + o.below(nodes as u64) as u32);
+                    (GroupAction::Move { group, to }, None)
+                }
+                1 => (
+                    GroupAction::Offline {
+                        group: group.clone(),
+                        offline: true,
+                    },
+                    o.chance(80).then_some(GroupAction::Offline {
+                        group,
+                        offline: false,
+                    }),
+                ),
+                2 => (
+                    GroupAction::Maintenance {
+                        group: group.clone(),
+                        on: true,
+                    },
+                    o.chance(80)
+                        .then_some(GroupAction::Maintenance { group, on: false }),
+                ),
+                _ => (GroupAction::Cleanup { group }, None),
+            };
+            steps.push(Step {
+                at_ms,
+                fault: Fault::Group(now),
+            });
+            if let Some(u) = undo {
+                steps.push(Step {
+                    at_ms: later,
+                    fault: Fault::Group(u),
+                });
+            }
         }
         steps.sort_by_key(|s| s.at_ms);
         Schedule {

@@ -259,12 +259,14 @@ impl NodeResources {
             return Err("this node is out of the group: it acquires nothing".into());
         }
         *self.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = target.maintenance.clone();
-        // Groups in maintenance are left as they are.
+        // Groups in maintenance are started and swapped by nothing; the
+        // placement keeps them where they are, so they are released only
+        // by a node that leaves the cluster.
         let order: Vec<_> = site
             .resources
             .start_order()
             .into_iter()
-            .filter(|g| !target.maintenance.contains(&g.name))
+            .filter(|g| step == Step::Release || !target.maintenance.contains(&g.name))
             .collect();
         let mut failed = Vec::new();
         match step {

@@ -272,7 +272,20 @@ fn place_group(
 ) -> Place {
     let prev = before.get(&g.name);
     if after.maintenance.contains(&g.name) {
-        return prev.clone();
+        // Left where it is; but a node that leaves takes it down with it
+        // (nobody else starts it while maintenance is on).
+        return match prev {
+            Place::Online { nodes } if nodes.iter().any(|n| !live.contains(n)) => {
+                let kept: Vec<NodeId> =
+                    nodes.iter().copied().filter(|n| live.contains(n)).collect();
+                if kept.is_empty() {
+                    Place::Offline
+                } else {
+                    Place::Online { nodes: kept }
+                }
+            }
+            other => other.clone(),
+        };
     }
     if after.offline.contains(&g.name) {
         return Place::Offline;

@@ -415,12 +415,19 @@ fn a_group_in_maintenance_keeps_its_place_whatever_happens() {
     let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
     r.join(1).join(2);
     r.p.maintenance.insert("rg".into());
-    assert_eq!(r.fail(1).on("rg"), 1, "left where it was, node down or not");
-    assert_eq!(r.join(1).on("rg"), 1);
-    r.fail(1);
+    assert_eq!(r.join(3).on("rg"), 1, "left where it was");
+    assert_eq!(r.fail(2).on("rg"), 1);
+    // Its node leaves: down with it (its release step takes it down),
+    // and nobody starts it.
+    assert_eq!(r.fail(1).on("rg"), 0);
+    assert_eq!(r.join(1).on("rg"), 0);
     r.p.maintenance.clear();
     r.p = place(&r.res, &r.p, &r.live, Change::Other, None);
-    assert_eq!(r.on("rg"), 2, "managed again: the next node");
+    assert_eq!(
+        r.on("rg"),
+        1,
+        "managed again: placed as an offline group is"
+    );
 }
 
 // ------------------------------------------------------------ properties
