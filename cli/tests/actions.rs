@@ -15,25 +15,61 @@ fn app_on(url: &str) -> serde_json::Value {
         .map_or(serde_json::Value::Null, |g| g["nodes"].clone())
 }
 
-#[test]
-fn hacmp_move_moves_a_group_and_says_why_when_it_cannot() {
-    let test = "hacmp_move_moves_a_group_and_says_why_when_it_cannot";
-    let Some(bin) = etcd_binary(test) else {
-        return;
-    };
+/// What each test runs on: etcd, the rwho site with group `app` on
+/// `nodes` (its text passed through `edit`, its scripts written first),
+/// `nodes` daemons joined and the cluster idle. `None` (a loud skip)
+/// without etcd. Bind every field: one left to `..` is dropped at once
+/// (etcd stopped, the directory removed).
+struct AppCluster {
+    base: tempfile::TempDir,
+    _etcd: Vec<Etcd>,
+    url: String,
+    site: Site,
+    ds: Vec<Daemon>,
+}
+
+fn app_cluster(
+    test: &str,
+    nodes: &[u32],
+    edit: impl FnOnce(&Site, String) -> String,
+) -> Option<AppCluster> {
+    let bin = etcd_binary(test)?;
     let base = tempfile::tempdir().unwrap();
-    let _etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&_etcd);
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     site.app_scripts();
     let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
-    std::fs::write(
-        site.dir.join("site.toml"),
-        with_app_group(&text, &[1, 2, 3]),
+    let text = edit(&site, with_app_group(&text, nodes));
+    std::fs::write(site.dir.join("site.toml"), text).unwrap();
+    let n = nodes.len() as u32;
+    let ds = join_one_by_one(&site, &url, base.path(), n, |_| vec!["--no-monitor"]);
+    until_idle(&url, &(1..=n).collect::<Vec<_>>(), 30);
+    Some(AppCluster {
+        base,
+        _etcd: etcd,
+        url,
+        site,
+        ds,
+    })
+}
+
+#[test]
+fn hacmp_move_moves_a_group_and_says_why_when_it_cannot() {
+    let Some(AppCluster {
+        base: _base,
+        _etcd,
+        url,
+        site,
+        ds: _ds,
+    }) = app_cluster(
+        "hacmp_move_moves_a_group_and_says_why_when_it_cannot",
+        &[1, 2, 3],
+        |_, t| t,
     )
-    .unwrap();
-    let _ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2, 3], 30);
+    else {
+        return;
+    };
     until("app on node 1", 30, || {
         app_on(&url) == serde_json::json!([1])
     });
@@ -80,23 +116,20 @@ fn hacmp_move_moves_a_group_and_says_why_when_it_cannot() {
 /// online` brings it back.
 #[test]
 fn a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster() {
-    let test = "a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(AppCluster {
+        base,
+        _etcd,
+        url,
+        site,
+        mut ds,
+    }) = app_cluster(
+        "a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster",
+        &[1, 2, 3],
+        |_, t| t,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let _etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&_etcd);
-    let site = Site::new(base.path(), "site");
-    site.app_scripts();
-    let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
-    std::fs::write(
-        site.dir.join("site.toml"),
-        with_app_group(&text, &[1, 2, 3]),
-    )
-    .unwrap();
-    let mut ds = join_one_by_one(&site, &url, base.path(), 3, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2, 3], 30);
     until("app on node 1", 30, || {
         app_on(&url) == serde_json::json!([1])
     });
@@ -152,26 +185,27 @@ fn a_group_taken_offline_stays_offline_across_a_restart_of_the_whole_cluster() {
 /// Repaired, `hacmp cleanup app` starts it there.
 #[test]
 fn hacmp_cleanup_starts_a_group_again_after_a_failed_start() {
-    let test = "hacmp_cleanup_starts_a_group_again_after_a_failed_start";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(AppCluster {
+        base: _base,
+        _etcd,
+        url,
+        site,
+        ds: _ds,
+    }) = app_cluster(
+        "hacmp_cleanup_starts_a_group_again_after_a_failed_start",
+        &[1, 2],
+        |site, text| {
+            site.script(
+                "app-start",
+                "if [ -e \"$HACMP_ROOT/broken\" ]; then echo 'cannot start: broken' >&2; exit 1; fi\ntouch \"$HACMP_ROOT/out/app-$HACMP_NODE\"",
+            );
+            std::fs::write(site.root().join("broken"), "").unwrap();
+            text.replace("on_failure = \"wait\"", "on_failure = \"continue\"")
+        },
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let _etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&_etcd);
-    let site = Site::new(base.path(), "site");
-    site.script(
-        "app-start",
-        "if [ -e \"$HACMP_ROOT/broken\" ]; then echo 'cannot start: broken' >&2; exit 1; fi\ntouch \"$HACMP_ROOT/out/app-$HACMP_NODE\"",
-    );
-    site.script("app-stop", "rm -f \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
-    let text = std::fs::read_to_string(site.dir.join("site.toml"))
-        .unwrap()
-        .replace("on_failure = \"wait\"", "on_failure = \"continue\"");
-    std::fs::write(site.dir.join("site.toml"), with_app_group(&text, &[1, 2])).unwrap();
-    std::fs::write(site.root().join("broken"), "").unwrap();
-    let _ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2], 30);
     let state_on_1 = || {
         status(&url)["nodes"]
             .as_array()
@@ -204,24 +238,26 @@ fn hacmp_cleanup_starts_a_group_again_after_a_failed_start() {
 /// or moves it; off, its monitor restarts it in place.
 #[test]
 fn maintenance_leaves_a_failed_application_alone_until_it_is_off() {
-    let test = "maintenance_leaves_a_failed_application_alone_until_it_is_off";
-    let Some(bin) = etcd_binary(test) else {
+    let Some(AppCluster {
+        base: _base,
+        _etcd,
+        url,
+        site,
+        ds,
+    }) = app_cluster(
+        "maintenance_leaves_a_failed_application_alone_until_it_is_off",
+        &[1, 2],
+        |site, text| {
+            site.script("app-check", "test -e \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
+            text.replace(
+                "stop = \"/usr/sbin/cluster/local/app-stop\"\n",
+                "stop = \"/usr/sbin/cluster/local/app-stop\"\nmonitor = \"/usr/sbin/cluster/local/app-check\"\ninterval = \"200ms\"\nrestarts = 3\n",
+            )
+        },
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let _etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&_etcd);
-    let site = Site::new(base.path(), "site");
-    site.app_scripts();
-    site.script("app-check", "test -e \"$HACMP_ROOT/out/app-$HACMP_NODE\"");
-    let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
-    let text = with_app_group(&text, &[1, 2]).replace(
-        "stop = \"/usr/sbin/cluster/local/app-stop\"\n",
-        "stop = \"/usr/sbin/cluster/local/app-stop\"\nmonitor = \"/usr/sbin/cluster/local/app-check\"\ninterval = \"200ms\"\nrestarts = 3\n",
-    );
-    std::fs::write(site.dir.join("site.toml"), text).unwrap();
-    let ds = join_one_by_one(&site, &url, base.path(), 2, |_| vec!["--no-monitor"]);
-    until_idle(&url, &[1, 2], 30);
     let mark = site.root().join("out/app-1");
     until("app up on node 1", 30, || mark.exists());
 

@@ -301,6 +301,16 @@ impl Checker {
             (EventKind::NetworkDown { network } | EventKind::NetworkUp { network }, _) => {
                 format!("network {network}")
             }
+            (
+                EventKind::GroupFailure { group }
+                | EventKind::GroupMove { group, .. }
+                | EventKind::GroupIntent { group, .. }
+                | EventKind::GroupCleanup { group },
+                _,
+            ) => format!("group {group}: {:?}", q.request.kind),
+            (EventKind::GroupMaintenance { groups, on }, _) => {
+                format!("maintenance {on} {}", groups.join(" "))
+            }
             _ => id.to_string(),
         };
         self.trace.push(format!(
