@@ -248,19 +248,9 @@ impl Linter<'_> {
                 }
                 site.root = self.root.clone();
                 site.rules_file = site.rules_file.map(|r| dir.join(r));
-                if let Some(at) = site.unsigned_at {
-                    let mut d = Diagnostic::new(
-                        Code::S003,
-                        file,
-                        at,
-                        "nodes running this site take bundles nobody signed",
-                    )
-                    .label("anyone who can write etcd can run any command as root");
-                    d.help = Some(
-                        "for a lab only: sign deploys (`hacmp key new`, `hacmp deploy --key`) and drop this line".into(),
-                    );
-                    self.lint.diagnostics.push(d);
-                }
+                self.lint
+                    .diagnostics
+                    .extend(crate::site::unsigned_warning(&site, file));
                 self.lint.site = site;
                 if self.opts.fs_checks {
                     self.resource_commands(file);

@@ -303,6 +303,22 @@ pub fn did_you_mean(message: &str) -> Option<String> {
     crate::suggest(word, names.iter().copied()).map(|s| format!("did you mean `{s}`?"))
 }
 
+/// S003 where the site runs unsigned bundles (a lab).
+pub fn unsigned_warning(site: &Site, file: FileId) -> Option<Diagnostic> {
+    let mut d = Diagnostic::new(
+        Code::S003,
+        file,
+        site.unsigned_at?,
+        "nodes running this site take bundles nobody signed",
+    )
+    .label("anyone who can write etcd can run any command as root");
+    d.help = Some(
+        "for a lab only: sign deploys (`hacmp key new`, `hacmp deploy --key`) and drop this line"
+            .into(),
+    );
+    Some(d)
+}
+
 /// Parses a site file already added to `sources` as `file`.
 pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnostic>> {
     let text = &sources.get(file).text;
