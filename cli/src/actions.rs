@@ -57,12 +57,11 @@ pub struct IntentArgs {
 
 /// `hacmp offline GROUP` (`offline`) or `hacmp online GROUP`.
 pub fn intent(args: &IntentArgs, offline: bool) -> u8 {
-    let queued = with_operator(&args.etcd, async |op| {
-        op.group_intent(&args.group, offline).await.map_err(failed)
-    });
-    let at = match queued {
-        Ok(n) => n,
-        Err(f) => return f.report(),
+    let at = match queue(&args.etcd, async |op| {
+        op.group_intent(&args.group, offline).await
+    }) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let word = if offline { "offline" } else { "online" };
     println!("queued TE_RG_MOVE at node {at}: `{}` {word}", args.group);
@@ -117,14 +116,11 @@ pub struct CleanupArgs {
 }
 
 pub fn cleanup(args: &CleanupArgs) -> u8 {
-    let queued = with_operator(&args.etcd, async |op| {
-        op.cleanup_group(&args.group, args.node)
-            .await
-            .map_err(failed)
-    });
-    let at = match queued {
-        Ok(n) => n,
-        Err(f) => return f.report(),
+    let at = match queue(&args.etcd, async |op| {
+        op.cleanup_group(&args.group, args.node).await
+    }) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     println!(
         "queued TE_RG_MOVE at node {at}: `{}` cleaned up there",
@@ -190,14 +186,11 @@ pub struct MaintenanceArgs {
 
 pub fn maintenance(args: &MaintenanceArgs) -> u8 {
     let on = args.mode == OnOff::On;
-    let queued = with_operator(&args.etcd, async |op| {
-        op.maintenance(args.group.as_deref(), on)
-            .await
-            .map_err(failed)
-    });
-    let groups = match queued {
-        Ok(g) => g,
-        Err(f) => return f.report(),
+    let groups = match queue(&args.etcd, async |op| {
+        op.maintenance(args.group.as_deref(), on).await
+    }) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     println!(
         "queued TE_RG_MOVE: maintenance {} for {}",
@@ -236,6 +229,17 @@ pub fn maintenance(args: &MaintenanceArgs) -> u8 {
     })
 }
 
+/// Queues an operator's action; a refusal or an unreachable etcd is said
+/// and becomes the exit status.
+fn queue<T>(
+    e: &Etcd,
+    f: impl AsyncFnOnce(
+        std::sync::Arc<hacmp_runtime::gs::operator::Operator<hacmp_runtime::gs::etcd::EtcdStore>>,
+    ) -> Result<T, hacmp_runtime::gs::GsError>,
+) -> Result<T, u8> {
+    with_operator(e, async |op| f(op).await.map_err(failed)).map_err(|f| f.report())
+}
+
 fn shown(p: &Place) -> String {
     match p {
         Place::Online { nodes } => format!("on node {}", node_list(nodes.iter().copied())),
@@ -245,14 +249,11 @@ fn shown(p: &Place) -> String {
 }
 
 pub fn move_group(args: &MoveArgs) -> u8 {
-    let queued = with_operator(&args.etcd, async |op| {
-        op.move_group(&args.group, args.to.as_deref())
-            .await
-            .map_err(failed)
-    });
-    let m = match queued {
-        Ok(m) => m,
-        Err(f) => return f.report(),
+    let m = match queue(&args.etcd, async |op| {
+        op.move_group(&args.group, args.to.as_deref()).await
+    }) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     println!(
         "queued TE_RG_MOVE at node {}: `{}` off node {}{}",

@@ -41,6 +41,50 @@ pub fn node_named(site: Option<&Site>, name: &str) -> Result<NodeId, GsError> {
     }))
 }
 
+/// An operator's action runs as TE_RG_MOVE: a node must be up and the
+/// site must handle it.
+fn via_rg_move(s: &GroupState) -> Result<(), GsError> {
+    let Some(id) = &s.identity else {
+        return Err(GsError::Refused(
+            "no node of the cluster is up: start it first".into(),
+        ));
+    };
+    if !id.value.events.iter().any(|(n, _)| n == "TE_RG_MOVE") {
+        return Err(GsError::Refused(
+            "the site's rules have no TE_RG_MOVE rule: operators' actions on groups run through it (keep the standard rules)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `group` is a group of the cluster (placed, or in the site it runs);
+/// else the closest name.
+fn known_group(
+    placement: &crate::resources::Placement,
+    site: Option<&Site>,
+    group: &str,
+) -> Result<(), GsError> {
+    let known: Vec<&str> = placement
+        .groups
+        .keys()
+        .map(String::as_str)
+        .chain(
+            site.into_iter()
+                .flat_map(|s| s.resources.groups.iter().map(|g| g.name.as_str())),
+        )
+        .collect();
+    if known.contains(&group) {
+        return Ok(());
+    }
+    let hint = hacmp_compiler::suggest(group, known.into_iter())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    Err(GsError::Refused(format!(
+        "the cluster has no resource group `{group}`{hint}"
+    )))
+}
+
 /// Why `group` cannot be moved (to `to`) now, or the move to queue.
 /// `site` is the site the group runs, when it keeps its bundle.
 pub fn check_move(
@@ -50,28 +94,10 @@ pub fn check_move(
     to: Option<NodeId>,
 ) -> Result<Moving, GsError> {
     let refuse = |why: String| Err(GsError::Refused(why));
-    let Some(id) = &s.identity else {
-        return refuse("no node of the cluster is up: start it first".into());
-    };
-    if !id.value.events.iter().any(|(n, _)| n == "TE_RG_MOVE") {
-        return refuse(
-            "the site's rules have no TE_RG_MOVE rule: a move runs through it (keep the standard rules)"
-                .into(),
-        );
-    }
+    via_rg_move(s)?;
     let placement = s.placement.clone().unwrap_or_default();
-    let known = || {
-        placement.groups.keys().map(String::as_str).chain(
-            site.into_iter()
-                .flat_map(|s| s.resources.groups.iter().map(|g| g.name.as_str())),
-        )
-    };
-    let Some(place) = placement.groups.get(group) else {
-        let hint = hacmp_compiler::suggest(group, known())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
-    };
+    known_group(&placement, site, group)?;
+    let place = placement.get(group);
     let def = site.and_then(|s| s.resources.group(group));
     let from = match place {
         Place::Online { nodes } if nodes.len() == 1 && def.is_none_or(|g| g.policy != hacmp_compiler::resources::Policy::Concurrent) => nodes[0],
@@ -127,31 +153,9 @@ pub fn check_intent(
     offline: bool,
 ) -> Result<NodeId, GsError> {
     let refuse = |why: String| Err(GsError::Refused(why));
-    let Some(id) = &s.identity else {
-        return refuse("no node of the cluster is up: start it first".into());
-    };
-    if !id.value.events.iter().any(|(n, _)| n == "TE_RG_MOVE") {
-        return refuse(
-            "the site's rules have no TE_RG_MOVE rule: the change runs through it (keep the standard rules)"
-                .into(),
-        );
-    }
+    via_rg_move(s)?;
     let placement = s.placement.clone().unwrap_or_default();
-    let known: Vec<&str> = placement
-        .groups
-        .keys()
-        .map(String::as_str)
-        .chain(
-            site.into_iter()
-                .flat_map(|s| s.resources.groups.iter().map(|g| g.name.as_str())),
-        )
-        .collect();
-    if !known.contains(&group) {
-        let hint = hacmp_compiler::suggest(group, known.iter().copied())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
-    }
+    known_group(&placement, site, group)?;
     match (offline, placement.offline.contains(group)) {
         (true, true) => return refuse(format!("`{group}` is already offline by an operator's word")),
         (false, false) => {
@@ -179,16 +183,8 @@ pub fn check_cleanup(
     node: Option<NodeId>,
 ) -> Result<NodeId, GsError> {
     let refuse = |why: String| Err(GsError::Refused(why));
-    if s.identity.is_none() {
-        return refuse("no node of the cluster is up: start it first".into());
-    }
-    let placement = s.placement.clone().unwrap_or_default();
-    if !placement.groups.contains_key(group) {
-        let hint = hacmp_compiler::suggest(group, placement.groups.keys().map(String::as_str))
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return refuse(format!("the cluster has no resource group `{group}`{hint}"));
-    }
+    via_rg_move(s)?;
+    known_group(&s.placement.clone().unwrap_or_default(), None, group)?;
     let members = s.members();
     let in_error: Vec<NodeId> = statuses
         .iter()
@@ -219,19 +215,17 @@ pub fn check_maintenance(
     on: bool,
 ) -> Result<(Vec<String>, NodeId), GsError> {
     let refuse = |why: String| Err(GsError::Refused(why));
+    via_rg_move(s)?;
     let Some(at) = s.members().iter().next().copied() else {
-        return refuse("no node of the cluster is up: start it first".into());
+        return refuse("no node of the cluster is a member yet".into());
     };
     let placement = s.placement.clone().unwrap_or_default();
     let all: Vec<String> = placement.groups.keys().cloned().collect();
     let named: Vec<String> = match group {
-        Some(g) if !placement.groups.contains_key(g) => {
-            let hint = hacmp_compiler::suggest(g, all.iter().map(String::as_str))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return refuse(format!("the cluster has no resource group `{g}`{hint}"));
+        Some(g) => {
+            known_group(&placement, None, g)?;
+            vec![g.to_string()]
         }
-        Some(g) => vec![g.to_string()],
         None if all.is_empty() => return refuse("the cluster has no resource group".into()),
         None => all,
     };
