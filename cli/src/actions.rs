@@ -240,7 +240,7 @@ fn queue<T>(
     with_operator(e, async |op| f(op).await.map_err(failed)).map_err(|f| f.report())
 }
 
-fn shown(p: &Place) -> String {
+pub(crate) fn shown(p: &Place) -> String {
     match p {
         Place::Online { nodes } => format!("on node {}", node_list(nodes.iter().copied())),
         Place::Offline => "offline".into(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 use hacmp_runtime::journal::{EventEntry, RecordKind};
@@ -171,9 +171,7 @@ pub fn run(args: &HistoryArgs) -> u8 {
             }
         }
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = hacmp_runtime::journal::unix_ms();
     let oldest = args
         .since
         .map_or(0, |s| now.saturating_sub(s.as_millis() as u64));

@@ -18,6 +18,7 @@ pub mod kept;
 pub mod key;
 pub mod lint;
 pub mod located;
+pub mod nodes;
 pub mod ops;
 pub mod run;
 pub mod serve;

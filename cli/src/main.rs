@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hacmp_cli::{
-    actions, compile, deploy, em, explain, faults, history, init, key, lint, ops, run, sim, trace,
+    actions, compile, deploy, em, explain, faults, history, init, key, lint, nodes, ops, run, sim,
+    trace,
 };
 
 /// Cluster manager tools: check, compile and run the rules and recovery
@@ -50,6 +51,10 @@ enum Command {
     Cleanup(actions::CleanupArgs),
     /// Maintenance on|off [GROUP]: nothing starts, stops, moves or monitors the groups while on.
     Maintenance(actions::MaintenanceArgs),
+    /// Stop a node from any node (graceful, takeover or forced): its daemon stays up until `hacmp start`.
+    Stop(nodes::StopArgs),
+    /// Bring a node stopped by `hacmp stop` back into the cluster (a node-up).
+    Start(nodes::StartArgs),
     /// Change the site of a running cluster (DARE): show what changes, then switch every member.
     Deploy(deploy::DeployArgs),
     /// Signing keys for deploys: `hacmp key new NAME`.
@@ -135,6 +140,8 @@ fn main() -> ExitCode {
         Command::Online(a) => actions::intent(a, false),
         Command::Cleanup(a) => actions::cleanup(a),
         Command::Maintenance(a) => actions::maintenance(a),
+        Command::Stop(a) => nodes::stop(a),
+        Command::Start(a) => nodes::start(a),
         Command::Bundle(BundleCommand::Fetch(a)) => deploy::fetch(a),
         Command::Key(k) => key::run(k),
         Command::Resume(a) => ops::resume(a),

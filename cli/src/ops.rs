@@ -173,9 +173,41 @@ pub(crate) fn until_done(
     what: &str,
     mut done: impl FnMut(&GroupState) -> Option<u8>,
 ) -> u8 {
+    poll(
+        e,
+        wait,
+        what,
+        async |op| op.state().await,
+        |s: &GroupState| done(s),
+    )
+}
+
+/// `until_done`, with the nodes' statuses beside the group.
+pub(crate) fn until_shown(
+    e: &Etcd,
+    wait: Duration,
+    what: &str,
+    mut done: impl FnMut(&GroupState, &[NodeStatus]) -> Option<u8>,
+) -> u8 {
+    poll(
+        e,
+        wait,
+        what,
+        async |op| Ok((op.state().await?, op.statuses().await?)),
+        |(s, st): &(GroupState, Vec<NodeStatus>)| done(s, st),
+    )
+}
+
+fn poll<T>(
+    e: &Etcd,
+    wait: Duration,
+    what: &str,
+    read: impl AsyncFn(Arc<Operator<EtcdStore>>) -> Result<T, GsError>,
+    mut done: impl FnMut(&T) -> Option<u8>,
+) -> u8 {
     let end = std::time::Instant::now() + wait;
     loop {
-        match with_operator(e, async |op| op.state().await.map_err(failed)) {
+        match with_operator(e, async |op| read(op).await.map_err(failed)) {
             Ok(s) => {
                 if let Some(code) = done(&s) {
                     return code;
@@ -224,11 +256,7 @@ pub(crate) fn with_operator<T>(
     })
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use hacmp_runtime::journal::unix_ms as now_ms;
 
 /// The status of the group as one JSON value (what `--format json` prints).
 pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serde_json::Value {
@@ -299,6 +327,7 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
         .filter_map(|n| Some((n.node, n.failure.as_ref()?.seq)))
         .collect();
     let (members, joining) = (s.members(), s.joining());
+    let shown: std::collections::BTreeSet<u32> = statuses.iter().map(|n| n.node).collect();
     let site_nodes: Vec<serde_json::Value> = s
         .identity
         .as_ref()
@@ -314,13 +343,22 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
                         "joining"
                     } else if s.alive.contains_key(&n) {
                         "starting"
+                    } else if s.control.contains_key(&n) {
+                        "stopped"
                     } else {
                         "down"
                     };
+                    let out = !members.contains(&n) && !s.alive.contains_key(&n);
                     json!({
                         "node": n,
                         "name": i.value.node_names.get(&n),
                         "state": state,
+                        // Its node-down: when, and whether it failed.
+                        "down": s.down.get(&n).filter(|_| out).map(|d| json!({"since": d.since, "failed": d.failed})),
+                        // An operator's stop, until `hacmp start`.
+                        "stopped": s.control.get(&n).map(|c| json!({"mode": c.mode.as_str(), "at_ms": c.at_ms})),
+                        // Its daemon runs (out of the cluster while stopped).
+                        "daemon": !out || shown.contains(&n),
                         "waiting_for_operator": waiting.get(&n),
                         "bundle": s.alive.get(&n).map(|a| a.record.hash.clone()),
                     })
@@ -397,6 +435,27 @@ fn list(v: &serde_json::Value) -> String {
     }
 }
 
+/// A site node's state as read at a glance: `down since 18:40:02
+/// (failed)`, `stopped (takeover) since …, daemon not running`.
+fn node_state(n: &serde_json::Value) -> String {
+    let mut state = n["state"].as_str().unwrap_or("").to_string();
+    if let Some(mode) = n["stopped"]["mode"].as_str() {
+        state.push_str(&format!(" ({mode})"));
+    }
+    if let Some(since) = n["down"]["since"].as_str() {
+        let how = if n["down"]["failed"].as_bool() == Some(true) {
+            " (failed)"
+        } else {
+            ""
+        };
+        state.push_str(&format!(" since {since}{how}"));
+    }
+    if n["daemon"].as_bool() == Some(false) && n["state"] == "stopped" {
+        state.push_str(", hacmpd not running");
+    }
+    state
+}
+
 fn human(v: &serde_json::Value) -> String {
     let mut out = format!(
         "{}: members {}; joining {}\n",
@@ -417,13 +476,12 @@ fn human(v: &serde_json::Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|n| match n["name"].as_str() {
-            Some(name) => format!(
-                "{name} ({}) {}",
-                n["node"],
-                n["state"].as_str().unwrap_or("")
-            ),
-            None => format!("node {} {}", n["node"], n["state"].as_str().unwrap_or("")),
+        .map(|n| {
+            let state = node_state(n);
+            match n["name"].as_str() {
+                Some(name) => format!("{name} ({}) {state}", n["node"]),
+                None => format!("node {} {state}", n["node"]),
+            }
         })
         .collect();
     if !nodes.is_empty() {

@@ -292,3 +292,137 @@ fn maintenance_leaves_a_failed_application_alone_until_it_is_off() {
     until("the monitor restarts it", 30, || mark.exists());
     assert_eq!(app_on(&url), serde_json::json!([1]), "in place");
 }
+
+fn said(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn site_node(url: &str, n: u32) -> serde_json::Value {
+    status(url)["site_nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|x| x["node"] == n).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// `hacmp stop NODE --mode ...` from another node, in each mode, with the
+/// stopped node's daemon staying up (out of the cluster, shown `stopped`,
+/// still out after a restart of it) until `hacmp start NODE` brings it
+/// back through a node-up.
+#[test]
+fn hacmp_stop_and_start_a_node_from_any_node_in_each_mode() {
+    let Some(AppCluster {
+        base,
+        _etcd,
+        url,
+        site,
+        mut ds,
+    }) = app_cluster(
+        "hacmp_stop_and_start_a_node_from_any_node_in_each_mode",
+        &[1, 2, 3],
+        |_, t| t,
+    )
+    else {
+        return;
+    };
+    until("app on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    let out = |n: u32| site.root().join(format!("out/app-{n}")).exists();
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--etcd", &url]);
+        hacmp(&a)
+    };
+
+    // Graceful: node 1 releases `app`; the others leave it stopped.
+    let o = run(&["stop", "node1", "--mode", "graceful"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(said(&o).contains("node 1 is stopped"), "{}", said(&o));
+    assert!(said(&o).contains("`app` stopped (node 1 stopped"), "{}", said(&o));
+    assert!(!out(1), "released on node 1");
+    assert!(ds[0].running(), "its daemon stays up");
+    let n1 = site_node(&url, 1);
+    assert_eq!(n1["state"], "stopped", "{n1}");
+    assert_eq!(n1["stopped"]["mode"], "graceful", "{n1}");
+    assert_eq!(n1["daemon"], true, "{n1}");
+    assert!(n1["down"]["since"].is_string(), "{n1}");
+    for (args, says) in [
+        (&["stop", "1"][..], "already stopped by an operator"),
+        (&["start", "2"][..], "was not stopped by an operator"),
+        (&["stop", "nod2"][..], "did you mean `node2`?"),
+        (&["stop", "7"][..], "the site has no node 7"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", said(&o));
+        assert!(said(&o).contains(says), "{args:?}: {}", said(&o));
+    }
+
+    // Back through a node-up: `app` comes home to node 1.
+    let o = run(&["start", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(said(&o).contains("node 1 is up"), "{}", said(&o));
+    until("app back on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    assert!(out(1));
+    assert_eq!(ds[0].count("TE_JOIN_NODE", 1), 2, "a second node-up");
+
+    // With takeover: the others take `app` over at once.
+    let o = run(&["stop", "1", "--mode", "takeover"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(said(&o).contains("`app` on node 2"), "{}", said(&o));
+    assert!(out(2) && !out(1));
+    assert!(ds[0].running());
+    let o = run(&["start", "node1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    until("app back on node 1", 30, || {
+        app_on(&url) == serde_json::json!([1])
+    });
+    until_idle(&url, &[1, 2, 3], 30);
+
+    // Forced: node 1 stops at once, releasing what it holds; the others
+    // see a failure (TE_FAIL_NODE) and take over.
+    let o = run(&["stop", "1", "--mode", "forced"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(said(&o).contains("node 1 is stopped"), "{}", said(&o));
+    until("app taken over on node 2", 30, || {
+        app_on(&url) == serde_json::json!([2])
+    });
+    assert!(out(2) && !out(1));
+    assert!(ds[0].running());
+    until_idle(&url, &[2, 3], 30);
+    let n1 = site_node(&url, 1);
+    assert_eq!(n1["down"]["failed"], true, "{n1}");
+    assert_eq!(n1["stopped"]["mode"], "forced", "{n1}");
+
+    // A daemon started again while its node is stopped stays out.
+    ds[0].kill9();
+    until("node 1's daemon gone", 30, || {
+        site_node(&url, 1)["daemon"] == false
+    });
+    let human = said(&run(&["status"]));
+    assert!(human.contains("stopped (forced) since"), "{human}");
+    assert!(human.contains("hacmpd not running"), "{human}");
+    let parked = |d: &Daemon| d.log().matches("is stopped by an operator").count();
+    let before = parked(&ds[0]);
+    ds[0] = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
+    until("node 1's daemon shown stopped", 30, || {
+        site_node(&url, 1)["daemon"] == true
+    });
+    assert_eq!(status(&url)["members"], serde_json::json!([2, 3]));
+    assert_eq!(parked(&ds[0]), before + 1, "{}", ds[0].log());
+    let o = run(&["start", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    until_idle(&url, &[1, 2, 3], 30);
+    assert!(site_node(&url, 1)["down"].is_null());
+
+    // Its SIGTERM still ends it, stopped or not.
+    let o = run(&["stop", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    ds[2].signal(libc::SIGTERM);
+    assert_eq!(ds[2].wait_exit(30), Some(0), "{}", ds[2].log());
+}

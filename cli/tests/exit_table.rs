@@ -236,6 +236,19 @@ const HACMP: &[Case] = &[
         2,
         "later",
     ),
+    (
+        "stop",
+        &["2", "--mode", "forced", "--etcd", NO_ETCD],
+        2,
+        "127.0.0.1:1",
+    ),
+    (
+        "stop",
+        &["2", "--mode", "now", "--etcd", NO_ETCD],
+        2,
+        "graceful",
+    ),
+    ("start", &["beta", "--etcd", NO_ETCD], 2, "127.0.0.1:1"),
     ("key", &["new", "alice", "--out", "T/keys"], 0, "alice.pub"),
     (
         "key",

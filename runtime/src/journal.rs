@@ -70,15 +70,21 @@ pub struct Record {
     pub detail: Option<String>,
 }
 
+/// The wall clock in Unix milliseconds (what operators read; never used
+/// to order anything).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl Record {
     pub fn new(node: NodeId, kind: RecordKind, t_ms: u64) -> Record {
         Record {
             node,
             kind,
             t_ms,
-            wall_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            wall_ms: unix_ms(),
             mono_us: monotonic_us(),
             command: None,
             nodeset: None,

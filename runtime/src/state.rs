@@ -21,13 +21,16 @@ pub enum ManagerState {
     Barrier,
     /// Waiting at the closing cbarrier.
     Cbarrier,
+    /// Out of the group by an operator's stop, its daemon waiting for
+    /// `hacmp start`.
+    Stopped,
     /// Terminated.
     Done,
 }
 
 impl ManagerState {
     /// Every state, in the order of a node's life.
-    pub const ALL: [ManagerState; 9] = [
+    pub const ALL: [ManagerState; 10] = [
         ManagerState::Init,
         ManagerState::Joining,
         ManagerState::Stable,
@@ -36,6 +39,7 @@ impl ManagerState {
         ManagerState::RpRunning,
         ManagerState::Barrier,
         ManagerState::Cbarrier,
+        ManagerState::Stopped,
         ManagerState::Done,
     ];
 
@@ -49,6 +53,7 @@ impl ManagerState {
             ManagerState::RpRunning => "rp_running",
             ManagerState::Barrier => "barrier",
             ManagerState::Cbarrier => "cbarrier",
+            ManagerState::Stopped => "stopped",
             ManagerState::Done => "done",
         }
     }

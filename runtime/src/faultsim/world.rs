@@ -532,4 +532,13 @@ impl<G: GroupServices> GroupServices for Checked<G> {
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
         self.inner.statuses().await
     }
+    async fn stay_shown(&self, status: Option<NodeStatus>) {
+        self.inner.stay_shown(status).await
+    }
+    async fn control(
+        &self,
+        known: Option<Option<crate::gs::control::StopMode>>,
+    ) -> Result<Option<crate::gs::control::StopMode>, GsError> {
+        self.inner.control(known).await
+    }
 }

@@ -286,7 +286,7 @@ impl<S: Store + ?Sized> Operator<S> {
     }
 
     /// The site the group runs, when it keeps its bundle.
-    async fn running_site(&self, s: &GroupState) -> Result<Option<Site>, GsError> {
+    pub(crate) async fn running_site(&self, s: &GroupState) -> Result<Option<Site>, GsError> {
         Ok(self
             .running_bundle()
             .await?

@@ -46,6 +46,8 @@ pub struct Group<S: Store> {
     process: Process,
     liveness: Liveness,
     session: Mutex<Option<Arc<Session>>>,
+    /// Its status while out of the group by an operator's stop.
+    presence: Mutex<Option<super::presence::Presence>>,
     /// Names queued events uniquely from this handle.
     counter: std::sync::atomic::AtomicU64,
 }
@@ -67,6 +69,7 @@ impl<S: Store> Group<S> {
             process: Process::this(),
             liveness: Process::local_liveness(),
             session: Mutex::new(None),
+            presence: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -95,6 +98,10 @@ impl<S: Store> Group<S> {
             Some(s) if !*s.lost.borrow() => Ok((s.me, s.lost.subscribe())),
             _ => Err(GsError::Expelled),
         }
+    }
+
+    fn put_presence(&self, p: super::presence::Presence) {
+        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p);
     }
 
     /// The lease of the current incarnation (for the simulators' faults).
@@ -642,6 +649,12 @@ impl<S: Store> GroupServices for Group<S> {
     }
 
     async fn report(&self, status: NodeStatus) -> Result<(), GsError> {
+        // Shown on its own lease from the moment an operator's stop takes
+        // the node out (its incarnation's lease is about to go).
+        if let Some(p) = &*self.presence.lock().unwrap_or_else(|p| p.into_inner()) {
+            p.show(protocol::json(&status));
+            return Ok(());
+        }
         // Best effort: a status that cannot be written is not worth a wait.
         let Ok((me, _)) = self.me() else {
             return Ok(());
@@ -659,6 +672,45 @@ impl<S: Store> GroupServices for Group<S> {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    async fn stay_shown(&self, status: Option<NodeStatus>) {
+        let old = self
+            .presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match (status, old) {
+            (Some(st), Some(p)) => {
+                p.show(protocol::json(&st));
+                self.put_presence(p);
+            }
+            (Some(st), None) => {
+                let store = self.shared.store.clone();
+                let p = super::presence::Presence::start(
+                    store,
+                    self.node,
+                    self.ttl,
+                    protocol::json(&st),
+                )
+                .await;
+                self.put_presence(p);
+            }
+            (None, Some(p)) => p.end(&*self.shared.store).await,
+            (None, None) => {}
+        }
+    }
+
+    async fn control(
+        &self,
+        known: Option<Option<super::control::StopMode>>,
+    ) -> Result<Option<super::control::StopMode>, GsError> {
+        let node = self.node;
+        self.wait(Topic::Membership, false, |s| {
+            let now = s.control.get(&node).map(|c| c.mode);
+            (Some(now) != known).then_some(Ok(now))
+        })
+        .await
     }
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {

@@ -17,6 +17,7 @@
 //! of the followed state, never by polling.
 
 pub mod actions;
+pub mod control;
 pub mod coordinator;
 pub mod dare;
 pub mod etcd;
@@ -24,6 +25,7 @@ pub mod etcd_tls;
 pub mod group;
 pub mod mem;
 pub mod operator;
+mod presence;
 pub mod process;
 pub mod protocol;
 pub mod state;
@@ -409,7 +411,22 @@ pub trait GroupServices: Send + Sync + 'static {
     /// Waits for the operator's answer to failure `attempt` of this node.
     async fn wait_decision(&self, seq: u64, attempt: u32) -> Result<Wake, GsError>;
 
+    /// Reports what this node shows: as a member, on its incarnation's
+    /// lease; out of the group, only while `stay_shown` holds it up.
     async fn report(&self, status: NodeStatus) -> Result<(), GsError>;
+
+    /// Shows this node's status (written before this returns, when the
+    /// store answers) and keeps it shown while its daemon is out of the
+    /// group by an operator's stop; `None`: no longer (its status goes).
+    async fn stay_shown(&self, status: Option<NodeStatus>);
+
+    /// The operator's stop of this node in force (`None`: none): at once
+    /// when `known` is `None`, else once it differs from `known`'s.
+    /// Answered out of the group too.
+    async fn control(
+        &self,
+        known: Option<Option<control::StopMode>>,
+    ) -> Result<Option<control::StopMode>, GsError>;
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError>;
 

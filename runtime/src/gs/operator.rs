@@ -52,6 +52,14 @@ impl<S: Store + ?Sized> Operator<S> {
         super::group::statuses(&*self.store).await
     }
 
+    /// One transaction of an operator's command.
+    pub(crate) async fn txn(
+        &self,
+        t: super::store::Txn,
+    ) -> Result<super::store::TxnResult, GsError> {
+        self.store.txn(t).await.map_err(unavailable)
+    }
+
     /// Queues an event as given, unchecked (the simulators, agents).
     pub async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
         super::group::enqueue(&*self.store, 0, &self.counter, request).await

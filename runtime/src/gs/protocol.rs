@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::{AliveRecord, DecisionRecord, Ended, GroupState, RosterRecord, OUTCOMES_KEPT};
+use super::state::{
+    AliveRecord, DecisionRecord, DownRecord, Ended, GroupState, RosterRecord, OUTCOMES_KEPT,
+};
 use super::store::{Compare, LeaseId, Op, Revision, Txn};
 use super::{ClaimedEvent, Decision, FailureReport, Identity, SyncPoint};
 use crate::event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
@@ -85,6 +87,15 @@ pub mod keys {
     }
     pub fn status(n: NodeId) -> String {
         format!("status/{n}")
+    }
+    /// An operator's stop of node n (`super::super::control`).
+    pub fn control(n: NodeId) -> String {
+        format!("s/control/{n}")
+    }
+    /// Since when node n is out of the cluster (written with the claim of
+    /// its node-down, deleted with the claim of its node-up).
+    pub fn down(n: NodeId) -> String {
+        format!("s/down/{n}")
     }
     /// The queue id of a membership event: one per incarnation and kind.
     pub fn membership_id(kind: &str, n: NodeId, inc: i64) -> String {
@@ -539,6 +550,17 @@ fn claim(s: &GroupState, members: &BTreeSet<NodeId>, placer: Option<&Placer>, pl
         }
         if let Some(p) = &claimed.placement {
             t = t.then(Op::put(keys::PLACEMENT, json(&p.after)));
+        }
+        match r.kind {
+            EventKind::NodeFailure | EventKind::NodeStop { .. } => {
+                let down = DownRecord {
+                    since: q.queued_at.clone(),
+                    failed: r.kind == EventKind::NodeFailure,
+                };
+                t = t.then(Op::put(keys::down(r.location), json(&down)));
+            }
+            EventKind::NodeJoin => t = t.then(Op::delete(keys::down(r.location))),
+            _ => {}
         }
         if let (EventKind::NodeJoin, Some(inc)) = (&r.kind, q.incarnation) {
             // From now on the incarnation is a participant: its death is a

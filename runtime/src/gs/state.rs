@@ -15,6 +15,8 @@
 //! | `s/seq`, `s/current` | the last claimed sequence number, the running event | none |
 //! | `s/ev/<seq>/arrive/<at>/<n>`, `done/<n>`, `failed/<n>`, `decision/<n>`, `ended` | the running event's protocol | none |
 //! | `s/outcome/<seq>` | how a finished event ended (the last [`OUTCOMES_KEPT`]) | none |
+//! | `s/down/<n>` | node n is out since its node-down ([`DownRecord`]) | none |
+//! | `s/control/<n>` | an operator stopped node n, until `hacmp start` ([`super::control`]) | none |
 //! | `status/<n>` | what node n shows operators (outside `s/`: wakes nobody) | the node's |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +50,16 @@ pub struct AliveRecord {
 pub struct RosterRecord {
     pub inc: Revision,
     pub joined: bool,
+}
+
+/// `s/down/<n>`: node n is out of the cluster since its node-down was
+/// claimed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownRecord {
+    /// When its node-down was queued (RFC 3339).
+    pub since: String,
+    /// A failure (else a stop).
+    pub failed: bool,
 }
 
 /// `s/ev/<seq>/decision/<n>`: the operator's answer to failure `attempt`.
@@ -151,6 +163,10 @@ pub struct GroupState {
     /// The hash of the bundle the group keeps (`s/bundle`): which bundle
     /// the group runs while its identity waits to be published again.
     pub bundle: Option<String>,
+    /// Nodes an operator stopped.
+    pub control: BTreeMap<NodeId, super::control::NodeControl>,
+    /// Nodes out of the cluster, since when.
+    pub down: BTreeMap<NodeId, DownRecord>,
     tally: Tally,
     complete: BTreeSet<SyncPoint>,
     /// Kept as alive keys and the roster change (asked at every change).
@@ -175,6 +191,8 @@ enum Key {
     Decision(u64, NodeId),
     Ended(u64),
     Outcome(u64),
+    Control(NodeId),
+    Down(NodeId),
 }
 
 pub fn sync_key(at: SyncPoint) -> String {
@@ -213,6 +231,8 @@ fn parse_key(key: &str) -> Option<Key> {
         ["ev", s, "decision", n] => Key::Decision(num(s)?, node(n)?),
         ["ev", s, "ended"] => Key::Ended(num(s)?),
         ["outcome", s] => Key::Outcome(num(s)?),
+        ["control", n] => Key::Control(node(n)?),
+        ["down", n] => Key::Down(node(n)?),
         _ => return None,
     })
 }
@@ -398,6 +418,17 @@ impl GroupState {
                     t.event = true;
                 }
             }
+            Key::Control(n) => {
+                if let Some(c) = parse(v) {
+                    self.control.insert(n, c);
+                    t.membership = true;
+                }
+            }
+            Key::Down(n) => {
+                if let Some(d) = parse(v) {
+                    self.down.insert(n, d);
+                }
+            }
         }
         t
     }
@@ -481,6 +512,13 @@ impl GroupState {
             }
             Key::Outcome(seq) => {
                 self.outcomes.remove(&seq);
+            }
+            Key::Control(n) => {
+                self.control.remove(&n);
+                t.membership = true;
+            }
+            Key::Down(n) => {
+                self.down.remove(&n);
             }
         }
         t

@@ -11,13 +11,14 @@
 //! as a new incarnation, through a node-up event.
 
 mod command;
+mod control;
 mod dare;
 mod program;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hacmp_compiler::Bundle;
 use tokio::sync::watch;
@@ -103,6 +104,11 @@ pub struct Manager<G: GroupServices> {
     published: watch::Sender<u64>,
     /// A graceful stop was asked for.
     leaving: AtomicBool,
+    /// The daemon is asked to end (`stop`), not only to leave the group.
+    exiting: AtomicBool,
+    /// This incarnation leaves by an operator's stop (`hacmp stop`): the
+    /// daemon stays up, out of the group, until `hacmp start`.
+    operator: AtomicBool,
     /// It left before its join ran.
     gone: AtomicBool,
     /// Told once the first join was answered (accepted or refused).
@@ -119,11 +125,7 @@ const STATUS_SETTLE: Duration = Duration::from_millis(50);
 /// ...or this long after it first changed.
 const STATUS_LATEST: Duration = Duration::from_secs(1);
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::journal::unix_ms;
 
 impl<G: GroupServices> Manager<G> {
     pub fn new(cfg: ManagerConfig, gs: Arc<G>, exec: Arc<dyn Executor>) -> Arc<Self> {
@@ -145,6 +147,8 @@ impl<G: GroupServices> Manager<G> {
             stop: watch::channel(None).0,
             published: watch::channel(0).0,
             leaving: AtomicBool::new(false),
+            exiting: AtomicBool::new(false),
+            operator: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             joined: Mutex::new(None),
             bundle: watch::channel(cfg_bundle).0,
@@ -177,40 +181,46 @@ impl<G: GroupServices> Manager<G> {
         &self.gs
     }
 
-    /// Asks the manager to stop. A graceful stop has queued the node's
-    /// departure when this returns (or, before the node's join ran, taken
-    /// it out of the group); the manager takes part in its node-down event
-    /// after the current event, then ends with `Exit::Left`.
+    /// Asks the manager to stop, and the daemon to end. A graceful stop
+    /// has queued the node's departure when this returns (or, before the
+    /// node's join ran, taken it out of the group); the manager takes part
+    /// in its node-down event after the current event, then ends with
+    /// `Exit::Left`.
     pub async fn stop(&self, how: Stop) {
+        self.exiting.store(true, Ordering::SeqCst);
         match how {
             Stop::Now => {
                 self.stop.send_replace(Some(Stop::Now));
             }
-            Stop::Graceful { takeover } => {
-                if self.leaving.swap(true, Ordering::SeqCst) {
-                    return;
-                }
-                let node = self.cfg.node;
-                tracing::info!(
+            Stop::Graceful { takeover } => self.leave(takeover).await,
+        }
+    }
+
+    /// Queues this node's departure (once), in which it takes part; out of
+    /// the group already, it stops at once.
+    async fn leave(&self, takeover: bool) {
+        if self.leaving.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let node = self.cfg.node;
+        tracing::info!(
+            node,
+            takeover,
+            "stopping gracefully: queuing this node's node-down event"
+        );
+        match self.gs.leave(takeover).await {
+            Ok(Leaving::Queued) => {}
+            Ok(Leaving::Gone) | Err(GsError::Expelled) => {
+                // Not (or no longer) a member: nothing to hand over.
+                self.gone.store(true, Ordering::SeqCst);
+                self.stop.send_replace(Some(Stop::Now));
+            }
+            Err(e) => {
+                tracing::error!(
                     node,
-                    takeover,
-                    "stopping gracefully: queuing this node's node-down event"
+                    "cannot queue this node's departure ({e}): stopping at once"
                 );
-                match self.gs.leave(takeover).await {
-                    Ok(Leaving::Queued) => {}
-                    Ok(Leaving::Gone) | Err(GsError::Expelled) => {
-                        // Not (or no longer) a member: nothing to hand over.
-                        self.gone.store(true, Ordering::SeqCst);
-                        self.stop.send_replace(Some(Stop::Now));
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            node,
-                            "cannot queue this node's departure ({e}): stopping at once"
-                        );
-                        self.stop.send_replace(Some(Stop::Now));
-                    }
-                }
+                self.stop.send_replace(Some(Stop::Now));
             }
         }
     }
@@ -457,6 +467,11 @@ impl<G: GroupServices> Manager<G> {
         self.release_all("starting: a node holds nothing until placed")
             .await;
         loop {
+            // An operator's stop holds until `hacmp start`, across restarts
+            // of the daemon.
+            if let Some(exit) = self.while_stopped(&mut stop).await? {
+                return Ok(exit);
+            }
             self.set_state(ManagerState::Init, None, None, None).await;
             let bundle = self.bundle();
             let identity = Identity::of(&bundle);
@@ -495,6 +510,7 @@ impl<G: GroupServices> Manager<G> {
                 }
             }
             joined?;
+            self.show_joined().await;
             rejoining = true;
             // The group keeps the bundle it runs, for operators' diffs and
             // for `hacmp bundle fetch`.
@@ -520,12 +536,17 @@ impl<G: GroupServices> Manager<G> {
                 self.set_state(ManagerState::Joining, None, None, None)
                     .await;
             }
+            let control = Watcher(tokio::spawn(self.clone().follow_control()));
             let ran = self.events(&mut stop).await;
             tracing::debug!(node, "this incarnation's events ended: {ran:?}");
+            drop((control, _fence));
             // Out of the group (fenced, stopped at once, or left: its own
             // node-down may have ended before its release step ran):
             // whatever it still holds is being taken over by the others.
             self.release_all("out of the group").await;
+            if self.stopped_by_operator(&ran).await {
+                continue;
+            }
             match ran {
                 Err(GsError::Expelled) => {
                     if self.leaving.load(Ordering::SeqCst) || !self.cfg.rejoin {
