@@ -116,6 +116,31 @@ impl Checker {
         }
     }
 
+    /// An operator's stop holds its node out: no new incarnation of it
+    /// starts while the stop stands.
+    fn operator_stops(&mut self, rev: Revision, changes: &[Change]) {
+        for c in changes {
+            match c {
+                Change::Put(kv) if kv.key.starts_with("s/control/") => {
+                    self.trace.push(format!("r{rev} operator stop {}", &kv.key[2..]));
+                }
+                Change::Delete { key, .. } if key.starts_with("s/control/") => {
+                    self.trace.push(format!("r{rev} operator start {}", &key[2..]));
+                }
+                Change::Put(kv) if kv.key.starts_with("s/alive/") && kv.create == rev => {
+                    let n = &kv.key["s/alive/".len()..];
+                    if self.kvs.contains_key(&format!("s/control/{n}")) {
+                        self.violation(
+                            rev,
+                            format!("node {n} joined while an operator's stop held it out"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Every change the store commits, before the mirror takes it.
     pub fn commit(&mut self, rev: Revision, changes: &[Change]) {
         let put = |k: &str| {
@@ -131,6 +156,7 @@ impl Checker {
                 _ => None,
             })
             .collect();
+        self.operator_stops(rev, changes);
         let queue = self.queue();
         let mut claimed_key = None;
         if let Some(kv) = put("s/current") {

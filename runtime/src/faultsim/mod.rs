@@ -4,7 +4,8 @@
 //! lapses, partitions, store stalls shorter and longer than the time to
 //! live, store outages, graceful stops with and without takeover, stops at
 //! once, user events, failing commands under each policy, every operator
-//! decision, deploys, networks going down and up) is played against real managers over the in-memory store, in
+//! decision, deploys, networks going down and up, operators' actions on
+//! groups, operators' stops of nodes in each mode and their starts) is played against real managers over the in-memory store, in
 //! one thread and simulated time, so a seed replays exactly. Every change
 //! the store commits and every barrier a node passes is checked against
 //! the protocol's invariants (`check`); when the faults stop, the cluster
@@ -324,6 +325,13 @@ impl World {
                     }
                 };
             }
+            Fault::Node { node, stop } => {
+                let name = node.to_string();
+                let _ = match stop {
+                    Some(mode) => operator.stop_node(&name, *mode).await,
+                    None => operator.start_node(&name).await,
+                };
+            }
             Fault::Network { node, up } => {
                 if self.procs.get(node).is_some_and(|p| !p.task.is_finished()) {
                     let network = 1;
@@ -350,6 +358,16 @@ async fn resume(operator: &Operator<MemStore>, decision: Decision) -> bool {
         .event_keys(seq)
         .is_some_and(|k| k.ended.is_none() && k.failed.keys().any(|n| s.live().contains(n)));
     waiting && operator.resume(seq, None, decision).await.is_ok()
+}
+
+/// An operator starts every node an operator stopped.
+async fn start_stopped(operator: &Operator<MemStore>) {
+    let Ok(s) = operator.state().await else {
+        return;
+    };
+    for n in s.control.keys() {
+        let _ = operator.start_node(&n.to_string()).await;
+    }
 }
 
 /// Plays a schedule; what it found.
@@ -435,6 +453,7 @@ async fn play(schedule: &Schedule) -> Report {
     // the cluster must settle with every node a member (what was queued
     // while no node was up runs then).
     tokio::time::sleep(Duration::from_secs(30)).await;
+    start_stopped(&operator).await;
     w.refresh(&operator).await;
     for n in 1..=schedule.nodes {
         w.start(n);
@@ -455,6 +474,7 @@ async fn play(schedule: &Schedule) -> Report {
             }
         }
         resume(&operator, Decision::Continue).await;
+        start_stopped(&operator).await;
         // A node refused for a bundle a deploy replaced starts again with
         // the group's, as its operator would.
         let refused: Vec<NodeId> = w

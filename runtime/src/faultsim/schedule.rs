@@ -78,6 +78,12 @@ pub enum Fault {
     },
     /// An operator's action on a group (refused ones change nothing).
     Group(GroupAction),
+    /// An operator stops a node from another (`hacmp stop`, in a mode), or
+    /// starts it again (`None`: `hacmp start`); refused ones change nothing.
+    Node {
+        node: NodeId,
+        stop: Option<crate::gs::control::StopMode>,
+    },
 }
 
 /// What an operator does to a resource group.
@@ -163,6 +169,10 @@ impl std::fmt::Display for Fault {
                     )
                 }
                 GroupAction::Cleanup { group } => write!(f, "operator: cleanup {group}"),
+            },
+            Fault::Node { node, stop } => match stop {
+                Some(mode) => write!(f, "operator: stop node {node} ({})", mode.as_str()),
+                None => write!(f, "operator: start node {node}"),
             },
         }
     }
@@ -357,6 +367,28 @@ impl Schedule {
                 steps.push(Step {
                     at_ms: later,
                     fault: Fault::Group(u),
+                });
+            }
+        }
+        // Operators' stops of nodes likewise, mostly started again later.
+        let mut c = Rng::new(seed ^ 0xc5b0_c5b0_c5b0_c5b0);
+        for _ in 0..c.below(3) {
+            use crate::gs::control::StopMode;
+            let node = 1 + c.below(nodes as u64) as u32;
+            let at_ms = 500 + c.below(t.max(1));
+            let mode = [StopMode::Graceful, StopMode::Takeover, StopMode::Forced]
+                [c.below(3) as usize];
+            steps.push(Step {
+                at_ms,
+                fault: Fault::Node {
+                    node,
+                    stop: Some(mode),
+                },
+            });
+            if c.chance(80) {
+                steps.push(Step {
+                    at_ms: at_ms + 500 + c.below(8000),
+                    fault: Fault::Node { node, stop: None },
                 });
             }
         }

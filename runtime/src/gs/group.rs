@@ -243,6 +243,10 @@ impl<S: Store> Group<S> {
                         told = true;
                     }
                 }
+                Some(Some(Refusal::Stopped)) => {
+                    let why = format!("node {} is stopped by an operator", self.node);
+                    return give_up(lease, why).await;
+                }
                 Some(Some(Refusal::NodeUp(old, process))) => {
                     // Our own earlier incarnation (fenced) is ended too.
                     let mine = process == self.process && !process.boot.is_empty();

@@ -613,6 +613,9 @@ pub fn refusal(s: &GroupState, node: NodeId, mine: &Identity) -> Option<Refusal>
     if let Some(a) = s.alive.get(&node) {
         return Some(Refusal::NodeUp(a.lease, a.record.process.clone()));
     }
+    if s.control.contains_key(&node) {
+        return Some(Refusal::Stopped);
+    }
     None
 }
 
@@ -624,6 +627,8 @@ pub enum Refusal {
     /// lease lapsed, or a second daemon with the same number): its lease
     /// and process.
     NodeUp(LeaseId, super::process::Process),
+    /// An operator stopped this node (`hacmp start` lets it in).
+    Stopped,
 }
 
 /// Joins as a new incarnation: the alive key on `lease`, and the group's
@@ -641,6 +646,7 @@ pub fn join(
     };
     let t = Txn::new()
         .when(Compare::Missing(keys::alive(node)))
+        .when(Compare::Missing(keys::control(node)))
         .then(Op::put_leased(keys::alive(node), json(&record), lease));
     match &s.identity {
         Some(g) => t.when(Compare::Modified(keys::IDENTITY.into(), g.modified)),

@@ -492,6 +492,10 @@ impl<G: GroupServices> Manager<G> {
                     let _ = tx.send(joined.clone());
                 }
             }
+            // Stopped by an operator meanwhile: out until started.
+            if joined.is_err() && self.gs.control(None).await.is_ok_and(|c| c.is_some()) {
+                continue;
+            }
             if let Err(GsError::Refused(why)) = &joined {
                 // A member cut off during a deploy catches up with it; any
                 // other refusal stands.
