@@ -1205,3 +1205,54 @@ fn a_real_run_with_a_failed_command_reports_it_and_ends() {
         "{err}"
     );
 }
+
+/// Operators' stops of a node in each mode, and its starts, played in the
+/// simulator: graceful leaves `web` stopped, takeover moves it, forced is
+/// a failure the others take over from (the node takes no part in it).
+#[test]
+fn operators_stop_and_start_a_node_in_the_simulator_in_each_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = repo().join("examples/ha-web/site.toml");
+    let sc = scenario_on(
+        &site,
+        dir.path(),
+        "[[at]]\ntime = \"0s\"\nstart = [1, 2, 3]\n\
+         [[at]]\ntime = \"5s\"\nstop_node = { node = 1 }\n\
+         [[at]]\ntime = \"10s\"\nstart_node = 1\n\
+         [[at]]\ntime = \"15s\"\nstop_node = { node = 1, mode = \"takeover\" }\n\
+         [[at]]\ntime = \"20s\"\nstart_node = 1\n\
+         [[at]]\ntime = \"25s\"\nstop_node = { node = 1, mode = \"forced\" }\n",
+    );
+    let o = hacmp(&["sim", &sc]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let after = |what: &str| {
+        let at = out.find(what).unwrap_or_else(|| panic!("{what}: {out}"));
+        let rest = &out[at..];
+        let g = rest.find("groups: ").unwrap_or_else(|| panic!("{what}: {out}"));
+        rest[g..].lines().next().unwrap().to_string()
+    };
+    assert_eq!(
+        after("operator: stop node 1 (graceful)"),
+        "groups: web stopped (node 1 left without takeover)"
+    );
+    assert_eq!(after("operator: start node 1"), "groups: web on node 1");
+    assert_eq!(
+        after("operator: stop node 1 (takeover)"),
+        "groups: web on node 2"
+    );
+    assert_eq!(after("operator: stop node 1 (forced)"), "groups: web on node 2");
+    assert!(
+        out.contains("#8 TE_FAIL_NODE at node 1 (state 0) — members 2, 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("8 events: 8 completed; 0 unexpected statuses"),
+        "{out}"
+    );
+}

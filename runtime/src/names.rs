@@ -162,6 +162,8 @@ pub fn scenario(sc: &Scenario, bundle: &Bundle) -> Vec<(Place, String)> {
         nodes.extend(h.start.iter().flatten());
         nodes.extend(h.crash);
         nodes.extend(h.stop);
+        nodes.extend(h.stop_node.as_ref().map(|a| a.node));
+        nodes.extend(h.start_node);
         for n in [&h.network_up, &h.network_down, &h.swap_adapter]
             .into_iter()
             .flatten()

@@ -107,6 +107,19 @@ pub struct MoveAt {
     pub to: Option<NodeId>,
 }
 
+/// An operator's stop of a node from another (`hacmp stop NODE --mode`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StopNodeAt {
+    pub node: NodeId,
+    #[serde(default = "graceful")]
+    pub mode: crate::gs::control::StopMode,
+}
+
+fn graceful() -> crate::gs::control::StopMode {
+    crate::gs::control::StopMode::Graceful
+}
+
 /// Which simulated nodes sample the real machine (they share it).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +173,11 @@ pub struct Happening {
     pub offline: Option<String>,
     /// A group an operator brings back online (`hacmp online`).
     pub online: Option<String>,
+    /// An operator stops a node from another (`hacmp stop`): it leaves in
+    /// the mode given, its daemon staying up until `start_node`.
+    pub stop_node: Option<StopNodeAt>,
+    /// An operator starts a node it stopped (`hacmp start`).
+    pub start_node: Option<NodeId>,
     /// A new site (or bundle), relative to the scenario: deployed as
     /// `hacmp deploy` does.
     pub deploy: Option<PathBuf>,
@@ -203,11 +221,13 @@ impl Scenario {
                 h.move_group.is_some(),
                 h.offline.is_some(),
                 h.online.is_some(),
+                h.stop_node.is_some(),
+                h.start_node.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 wrong.push((
                     i,
-                    "give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move, offline, online)".to_string(),
+                    "give exactly one action (start, crash, stop, raise, network_up, network_down, swap_adapter, resume, observe, deploy, fail, move, offline, online, stop_node, start_node)".to_string(),
                 ));
             }
         }
@@ -370,6 +390,14 @@ async fn apply(
                 if off { "offline" } else { "online" }
             );
         }
+    } else if let Some(a) = &h.stop_node {
+        if let Err(e) = c.operator().stop_node(&a.node.to_string(), a.mode).await {
+            tracing::error!("stop of node {} refused: {e}", a.node);
+        }
+    } else if let Some(n) = h.start_node {
+        if let Err(e) = c.operator().start_node(&n.to_string()).await {
+            tracing::error!("start of node {n} refused: {e}");
+        }
     } else if let Some(p) = &h.deploy {
         match deploys.get(p) {
             Some(b) => {
@@ -451,6 +479,13 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
         )
     } else if let Some(p) = &h.deploy {
         (None, format!("operator: deploy {}", p.display()))
+    } else if let Some(a) = &h.stop_node {
+        (
+            Some(a.node),
+            format!("operator: stop node {} ({})", a.node, a.mode.as_str()),
+        )
+    } else if let Some(n) = h.start_node {
+        (Some(n), format!("operator: start node {n}"))
     } else if let Some(g) = &h.offline {
         (None, format!("operator: offline {g}"))
     } else if let Some(g) = &h.online {

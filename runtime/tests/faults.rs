@@ -77,6 +77,10 @@ fn seeds_that_found_mistakes_stay_fixed() {
         // address up; the group came up elsewhere when maintenance ended.
         // A leaving node takes its maintenance groups down now.
         8243, 28113,
+        // An operator stopped a node while it joined again after a stall
+        // (fenced): its join won the race with the stop. A join now
+        // requires that no operator's stop stands.
+        5, 16, 21,
     ] {
         check(seed);
     }
@@ -103,6 +107,38 @@ fn resource_failures_are_driven_and_every_one_is_an_unexpected_status() {
     }
     assert!(scheduled > 50, "{scheduled} resource faults in 100 seeds");
     assert!(failed > 5, "{failed} failed resource steps in 100 seeds");
+}
+
+/// Operators stop nodes in each mode from another node and start them
+/// again; the sweep checks that no stopped node joins before its start.
+#[test]
+fn operators_stop_nodes_in_every_mode() {
+    use hacmp_runtime::faultsim::Fault;
+    use hacmp_runtime::gs::control::StopMode;
+    let mut modes = std::collections::BTreeSet::new();
+    let mut starts = 0;
+    for seed in 1..=60 {
+        let s = Schedule::generate(seed);
+        for x in &s.steps {
+            match x.fault {
+                Fault::Node {
+                    stop: Some(mode), ..
+                } => {
+                    modes.insert(mode.as_str());
+                }
+                Fault::Node { stop: None, .. } => starts += 1,
+                _ => {}
+            }
+        }
+        let r = faultsim::run(&s);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+    }
+    let all: std::collections::BTreeSet<&str> = [StopMode::Graceful, StopMode::Takeover, StopMode::Forced]
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(modes, all);
+    assert!(starts > 10, "{starts} starts in 60 seeds");
 }
 
 #[test]

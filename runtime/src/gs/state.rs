@@ -695,7 +695,8 @@ impl GroupState {
     }
 
     /// Nothing runs, nothing is queued or about to be, nobody waits to
-    /// join; or no node is up to run anything.
+    /// join or to leave by an operator's stop; or no node is up to run
+    /// anything.
     pub fn idle(&self) -> bool {
         // With no node up nothing can run: the last node's failure waits
         // for a cluster that may never come (and a new one drops it).
@@ -705,6 +706,7 @@ impl GroupState {
             // Members are up: nobody else is when they are as many.
             && self.alive.len() == self.members.len()
             && self.undeclared.is_empty()
+            && !self.control.keys().any(|n| self.alive.contains_key(n))
     }
 }
 
