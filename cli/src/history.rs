@@ -1,14 +1,18 @@
-//! `hacmp history STATE_DIR...`: the cluster's events as the nodes'
+//! `hacmp history [STATE_DIR...]`: the cluster's events as the nodes'
 //! journals tell them, one row per event (the rows of several nodes
 //! merged), newest first: when, which event at which node, its outcome,
 //! how long it took on the nodes, the commands that failed and the
-//! operators' decisions. Filters by node, event, outcome and age.
+//! operators' decisions; with etcd (`--etcd`, `HACMP_ETCD` or
+//! `hacmp.toml`), also the last events the cluster keeps there, for those
+//! no journal at hand tells (when queued, outcome, members). Filters by
+//! node, event, outcome and age.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
+use hacmp_runtime::gs::state::OutcomeRecord;
 use hacmp_runtime::journal::{EventEntry, RecordKind};
 use serde::Serialize;
 
@@ -23,8 +27,21 @@ pub enum HistoryFormat {
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// The nodes' state directories (each with its `journal.jsonl`).
-    #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
+    // The flags of `ops::Etcd`, optional here (clap cannot flatten an
+    // optional group whose endpoint flag is required).
+    /// etcd endpoints, comma-separated: adds the last 32 events the
+    /// cluster keeps there.
+    #[arg(long, env = "HACMP_ETCD", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// Cluster id (the site's `[cluster] id`).
+    #[arg(long, env = "HACMP_CLUSTER", default_value_t = 1)]
+    pub cluster: u32,
+    /// Give up on etcd after this long.
+    #[arg(long, default_value = "10s", value_parser = crate::ops::parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub tls: crate::ops::TlsArgs,
     /// Only events that took place on this node (by number).
     #[arg(long)]
     pub node: Option<u32>,
@@ -52,9 +69,11 @@ pub struct Row {
     pub seq: u64,
     pub event: String,
     pub location: u32,
-    /// When its first record was written (ms since the epoch).
+    /// When its first record was written (ms since the epoch); from etcd
+    /// alone, when it was queued.
     pub began_ms: u64,
-    pub duration_ms: u64,
+    /// How long it ran on the nodes (unknown from etcd alone).
+    pub duration_ms: Option<u64>,
     pub outcome: String,
     pub nodes: Vec<u32>,
     /// `node N: command: why`.
@@ -79,7 +98,7 @@ pub fn rows(entries: Vec<EventEntry>) -> Vec<Row> {
             event: e.name.clone(),
             location: e.location,
             began_ms: 0,
-            duration_ms: 0,
+            duration_ms: None,
             outcome: String::new(),
             nodes: e.membership.clone(),
             failures: Vec::new(),
@@ -89,7 +108,7 @@ pub fn rows(entries: Vec<EventEntry>) -> Vec<Row> {
             let span = spans.entry(e.seq).or_insert((*a, *b));
             *span = (span.0.min(*a), span.1.max(*b));
             row.began_ms = span.0;
-            row.duration_ms = span.1 - span.0;
+            row.duration_ms = Some(span.1 - span.0);
         }
         // A node that saw it fail says so, whatever another saw first.
         let outcome = e.outcome.map_or("unended", |o| o.as_str());
@@ -142,7 +161,9 @@ pub fn table(rows: &[Row]) -> String {
                 r.event,
                 r.location,
                 r.outcome,
-                hacmp_stdlib::Duration(Duration::from_millis(r.duration_ms)).to_string(),
+                r.duration_ms.map_or("-".to_string(), |d| {
+                    hacmp_stdlib::Duration(Duration::from_millis(d)).to_string()
+                }),
                 hacmp_compiler::render::visible(&first)
             )
             .trim_end(),
@@ -159,7 +180,51 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Rows of the events etcd keeps.
+pub fn kept_rows(kept: Vec<(u64, OutcomeRecord)>) -> Vec<Row> {
+    kept.into_iter()
+        .map(|(seq, k)| Row {
+            seq,
+            event: k.name,
+            location: k.location,
+            began_ms: humantime::parse_rfc3339_weak(&k.queued_at)
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as u64),
+            duration_ms: None,
+            outcome: k.outcome.as_str().to_string(),
+            nodes: k.membership,
+            failures: Vec::new(),
+            decisions: Vec::new(),
+        })
+        .collect()
+}
+
+/// The journals' rows, with etcd's for the events no journal tells,
+/// newest first.
+pub fn merged(mut rows: Vec<Row>, kept: Vec<Row>) -> Vec<Row> {
+    let known: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seq).collect();
+    rows.extend(kept.into_iter().filter(|r| !known.contains(&r.seq)));
+    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows
+}
+
+impl HistoryArgs {
+    fn etcd(&self) -> Option<crate::ops::Etcd> {
+        (!self.etcd.is_empty()).then(|| crate::ops::Etcd {
+            etcd: self.etcd.clone(),
+            cluster: self.cluster,
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+        })
+    }
+}
+
 pub fn run(args: &HistoryArgs) -> u8 {
+    if args.dirs.is_empty() && args.etcd.is_empty() {
+        eprintln!("error: give the nodes' state directories, or etcd (`--etcd`, HACMP_ETCD or hacmp.toml) to read the events the cluster keeps");
+        return exit::USAGE;
+    }
     let mut entries = Vec::new();
     for d in &args.dirs {
         let path = d.join("journal.jsonl");
@@ -175,7 +240,21 @@ pub fn run(args: &HistoryArgs) -> u8 {
     let oldest = args
         .since
         .map_or(0, |s| now.saturating_sub(s.as_millis() as u64));
-    let shown: Vec<Row> = rows(entries)
+    let kept = match &args.etcd() {
+        None => Vec::new(),
+        Some(e) => match crate::ops::with_operator(e, async |op| {
+            op.finished().await.map_err(crate::ops::failed)
+        }) {
+            Ok(k) => kept_rows(k),
+            // The journals still tell what they know.
+            Err(f) if !args.dirs.is_empty() => {
+                eprintln!("warning: {}; the journals only", f.message());
+                Vec::new()
+            }
+            Err(f) => return f.report(),
+        },
+    };
+    let shown: Vec<Row> = merged(rows(entries), kept)
         .into_iter()
         .filter(|r| {
             args.node
@@ -267,9 +346,48 @@ mod tests {
         let rows = rows(entries);
         assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 1]);
         assert_eq!(
-            rows[0].duration_ms, 4_300,
+            rows[0].duration_ms,
+            Some(4_300),
             "from the first record to the last, on any node"
         );
         insta::assert_snapshot!(table(&rows));
+    }
+
+    /// The events etcd keeps fill in those no journal at hand tells; a
+    /// journal's row wins (it knows failures, decisions, durations).
+    #[test]
+    fn etcd_adds_the_events_no_journal_tells() {
+        let kept = |seq: u64, name: &str, outcome: Outcome| {
+            (
+                seq,
+                OutcomeRecord {
+                    outcome,
+                    name: name.into(),
+                    location: 2,
+                    membership: vec![1, 2],
+                    queued_at: "2026-12-07T18:40:02.123Z".into(),
+                },
+            )
+        };
+        let journal = rows(vec![entry(
+            5,
+            "TE_JOIN_NODE",
+            1,
+            Outcome::Failed,
+            vec![record(1, RecordKind::State, 1_796_000_000_000, "", "stable")],
+        )]);
+        let all = merged(
+            journal,
+            kept_rows(vec![
+                kept(4, "TE_FAIL_NODE", Outcome::Completed),
+                kept(5, "TE_JOIN_NODE", Outcome::Completed),
+                kept(6, "TE_RG_MOVE", Outcome::Completed),
+            ]),
+        );
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [6, 5, 4]);
+        assert_eq!(all[1].outcome, "failed", "the journal's row");
+        assert_eq!(all[0].began_ms, 1_796_668_802_123, "when it was queued");
+        assert_eq!(all[0].duration_ms, None);
+        insta::assert_snapshot!(table(&all));
     }
 }

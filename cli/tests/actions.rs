@@ -420,6 +420,19 @@ fn hacmp_stop_and_start_a_node_from_any_node_in_each_mode() {
     until_idle(&url, &[1, 2, 3], 30);
     assert!(site_node(&url, 1)["down"].is_null());
 
+    // The events the cluster keeps in etcd, without any journal: node 1
+    // left three times (graceful, takeover, forced) and joined again.
+    let o = run(&["history", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |name: &str| {
+        rows.iter()
+            .filter(|r| r["event"] == name && r["location"] == 1 && r["outcome"] == "completed")
+            .count()
+    };
+    assert_eq!(count("TE_FAIL_NODE"), 3, "{rows:?}");
+    assert!(count("TE_JOIN_NODE") >= 3, "{rows:?}");
+
     // Its SIGTERM still ends it, stopped or not.
     let o = run(&["stop", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", said(&o));

@@ -273,6 +273,13 @@ const HACMP: &[Case] = &[
     ("journal", &["trace", "T/missing"], 2, "missing"),
     ("history", &["T/state"], 0, "when (UTC)"),
     ("history", &["T/missing"], 2, "missing"),
+    ("history", &[], 2, "state directories, or etcd"),
+    (
+        "history",
+        &["--etcd", NO_ETCD, "--timeout", "2s"],
+        2,
+        "127.0.0.1:1",
+    ),
     ("history", &["T/state", "--since", "soon"], 2, "soon"),
     ("completions", &["bash"], 0, "hacmp"),
     ("completions", &["tcsh"], 2, "tcsh"),

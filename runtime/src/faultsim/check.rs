@@ -221,9 +221,9 @@ impl Checker {
                     }
                 }
                 if kv.key.starts_with("s/outcome/") {
-                    if let (Some(seq), Some(o)) = (
+                    if let (Some(seq), Some((o, _))) = (
                         kv.key["s/outcome/".len()..].parse::<u64>().ok(),
-                        parse::<Outcome>(&kv.value),
+                        crate::gs::state::OutcomeRecord::parse(&kv.value),
                     ) {
                         self.outcomes.insert(seq, o);
                         self.trace.push(format!("r{rev} #{seq} -> {}", o.as_str()));

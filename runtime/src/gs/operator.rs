@@ -52,6 +52,22 @@ impl<S: Store + ?Sized> Operator<S> {
         super::group::statuses(&*self.store).await
     }
 
+    /// The finished events the group keeps (the last
+    /// [`super::state::OUTCOMES_KEPT`]), by sequence number.
+    pub async fn finished(
+        &self,
+    ) -> Result<Vec<(u64, super::state::OutcomeRecord)>, GsError> {
+        let prefix = "s/outcome/";
+        let (_, kvs) = self.store.get_prefix(prefix).await.map_err(unavailable)?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| {
+                let seq = kv.key.strip_prefix(prefix)?.parse().ok()?;
+                Some((seq, super::state::OutcomeRecord::parse(&kv.value)?.1?))
+            })
+            .collect())
+    }
+
     /// One transaction of an operator's command.
     pub(crate) async fn txn(
         &self,

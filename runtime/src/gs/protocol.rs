@@ -31,7 +31,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{
-    AliveRecord, DecisionRecord, DownRecord, Ended, GroupState, RosterRecord, OUTCOMES_KEPT,
+    AliveRecord, DecisionRecord, DownRecord, Ended, GroupState, OutcomeRecord, RosterRecord,
+    OUTCOMES_KEPT,
 };
 use super::store::{Compare, LeaseId, Op, Revision, Txn};
 use super::{ClaimedEvent, Decision, FailureReport, Identity, SyncPoint};
@@ -359,7 +360,16 @@ fn finish(s: &GroupState, c: &ClaimedEvent, modified: Revision) -> Chore {
         .when(Compare::Modified(keys::CURRENT.into(), modified))
         .then(Op::delete(keys::CURRENT))
         .then(Op::DeletePrefix(keys::event(c.seq)))
-        .then(Op::put(keys::outcome(c.seq), json(&outcome)));
+        .then(Op::put(
+            keys::outcome(c.seq),
+            json(&OutcomeRecord {
+                outcome,
+                name: c.event.request.name.clone(),
+                location: c.event.request.location,
+                membership: c.membership.clone(),
+                queued_at: c.event.queued_at.clone(),
+            }),
+        ));
     if c.seq > OUTCOMES_KEPT {
         t = t.then(Op::delete(keys::outcome(c.seq - OUTCOMES_KEPT)));
     }

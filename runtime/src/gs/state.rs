@@ -14,7 +14,7 @@
 //! | `s/queued` | rewritten with every queued event (claims compare it) | none |
 //! | `s/seq`, `s/current` | the last claimed sequence number, the running event | none |
 //! | `s/ev/<seq>/arrive/<at>/<n>`, `done/<n>`, `failed/<n>`, `decision/<n>`, `ended` | the running event's protocol | none |
-//! | `s/outcome/<seq>` | how a finished event ended (the last [`OUTCOMES_KEPT`]) | none |
+//! | `s/outcome/<seq>` | how a finished event ended, and which it was ([`OutcomeRecord`]; the last [`OUTCOMES_KEPT`]) | none |
 //! | `s/down/<n>` | node n is out since its node-down ([`DownRecord`]) | none |
 //! | `s/control/<n>` | an operator stopped node n, until `hacmp start` ([`super::control`]) | none |
 //! | `status/<n>` | what node n shows operators (outside `s/`: wakes nobody) | the node's |
@@ -50,6 +50,29 @@ pub struct AliveRecord {
 pub struct RosterRecord {
     pub inc: Revision,
     pub joined: bool,
+}
+
+/// `s/outcome/<seq>`: how a finished event ended, with what `hacmp
+/// history` shows of it when no journal is at hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    pub outcome: Outcome,
+    pub name: String,
+    pub location: NodeId,
+    pub membership: Vec<NodeId>,
+    /// When it was queued (RFC 3339).
+    pub queued_at: String,
+}
+
+impl OutcomeRecord {
+    /// A stored outcome: a record, or the bare outcome earlier versions
+    /// wrote.
+    pub fn parse(b: &[u8]) -> Option<(Outcome, Option<OutcomeRecord>)> {
+        if let Ok(r) = serde_json::from_slice::<OutcomeRecord>(b) {
+            return Some((r.outcome, Some(r)));
+        }
+        serde_json::from_slice::<Outcome>(b).ok().map(|o| (o, None))
+    }
 }
 
 /// `s/down/<n>`: node n is out of the cluster since its node-down was
@@ -413,7 +436,7 @@ impl GroupState {
                 t.event = true;
             }
             Key::Outcome(seq) => {
-                if let Some(o) = parse(v) {
+                if let Some((o, _)) = OutcomeRecord::parse(v) {
                     self.outcomes.insert(seq, o);
                     t.event = true;
                 }
