@@ -205,7 +205,7 @@ pub fn kept_rows(kept: Vec<(u64, OutcomeRecord)>) -> Vec<Row> {
 pub fn merged(mut rows: Vec<Row>, kept: Vec<Row>) -> Vec<Row> {
     let known: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seq).collect();
     rows.extend(kept.into_iter().filter(|r| !known.contains(&r.seq)));
-    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     rows
 }
 
@@ -374,7 +374,13 @@ mod tests {
             "TE_JOIN_NODE",
             1,
             Outcome::Failed,
-            vec![record(1, RecordKind::State, 1_796_000_000_000, "", "stable")],
+            vec![record(
+                1,
+                RecordKind::State,
+                1_796_000_000_000,
+                "",
+                "stable",
+            )],
         )]);
         let all = merged(
             journal,

@@ -342,7 +342,11 @@ fn hacmp_stop_and_start_a_node_from_any_node_in_each_mode() {
     let o = run(&["stop", "node1", "--mode", "graceful"]);
     assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     assert!(said(&o).contains("node 1 is stopped"), "{}", said(&o));
-    assert!(said(&o).contains("`app` stopped (node 1 stopped"), "{}", said(&o));
+    assert!(
+        said(&o).contains("`app` stopped (node 1 stopped"),
+        "{}",
+        said(&o)
+    );
     assert!(!out(1), "released on node 1");
     assert!(ds[0].running(), "its daemon stays up");
     let n1 = site_node(&url, 1);

@@ -1234,7 +1234,9 @@ fn operators_stop_and_start_a_node_in_the_simulator_in_each_mode() {
     let after = |what: &str| {
         let at = out.find(what).unwrap_or_else(|| panic!("{what}: {out}"));
         let rest = &out[at..];
-        let g = rest.find("groups: ").unwrap_or_else(|| panic!("{what}: {out}"));
+        let g = rest
+            .find("groups: ")
+            .unwrap_or_else(|| panic!("{what}: {out}"));
         rest[g..].lines().next().unwrap().to_string()
     };
     assert_eq!(
@@ -1246,7 +1248,10 @@ fn operators_stop_and_start_a_node_in_the_simulator_in_each_mode() {
         after("operator: stop node 1 (takeover)"),
         "groups: web on node 2"
     );
-    assert_eq!(after("operator: stop node 1 (forced)"), "groups: web on node 2");
+    assert_eq!(
+        after("operator: stop node 1 (forced)"),
+        "groups: web on node 2"
+    );
     assert!(
         out.contains("#8 TE_FAIL_NODE at node 1 (state 0) — members 2, 3"),
         "{out}"

@@ -133,10 +133,11 @@ fn operators_stop_nodes_in_every_mode() {
         let r = faultsim::run(&s);
         assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
     }
-    let all: std::collections::BTreeSet<&str> = [StopMode::Graceful, StopMode::Takeover, StopMode::Forced]
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let all: std::collections::BTreeSet<&str> =
+        [StopMode::Graceful, StopMode::Takeover, StopMode::Forced]
+            .iter()
+            .map(|m| m.as_str())
+            .collect();
     assert_eq!(modes, all);
     assert!(starts > 10, "{starts} starts in 60 seeds");
 }

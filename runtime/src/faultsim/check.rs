@@ -122,10 +122,12 @@ impl Checker {
         for c in changes {
             match c {
                 Change::Put(kv) if kv.key.starts_with("s/control/") => {
-                    self.trace.push(format!("r{rev} operator stop {}", &kv.key[2..]));
+                    self.trace
+                        .push(format!("r{rev} operator stop {}", &kv.key[2..]));
                 }
                 Change::Delete { key, .. } if key.starts_with("s/control/") => {
-                    self.trace.push(format!("r{rev} operator start {}", &key[2..]));
+                    self.trace
+                        .push(format!("r{rev} operator start {}", &key[2..]));
                 }
                 Change::Put(kv) if kv.key.starts_with("s/alive/") && kv.create == rev => {
                     let n = &kv.key["s/alive/".len()..];

@@ -376,8 +376,8 @@ impl Schedule {
             use crate::gs::control::StopMode;
             let node = 1 + c.below(nodes as u64) as u32;
             let at_ms = 500 + c.below(t.max(1));
-            let mode = [StopMode::Graceful, StopMode::Takeover, StopMode::Forced]
-                [c.below(3) as usize];
+            let mode =
+                [StopMode::Graceful, StopMode::Takeover, StopMode::Forced][c.below(3) as usize];
             steps.push(Step {
                 at_ms,
                 fault: Fault::Node {

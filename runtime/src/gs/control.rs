@@ -144,12 +144,10 @@ impl<S: Store + ?Sized> Operator<S> {
 /// A node number the site names (when the group keeps its site).
 fn known_node(site: Option<&hacmp_compiler::Site>, n: NodeId) -> Result<(), GsError> {
     match site {
-        Some(site) if !site.nodes.iter().any(|x| x.number == n) => {
-            Err(GsError::Refused(format!(
-                "the site has no node {n} (its nodes: {})",
-                crate::event::node_list(site.nodes.iter().map(|x| x.number))
-            )))
-        }
+        Some(site) if !site.nodes.iter().any(|x| x.number == n) => Err(GsError::Refused(format!(
+            "the site has no node {n} (its nodes: {})",
+            crate::event::node_list(site.nodes.iter().map(|x| x.number))
+        ))),
         _ => Ok(()),
     }
 }

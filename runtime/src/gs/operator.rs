@@ -54,9 +54,7 @@ impl<S: Store + ?Sized> Operator<S> {
 
     /// The finished events the group keeps (the last
     /// [`super::state::OUTCOMES_KEPT`]), by sequence number.
-    pub async fn finished(
-        &self,
-    ) -> Result<Vec<(u64, super::state::OutcomeRecord)>, GsError> {
+    pub async fn finished(&self) -> Result<Vec<(u64, super::state::OutcomeRecord)>, GsError> {
         let prefix = "s/outcome/";
         let (_, kvs) = self.store.get_prefix(prefix).await.map_err(unavailable)?;
         Ok(kvs

@@ -86,9 +86,7 @@ impl<G: GroupServices> Manager<G> {
             StopMode::Forced => {
                 self.stop.send_replace(Some(Stop::Now));
             }
-            StopMode::Graceful | StopMode::Takeover => {
-                self.leave(mode == StopMode::Takeover).await
-            }
+            StopMode::Graceful | StopMode::Takeover => self.leave(mode == StopMode::Takeover).await,
         }
     }
 
