@@ -366,7 +366,6 @@ fn finish(s: &GroupState, c: &ClaimedEvent, modified: Revision) -> Chore {
                 outcome,
                 name: c.event.request.name.clone(),
                 location: c.event.request.location,
-                membership: c.membership.clone(),
                 queued_at: c.event.queued_at.clone(),
             }),
         ));

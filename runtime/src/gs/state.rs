@@ -53,13 +53,13 @@ pub struct RosterRecord {
 }
 
 /// `s/outcome/<seq>`: how a finished event ended, with what `hacmp
-/// history` shows of it when no journal is at hand.
+/// history` shows of it when no journal is at hand (not its members: a
+/// list as long as the cluster, read by every node at every event).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRecord {
     pub outcome: Outcome,
     pub name: String,
     pub location: NodeId,
-    pub membership: Vec<NodeId>,
     /// When it was queued (RFC 3339).
     pub queued_at: String,
 }
