@@ -349,7 +349,7 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
                         "down"
                     };
                     let out = !members.contains(&n) && !s.alive.contains_key(&n);
-                    json!({
+                    let mut v = json!({
                         "node": n,
                         "name": i.value.node_names.get(&n),
                         "state": state,
@@ -361,7 +361,10 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
                         "daemon": !out || shown.contains(&n),
                         "waiting_for_operator": waiting.get(&n),
                         "bundle": s.alive.get(&n).map(|a| a.record.hash.clone()),
-                    })
+                    });
+                    // The state as read at a glance, for the live page too.
+                    v["shown"] = json!(node_state(&v));
+                    v
                 })
                 .collect()
         })
@@ -449,6 +452,10 @@ fn node_state(n: &serde_json::Value) -> String {
             ""
         };
         state.push_str(&format!(" since {since}{how}"));
+    } else if let Some(ms) = n["stopped"]["at_ms"].as_u64() {
+        // Stopped before it was ever in: since the operator's word.
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        state.push_str(&format!(" since {}", humantime::format_rfc3339_millis(at)));
     }
     if n["daemon"].as_bool() == Some(false) && n["state"] == "stopped" {
         state.push_str(", hacmpd not running");
@@ -692,7 +699,8 @@ mod tests {
     use super::*;
 
     /// A cluster an operator must look at: node 3 waits for a decision,
-    /// node 2 is down, `web` is in error there.
+    /// node 2 failed, `web` is in error there; an operator stopped node 4
+    /// (its daemon waits) and node 5 (its daemon is not running).
     #[test]
     fn status_at_a_glance() {
         let v = serde_json::json!({
@@ -700,8 +708,14 @@ mod tests {
             "cluster": {"id": 1, "name": "prod"},
             "site_nodes": [
                 {"node": 1, "name": "alpha", "state": "up", "waiting_for_operator": null, "bundle": "3f2a"},
-                {"node": 2, "name": "beta", "state": "down", "waiting_for_operator": null, "bundle": null},
+                {"node": 2, "name": "beta", "state": "down", "waiting_for_operator": null, "bundle": null,
+                 "down": {"since": "2026-12-07T18:40:02.123Z", "failed": true}, "daemon": false},
                 {"node": 3, "name": "gamma", "state": "up", "waiting_for_operator": 17, "bundle": "3f2a"},
+                {"node": 4, "name": "delta", "state": "stopped", "waiting_for_operator": null, "bundle": null,
+                 "down": {"since": "2026-12-07T18:20:00.000Z", "failed": false},
+                 "stopped": {"mode": "takeover", "at_ms": 1796667600000u64}, "daemon": true},
+                {"node": 5, "name": "epsilon", "state": "stopped", "waiting_for_operator": null, "bundle": null,
+                 "stopped": {"mode": "forced", "at_ms": 1796667600000u64}, "daemon": false},
             ],
             "members": [1, 3],
             "joining": [],
