@@ -158,18 +158,29 @@ pub fn load(path: &Path, site: Option<&Path>, root: Option<&Path>) -> Result<Loa
     }
 }
 
-/// Logs to standard error: `warn` by default, `info` with `-v`, `debug`
-/// with `-vv`; `RUST_LOG` overrides; JSON lines with `json`; without
-/// wall-clock times when `clock` is false (a simulation's time is not the
-/// wall clock's). Colour only on a terminal, and never with `NO_COLOR`.
-pub fn init_logging(verbose: u8, json: bool, clock: bool) {
+/// What is logged: `warn` by default, `info` with `-v`, `debug` with
+/// `-vv`; `RUST_LOG` overrides. The netlink crate's warnings about kernel
+/// attributes newer than it knows (about 180 a run on a current kernel)
+/// say nothing to an administrator: errors only from it.
+pub fn log_filter(verbose: u8) -> tracing_subscriber::EnvFilter {
     let default = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{default},netlink_packet_route=error,netlink_packet_core=error"
+        ))
+    })
+}
+
+/// Logs to standard error: `warn` by default, `info` with `-v`, `debug`
+/// with `-vv`; `RUST_LOG` overrides; JSON lines with `json`; without
+/// wall-clock times when `clock` is false (a simulation's time is not the
+/// wall clock's). Colour only on a terminal, and never with `NO_COLOR`.
+pub fn init_logging(verbose: u8, json: bool, clock: bool) {
+    let filter = log_filter(verbose);
     let ansi = crate::colour(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)

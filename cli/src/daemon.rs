@@ -22,8 +22,13 @@ use crate::bundle::{init_logging, load};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum LogFormat {
+    /// The journal when standard error is the journal (under systemd),
+    /// else human.
+    Auto,
     Human,
     Json,
+    /// The journal, with priorities and fields (`journalctl NODE=2`).
+    Journal,
 }
 
 #[derive(Args, Debug)]
@@ -63,7 +68,8 @@ pub struct DaemonArgs {
     /// Do not sample this machine (its variables come from the feed only).
     #[arg(long)]
     pub no_monitor: bool,
-    #[arg(long, value_enum, default_value = "human")]
+    /// How to log (default: the journal under systemd, else human).
+    #[arg(long, value_enum, default_value = "auto")]
     pub log_format: LogFormat,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -110,11 +116,15 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 /// Exit statuses: 0 left the cluster (or stopped at once), 1 refused or
 /// bad site, 2 usage or I/O, 3 lost the group for good (restart it).
 pub fn run(args: &DaemonArgs) -> u8 {
-    init_logging(
-        args.verbose.max(1),
-        matches!(args.log_format, LogFormat::Json),
-        true,
-    );
+    let journal = match args.log_format {
+        LogFormat::Journal => true,
+        LogFormat::Auto => crate::systemd::stderr_is_journal(),
+        LogFormat::Human | LogFormat::Json => false,
+    };
+    let verbose = args.verbose.max(1);
+    if !(journal && crate::systemd::log_to_journal(crate::bundle::log_filter(verbose))) {
+        init_logging(verbose, matches!(args.log_format, LogFormat::Json), true);
+    }
     raise_file_limit();
     let loaded = match load(&args.site, None, args.root.as_deref()) {
         Ok(l) => l,
@@ -366,6 +376,7 @@ async fn serve(
             }
             if first {
                 first = false;
+                crate::systemd::stopping("stopping gracefully");
                 tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
                 // Queued now; the manager leaves after the current event.
                 let s = stopper.clone();
@@ -378,7 +389,24 @@ async fn serve(
         }
     });
     tracing::info!(node = args.node, group = %shared.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
+    // Ready for systemd once the node joined or waits to (its node-up
+    // behind others, or an operator's stop); refused, it exits instead.
+    let notifier = {
+        let joined = manager.on_joined();
+        let node = args.node;
+        tokio::spawn(async move {
+            if let Ok(Ok(())) = joined.await {
+                crate::systemd::ready(&format!("node {node} in the cluster"));
+            }
+        })
+    };
+    let watchdog = crate::systemd::watchdog();
     let result = manager.run().await;
+    crate::systemd::stopping("leaving");
+    notifier.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     for t in servers {
         t.abort();
     }

@@ -24,6 +24,7 @@ pub mod run;
 pub mod serve;
 pub mod sim;
 pub mod svg;
+pub mod systemd;
 pub mod timeline;
 pub mod trace;
 

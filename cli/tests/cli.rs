@@ -751,3 +751,43 @@ fn keys_sign_bundles_and_nodes_run_only_what_a_trusted_key_signed() {
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
     assert!(!d.join("other.json").exists());
 }
+
+/// The packaged unit passes `systemd-analyze verify` (as an instance, with
+/// `ExecStart` on the binary just built). Without `systemd-analyze` the
+/// test skips loudly, unless `HACMP_REQUIRE_SYSTEMD=1`.
+#[test]
+fn the_systemd_unit_verifies_clean() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_ne!(
+            std::env::var("HACMP_REQUIRE_SYSTEMD").as_deref(),
+            Ok("1"),
+            "HACMP_REQUIRE_SYSTEMD=1 but there is no systemd-analyze"
+        );
+        eprintln!("SKIPPED: no systemd-analyze (install systemd)");
+        return;
+    }
+    let unit = std::fs::read_to_string(repo().join("packaging/hacmpd@.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/sbin/hacmpd "), "{unit}");
+    assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hacmpd@2.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/sbin/hacmpd", env!("CARGO_BIN_EXE_hacmpd")),
+    )
+    .unwrap();
+    let o = Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty() && o.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

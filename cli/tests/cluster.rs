@@ -620,6 +620,62 @@ fn sigterm_is_a_graceful_stop_in_which_the_node_takes_part() {
     });
 }
 
+/// Under systemd (`Type=notify`, `WatchdogSec=`): `READY=1` once the node
+/// is in, `WATCHDOG=1` at half the watchdog's period while it runs,
+/// `STOPPING=1` when it leaves.
+#[test]
+fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
+    let Some(bin) = etcd_binary("the_daemon_tells_systemd_it_is_ready_alive_and_stopping") else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let etcd = Etcd::members(&bin, base.path(), 1);
+    let url = urls(&etcd);
+    let site = Site::new(base.path(), "site");
+    let path = base.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut d = Daemon::spawn_env(
+        &site.dir.join("site.toml"),
+        1,
+        &url,
+        base.path(),
+        &["--no-monitor"],
+        None,
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut next = || {
+        let mut buf = [0u8; 512];
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification ({e}): {}", d.log()));
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("READY=1")) {
+        seen.push(next());
+    }
+    let watchdogs = (0..30)
+        .map(|_| next())
+        .take_while(|m| m.contains("WATCHDOG=1"))
+        .count();
+    assert!(watchdogs >= 3, "{seen:?}");
+    assert!(d.log().contains("joined"), "ready once in: {}", d.log());
+    d.signal(libc::SIGTERM);
+    loop {
+        let m = next();
+        if m.contains("STOPPING=1") {
+            break;
+        }
+        assert!(m.contains("WATCHDOG=1"), "{m}");
+    }
+    assert_eq!(d.wait_exit(30), Some(0), "{}", d.log());
+}
+
 /// `hacmpd --metrics`: a Prometheus text page that a parser reads, with
 /// the events that ended, their durations and the membership.
 #[test]

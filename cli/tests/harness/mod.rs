@@ -318,6 +318,19 @@ impl Daemon {
         extra: &[&str],
         netns: Option<&str>,
     ) -> Daemon {
+        Daemon::spawn_env(site, node, etcd, state_base, extra, netns, &[])
+    }
+
+    /// `spawn_at` with variables added to the daemon's environment.
+    pub fn spawn_env(
+        site: &Path,
+        node: u32,
+        etcd: &str,
+        state_base: &Path,
+        extra: &[&str],
+        netns: Option<&str>,
+        envs: &[(&str, &str)],
+    ) -> Daemon {
         let state = state_base.join(format!("node{node}"));
         std::fs::create_dir_all(&state).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -351,6 +364,7 @@ impl Daemon {
             .args(["--monitor-interval", "300ms"])
             .args(trusted_keys(site))
             .args(extra)
+            .envs(envs.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -39,6 +39,10 @@ impl<G: GroupServices> Manager<G> {
             "node {node} is stopped by an operator: out of the cluster until `hacmp start {node}`"
         );
         self.show_stopped().await;
+        // Up, and waiting: as far as a service manager asks, it started.
+        if let Some(tx) = self.joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(Ok(()));
+        }
         while now.is_some() {
             now = tokio::select! {
                 biased;
