@@ -2,6 +2,7 @@
 //! struct and a `run` function returning the exit status.
 
 pub mod actions;
+pub mod bins;
 pub mod bundle;
 pub mod compile;
 pub mod config;

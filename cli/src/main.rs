@@ -69,12 +69,15 @@ enum Command {
     History(history::HistoryArgs),
     /// Read daemons' journals: `hacmp journal trace STATE_DIR...`.
     Journal(trace::JournalArgs),
-    /// Print shell completions for `hacmp` (bash, zsh, fish, elvish, powershell).
+    /// Print shell completions for `hacmp` or another binary (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+        /// The binary: hacmp, hacmpd, hacmp-lint or hacmp-httpd.
+        #[arg(long, default_value = "hacmp")]
+        bin: String,
     },
-    /// Write the manual pages of `hacmp` and its commands (roff) into a directory.
+    /// Write the manual pages of every binary and command (roff) into a directory.
     Man {
         /// Where to write `hacmp.1`, `hacmp-lint.1`, …
         #[arg(long, default_value = ".")]
@@ -86,6 +89,23 @@ enum Command {
 enum BundleCommand {
     /// Write the bundle a running cluster runs (to start a node with it).
     Fetch(deploy::FetchArgs),
+}
+
+/// Completions of one binary.
+fn completions(shell: clap_complete::Shell, bin: &str) -> u8 {
+    use clap::CommandFactory;
+    let mut all = vec![Cli::command()];
+    all.extend(hacmp_cli::bins::others().into_iter().map(|(c, _)| c));
+    let Some(mut cmd) = all.into_iter().find(|c| c.get_name() == bin) else {
+        eprintln!("error: no binary `{bin}` (hacmp, hacmpd, hacmp-lint, hacmp-httpd)");
+        return hacmp_cli::exit::USAGE;
+    };
+    // Into a buffer: a closed pipe must not panic the generator.
+    let mut buf = Vec::new();
+    let name = cmd.get_name().to_string();
+    clap_complete::generate(shell, &mut cmd, name, &mut buf);
+    hacmp_cli::print_out(&String::from_utf8_lossy(&buf));
+    hacmp_cli::exit::OK
 }
 
 /// Writes `hacmp.1` and one page per command.
@@ -103,10 +123,17 @@ fn man(out: &std::path::Path) -> u8 {
         let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
         pages.push((name, sub.clone().name(static_name)));
     }
-    for (name, c) in pages {
+    let mut pages: Vec<(String, clap::Command, &str)> =
+        pages.into_iter().map(|(n, c)| (n, c, "1")).collect();
+    // The other binaries' own pages (`hacmp-lint`'s is the `lint` command's).
+    for (c, section) in hacmp_cli::bins::others() {
+        pages.push((c.get_name().to_string(), c, section));
+    }
+    for (name, c, section) in pages {
         let mut buf = Vec::new();
-        let path = out.join(format!("{name}.1"));
+        let path = out.join(format!("{name}.{section}"));
         let written = clap_mangen::Man::new(c)
+            .section(section)
             .render(&mut buf)
             .and_then(|()| hacmp_compiler::input::write(&path, &buf));
         if let Err(e) = written {
@@ -149,14 +176,7 @@ fn main() -> ExitCode {
         Command::Faults(a) => faults::run(a),
         Command::Journal(a) => trace::journal(a),
         Command::History(a) => history::run(a),
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            // Into a buffer: a closed pipe must not panic the generator.
-            let mut buf = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "hacmp", &mut buf);
-            hacmp_cli::print_out(&String::from_utf8_lossy(&buf));
-            hacmp_cli::exit::OK
-        }
+        Command::Completions { shell, bin } => completions(*shell, bin),
         Command::Man { out } => man(out),
     };
     ExitCode::from(code)

@@ -8,7 +8,7 @@
 //! deadline for the whole request).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,22 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use hacmp_cli::serve::{reply, Limits, Reply};
 
-#[derive(Parser, Debug)]
-#[command(name = "hacmp-httpd", version)]
-struct Cli {
-    /// ADDRESS:PORT to listen on.
-    #[arg(long)]
-    listen: String,
-    /// Directory whose files are served.
-    #[arg(long)]
-    dir: PathBuf,
-    /// What `/node` answers.
-    #[arg(long, default_value = "")]
-    name: String,
-    /// Write the process id here once listening.
-    #[arg(long)]
-    pidfile: Option<PathBuf>,
-}
+use hacmp_cli::bins::HttpdCli as Cli;
 
 /// The largest file served.
 const MAX_FILE: u64 = 64 * 1024 * 1024;
