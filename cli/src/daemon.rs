@@ -124,6 +124,9 @@ pub fn run(args: &DaemonArgs) -> u8 {
     let verbose = args.verbose.max(1);
     if !(journal && crate::systemd::log_to_journal(crate::bundle::log_filter(verbose))) {
         init_logging(verbose, matches!(args.log_format, LogFormat::Json), true);
+        if journal {
+            tracing::warn!("the journal cannot be reached: logging to standard error");
+        }
     }
     raise_file_limit();
     let loaded = match load(&args.site, None, args.root.as_deref()) {

@@ -791,3 +791,130 @@ fn the_systemd_unit_verifies_clean() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `hacmpd --log-format journal` speaks journald's protocol: each message
+/// with its priority and its fields (`NODE`, `GROUP`, ...), so
+/// `journalctl NODE=1 -p warning` finds them. A stand-in journald listens
+/// at `/run/systemd/journal/socket` in a mount namespace of the test's own
+/// (root, `unshare`, `python3`); without them the test skips loudly,
+/// unless `HACMP_REQUIRE_ROOT=1`.
+#[test]
+fn the_daemon_logs_to_the_journal_with_priorities_and_fields() {
+    let have = |c: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if unsafe { libc::geteuid() } != 0 || !have("unshare") || !have("python3") {
+        assert_ne!(
+            std::env::var("HACMP_REQUIRE_ROOT").as_deref(),
+            Ok("1"),
+            "HACMP_REQUIRE_ROOT=1 but this test cannot make its mount namespace"
+        );
+        eprintln!("SKIPPED: needs root, unshare and python3");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("journal.bin");
+    let listener = format!(
+        "import socket, os\n\
+         os.makedirs('/run/systemd/journal', exist_ok=True)\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         s.bind('/run/systemd/journal/socket')\n\
+         open('{ready}', 'w').close()\n\
+         s.settimeout(20)\n\
+         out = open('{got}', 'wb')\n\
+         while True:\n\
+         \x20   d = s.recv(65536)\n\
+         \x20   out.write(len(d).to_bytes(8, 'little') + d); out.flush()\n\
+         \x20   if b'left the cluster' in d: break\n",
+        ready = dir.path().join("ready").display(),
+        got = got.display()
+    );
+    std::fs::write(dir.path().join("journald.py"), listener).unwrap();
+    let script = format!(
+        "mount -t tmpfs none /run || exit 9\n\
+         python3 {py} &\n\
+         for i in $(seq 100); do [ -e {ready} ] && break; sleep 0.1; done\n\
+         {hacmpd} --site {site} --node 1 --etcd http://127.0.0.1:1 --log-format journal --state-dir {state} &\n\
+         d=$!\n\
+         for i in $(seq 100); do [ -s {got} ] && break; sleep 0.1; done\n\
+         kill -TERM $d; wait $d; wait\n",
+        py = dir.path().join("journald.py").display(),
+        ready = dir.path().join("ready").display(),
+        hacmpd = env!("CARGO_BIN_EXE_hacmpd"),
+        site = repo().join("examples/rwho/site.toml").display(),
+        state = dir.path().join("state").display(),
+        got = got.display(),
+    );
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let journal = std::fs::read(&got).unwrap_or_default();
+    // One datagram: fields `NAME=value\n`, or `NAME\n` + a 64-bit
+    // little-endian length + the value + `\n` (journald's native protocol).
+    let fields = |d: &[u8]| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = d;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            let line = &rest[..nl];
+            if let Some(eq) = line.iter().position(|b| *b == b'=') {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                out.push((text(&line[..eq]), text(&line[eq + 1..])));
+                rest = &rest[nl + 1..];
+            } else {
+                let Some(len) = rest.get(nl + 1..nl + 9) else {
+                    break;
+                };
+                let len = u64::from_le_bytes(len.try_into().unwrap()) as usize;
+                let Some(value) = rest.get(nl + 9..nl + 9 + len) else {
+                    break;
+                };
+                out.push((
+                    String::from_utf8_lossy(line).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                ));
+                rest = &rest[(nl + 10 + len).min(rest.len())..];
+            }
+        }
+        out
+    };
+    let datagrams: Vec<Vec<(String, String)>> =
+        split_records(&journal).into_iter().map(fields).collect();
+    let get =
+        |m: &[(String, String)], k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let started = datagrams
+        .iter()
+        .find(|m| get(m, "MESSAGE").as_deref() == Some("hacmpd started"))
+        .unwrap_or_else(|| panic!("{datagrams:?}\n{}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(
+        get(started, "PRIORITY").as_deref(),
+        Some("5"),
+        "info: {started:?}"
+    );
+    assert_eq!(get(started, "NODE").as_deref(), Some("1"), "{started:?}");
+    assert_eq!(get(started, "SYSLOG_IDENTIFIER").as_deref(), Some("hacmpd"));
+    assert!(
+        datagrams
+            .iter()
+            .any(|m| get(m, "PRIORITY").as_deref() == Some("4")
+                && get(m, "MESSAGE").is_some_and(|x| x.contains("etcd"))),
+        "an unreachable etcd is a warning: {datagrams:?}"
+    );
+}
+
+/// The datagrams the stand-in journald wrote, each after its length (so a
+/// value may hold any byte).
+fn split_records(b: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = b;
+    while rest.len() >= 8 {
+        let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        let Some(d) = rest.get(8..8 + len) else { break };
+        out.push(d);
+        rest = &rest[8 + len..];
+    }
+    out
+}

@@ -634,6 +634,17 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
     let site = Site::new(base.path(), "site");
     let path = base.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    // Its standard error as systemd's journal stream: it logs to the
+    // journal, or (no journald here) to standard error as before.
+    let log = base.path().join("node1/daemon.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let journal_stream = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&log).unwrap();
+        format!("{}:{}", m.dev(), m.ino())
+    };
+    let journald = std::path::Path::new("/run/systemd/journal/socket").exists();
     sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     let mut d = Daemon::spawn_env(
@@ -646,6 +657,7 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
         &[
             ("NOTIFY_SOCKET", path.to_str().unwrap()),
             ("WATCHDOG_USEC", "400000"),
+            ("JOURNAL_STREAM", &journal_stream),
         ],
     );
     let mut next = || {
@@ -664,7 +676,14 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
         .take_while(|m| m.contains("WATCHDOG=1"))
         .count();
     assert!(watchdogs >= 3, "{seen:?}");
-    assert!(d.log().contains("joined"), "ready once in: {}", d.log());
+    if !journald {
+        let log = d.log();
+        assert!(log.contains("joined"), "ready once in: {log}");
+        assert!(
+            log.contains("the journal cannot be reached: logging to standard error"),
+            "{log}"
+        );
+    }
     d.signal(libc::SIGTERM);
     loop {
         let m = next();
