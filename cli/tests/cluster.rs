@@ -660,7 +660,7 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
             ("JOURNAL_STREAM", &journal_stream),
         ],
     );
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 512];
         let n = sock
             .recv(&mut buf)
