@@ -31,12 +31,8 @@ pub struct MoveArgs {
     /// its policy picks among the others up).
     #[arg(long, value_name = "NODE")]
     pub to: Option<String>,
-    /// Return once the move is queued.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// How long to wait for the move's event to end.
-    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
-    pub wait: Duration,
+    #[command(flatten)]
+    pub wait: crate::ops::WaitArgs,
     #[command(flatten)]
     pub etcd: Etcd,
 }
@@ -45,12 +41,8 @@ pub struct MoveArgs {
 pub struct IntentArgs {
     /// The resource group.
     pub group: String,
-    /// Return once the change is queued.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// How long to wait for its event to end.
-    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
-    pub wait: Duration,
+    #[command(flatten)]
+    pub wait: crate::ops::WaitArgs,
     #[command(flatten)]
     pub etcd: Etcd,
 }
@@ -65,10 +57,10 @@ pub fn intent(args: &IntentArgs, offline: bool) -> u8 {
     };
     let word = if offline { "offline" } else { "online" };
     println!("queued TE_RG_MOVE at node {at}: `{}` {word}", args.group);
-    if args.no_wait {
+    if args.wait.no_wait {
         return exit::OK;
     }
-    crate::ops::until_done(&args.etcd, args.wait, "the change", |s| {
+    crate::ops::until_done(&args.etcd, args.wait.wait, "the change", |s| {
         if action_progress(s, &args.group) != Progress::Idle {
             return None;
         }
@@ -262,12 +254,12 @@ pub fn move_group(args: &MoveArgs) -> u8 {
         m.from,
         m.to.map(|t| format!(" to node {t}")).unwrap_or_default()
     );
-    if args.no_wait {
+    if args.wait.no_wait {
         return exit::OK;
     }
     let t0 = Instant::now();
     let mut seq = None;
-    crate::ops::until_done(&args.etcd, args.wait, "the move", |s| {
+    crate::ops::until_done(&args.etcd, args.wait.wait, "the move", |s| {
         match action_progress(s, &m.group) {
             Progress::Running { seq: n } => {
                 seq = Some(n);

@@ -9,7 +9,7 @@
 //! is said), or the node did not get there in time; 2 usage or etcd
 //! unreachable.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use hacmp_runtime::gs::control::{node_progress, NodeProgress, StopMode};
@@ -45,12 +45,8 @@ pub struct StopArgs {
     /// How it leaves (redbook 5.3).
     #[arg(long, value_enum, default_value = "graceful")]
     pub mode: Mode,
-    /// Return once the stop is asked for.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// How long to wait for the node to be out.
-    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
-    pub wait: Duration,
+    #[command(flatten)]
+    pub wait: crate::ops::WaitArgs,
     #[command(flatten)]
     pub etcd: Etcd,
 }
@@ -59,12 +55,8 @@ pub struct StopArgs {
 pub struct StartArgs {
     /// The node, by number or name.
     pub node: String,
-    /// Return once the start is asked for.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// How long to wait for the node's join to end.
-    #[arg(long, default_value = "5m", value_parser = crate::ops::parse_duration)]
-    pub wait: Duration,
+    #[command(flatten)]
+    pub wait: crate::ops::WaitArgs,
     #[command(flatten)]
     pub etcd: Etcd,
 }
@@ -84,11 +76,11 @@ pub fn stop(args: &StopArgs) -> u8 {
         "stopping node {n} ({}): it leaves the cluster; its daemon stays up until `hacmp start {n}`",
         mode.as_str()
     );
-    if args.no_wait {
+    if args.wait.no_wait {
         return exit::OK;
     }
     let t0 = Instant::now();
-    crate::ops::until_shown(&args.etcd, args.wait, "the stop", |s, st| {
+    crate::ops::until_shown(&args.etcd, args.wait.wait, "the stop", |s, st| {
         match node_progress(s, st, n) {
             NodeProgress::Stopped => {}
             NodeProgress::Down => {
@@ -114,11 +106,11 @@ pub fn start(args: &StartArgs) -> u8 {
         Err(f) => return f.report(),
     };
     println!("starting node {n}: it joins the cluster (node-up)");
-    if args.no_wait {
+    if args.wait.no_wait {
         return exit::OK;
     }
     let t0 = Instant::now();
-    crate::ops::until_shown(&args.etcd, args.wait, "the start", |s, st| {
+    crate::ops::until_shown(&args.etcd, args.wait.wait, "the start", |s, st| {
         match node_progress(s, st, n) {
             NodeProgress::Member if !s.joining().contains(&n) => {}
             NodeProgress::Down => {

@@ -39,6 +39,17 @@ pub struct Etcd {
     pub tls: TlsArgs,
 }
 
+/// How an operator's command waits for what it asked (a move, a stop).
+#[derive(Args, Debug, Clone)]
+pub struct WaitArgs {
+    /// Return once it is asked for (queued).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for it to be done.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub wait: Duration,
+}
+
 /// TLS to etcd, for `https://` endpoints.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TlsArgs {
