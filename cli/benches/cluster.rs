@@ -50,6 +50,20 @@ fn site(dir: &Path, id: u32) -> PathBuf {
     }
     toml.push_str("[paths]\nroot = \"root\"\nrules = \"rules.hacmprd\"\n");
     write(&dir.join("site.toml"), &toml, 0o644);
+    // The operator's key, which signs the deploys, and the nodes' trust
+    // in it.
+    let o = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["key", "new", "operator", "--out"])
+        .arg(dir.join("keys"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trusted = dir.join("trusted-keys");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::copy(dir.join("keys/operator.pub"), trusted.join("operator.pub")).unwrap();
+    for d in [dir.join("keys"), trusted] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let mut rules = hacmp_stdlib::RULES.to_string();
     rules.push_str("UE_BENCH\n0\n/usr/sbin/cluster/local/bench.rp\n2\n0\n\n\n\n\n");
     write(&dir.join("rules.hacmprd"), &rules, 0o644);
@@ -235,6 +249,8 @@ fn main() {
                     "--settle",
                     "0ms",
                 ])
+                .arg("--trusted-keys")
+                .arg(site_file.with_file_name("trusted-keys"))
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(s.join("daemon.log")).unwrap())
                 .spawn()
@@ -527,6 +543,8 @@ fn deploy_rounds(site_file: &Path, state: &Path, url: &str, cluster: u32, n: u32
                 &cluster,
                 "--yes",
             ])
+            .arg("--key")
+            .arg(site_file.with_file_name("keys").join("operator.key"))
             .output()
             .unwrap();
         assert!(

@@ -99,12 +99,20 @@ pub fn stop(args: &StopArgs) -> u8 {
 }
 
 pub fn start(args: &StartArgs) -> u8 {
-    let n = match with_operator(&args.etcd, async |op| {
-        op.start_node(&args.node).await.map_err(failed)
+    let (n, daemon) = match with_operator(&args.etcd, async |op| {
+        let n = op.start_node(&args.node).await.map_err(failed)?;
+        let (s, st) = (op.state().await, op.statuses().await);
+        let down = s.ok().zip(st.ok()).map(|(s, st)| node_progress(&s, &st, n));
+        Ok((n, down != Some(NodeProgress::Down)))
     }) {
-        Ok(n) => n,
+        Ok(x) => x,
         Err(f) => return f.report(),
     };
+    if !daemon {
+        // The word is taken back; there is nobody to wait for.
+        println!("node {n} may join again: its hacmpd is not running; it joins the cluster when it starts");
+        return exit::OK;
+    }
     println!("starting node {n}: it joins the cluster (node-up)");
     if args.wait.no_wait {
         return exit::OK;

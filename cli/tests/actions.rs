@@ -424,6 +424,23 @@ fn hacmp_stop_and_start_a_node_from_any_node_in_each_mode() {
     until_idle(&url, &[1, 2, 3], 30);
     assert!(site_node(&url, 1)["down"].is_null());
 
+    // A stop taken back while the node's daemon is down: it joins when
+    // its daemon starts, and the command says so instead of waiting.
+    assert_eq!(run(&["stop", "2"]).status.code(), Some(0));
+    ds[1].kill9();
+    until("node 2's daemon gone", 30, || {
+        site_node(&url, 2)["daemon"] == false
+    });
+    let o = run(&["start", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(
+        said(&o).contains("its hacmpd is not running"),
+        "{}",
+        said(&o)
+    );
+    ds[1] = Daemon::spawn(&site, 2, &url, base.path(), &["--no-monitor"]);
+    until_idle(&url, &[1, 2, 3], 30);
+
     // The events the cluster keeps in etcd, without any journal: node 1
     // left three times (graceful, takeover, forced) and joined again.
     let o = run(&["history", "--format", "json"]);
