@@ -23,6 +23,7 @@ pub mod dare;
 pub mod etcd;
 pub mod etcd_tls;
 pub mod group;
+mod lease;
 pub mod mem;
 pub mod operator;
 mod presence;

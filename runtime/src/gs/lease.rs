@@ -1,0 +1,103 @@
+//! An incarnation's lease, kept alive while the node is in the group, and
+//! the moment it must fence itself when it cannot be.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::coordinator::Shared;
+use super::protocol::Incarnation;
+use super::store::{Store, StoreError};
+
+/// Keeps an incarnation's lease: renews at a third of its time to live
+/// (after a failed renewal, every twentieth, 50 to 250 ms);
+/// declares the incarnation lost when the store says the lease is gone,
+/// when the followed state shows its alive key gone, or when no renewal
+/// succeeded for the time to live less a guard (the group may be about to
+/// declare it failed: it must fence itself). The guard, a twentieth of
+/// the time to live (at most 500 ms), lets a fenced node take its
+/// resources down before the store can expire its lease and the others
+/// take them over.
+pub(super) async fn keep<S: Store>(
+    shared: Arc<Shared<S>>,
+    me: Incarnation,
+    ttl: Duration,
+    lost: watch::Sender<bool>,
+) {
+    let every = (ttl / 3).max(Duration::from_millis(50));
+    let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
+    let fence_after = ttl - (ttl / 20).min(Duration::from_millis(500));
+    let mut deadline = Instant::now() + fence_after;
+    let mut members = shared.view.subscribe_alive(me.node);
+    let mut next = Instant::now() + every;
+    let mut told = false;
+    let why = loop {
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(deadline) => {
+                break format!("no renewal of its lease for {} ({} unreachable): fencing itself, since the group may have declared it failed", humantime::format_duration(ttl), shared.store.describe());
+            }
+            r = members.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                // (Once the view has seen this incarnation created.)
+                let gone = shared
+                    .view
+                    .read(|s| s.revision >= me.inc && !s.is_up(me.node, me.inc))
+                    .unwrap_or(false);
+                if gone {
+                    break "its alive key is gone: the group declared it failed, or it left".to_string();
+                }
+            }
+            _ = tokio::time::sleep_until(next) => {
+                let sent = Instant::now();
+                match tokio::time::timeout_at(deadline, shared.store.keep_alive(me.lease)).await {
+                    Ok(Ok(_)) => {
+                        deadline = sent + fence_after;
+                        if told {
+                            tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
+                            told = false;
+                        }
+                    }
+                    Ok(Err(StoreError::LeaseNotFound)) => {
+                        break "its lease lapsed: the group declared it failed".to_string();
+                    }
+                    Ok(Err(StoreError::Closed)) => return,
+                    Ok(Err(StoreError::Unavailable(e))) => {
+                        if !told {
+                            tracing::error!(node = me.node, "cannot renew this node's lease ({e}): it is fenced if that lasts {}", humantime::format_duration(ttl));
+                            told = true;
+                        }
+                    }
+                    Err(_) => {}
+                }
+                // After a failure, try again soon: an etcd leader elected
+                // a moment later must not find the deadline a third of the
+                // time to live away.
+                next = Instant::now() + if told { retry } else { every };
+            }
+        }
+    };
+    tracing::error!(
+        node = me.node,
+        "node {} is out of the group: {why}",
+        me.node
+    );
+    shared.unregister(&me);
+    lost.send_replace(true);
+    // The group must see this incarnation gone even if the store still
+    // holds its lease (a stall that ended with renewals first).
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..20 {
+        match shared.store.revoke(me.lease).await {
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            _ => return,
+        }
+    }
+}
