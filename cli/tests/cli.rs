@@ -827,7 +827,7 @@ fn the_daemon_logs_to_the_journal_with_priorities_and_fields() {
          out = open('{got}', 'wb')\n\
          while True:\n\
          \x20   d = s.recv(65536)\n\
-         \x20   out.write(len(d).to_bytes(8, 'little') + d); out.flush()\n\
+         \x20   if d: out.write(len(d).to_bytes(8, 'little') + d); out.flush()\n\
          \x20   if b'left the cluster' in d: break\n",
         ready = dir.path().join("ready").display(),
         got = got.display()
@@ -839,7 +839,7 @@ fn the_daemon_logs_to_the_journal_with_priorities_and_fields() {
          for i in $(seq 100); do [ -e {ready} ] && break; sleep 0.1; done\n\
          {hacmpd} --site {site} --node 1 --etcd http://127.0.0.1:1 --log-format journal --state-dir {state} &\n\
          d=$!\n\
-         for i in $(seq 100); do [ -s {got} ] && break; sleep 0.1; done\n\
+         for i in $(seq 300); do grep -q 'hacmpd started' {got} 2>/dev/null && break; sleep 0.1; done\n\
          kill -TERM $d; wait $d; wait\n",
         py = dir.path().join("journald.py").display(),
         ready = dir.path().join("ready").display(),
@@ -853,6 +853,7 @@ fn the_daemon_logs_to_the_journal_with_priorities_and_fields() {
         .output()
         .unwrap();
     let journal = std::fs::read(&got).unwrap_or_default();
+    // (The layer's first datagram, empty, only checks the socket.)
     // One datagram: fields `NAME=value\n`, or `NAME\n` + a 64-bit
     // little-endian length + the value + `\n` (journald's native protocol).
     let fields = |d: &[u8]| -> Vec<(String, String)> {
