@@ -262,14 +262,37 @@ async fn serve(
         }
     };
     let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
+    let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
     let shared = Shared::new(
         store.clone(),
         bundle.site.cluster.id,
         settle,
         hacmp_runtime::resources::placer(&bundle),
     );
-    let gs = Arc::new(Group::new(shared.clone(), args.node, args.ttl));
-    let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
+    // Takes the node's addresses and servers down if this daemon freezes.
+    let warden = match hacmp_runtime::warden::Warden::for_site(&bundle.site, args.ttl) {
+        Some(Ok(w)) => {
+            tracing::info!(node = args.node, pid = w.pid(), "warden started");
+            Some(Arc::new(w))
+        }
+        Some(Err(e)) => {
+            eprintln!("hacmpd: cannot start the warden: {e}");
+            return 2;
+        }
+        None => None,
+    };
+    let mut group = Group::new(shared.clone(), args.node, args.ttl);
+    let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
+    if let Some(w) = &warden {
+        let (w1, w2) = (w.clone(), w.clone());
+        group = group.with_fence_hook(Arc::new(move |at| {
+            w1.fence_at(at);
+        }));
+        linux = linux.with_server_hook(Arc::new(move |groups| {
+            w2.tell(&hacmp_runtime::warden::Word::Servers { groups });
+        }));
+    }
+    let gs = Arc::new(group);
     if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
         tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
     }
@@ -284,10 +307,7 @@ async fn serve(
         member: false,
         rejoin: true,
         trusted: hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone()),
-        agent: Arc::new(
-            LinuxAgent::new(bundle.clone(), exec.clone(), root.clone())
-                .with_carriers(carriers.clone()),
-        ),
+        agent: Arc::new(linux.with_carriers(carriers.clone())),
     };
     let manager = Manager::new(mcfg, gs.clone(), exec);
     let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
@@ -343,9 +363,15 @@ async fn serve(
     // starts from it.
     let keeper = {
         let (mut bundles, dir, node) = (manager.bundles(), state_dir.clone(), args.node);
+        let warden = warden.clone();
         tokio::spawn(async move {
             while bundles.changed().await.is_ok() {
                 let b = bundles.borrow_and_update().clone();
+                if let Some(w) = &warden {
+                    w.tell(&hacmp_runtime::warden::Word::Services {
+                        addresses: hacmp_runtime::warden::service_addresses(&b.site),
+                    });
+                }
                 if let Err(e) = crate::kept::keep(&dir, &b) {
                     tracing::warn!(
                         node,
@@ -418,6 +444,9 @@ async fn serve(
     signals.abort();
     keeper.abort();
     shared.shutdown();
+    if let Some(w) = &warden {
+        w.close();
+    }
     match result {
         Ok(Exit::Left) => {
             tracing::info!("left the cluster");

@@ -171,6 +171,50 @@ fn a_cut_off_owner_releases_its_address_before_the_takeover_in_network_namespace
     c.finish();
 }
 
+/// The owner's daemon is frozen (SIGSTOP) for twice its lease's time to
+/// live while its machine runs on: its warden takes the address down and
+/// kills the server when the daemon misses the moment it would fence
+/// itself, before the survivors see its lease lapse, so no sample of the
+/// watcher finds the address on two nodes; the client is served by the
+/// survivor. Woken, the daemon finds itself out of the group and rejoins.
+#[test]
+fn a_frozen_daemon_lets_go_through_its_warden_in_network_namespaces() {
+    let Some(c) = Cluster::new(
+        "a_frozen_daemon_lets_go_through_its_warden_in_network_namespaces",
+        "z",
+        "rotating",
+    ) else {
+        return;
+    };
+    c.answered_by(1, Instant::now() - Duration::from_secs(3600), 60);
+    let server = c.server_pid(1).expect("node 1's server");
+    let t0 = Instant::now();
+    c.daemon(1).signal(libc::SIGSTOP);
+    c.answered_by(2, t0, 60);
+    assert!(!alive(server), "the frozen node's server still runs: {}", logs(&c));
+    assert_eq!(c.net.holders(SERVICE), [2], "{}", logs(&c));
+    // The fault is a freeze of twice the TTL (2 s), whatever happens
+    // meanwhile: a fixed length, not a wait for a condition.
+    if let Some(left) = (t0 + Duration::from_secs(4)).checked_duration_since(Instant::now()) {
+        std::thread::sleep(left);
+    }
+    c.daemon(1).signal(libc::SIGCONT);
+    c.joined(1, 2);
+    let log = c.daemon(1).log();
+    assert!(
+        log.contains("hacmpd warden: the daemon") && log.contains("10.77.0.100 taken down"),
+        "the warden did not say what it did:\n{log}"
+    );
+    assert_eq!(c.net.holders(SERVICE), [2]);
+    c.finish();
+}
+
+/// Whether a process runs (exists and is not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+}
+
 /// The application fails on its node: its monitor restarts it once; when it
 /// cannot start again (another process holds its port), the node raises
 /// TE_RG_MOVE and the whole group (address, pages, server) moves on.

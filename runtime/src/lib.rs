@@ -27,6 +27,7 @@ pub mod resources;
 pub mod scenario;
 pub mod state;
 pub mod topology;
+pub mod warden;
 
 pub use event::{EventKind, EventRequest, NodeId, Outcome};
 pub use manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};

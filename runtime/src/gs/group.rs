@@ -50,6 +50,8 @@ pub struct Group<S: Store> {
     presence: Mutex<Option<super::presence::Presence>>,
     /// Names queued events uniquely from this handle.
     counter: std::sync::atomic::AtomicU64,
+    /// Told each incarnation's fence moment (the warden).
+    fence_hook: Option<super::FenceHook>,
 }
 
 fn unavailable(e: StoreError) -> GsError {
@@ -71,7 +73,15 @@ impl<S: Store> Group<S> {
             session: Mutex::new(None),
             presence: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
+            fence_hook: None,
         }
+    }
+
+    /// Tells `hook` the moment this node would fence itself, at each
+    /// renewal, and `None` once out of the group.
+    pub fn with_fence_hook(mut self, hook: super::FenceHook) -> Group<S> {
+        self.fence_hook = Some(hook);
+        self
     }
 
     /// Another process identity (the simulators' processes share one).
@@ -329,6 +339,7 @@ impl<S: Store> Group<S> {
             me,
             self.ttl,
             lost.clone(),
+            self.fence_hook.clone(),
         ));
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::new(Session { me, lost, keeper }));

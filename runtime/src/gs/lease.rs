@@ -11,6 +11,21 @@ use super::coordinator::Shared;
 use super::protocol::Incarnation;
 use super::store::{Store, StoreError};
 
+/// Told the moment this node would fence itself, at each renewal before
+/// it counts (`None` once it is out of the group): the warden's feed.
+pub type FenceHook = Arc<dyn Fn(Option<std::time::Instant>) + Send + Sync>;
+
+/// Tells the hook `None` however the keeper ends (an abort included).
+struct Disarm(Option<FenceHook>);
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h(None);
+        }
+    }
+}
+
 /// Keeps an incarnation's lease: renews at a third of its time to live
 /// (after a failed renewal, every twentieth, 50 to 250 ms);
 /// declares the incarnation lost when the store says the lease is gone,
@@ -19,17 +34,26 @@ use super::store::{Store, StoreError};
 /// declare it failed: it must fence itself). The guard, a twentieth of
 /// the time to live (at most 500 ms), lets a fenced node take its
 /// resources down before the store can expire its lease and the others
-/// take them over.
+/// take them over. A renewal answered later than half the guard after
+/// the deadline does not count: the warden may have acted by then.
 pub(super) async fn keep<S: Store>(
     shared: Arc<Shared<S>>,
     me: Incarnation,
     ttl: Duration,
     lost: watch::Sender<bool>,
+    hook: Option<FenceHook>,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
     let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
-    let fence_after = ttl - (ttl / 20).min(Duration::from_millis(500));
+    let fence_after = ttl - guard(ttl);
     let mut deadline = Instant::now() + fence_after;
+    let tell = |at: Instant| {
+        if let Some(h) = &hook {
+            h(Some(at.into_std()));
+        }
+    };
+    tell(deadline);
+    let disarm = Disarm(hook.clone());
     let mut members = shared.view.subscribe_alive(me.node);
     let mut next = Instant::now() + every;
     let mut told = false;
@@ -56,6 +80,12 @@ pub(super) async fn keep<S: Store>(
                 let sent = Instant::now();
                 match tokio::time::timeout_at(deadline, shared.store.keep_alive(me.lease)).await {
                     Ok(Ok(_)) => {
+                        // Told before it counts; checked after the telling,
+                        // so the warden had it before its moment.
+                        tell(sent + fence_after);
+                        if Instant::now() > deadline + guard(ttl) / 2 {
+                            break "its lease was renewed too late (the renewal was answered after the moment to fence itself)".to_string();
+                        }
                         deadline = sent + fence_after;
                         if told {
                             tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
@@ -81,6 +111,7 @@ pub(super) async fn keep<S: Store>(
             }
         }
     };
+    drop(disarm);
     tracing::error!(
         node = me.node,
         "node {} is out of the group: {why}",
@@ -100,4 +131,10 @@ pub(super) async fn keep<S: Store>(
             _ => return,
         }
     }
+}
+
+/// Between the moment a node fences itself and the earliest its lease can
+/// lapse: a twentieth of the time to live, at most 500 ms.
+pub fn guard(ttl: Duration) -> Duration {
+    (ttl / 20).min(Duration::from_millis(500))
 }

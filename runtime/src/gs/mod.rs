@@ -24,6 +24,7 @@ pub mod etcd;
 pub mod etcd_tls;
 pub mod group;
 mod lease;
+pub use lease::{guard as lease_guard, FenceHook};
 pub mod mem;
 pub mod operator;
 mod presence;

@@ -86,3 +86,26 @@ pub async fn remove(interface: &str, address: IpAddr) -> Result<bool, String> {
     }
     Ok(any)
 }
+
+/// Takes `address` off every interface it is on; how many it was on (the
+/// warden, which does not know where the daemon put it last).
+pub async fn remove_everywhere(address: IpAddr) -> Result<usize, String> {
+    let h = handle().await?;
+    let found: Vec<_> = h
+        .address()
+        .get()
+        .set_address_filter(address)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list the addresses: {e}"))?;
+    let n = found.len();
+    for m in found {
+        h.address()
+            .del(m)
+            .execute()
+            .await
+            .map_err(|e| format!("cannot remove {address}: {e}"))?;
+    }
+    Ok(n)
+}

@@ -37,7 +37,12 @@ pub struct LinuxAgent {
     /// The process group each application's start command left running
     /// (its server), by `group/resource`: killed when its stop fails.
     servers: std::sync::Mutex<std::collections::BTreeMap<String, i32>>,
+    /// Told the servers' process groups whenever they change (the warden).
+    on_servers: Option<ServerHook>,
 }
+
+/// Told the applications' servers' process groups.
+pub type ServerHook = Arc<dyn Fn(Vec<i32>) + Send + Sync>;
 
 impl LinuxAgent {
     pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, root: Option<PathBuf>) -> LinuxAgent {
@@ -47,6 +52,19 @@ impl LinuxAgent {
             root,
             carriers: None,
             servers: Default::default(),
+            on_servers: None,
+        }
+    }
+
+    /// Tells `hook` the servers' process groups at each change.
+    pub fn with_server_hook(mut self, hook: ServerHook) -> LinuxAgent {
+        self.on_servers = Some(hook);
+        self
+    }
+
+    fn servers_changed(&self, servers: &std::collections::BTreeMap<String, i32>) {
+        if let Some(h) = &self.on_servers {
+            h(servers.values().copied().collect());
         }
     }
 
@@ -132,10 +150,9 @@ impl LinuxAgent {
                 .await;
             if let Ok(pid) = rx.try_recv() {
                 let pgid = i32::try_from(pid).unwrap_or(0);
-                servers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, pgid);
+                let mut s = servers.lock().unwrap_or_else(|p| p.into_inner());
+                s.insert(key, pgid);
+                self.servers_changed(&s);
             }
             res
         } else {
@@ -350,11 +367,12 @@ impl Agent for LinuxAgent {
                     Err(e) => Err(e),
                 };
                 let key = format!("{}/{}", ctx.group.name, r.name);
-                let server = self
-                    .servers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                let server = {
+                    let mut s = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+                    let gone = s.remove(&key);
+                    self.servers_changed(&s);
+                    gone
+                };
                 match (stopped, server) {
                     (Ok(did), _) => Ok(did),
                     // The stop failed: the server is not left running on
