@@ -234,6 +234,18 @@ impl Net {
         .unwrap();
     }
 
+    /// The node is cut off from etcd and the other nodes (blackhole
+    /// routes in its namespace) while the client still reaches it; or
+    /// joined again.
+    pub fn partition(&self, n: u32, on: bool) {
+        let ns = self.node(n);
+        let others = std::iter::once(1).chain((1..=self.nodes).filter(|m| *m != n).map(|m| 10 + m));
+        for host in others {
+            let dest = format!("{SUBNET_PREFIX}.{host}/32");
+            ip(&["-n", &ns, "route", if on { "add" } else { "del" }, "blackhole", &dest]).unwrap();
+        }
+    }
+
     /// The node loses power: its interface goes down and forgets its
     /// addresses (what a crashed machine holds is gone).
     pub fn power_off(&self, n: u32) {

@@ -32,21 +32,29 @@ pub struct Cluster {
     stop: Arc<AtomicBool>,
     watchers: Vec<std::thread::JoinHandle<()>>,
     dir: tempfile::TempDir,
+    /// The daemons' lease time to live (`--ttl`).
+    ttl: String,
 }
 
 impl Cluster {
     pub fn new(test: &str, tag: &str, policy: &str) -> Option<Cluster> {
-        Cluster::build(test, tag, policy, false)
+        Cluster::build(test, tag, policy, false, 2)
+    }
+
+    /// Daemons with leases of `ttl` seconds (1 s needs the etcd timings
+    /// this cluster's etcd has).
+    pub fn with_ttl(test: &str, tag: &str, policy: &str, ttl: u64) -> Option<Cluster> {
+        Cluster::build(test, tag, policy, false, ttl)
     }
 
     /// The group's address on a second network, `net1` (`eth1` boot and
     /// `eth2` standby on each node, hold-down 100 ms, heartbeats every
     /// 100 ms, 3 missed cut an adapter off); etcd stays on the first.
     pub fn with_service_network(test: &str, tag: &str) -> Option<Cluster> {
-        Cluster::build(test, tag, "cascading", true)
+        Cluster::build(test, tag, "cascading", true, 2)
     }
 
-    fn build(test: &str, tag: &str, policy: &str, two: bool) -> Option<Cluster> {
+    fn build(test: &str, tag: &str, policy: &str, two: bool, ttl: u64) -> Option<Cluster> {
         if !netns::available(test) {
             return None;
         }
@@ -72,6 +80,10 @@ impl Cluster {
             .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
             .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
             .args(["--initial-cluster", "m0=http://127.0.0.1:2380"])
+            // The shortest lease etcd grants is 1.5 election timeouts,
+            // rounded up to a second: 1 s leases need these (a single
+            // member is always its own leader: no election to fear).
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -141,6 +153,7 @@ impl Cluster {
             stop: Arc::new(AtomicBool::new(false)),
             watchers: Vec::new(),
             dir,
+            ttl: format!("{ttl}s"),
         };
         c.watch();
         for n in 1..=3 {
@@ -191,7 +204,7 @@ impl Cluster {
             n,
             &self.etcd_url,
             self.dir.path(),
-            &["--takeover"],
+            &["--takeover", "--ttl", &self.ttl],
             Some(&ns),
         );
         self.daemons[n as usize] = Some(d);
@@ -325,6 +338,11 @@ impl Cluster {
     pub fn reboot(&mut self, n: u32) {
         self.net.power_on(n);
         self.start(n);
+    }
+
+    /// Samples so far at which two nodes held the address at once.
+    pub fn overlaps(&self) -> usize {
+        self.overlaps.lock().unwrap().len()
     }
 
     pub fn finish(mut self) {

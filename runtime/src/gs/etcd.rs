@@ -54,6 +54,8 @@ pub struct EtcdStore {
     requests: std::sync::atomic::AtomicU64,
     request_errors: std::sync::atomic::AtomicU64,
     request_us: std::sync::atomic::AtomicU64,
+    /// Said once: etcd grants longer leases than asked.
+    warned_ttl: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for EtcdStore {
@@ -185,6 +187,7 @@ impl EtcdStore {
             requests: Default::default(),
             request_errors: Default::default(),
             request_us: Default::default(),
+            warned_ttl: Default::default(),
         }))
     }
 
@@ -508,6 +511,17 @@ impl Store for EtcdStore {
                 |mut c| async move { c.lease_grant(secs, None).await },
             )
             .await?;
+        // etcd never grants less than one and a half election timeouts
+        // (rounded up to a second): the node would fence itself by the
+        // time to live it asked for, and be declared failed only by the
+        // longer one etcd gave.
+        if r.ttl() > secs && !self.warned_ttl.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "etcd granted leases of {} s for the {secs} s asked: its minimum lease is 1.5 election timeouts, rounded up to a second; failures are seen after {} s, not {secs} s. For a 1 s time to live run etcd with --heartbeat-interval=50 --election-timeout=500 (docs/group-services.md)",
+                r.ttl(),
+                r.ttl()
+            );
+        }
         Ok(r.id())
     }
 
