@@ -281,7 +281,7 @@ async fn serve(
         }
         None => None,
     };
-    let mut group = Group::new(shared.clone(), args.node, args.ttl);
+    let mut group = Group::new(shared.clone(), args.node, args.ttl).with_beats();
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
     if let Some(w) = &warden {
         let (w1, w2) = (w.clone(), w.clone());

@@ -136,7 +136,9 @@ impl World {
             })
         });
         let gs = Arc::new(Checked {
-            inner: Group::new(shared.clone(), node, self.ttl).with_process(process, liveness),
+            inner: Group::new(shared.clone(), node, self.ttl)
+                .with_process(process, liveness)
+                .with_beats(),
             checker: self.checker.clone(),
         });
         let journal = Journal::in_memory();

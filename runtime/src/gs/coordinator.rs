@@ -32,6 +32,8 @@ pub struct Shared<S: Store> {
     local: Mutex<BTreeMap<NodeId, (Incarnation, Identity)>>,
     changed: Arc<Notify>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The watch of members' beats (`expel`), once a local member beats.
+    expel: Mutex<Option<tokio::task::JoinHandle<()>>>,
     notes: Mutex<Option<NoteHook>>,
     /// Where resource groups go: the site's (none without groups); a
     /// deploy replaces it.
@@ -58,6 +60,7 @@ impl<S: Store> Shared<S> {
             local: Mutex::new(BTreeMap::new()),
             changed: Arc::new(Notify::new()),
             task: Mutex::new(None),
+            expel: Mutex::new(None),
             notes: Mutex::new(None),
             placer: Mutex::new(placer),
         });
@@ -119,10 +122,20 @@ impl<S: Store> Shared<S> {
         l.get(n).filter(|(me, _)| me.inc == a.inc).cloned()
     }
 
-    /// Stops the coordinator.
+    /// Starts watching the members' beats, once.
+    pub(crate) fn watch_beats(shared: &Arc<Shared<S>>) {
+        let mut e = shared.expel.lock().unwrap_or_else(|p| p.into_inner());
+        if e.is_none() {
+            *e = Some(tokio::spawn(super::expel::run(Arc::downgrade(shared))));
+        }
+    }
+
+    /// Stops the coordinator and the watch of beats.
     pub fn shutdown(&self) {
-        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            t.abort();
+        for t in [&self.task, &self.expel] {
+            if let Some(t) = t.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                t.abort();
+            }
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct Group<S: Store> {
     counter: std::sync::atomic::AtomicU64,
     /// Told each incarnation's fence moment (the warden).
     fence_hook: Option<super::FenceHook>,
+    /// Renewals are made known (`s/beat/<n>`) and silent members expelled
+    /// (`gs::expel`).
+    beats: bool,
 }
 
 fn unavailable(e: StoreError) -> GsError {
@@ -74,7 +77,16 @@ impl<S: Store> Group<S> {
             presence: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
             fence_hook: None,
+            beats: false,
         }
+    }
+
+    /// Each renewal is written for the others to see, and this process
+    /// expels members silent for their time to live (`gs::expel`), rather
+    /// than waiting for the store to let their leases lapse.
+    pub fn with_beats(mut self) -> Group<S> {
+        self.beats = true;
+        self
     }
 
     /// Tells `hook` the moment this node would fence itself, at each
@@ -340,6 +352,7 @@ impl<S: Store> Group<S> {
             self.ttl,
             lost.clone(),
             self.fence_hook.clone(),
+            self.beats,
         ));
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::new(Session { me, lost, keeper }));

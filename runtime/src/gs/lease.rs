@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::coordinator::Shared;
-use super::protocol::Incarnation;
+use super::protocol::{self, Incarnation};
 use super::store::{Store, StoreError};
 
 /// Told the moment this node would fence itself, at each renewal before
@@ -34,7 +34,8 @@ impl Drop for Disarm {
 /// declare it failed: it must fence itself). The guard, a twentieth of
 /// the time to live (at most 500 ms), lets a fenced node take its
 /// resources down before the store can expire its lease and the others
-/// take them over. A renewal answered later than half the guard after
+/// take them over. With `beats`, each renewal counts once its beat is
+/// written (`gs::expel`). A renewal answered later than half the guard after
 /// the deadline does not count: the warden may have acted by then.
 pub(super) async fn keep<S: Store>(
     shared: Arc<Shared<S>>,
@@ -42,6 +43,7 @@ pub(super) async fn keep<S: Store>(
     ttl: Duration,
     lost: watch::Sender<bool>,
     hook: Option<FenceHook>,
+    beats: bool,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
     let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
@@ -55,7 +57,13 @@ pub(super) async fn keep<S: Store>(
     tell(deadline);
     let disarm = Disarm(hook.clone());
     let mut members = shared.view.subscribe_alive(me.node);
-    let mut next = Instant::now() + every;
+    // With beats, the first one at once: the others can count from it.
+    let mut next = if beats {
+        Shared::watch_beats(&shared);
+        Instant::now()
+    } else {
+        Instant::now() + every
+    };
     let mut told = false;
     let why = loop {
         tokio::select! {
@@ -78,8 +86,16 @@ pub(super) async fn keep<S: Store>(
             }
             _ = tokio::time::sleep_until(next) => {
                 let sent = Instant::now();
-                match tokio::time::timeout_at(deadline, shared.store.keep_alive(me.lease)).await {
-                    Ok(Ok(_)) => {
+                let renewal = async {
+                    shared.store.keep_alive(me.lease).await?;
+                    // Counted only once the others can see it (gs::expel).
+                    Ok(!beats || shared.store.txn(protocol::beat(&me, ttl)).await?.succeeded)
+                };
+                match tokio::time::timeout_at(deadline, renewal).await {
+                    Ok(Ok(false)) => {
+                        break "its alive key is gone: the group declared it failed".to_string();
+                    }
+                    Ok(Ok(true)) => {
                         // Told before it counts; checked after the telling,
                         // so the warden had it before its moment.
                         tell(sent + fence_after);

@@ -23,6 +23,7 @@ pub mod dare;
 pub mod etcd;
 pub mod etcd_tls;
 pub mod group;
+mod expel;
 mod lease;
 pub use lease::{guard as lease_guard, FenceHook};
 pub mod mem;

@@ -17,6 +17,7 @@
 //! | `s/outcome/<seq>` | how a finished event ended, and which it was ([`OutcomeRecord`]; the last [`OUTCOMES_KEPT`]) | none |
 //! | `s/down/<n>` | node n is out since its node-down ([`DownRecord`]) | none |
 //! | `s/control/<n>` | an operator stopped node n, until `hacmp start` ([`super::control`]) | none |
+//! | `s/beat/<n>` | node n's incarnation renewed its lease ([`BeatRecord`]; rewritten at each renewal, before the node counts it) | the node's |
 //! | `status/<n>` | what node n shows operators (outside `s/`: wakes nobody) | the node's |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,17 @@ pub struct AliveRecord {
     /// Its process.
     #[serde(default)]
     pub process: super::process::Process,
+}
+
+/// `s/beat/<n>`: written at each renewal of node n's lease, which the
+/// node counts only once this is written: whoever sees a beat knows the
+/// node fences itself at the latest its time to live after (`gs::expel`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeatRecord {
+    /// The incarnation that beats.
+    pub inc: Revision,
+    /// Its lease's time to live.
+    pub ttl_ms: u64,
 }
 
 /// `s/roster/<n>`: this incarnation's join event started; `joined` once
@@ -190,6 +202,8 @@ pub struct GroupState {
     pub control: BTreeMap<NodeId, super::control::NodeControl>,
     /// Nodes out of the cluster, since when.
     pub down: BTreeMap<NodeId, DownRecord>,
+    /// Each node's last lease renewal.
+    pub beats: BTreeMap<NodeId, Stored<BeatRecord>>,
     tally: Tally,
     complete: BTreeSet<SyncPoint>,
     /// Kept as alive keys and the roster change (asked at every change).
@@ -216,6 +230,7 @@ enum Key {
     Outcome(u64),
     Control(NodeId),
     Down(NodeId),
+    Beat(NodeId),
 }
 
 pub fn sync_key(at: SyncPoint) -> String {
@@ -256,6 +271,7 @@ fn parse_key(key: &str) -> Option<Key> {
         ["outcome", s] => Key::Outcome(num(s)?),
         ["control", n] => Key::Control(node(n)?),
         ["down", n] => Key::Down(node(n)?),
+        ["beat", n] => Key::Beat(node(n)?),
         _ => return None,
     })
 }
@@ -452,6 +468,17 @@ impl GroupState {
                     self.down.insert(n, d);
                 }
             }
+            Key::Beat(n) => {
+                if let Some(value) = parse(v) {
+                    self.beats.insert(
+                        n,
+                        Stored {
+                            value,
+                            modified: kv.modified,
+                        },
+                    );
+                }
+            }
         }
         t
     }
@@ -542,6 +569,9 @@ impl GroupState {
             }
             Key::Down(n) => {
                 self.down.remove(&n);
+            }
+            Key::Beat(n) => {
+                self.beats.remove(&n);
             }
         }
         t
