@@ -90,9 +90,10 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
             let ms = (t1 - t0).as_secs_f64() * 1000.0;
             if fault == "kill" {
                 let n = next as usize;
-                c.daemon(next).until("the node-down in the journal", 60, |d| {
-                    d.count("TE_FAIL_NODE", owner as u64) > downs[n - 1]
-                });
+                c.daemon(next)
+                    .until("the node-down in the journal", 60, |d| {
+                        d.count("TE_FAIL_NODE", owner as u64) > downs[n - 1]
+                    });
                 let e = c.daemon(next).event("TE_FAIL_NODE", owner as u64);
                 let began = e["records"][0]["wall_ms"].as_u64().unwrap_or(0);
                 detection.push(began.saturating_sub(wall_ms(t0)) as f64);

@@ -191,7 +191,11 @@ fn a_frozen_daemon_lets_go_through_its_warden_in_network_namespaces() {
     let t0 = Instant::now();
     c.daemon(1).signal(libc::SIGSTOP);
     c.answered_by(2, t0, 60);
-    assert!(!alive(server), "the frozen node's server still runs: {}", logs(&c));
+    assert!(
+        !alive(server),
+        "the frozen node's server still runs: {}",
+        logs(&c)
+    );
     assert_eq!(c.net.holders(SERVICE), [2], "{}", logs(&c));
     // The fault is a freeze of twice the TTL (2 s), whatever happens
     // meanwhile: a fixed length, not a wait for a condition.

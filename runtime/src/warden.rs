@@ -134,7 +134,10 @@ impl Warden {
         if site.resources.is_empty() {
             return None;
         }
-        let w = Warden::spawn(std::path::Path::new("/proc/self/exe"), crate::gs::lease_guard(ttl));
+        let w = Warden::spawn(
+            std::path::Path::new("/proc/self/exe"),
+            crate::gs::lease_guard(ttl),
+        );
         Some(w.inspect(|w| {
             w.tell(&Word::Services {
                 addresses: service_addresses(site),
@@ -157,7 +160,9 @@ impl Warden {
         match input.as_mut().map(|i| i.write_all(&line)) {
             Some(Ok(())) => true,
             Some(Err(e)) => {
-                tracing::error!("the warden cannot be told ({e}): a frozen daemon would not be fenced");
+                tracing::error!(
+                    "the warden cannot be told ({e}): a frozen daemon would not be fenced"
+                );
                 false
             }
             None => false,

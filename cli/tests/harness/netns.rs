@@ -242,7 +242,15 @@ impl Net {
         let others = std::iter::once(1).chain((1..=self.nodes).filter(|m| *m != n).map(|m| 10 + m));
         for host in others {
             let dest = format!("{SUBNET_PREFIX}.{host}/32");
-            ip(&["-n", &ns, "route", if on { "add" } else { "del" }, "blackhole", &dest]).unwrap();
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                if on { "add" } else { "del" },
+                "blackhole",
+                &dest,
+            ])
+            .unwrap();
         }
     }
 
@@ -384,7 +392,11 @@ pub fn kill_all(ns: &str) {
 pub fn get_node(addr: &str, timeout: Duration) -> Option<String> {
     use std::io::{Read, Write};
     let sa: std::net::SocketAddr = addr.parse().ok()?;
-    let mut s = std::net::TcpStream::connect_timeout(&sa, timeout).ok()?;
+    // A connect to an address nobody holds waits for ARP: given up soon,
+    // so that the client polls every few tens of milliseconds while the
+    // service moves.
+    let mut s =
+        std::net::TcpStream::connect_timeout(&sa, timeout.min(Duration::from_millis(50))).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.write_all(b"GET /node HTTP/1.0\r\n\r\n").ok()?;
     let mut body = String::new();

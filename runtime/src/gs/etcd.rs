@@ -515,7 +515,11 @@ impl Store for EtcdStore {
         // (rounded up to a second): the node would fence itself by the
         // time to live it asked for, and be declared failed only by the
         // longer one etcd gave.
-        if r.ttl() > secs && !self.warned_ttl.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        if r.ttl() > secs
+            && !self
+                .warned_ttl
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             tracing::warn!(
                 "etcd granted leases of {} s for the {secs} s asked: its minimum lease is 1.5 election timeouts, rounded up to a second; failures are seen after {} s, not {secs} s. For a 1 s time to live run etcd with --heartbeat-interval=50 --election-timeout=500 (docs/group-services.md)",
                 r.ttl(),
