@@ -123,47 +123,21 @@ pub fn open_checked(
     Ok(Checked { file: f, script })
 }
 
-/// The command that executes a checked file with `argv[0]` as written.
-pub fn command(checked: &Checked, argv0: &str) -> tokio::process::Command {
-    let fd = checked.file.as_raw_fd();
-    let keep = checked.script;
-    let mut cmd = tokio::process::Command::new(format!("/proc/self/fd/{fd}"));
-    cmd.arg0(argv0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made
-    // (prctl, getppid, close_range, fcntl) on integers we hold.
-    unsafe {
-        cmd.pre_exec(move || {
-            let parent = libc::getppid();
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died before the prctl.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("the runtime is gone"));
-            }
-            close_all_at_exec();
-            // The kernel executes the descriptor before closing it; a
-            // script's interpreter opens it after, so it stays open.
-            if keep && libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd
-}
-
-/// Marks every descriptor above standard error close-on-exec.
-fn close_all_at_exec() {
-    // SAFETY: plain syscalls on integers.
-    unsafe {
-        if libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) == 0 {
-            return;
-        }
-        // Before Linux 5.11: one by one, as far as the limit goes.
-        let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 65536) as i32;
-        for fd in 3..max {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
+impl Checked {
+    /// Starts it (`super::spawn`) with `argv` (`argv[0]` as the site
+    /// wrote it), exactly `env`, in `cwd`.
+    pub fn spawn(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &Path,
+    ) -> std::io::Result<super::spawn::Child> {
+        super::spawn::spawn(&super::spawn::Request {
+            exe: self.file.as_raw_fd(),
+            script: self.script,
+            argv,
+            env,
+            cwd,
+        })
     }
 }

@@ -5,6 +5,7 @@
 pub mod launch;
 pub mod real;
 pub mod sim;
+pub mod spawn;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,8 +11,6 @@
 //! takes its group with it.
 
 use std::collections::VecDeque;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +19,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::time::Instant;
 
+use super::spawn::{try_reap, Ended};
 use super::{CommandResult, CommandSpec, Executor, Status, Tags, TAIL_LINES};
 
 /// Longest line kept in the tail; longer lines are cut.
@@ -103,22 +102,41 @@ pub(crate) fn killpg(pgid: i32, signal: i32) {
     }
 }
 
-/// A pidfd that becomes readable when the process exits (it is not reaped).
-fn watch_exit(pid: u32) -> Option<AsyncFd<OwnedFd>> {
-    let fd = pidfd_open(pid)?;
-    // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the same
-    // descriptor, until the AsyncFd is dropped.
-    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+/// Reaps a command's process: at its end, or, if the command is dropped
+/// half-way, killed and reaped in the background (a zombie keeps its pid,
+/// so the kill cannot reach another process).
+struct Reaper {
+    pid: i32,
+    reaped: bool,
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return None;
+impl Reaper {
+    /// After its pidfd became readable: it has exited.
+    fn reap(&mut self) -> std::io::Result<Option<Ended>> {
+        let r = try_reap(self.pid);
+        self.reaped = !matches!(r, Ok(None));
+        r
     }
-    // SAFETY: the syscall returned a fresh descriptor that we now own.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // SAFETY: a signal to our own child, not reaped yet.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        if !matches!(try_reap(self.pid), Ok(None)) {
+            return;
+        }
+        let pid = self.pid;
+        // Dead in a moment: reaped by a thread that waits for it.
+        std::thread::spawn(move || {
+            let mut status = 0;
+            // SAFETY: waitpid on our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+        });
+    }
 }
 
 type Tail = Arc<Mutex<VecDeque<String>>>;
@@ -191,17 +209,7 @@ impl Executor for RealExecutor {
                 };
             }
         };
-        let mut cmd = super::launch::command(&checked, program);
-        cmd.args(&spec.argv[1..])
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = match cmd.spawn() {
+        let child = match checked.spawn(&spec.argv, &spec.env, &spec.cwd) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(node = tags.node, event = %tags.event, command = %tags.command, "could not start: {e}");
@@ -215,96 +223,75 @@ impl Executor for RealExecutor {
         };
         // The child has its own copy; ours is not needed any more.
         drop(checked);
-        let pid = child.id().unwrap_or(0);
-        on_start(pid);
+        let pid = child.pid;
+        let mut reaper = Reaper { pid, reaped: false };
+        on_start(pid as u32);
         self.groups
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(pid as i32);
+            .insert(pid);
         let mut guard = GroupGuard {
-            pgid: pid as i32,
+            pgid: pid,
             armed: true,
             groups: &self.groups,
         };
         let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
         let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(read_lines(
-                out,
-                tags.clone(),
-                "stdout",
-                tail.clone(),
-            )));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(read_lines(
-                err,
-                tags.clone(),
-                "stderr",
-                tail.clone(),
-            )));
+        for (fd, which) in [(child.stdout, "stdout"), (child.stderr, "stderr")] {
+            if let Ok(r) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+                readers.push(tokio::spawn(read_lines(
+                    r,
+                    tags.clone(),
+                    which,
+                    tail.clone(),
+                )));
+            }
         }
 
         let start = Instant::now();
         let mut next_warn = spec.warn_after.max(Duration::from_millis(1));
         let deadline = spec.timeout.map(|t| start + t);
         let mut timed_out = false;
-        let exited = watch_exit(pid);
-        let status = match exited {
-            Some(exited) => {
-                loop {
-                    tokio::select! {
-                        r = exited.readable() => { let _ = r; break; }
-                        _ = tokio::time::sleep_until(start + next_warn) => {
-                            tracing::warn!(node = tags.node, event = %tags.event, command = %tags.command,
-                                "still running after {}s", start.elapsed().as_secs());
-                            next_warn *= 2;
-                        }
-                        _ = tokio::time::sleep_until(deadline.unwrap_or(start)), if deadline.is_some() && !timed_out => {
-                            timed_out = true;
-                            tracing::error!(node = tags.node, event = %tags.event, command = %tags.command,
-                                "timed out after {}s: terminating its process group", start.elapsed().as_secs());
-                            killpg(pid as i32, libc::SIGTERM);
-                            tokio::select! {
-                                r = exited.readable() => { let _ = r; break; }
-                                _ = tokio::time::sleep(spec.kill_grace) => killpg(pid as i32, libc::SIGKILL),
-                            }
-                        }
-                    }
-                }
-                // The leader is a zombie: its group id is still ours.
-                if !spec.leave_running || timed_out {
-                    killpg(pid as i32, libc::SIGKILL);
-                }
-                child.wait().await
-            }
-            // No pidfd (old kernel): wait, with the same timeout rule.
-            None => {
-                let waited = match deadline {
-                    Some(d) => tokio::time::timeout_at(d, child.wait()).await,
-                    None => Ok(child.wait().await),
-                };
-                match waited {
-                    Ok(s) => {
-                        if !spec.leave_running {
-                            killpg(pid as i32, libc::SIGKILL);
-                        }
-                        s
-                    }
-                    Err(_) => {
-                        timed_out = true;
-                        killpg(pid as i32, libc::SIGTERM);
-                        match tokio::time::timeout(spec.kill_grace, child.wait()).await {
-                            Ok(s) => s,
-                            Err(_) => {
-                                killpg(pid as i32, libc::SIGKILL);
-                                child.wait().await
-                            }
-                        }
-                    }
+        // SAFETY: the OwnedFd moves into the AsyncFd and stays open, the
+        // same descriptor, until the AsyncFd is dropped.
+        let exited = match unsafe {
+            AsyncFd::register_with_interest(child.pidfd, tokio::io::Interest::READABLE)
+        } {
+            Ok(e) => e,
+            Err(e) => {
+                return CommandResult {
+                    status: Status::SpawnFailed {
+                        error: format!("cannot watch the process: {e}"),
+                    },
+                    output_tail: Vec::new(),
                 }
             }
         };
+        loop {
+            tokio::select! {
+                r = exited.readable() => { let _ = r; break; }
+                _ = tokio::time::sleep_until(start + next_warn) => {
+                    tracing::warn!(node = tags.node, event = %tags.event, command = %tags.command,
+                        "still running after {}s", start.elapsed().as_secs());
+                    next_warn *= 2;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or(start)), if deadline.is_some() && !timed_out => {
+                    timed_out = true;
+                    tracing::error!(node = tags.node, event = %tags.event, command = %tags.command,
+                        "timed out after {}s: terminating its process group", start.elapsed().as_secs());
+                    killpg(pid, libc::SIGTERM);
+                    tokio::select! {
+                        r = exited.readable() => { let _ = r; break; }
+                        _ = tokio::time::sleep(spec.kill_grace) => killpg(pid, libc::SIGKILL),
+                    }
+                }
+            }
+        }
+        // The leader is a zombie: its group id is still ours.
+        if !spec.leave_running || timed_out {
+            killpg(pid, libc::SIGKILL);
+        }
+        let status = reaper.reap();
         guard.armed = false;
         for r in readers {
             let abort = r.abort_handle();
@@ -314,14 +301,11 @@ impl Executor for RealExecutor {
         }
         let status = match status {
             _ if timed_out => Status::TimedOut,
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                match (s.code(), s.signal()) {
-                    (Some(code), _) => Status::Exited { code },
-                    (None, Some(signal)) => Status::Signaled { signal },
-                    (None, None) => Status::Exited { code: -1 },
-                }
-            }
+            Ok(Some(Ended::Exited(code))) => Status::Exited { code },
+            Ok(Some(Ended::Signaled(signal))) => Status::Signaled { signal },
+            Ok(None) => Status::SpawnFailed {
+                error: "lost the process: it had not exited".into(),
+            },
             Err(e) => Status::SpawnFailed {
                 error: format!("lost the process: {e}"),
             },
