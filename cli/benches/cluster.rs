@@ -1,7 +1,9 @@
 //! Real clusters on this machine, in one run: barrier latency (last arrival
-//! to every member released, from the daemons' monotonic clock) with 3, 8
-//! and 16 `hacmpd` daemons next to the p50 of a single etcd transaction
-//! measured by the same bench; no-op events per second through the whole
+//! to every member released, from the daemons' monotonic clock) with 3, 8,
+//! 16 and 32 `hacmpd` daemons next to the p50 of a single etcd transaction
+//! and of the floor: the simplest barrier etcd allows, N processes that
+//! each put a key and watch the prefix until N keys are there (last put to
+//! the last process seeing N), measured by the same bench on the same etcd; no-op events per second through the whole
 //! cluster; memory per daemon; then a soak of `HACMP_SOAK` events (default
 //! 10,000; 0 skips it) on 3 daemons: etcd keys and daemon memory after the
 //! first thousand and at the end.
@@ -45,7 +47,7 @@ fn write(p: &Path, text: &str, mode: u32) {
 /// the event's node).
 fn site(dir: &Path, id: u32) -> PathBuf {
     let mut toml = format!("[cluster]\nid = {id}\nname = \"bench\"\nsettle = \"0ms\"\n");
-    for n in 1..=16 {
+    for n in 1..=32 {
         toml.push_str(&format!("[[node]]\nnumber = {n}\n"));
     }
     toml.push_str("[paths]\nroot = \"root\"\nrules = \"rules.hacmprd\"\n");
@@ -144,7 +146,124 @@ fn p50(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// One process of the floor barrier (`HACMP_BENCH_FLOOR=URL N I`): for each
+/// line `go PREFIX` on standard input, puts `PREFIX/I`, watches the prefix
+/// until N keys are there, and prints the monotonic µs before its put and
+/// when it saw N.
+fn floor_member(spec: &str) {
+    let mut it = spec.split_whitespace();
+    let (url, n) = (
+        it.next().unwrap().to_string(),
+        it.next().unwrap().parse::<usize>().unwrap(),
+    );
+    let i = it.next().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = etcd_client::Client::connect([url.as_str()], None)
+            .await
+            .unwrap();
+        println!("ready");
+        let mut line = String::new();
+        while {
+            line.clear();
+            std::io::stdin().read_line(&mut line).unwrap() > 0
+        } {
+            let Some(prefix) = line.trim().strip_prefix("go ") else {
+                continue;
+            };
+            let prefix = format!("{prefix}/");
+            let mut stream = c
+                .watch(
+                    prefix.clone(),
+                    Some(etcd_client::WatchOptions::new().with_prefix()),
+                )
+                .await
+                .unwrap();
+            // Watching once etcd says so.
+            let created = stream.message().await.unwrap().unwrap();
+            assert!(created.created());
+            let put = hacmp_runtime::journal::monotonic_us();
+            c.put(format!("{prefix}{i}"), "1", None).await.unwrap();
+            // Keys put before the watch began are in this read; later
+            // ones come through the watch.
+            let mut seen: std::collections::BTreeSet<Vec<u8>> = c
+                .get(
+                    prefix.clone(),
+                    Some(
+                        etcd_client::GetOptions::new()
+                            .with_prefix()
+                            .with_keys_only(),
+                    ),
+                )
+                .await
+                .unwrap()
+                .kvs()
+                .iter()
+                .map(|kv| kv.key().to_vec())
+                .collect();
+            if seen.len() < n {
+                while let Some(r) = stream.message().await.unwrap() {
+                    for e in r.events() {
+                        if let Some(kv) = e.kv() {
+                            seen.insert(kv.key().to_vec());
+                        }
+                    }
+                    if seen.len() >= n {
+                        break;
+                    }
+                }
+            }
+            println!("{put} {}", hacmp_runtime::journal::monotonic_us());
+        }
+    });
+}
+
+/// The floor barrier with `n` processes, `rounds` times: p50 of the last
+/// put to the last process seeing all `n` keys, in ms.
+fn floor(url: &str, n: u32, rounds: u32) -> f64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut kids = Reap(Vec::new());
+    let mut outs = Vec::new();
+    for i in 0..n {
+        let mut c = Command::new(std::env::current_exe().unwrap())
+            .env("HACMP_BENCH_FLOOR", format!("{url} {n} {i}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(c.stdout.take().unwrap());
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        assert_eq!(l.trim(), "ready");
+        outs.push(out);
+        kids.0.push(c);
+    }
+    let mut lat = Vec::new();
+    for r in 0..rounds {
+        for k in &mut kids.0 {
+            writeln!(k.stdin.as_mut().unwrap(), "go /bench/floor/{n}/{r}").unwrap();
+        }
+        let (mut put, mut seen) = (0u64, 0u64);
+        for o in &mut outs {
+            let mut l = String::new();
+            o.read_line(&mut l).unwrap();
+            let v: Vec<u64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            put = put.max(v[0]);
+            seen = seen.max(v[1]);
+        }
+        lat.push(seen.saturating_sub(put) as f64 / 1000.0);
+    }
+    p50(lat)
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("HACMP_BENCH_FLOOR") {
+        floor_member(&spec);
+        return;
+    }
     let Some(etcd_bin) = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join("etcd"))
@@ -213,14 +332,20 @@ fn main() {
         txn_p50 * 1000.0
     );
     println!(
-        "{:>8} {:>18} {:>10} {:>14} {:>14}",
-        "daemons", "barrier p50 (µs)", "÷ txn p50", "events/s", "RSS per daemon"
+        "{:>8} {:>18} {:>10} {:>16} {:>9} {:>14} {:>14}",
+        "daemons",
+        "barrier p50 (µs)",
+        "÷ txn p50",
+        "floor p50 (µs)",
+        "÷ floor",
+        "events/s",
+        "RSS per daemon"
     );
     // `HACMP_SOAK_ONLY=1`: the soak alone.
     let sizes: &[u32] = if std::env::var("HACMP_SOAK_ONLY").is_ok() {
         &[]
     } else {
-        &[3, 8, 16]
+        &[3, 8, 16, 32]
     };
     let mut deploys = Vec::new();
     for &n in sizes {
@@ -333,10 +458,15 @@ fn main() {
         }
         let rss: u64 = daemons.0.iter().map(|c| rss_kb(c.id())).sum::<u64>() / n as u64;
         let b = p50(lat);
+        // The floor on the same etcd, with this cluster's daemons still up
+        // (idle), as the daemons had each other.
+        let f = floor(&url, n, 30);
         println!(
-            "{n:>8} {:>18.0} {:>10.1} {rate:>14.1} {:>11} KiB",
+            "{n:>8} {:>18.0} {:>10.1} {:>16.0} {:>9.2} {rate:>14.1} {:>11} KiB",
             b * 1000.0,
             b / txn_p50,
+            f * 1000.0,
+            b / f,
             rss
         );
         if n == 16 {
