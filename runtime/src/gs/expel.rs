@@ -97,7 +97,7 @@ pub(super) async fn run<S: Store>(me: Weak<Shared<S>>) {
                 if r.succeeded {
                     tracing::warn!(
                         node = d.node,
-                        "node {} renewed no lease for {} since its last beat: it has fenced itself; out of the group",
+                        "node {} renewed no lease for {} since its last beat: it has fenced itself, and is expelled",
                         d.node,
                         humantime::format_duration(Duration::from_millis(d.silent_for.as_millis() as u64))
                     );
