@@ -162,7 +162,7 @@ pub fn run(args: &SimArgs) -> u8 {
     let clock = rt.enter();
     let journal = match &args.state_dir {
         Some(d) => match Journal::in_dir(d) {
-            Ok(j) => j,
+            Ok(j) => j.keeping_all(),
             Err(e) => {
                 eprintln!(
                     "error: cannot write the journal into `{}`: {e}",

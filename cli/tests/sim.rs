@@ -356,6 +356,51 @@ fn bad_scenarios_get_located_errors() {
     );
 }
 
+/// With a journal file, a simulation still shows every event (a daemon's
+/// journal keeps only its last 64 in memory).
+#[test]
+fn a_simulation_with_a_state_dir_shows_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("rwho");
+    common::copy_tree(&common::repo().join("examples/rwho"), &site);
+    let mut sc = String::from(
+        "site = \"site.toml\"\nduration = \"10ms\"\n[[at]]\ntime = \"0s\"\nstart = [1, 2, 3, 4]\n",
+    );
+    for i in 0..70 {
+        sc.push_str(&format!(
+            "[[at]]\ntime = \"{}s\"\nraise = {{ event = \"UE_PGMRWHO_DOWN\", location = 3 }}\n",
+            5 + i
+        ));
+    }
+    std::fs::write(site.join("many.toml"), sc).unwrap();
+    let state = dir.path().join("state");
+    let o = hacmp(&[
+        "sim",
+        site.join("many.toml").to_str().unwrap(),
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 74, "4 joins and 70 user events");
+    let journal = std::fs::read_to_string(state.join("journal.jsonl")).unwrap();
+    assert_eq!(
+        journal
+            .lines()
+            .filter(|l| l.contains("\"type\":\"event\""))
+            .count(),
+        74
+    );
+}
+
 #[test]
 fn run_tries_one_event_for_real_with_a_journal() {
     let dir = tempfile::tempdir().unwrap();

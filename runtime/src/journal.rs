@@ -161,6 +161,8 @@ pub struct Journal {
     open: Mutex<BTreeMap<u64, EventEntry>>,
     done: Mutex<Vec<EventEntry>>,
     feed: broadcast::Sender<Feed>,
+    /// Ended events kept in memory (a daemon's file has its history).
+    kept: usize,
     /// Told each event as it ends (metrics).
     on_end: Mutex<Option<EndHook>>,
 }
@@ -168,6 +170,15 @@ pub struct Journal {
 type EndHook = Box<dyn Fn(&EventEntry) + Send + Sync>;
 
 impl Journal {
+    /// Keeps every ended event in memory too (a simulation's outputs need
+    /// them all, whatever its file holds).
+    pub fn keeping_all(mut self: Arc<Self>) -> Arc<Journal> {
+        if let Some(j) = Arc::get_mut(&mut self) {
+            j.kept = usize::MAX;
+        }
+        self
+    }
+
     /// Calls `f` with every event as it ends.
     pub fn on_end(&self, f: impl Fn(&EventEntry) + Send + Sync + 'static) {
         *self.on_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
@@ -182,6 +193,7 @@ impl Journal {
             open: Mutex::new(BTreeMap::new()),
             done: Mutex::new(Vec::new()),
             feed: broadcast::channel(4096).0,
+            kept: usize::MAX,
             on_end: Mutex::new(None),
         })
     }
@@ -197,6 +209,7 @@ impl Journal {
         let mut j = Arc::into_inner(Self::in_memory()).unwrap_or_else(|| unreachable!("fresh Arc"));
         j.file = Some(Mutex::new(f));
         j.path = Some(path);
+        j.kept = KEPT;
         Ok(Arc::new(j))
     }
 
@@ -284,9 +297,9 @@ impl Journal {
         }
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         done.push(e);
-        // A journal with a file keeps its history there, not in memory.
-        if self.file.is_some() && done.len() > KEPT {
-            let extra = done.len() - KEPT;
+        // A daemon's journal keeps its history in its file, not in memory.
+        if done.len() > self.kept {
+            let extra = done.len() - self.kept;
             done.drain(..extra);
         }
     }
