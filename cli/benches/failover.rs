@@ -28,9 +28,7 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::takeover::Cluster;
-
-const FAULTS: [&str; 5] = ["kill", "freeze", "cable", "partition", "graceful"];
+use harness::takeover::{Cluster, Fault};
 
 fn wall_ms(t: Instant) -> u64 {
     let now = Instant::now();
@@ -65,7 +63,7 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
     let mut joins = [0, 1, 1, 1];
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut detection = Vec::new();
-    for fault in FAULTS {
+    for fault in Fault::ALL {
         for i in 0..rounds {
             let before = c.overlaps();
             let downs: Vec<usize> = (1..=3u32)
@@ -74,21 +72,10 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
                         .map_or(0, |d| d.count("TE_FAIL_NODE", owner as u64))
                 })
                 .collect();
-            let t0 = Instant::now();
-            match fault {
-                "kill" => {
-                    c.crash(owner);
-                }
-                "freeze" => c.daemon(owner).signal(libc::SIGSTOP),
-                "cable" => c.net.link(owner, false),
-                "partition" => c.net.partition(owner, true),
-                _ => {
-                    c.stop(owner);
-                }
-            }
+            let t0 = c.fault(fault, owner);
             let (t1, next) = c.answered_by_other(owner, t0, 60);
             let ms = (t1 - t0).as_secs_f64() * 1000.0;
-            if fault == "kill" {
+            if fault == Fault::Kill {
                 let n = next as usize;
                 c.daemon(next)
                     .until("the node-down in the journal", 60, |d| {
@@ -98,28 +85,14 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
                 let began = e["records"][0]["wall_ms"].as_u64().unwrap_or(0);
                 detection.push(began.saturating_sub(wall_ms(t0)) as f64);
             }
-            // Back: the owner rejoins as a new node.
-            match fault {
-                "kill" => c.reboot(owner),
-                "freeze" => {
-                    // Frozen for twice the TTL in all: the fault's length.
-                    let end = t0 + Duration::from_secs(2 * ttl);
-                    if let Some(left) = end.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(left);
-                    }
-                    c.daemon(owner).signal(libc::SIGCONT);
-                }
-                "cable" => c.net.link(owner, true),
-                "partition" => c.net.partition(owner, false),
-                _ => c.start(owner),
-            }
             joins[owner as usize] += 1;
-            c.joined(owner, joins[owner as usize]);
-            let t = tallies.entry(fault).or_default();
+            c.recover(fault, owner, t0, joins[owner as usize]);
+            let t = tallies.entry(fault.name()).or_default();
             t.ms.push(ms);
             t.overlaps += c.overlaps() - before;
             eprintln!(
-                "ttl {ttl} s, {fault} {}: node {owner} → node {next} answered after {ms:.0} ms, {} overlap samples",
+                "ttl {ttl} s, {} {}: node {owner} → node {next} answered after {ms:.0} ms, {} overlap samples",
+                fault.name(),
                 i + 1,
                 c.overlaps() - before
             );
@@ -148,7 +121,7 @@ fn main() {
         "ttl", "fault", "p50 ms", "max ms", "two owners"
     );
     for (ttl, (tallies, _)) in &rows {
-        for f in FAULTS {
+        for f in Fault::ALL.map(Fault::name) {
             let t = &tallies[f];
             println!(
                 "{:>3}s {f:>10} {:>9.0} {:>9.0} {:>8} samples",

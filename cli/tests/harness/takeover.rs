@@ -18,6 +18,43 @@ pub const URL: &str = "10.77.0.100:8080";
 pub const SERVICE2: &str = "10.78.0.100";
 pub const URL2: &str = "10.78.0.100:8080";
 
+/// The faults a node's owner can suffer, as the failover benchmark and
+/// tests apply them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Every process killed and power lost.
+    Kill,
+    /// The daemon stopped (SIGSTOP) while its machine runs on, for twice
+    /// the TTL.
+    Freeze,
+    /// The link down; the machine runs on.
+    Cable,
+    /// Cut off from etcd and the other nodes; the client still reaches it.
+    Partition,
+    /// SIGTERM with takeover.
+    Graceful,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::Kill,
+        Fault::Freeze,
+        Fault::Cable,
+        Fault::Partition,
+        Fault::Graceful,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Freeze => "freeze",
+            Fault::Cable => "cable",
+            Fault::Partition => "partition",
+            Fault::Graceful => "graceful",
+        }
+    }
+}
+
 pub struct Cluster {
     pub net: Net,
     /// The group's service address, and the URL the client polls.
@@ -338,6 +375,46 @@ impl Cluster {
     pub fn reboot(&mut self, n: u32) {
         self.net.power_on(n);
         self.start(n);
+    }
+
+    /// Node `n` suffers `f`: when.
+    pub fn fault(&mut self, f: Fault, n: u32) -> Instant {
+        let t0 = Instant::now();
+        match f {
+            Fault::Kill => {
+                self.crash(n);
+            }
+            Fault::Freeze => self.daemon(n).signal(libc::SIGSTOP),
+            Fault::Cable => self.net.link(n, false),
+            Fault::Partition => self.net.partition(n, true),
+            Fault::Graceful => {
+                self.stop(n);
+            }
+        }
+        t0
+    }
+
+    /// Ends fault `f` of node `n`, which began at `t0`: the node comes
+    /// back (a frozen daemon after twice the TTL in all) and joins again
+    /// as a new node, its `joins`-th node-up in its own journal.
+    pub fn recover(&mut self, f: Fault, n: u32, t0: Instant, joins: usize) {
+        match f {
+            Fault::Kill => self.reboot(n),
+            Fault::Freeze => {
+                let ttl: u64 = self.ttl.trim_end_matches('s').parse().unwrap_or(2);
+                // The fault's length, not a wait for a condition.
+                if let Some(left) =
+                    (t0 + Duration::from_secs(2 * ttl)).checked_duration_since(Instant::now())
+                {
+                    std::thread::sleep(left);
+                }
+                self.daemon(n).signal(libc::SIGCONT);
+            }
+            Fault::Cable => self.net.link(n, true),
+            Fault::Partition => self.net.partition(n, false),
+            Fault::Graceful => self.start(n),
+        }
+        self.joined(n, joins);
     }
 
     /// Samples so far at which two nodes held the address at once.
