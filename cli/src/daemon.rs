@@ -270,16 +270,19 @@ async fn serve(
         hacmp_runtime::resources::placer(&bundle),
     );
     // Takes the node's addresses and servers down if this daemon freezes.
-    let warden = match hacmp_runtime::warden::Warden::for_site(&bundle.site, args.ttl) {
-        Some(Ok(w)) => {
+    let warden = match hacmp_runtime::warden::Warden::start(
+        &bundle.site,
+        args.ttl,
+        &state_dir.join("warden.pid"),
+    ) {
+        Ok(w) => {
             tracing::info!(node = args.node, pid = w.pid(), "warden started");
             Some(Arc::new(w))
         }
-        Some(Err(e)) => {
+        Err(e) => {
             eprintln!("hacmpd: cannot start the warden: {e}");
             return 2;
         }
-        None => None,
     };
     let mut group = Group::new(shared.clone(), args.node, args.ttl).with_beats();
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());

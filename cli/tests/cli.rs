@@ -919,3 +919,70 @@ fn split_records(b: &[u8]) -> Vec<&[u8]> {
     }
     out
 }
+
+/// A daemon that crashed leaves its warden armed (its moment may still be
+/// far); the next daemon of the node makes it act at once, so the old
+/// servers are gone before it joins, and waits for it to end (then the
+/// old warden cannot take down what the new daemon acquires).
+#[test]
+fn a_crashed_daemons_warden_acts_when_the_next_daemon_starts() {
+    use hacmp_runtime::warden::{end_previous, Warden, Word};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("warden.pid");
+    let w = Warden::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_hacmpd")),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let pid = w.pid() as i32;
+    std::fs::write(&pidfile, format!("{pid}\n")).unwrap();
+    let mut server = Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    assert!(w.tell(&Word::Servers {
+        groups: vec![server.id() as i32]
+    }));
+    assert!(w.fence_at(Some(Instant::now() + Duration::from_secs(3600))));
+    // The daemon crashes: nothing more is said, nothing disarms.
+    std::mem::forget(w);
+    // The warden has been running a while by then: it catches SIGUSR1.
+    let t = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << (libc::SIGUSR1 - 1)) != 0)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the warden never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    end_previous(&pidfile);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = server.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the old server still runs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // It ended (a zombie of this test, its parent): reaped here.
+    let mut st = 0;
+    // SAFETY: waitpid on this test's own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) }, pid);
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+    // A pid file naming anything but a warden is left alone.
+    std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+    end_previous(&pidfile);
+}

@@ -37,6 +37,7 @@
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -107,6 +108,9 @@ impl Warden {
     pub fn spawn(exe: &std::path::Path, guard: Duration) -> std::io::Result<Warden> {
         let mut child = Command::new(exe)
             .arg(ARG)
+            // Out of the daemon's process group: a terminal's or an
+            // operator's signal to that group does not stop it.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -129,20 +133,26 @@ impl Warden {
     }
 
     /// The warden of a node running `site` with leases of `ttl`, from this
-    /// process's own binary; none when the site holds nothing to take down.
-    pub fn for_site(site: &hacmp_compiler::Site, ttl: Duration) -> Option<std::io::Result<Warden>> {
-        if site.resources.is_empty() {
-            return None;
-        }
+    /// process's own binary; its pid in `pidfile`. A warden left by an
+    /// earlier daemon of this node (it crashed) is made to act at once and
+    /// waited for first: what that daemon held must be down before this
+    /// one joins and acquires again, and that warden must not take down
+    /// what this one will hold.
+    pub fn start(
+        site: &hacmp_compiler::Site,
+        ttl: Duration,
+        pidfile: &std::path::Path,
+    ) -> std::io::Result<Warden> {
+        end_previous(pidfile);
         let w = Warden::spawn(
             std::path::Path::new("/proc/self/exe"),
             crate::gs::lease_guard(ttl),
-        );
-        Some(w.inspect(|w| {
-            w.tell(&Word::Services {
-                addresses: service_addresses(site),
-            });
-        }))
+        )?;
+        std::fs::write(pidfile, format!("{}\n", w.pid()))?;
+        w.tell(&Word::Services {
+            addresses: service_addresses(site),
+        });
+        Ok(w)
     }
 
     pub fn pid(&self) -> u32 {
@@ -197,6 +207,42 @@ impl Warden {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Makes the warden an earlier daemon of this node left (its pid in
+/// `pidfile`) act now and waits, at most 5 s, for it to end.
+pub fn end_previous(pidfile: &std::path::Path) {
+    let Some(pid) = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    // Only a warden: the pid may have been reused since.
+    let is_warden = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).nth(1) == Some(ARG.as_bytes()));
+    if !is_warden {
+        return;
+    }
+    tracing::warn!("the warden (pid {pid}) of this node's previous daemon still runs: it takes down what that daemon held, now");
+    // SAFETY: a signal to a process we checked is a warden.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let end = Instant::now() + Duration::from_secs(5);
+    // Gone, or a zombie its parent has not reaped yet.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+    };
+    while Instant::now() < end && running() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Set by SIGUSR1: act now if armed, then end.
+static NOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn act_now(_: libc::c_int) {
+    NOW.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The warden's state: what it was told.
@@ -262,9 +308,17 @@ pub fn run() -> u8 {
     // outlives its daemon until what it was told is done.
     // SAFETY: setting dispositions to ignore has no preconditions.
     unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_IGN);
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+        ] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        libc::signal(libc::SIGUSR1, act_now as *const () as libc::sighandler_t);
     }
     let daemon = std::os::unix::process::parent_id();
     // SAFETY: dup of standard input into a descriptor the File owns.
@@ -283,6 +337,15 @@ pub fn run() -> u8 {
     let mut buf = Vec::new();
     let mut open = true;
     loop {
+        if NOW.load(std::sync::atomic::Ordering::SeqCst) {
+            if open {
+                drain(&mut input, &mut buf, &mut told);
+            }
+            if told.at_ns.is_some() {
+                act(daemon, &told, "a new daemon of this node starts");
+            }
+            return 0;
+        }
         let now = monotonic_ns();
         match told.at_ns {
             Some(at) if at <= now => {
@@ -291,7 +354,11 @@ pub fn run() -> u8 {
                     open = drain(&mut input, &mut buf, &mut told);
                 }
                 if told.at_ns.is_some_and(|at| at <= monotonic_ns()) {
-                    act(daemon, &told);
+                    act(
+                        daemon,
+                        &told,
+                        "the moment the daemon must have fenced itself by passed without a renewal",
+                    );
                     told.at_ns = None;
                 }
             }
@@ -301,7 +368,9 @@ pub fn run() -> u8 {
                     wait_readable(input.as_raw_fd(), ms);
                     open = drain(&mut input, &mut buf, &mut told);
                 } else {
-                    std::thread::sleep(Duration::from_nanos(at - now));
+                    // A sleep a signal interrupts (SIGUSR1).
+                    // SAFETY: poll on no descriptor is a sleep.
+                    unsafe { libc::poll(std::ptr::null_mut(), 0, ms) };
                 }
             }
             None if open => {
@@ -313,35 +382,40 @@ pub fn run() -> u8 {
     }
 }
 
-/// The daemon missed its moment: its node lets go of what others will
-/// take over.
-fn act(daemon: u32, told: &Told) {
-    eprintln!(
-        "hacmpd warden: the daemon (pid {daemon}) did not renew its lease in time and did not fence itself: taking down the service addresses {:?} and killing the process groups {:?} before the group declares this node failed",
-        told.addresses, told.groups
-    );
+/// The daemon missed its moment (or a new daemon of the node starts): the
+/// node lets go of what others will take over. Acts first, says so after:
+/// a standard error that fails must not stop it.
+fn act(daemon: u32, told: &Told, why: &str) {
+    use std::io::Write;
     for g in &told.groups {
         crate::exec::real::killpg(*g, libc::SIGKILL);
     }
-    if told.addresses.is_empty() {
-        return;
+    let mut said = Vec::new();
+    if !told.addresses.is_empty() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                for a in &told.addresses {
+                    match rt.block_on(crate::resources::linux::ip::remove_everywhere(*a)) {
+                        Ok(0) => {}
+                        Ok(n) => said.push(format!("{a} taken down ({n} interface(s))")),
+                        Err(e) => said.push(e),
+                    }
+                }
+            }
+            Err(e) => said.push(format!("cannot take the addresses down: {e}")),
+        }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hacmpd warden: cannot take the addresses down: {e}");
-            return;
-        }
-    };
-    for a in &told.addresses {
-        match rt.block_on(crate::resources::linux::ip::remove_everywhere(*a)) {
-            Ok(0) => {}
-            Ok(n) => eprintln!("hacmpd warden: {a} taken down ({n} interface(s))"),
-            Err(e) => eprintln!("hacmpd warden: {e}"),
-        }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "hacmpd warden: {why} (daemon pid {daemon}): the service addresses {:?} taken down and the process groups {:?} killed, before the group declares this node failed",
+        told.addresses, told.groups
+    );
+    for line in said {
+        let _ = writeln!(err, "hacmpd warden: {line}");
     }
 }
 

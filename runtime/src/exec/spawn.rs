@@ -154,6 +154,19 @@ pub fn spawn(req: &Request<'_>) -> std::io::Result<Child> {
         pid
     };
     drop(stack);
+    if pidfd < 0 {
+        // A kernel before 5.2 ignores CLONE_PIDFD: the child runs, but
+        // cannot be watched. End it.
+        let mut status = 0;
+        // SAFETY: our own child, not reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+        return Err(std::io::Error::other(
+            "cannot watch a command (no pidfd): Linux 5.3 or later is needed",
+        ));
+    }
     // SAFETY: CLONE_PIDFD gave us this descriptor.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let failed = p.errno.load(Ordering::SeqCst);

@@ -80,10 +80,11 @@ pub(super) async fn run<S: Store>(me: Weak<Shared<S>>) {
     let mut seen = Seen::new();
     loop {
         let Some(shared) = me.upgrade() else { return };
-        let now = Instant::now();
+        // Read under the view's lock: a beat applied meanwhile by another
+        // thread is not seen before it arrived.
         let (due, wake) = shared
             .view
-            .read(|s| silent(s, &mut seen, now))
+            .read(|s| silent(s, &mut seen, Instant::now()))
             .unwrap_or_default();
         let mut wake = wake;
         for d in due {

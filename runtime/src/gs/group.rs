@@ -223,6 +223,8 @@ impl<S: Store> Group<S> {
         // Granted when the join is tried, and renewed before each try: a
         // wait for an earlier incarnation may outlast it.
         let mut lease: Option<i64> = None;
+        // When the lease the join is made with was last granted or renewed.
+        let mut renewed;
         // A previous incarnation still up: it goes within its time to live
         // (a restart), or it is another daemon with our number.
         let patience = Instant::now() + self.ttl * 3;
@@ -305,6 +307,7 @@ impl<S: Store> Group<S> {
                     }
                 }
                 Some(None) => {
+                    renewed = Instant::now();
                     let l = match lease {
                         Some(l)
                             if self
@@ -353,6 +356,7 @@ impl<S: Store> Group<S> {
             lost.clone(),
             self.fence_hook.clone(),
             self.beats,
+            renewed,
         ));
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::new(Session { me, lost, keeper }));

@@ -44,18 +44,21 @@ pub(super) async fn keep<S: Store>(
     lost: watch::Sender<bool>,
     hook: Option<FenceHook>,
     beats: bool,
+    renewed: Instant,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(50));
     let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
     let fence_after = ttl - guard(ttl);
-    let mut deadline = Instant::now() + fence_after;
+    // From the renewal (or grant) the join was made with, not from now:
+    // the lease has run since.
+    let mut deadline = renewed + fence_after;
     let tell = |at: Instant| {
         if let Some(h) = &hook {
             h(Some(at.into_std()));
         }
     };
     tell(deadline);
-    let disarm = Disarm(hook.clone());
+    let mut disarm = Disarm(hook.clone());
     let mut members = shared.view.subscribe_alive(me.node);
     // With beats, the first one at once: the others can count from it.
     let mut next = if beats {
@@ -127,7 +130,11 @@ pub(super) async fn keep<S: Store>(
             }
         }
     };
-    drop(disarm);
+    // Fenced: the warden stays armed for this moment. If the release
+    // below is held up (a monitor command holds the node's resources),
+    // the warden takes the addresses down all the same; a rejoin arms it
+    // again. Only a clean end disarms it.
+    disarm.0 = None;
     tracing::error!(
         node = me.node,
         "node {} is out of the group: {why}",
@@ -136,7 +143,10 @@ pub(super) async fn keep<S: Store>(
     shared.unregister(&me);
     lost.send_replace(true);
     // The group must see this incarnation gone even if the store still
-    // holds its lease (a stall that ended with renewals first).
+    // holds its lease (a stall that ended with renewals first); but not
+    // before the lease could lapse anyway: the others must not take over
+    // before this node (or its warden) let go.
+    tokio::time::sleep_until(deadline + guard(ttl)).await;
     let mut delay = Duration::from_millis(200);
     for _ in 0..20 {
         match shared.store.revoke(me.lease).await {

@@ -67,45 +67,40 @@ pub async fn add(interface: &str, address: Cidr) -> Result<bool, String> {
 pub async fn remove(interface: &str, address: IpAddr) -> Result<bool, String> {
     let h = handle().await?;
     let index = link_index(&h, interface).await?;
-    let found: Vec<_> = h
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .set_address_filter(address)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| format!("cannot list the addresses of `{interface}`: {e}"))?;
-    let any = !found.is_empty();
-    for m in found {
-        h.address()
-            .del(m)
-            .execute()
-            .await
-            .map_err(|e| format!("cannot remove {address} from `{interface}`: {e}"))?;
-    }
-    Ok(any)
+    let where_ = format!("`{interface}`");
+    Ok(remove_from(&h, Some(index), address, &where_).await? > 0)
 }
 
 /// Takes `address` off every interface it is on; how many it was on (the
 /// warden, which does not know where the daemon put it last).
 pub async fn remove_everywhere(address: IpAddr) -> Result<usize, String> {
     let h = handle().await?;
-    let found: Vec<_> = h
-        .address()
-        .get()
-        .set_address_filter(address)
+    remove_from(&h, None, address, "its interfaces").await
+}
+
+/// Deletes `address` wherever it is on link `index` (any link: `None`).
+async fn remove_from(
+    h: &rtnetlink::Handle,
+    index: Option<u32>,
+    address: IpAddr,
+    where_: &str,
+) -> Result<usize, String> {
+    let mut get = h.address().get().set_address_filter(address);
+    if let Some(i) = index {
+        get = get.set_link_index_filter(i);
+    }
+    let found: Vec<_> = get
         .execute()
         .try_collect()
         .await
-        .map_err(|e| format!("cannot list the addresses: {e}"))?;
+        .map_err(|e| format!("cannot list the addresses of {where_}: {e}"))?;
     let n = found.len();
     for m in found {
         h.address()
             .del(m)
             .execute()
             .await
-            .map_err(|e| format!("cannot remove {address}: {e}"))?;
+            .map_err(|e| format!("cannot remove {address} from {where_}: {e}"))?;
     }
     Ok(n)
 }
