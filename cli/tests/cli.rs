@@ -951,12 +951,12 @@ fn a_crashed_daemons_warden_acts_when_the_next_daemon_starts() {
     std::mem::forget(w);
     // The warden has been running a while by then: it catches SIGUSR1.
     let t = Instant::now();
-    while !std::fs::read_to_string(format!("/proc/{pid}/status"))
+    while std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("SigCgt:"))
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        .is_some_and(|m| m & (1 << (libc::SIGUSR1 - 1)) != 0)
+        .is_none_or(|m| m & (1 << (libc::SIGUSR1 - 1)) == 0)
     {
         assert!(
             t.elapsed() < Duration::from_secs(10),

@@ -206,7 +206,8 @@ fn a_frozen_daemon_lets_go_through_its_warden_in_network_namespaces() {
     c.joined(1, 2);
     let log = c.daemon(1).log();
     assert!(
-        log.contains("hacmpd warden: the daemon") && log.contains("10.77.0.100 taken down"),
+        log.contains("hacmpd warden: the moment the daemon must have fenced itself by passed")
+            && log.contains("10.77.0.100 taken down"),
         "the warden did not say what it did:\n{log}"
     );
     assert_eq!(c.net.holders(SERVICE), [2]);

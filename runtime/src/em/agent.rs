@@ -61,6 +61,7 @@ pub async fn run<R: Raiser + ?Sized>(
     let mut sampling: Option<tokio::task::JoinHandle<Vec<Observation>>> = None;
     loop {
         tokio::select! {
+            biased;
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }

@@ -136,9 +136,7 @@ impl World {
             })
         });
         let gs = Arc::new(Checked {
-            inner: Group::new(shared.clone(), node, self.ttl)
-                .with_process(process, liveness)
-                .with_beats(),
+            inner: Group::new(shared.clone(), node, self.ttl).with_process(process, liveness),
             checker: self.checker.clone(),
         });
         let journal = Journal::in_memory();

@@ -108,7 +108,9 @@ pub(super) async fn run<S: Store>(me: Weak<Shared<S>>) {
             }
         }
         drop(shared);
+        // Biased: the simulators replay a seed exactly.
         tokio::select! {
+            biased;
             r = any.changed() => if r.is_err() { return },
             _ = async {
                 match wake {

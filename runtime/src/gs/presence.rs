@@ -98,7 +98,9 @@ async fn keep<S: Store>(
                 }
             }
         }
+        // Biased: the simulators replay a seed exactly.
         tokio::select! {
+            biased;
             r = status.changed() => {
                 if r.is_err() {
                     return;

@@ -292,6 +292,7 @@ impl<G: GroupServices> Manager<G> {
         loop {
             let bundle = self.bundle();
             tokio::select! {
+                biased;
                 _ = self.clone().monitor(bundle) => return,
                 r = switched.changed() => if r.is_err() { return },
             }
