@@ -4,7 +4,7 @@
 //! etcd lets a lease lapse up to half a second late (its lessor looks for
 //! expired leases twice a second), on top of the time to live: with 1 s
 //! leases that is half the failover. But a node counts a renewal only once
-//! its beat (`s/beat/<n>`, [`protocol::beat`]) is written, and fences
+//! its beat (`s/beat/<n>`, [`beat`]) is written, and fences
 //! itself a time to live (less a guard) after sending the renewal it
 //! counted last. Whoever sees a beat sees it after that renewal was sent,
 //! so by its own clock a time to live after it first saw the beat, the
@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::coordinator::Shared;
 use super::protocol;
 use super::state::GroupState;
-use super::store::{LeaseId, Revision, Store, Txn};
+use super::store::{Compare, LeaseId, Op, Revision, Store, Txn};
 use super::view::Topic;
 use crate::event::NodeId;
 
@@ -63,13 +63,38 @@ pub fn silent(s: &GroupState, seen: &mut Seen, now: Instant) -> (Vec<Due>, Optio
                 node: *n,
                 lease: a.lease,
                 silent_for: now - e.1,
-                txn: protocol::expel(*n, a.inc, b.modified),
+                txn: expel(*n, a.inc, b.modified),
             });
         } else {
             wake = Some(wake.map_or(at, |w| w.min(at)));
         }
     }
     (due, wake)
+}
+
+/// A lease renewal made known: written while the incarnation is up.
+pub fn beat(me: &protocol::Incarnation, ttl: std::time::Duration) -> Txn {
+    let record = super::state::BeatRecord {
+        inc: me.inc,
+        ttl_ms: ttl.as_millis() as u64,
+    };
+    Txn::new().when(me.guard()).then(Op::put_leased(
+        protocol::keys::beat(me.node),
+        protocol::json(&record),
+        me.lease,
+    ))
+}
+
+/// Node `node`'s incarnation `inc` is out: no renewal since its beat of
+/// revision `beat` for its whole time to live, so it has fenced itself.
+/// Its alive key goes, as when its lease lapses (the coordinator declares
+/// its failure), unless it beat again meanwhile.
+pub fn expel(node: NodeId, inc: Revision, beat: Revision) -> Txn {
+    Txn::new()
+        .when(Compare::Created(protocol::keys::alive(node), inc))
+        .when(Compare::Modified(protocol::keys::beat(node), beat))
+        .then(Op::delete(protocol::keys::alive(node)))
+        .then(Op::delete(protocol::keys::beat(node)))
 }
 
 /// Watches the beats of the group's members until the group is dropped.
@@ -172,7 +197,7 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].node, due[0].lease), (2, 70));
         assert_eq!(wake, None);
-        assert_eq!(due[0].txn, protocol::expel(2, 7, 11));
+        assert_eq!(due[0].txn, expel(2, 7, 11));
     }
 
     #[tokio::test(start_paused = true)]

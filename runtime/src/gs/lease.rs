@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::coordinator::Shared;
-use super::protocol::{self, Incarnation};
+use super::protocol::Incarnation;
 use super::store::{Store, StoreError};
 
 /// Told the moment this node would fence itself, at each renewal before
@@ -92,7 +92,7 @@ pub(super) async fn keep<S: Store>(
                 let renewal = async {
                     shared.store.keep_alive(me.lease).await?;
                     // Counted only once the others can see it (gs::expel).
-                    Ok(!beats || shared.store.txn(protocol::beat(&me, ttl)).await?.succeeded)
+                    Ok(!beats || shared.store.txn(super::expel::beat(&me, ttl)).await?.succeeded)
                 };
                 match tokio::time::timeout_at(deadline, renewal).await {
                     Ok(Ok(false)) => {

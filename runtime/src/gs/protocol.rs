@@ -668,29 +668,6 @@ pub fn join(
     }
 }
 
-/// A lease renewal made known: written while the incarnation is up.
-pub fn beat(me: &Incarnation, ttl: std::time::Duration) -> Txn {
-    let record = super::state::BeatRecord {
-        inc: me.inc,
-        ttl_ms: ttl.as_millis() as u64,
-    };
-    Txn::new()
-        .when(me.guard())
-        .then(Op::put_leased(keys::beat(me.node), json(&record), me.lease))
-}
-
-/// Node `node`'s incarnation `inc` is out: no renewal since its beat of
-/// revision `beat` for its whole time to live, so it has fenced itself.
-/// Its alive key goes, as when its lease lapses (the coordinator declares
-/// its failure), unless it beat again meanwhile.
-pub fn expel(node: NodeId, inc: Revision, beat: Revision) -> Txn {
-    Txn::new()
-        .when(Compare::Created(keys::alive(node), inc))
-        .when(Compare::Modified(keys::beat(node), beat))
-        .then(Op::delete(keys::alive(node)))
-        .then(Op::delete(keys::beat(node)))
-}
-
 /// Queues the join event of a new incarnation.
 pub fn queue_join(me: &Incarnation) -> Txn {
     let q = QueuedEvent::of_incarnation(EventKind::NodeJoin, me.node, me.inc);
