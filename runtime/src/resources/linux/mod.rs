@@ -36,13 +36,19 @@ pub struct LinuxAgent {
     carriers: Option<Arc<crate::topology::Carriers>>,
     /// The process group each application's start command left running
     /// (its server), by `group/resource`: killed when its stop fails.
-    servers: std::sync::Mutex<std::collections::BTreeMap<String, i32>>,
+    servers: Arc<std::sync::Mutex<std::collections::BTreeMap<String, i32>>>,
     /// Told the servers' process groups whenever they change (the warden).
     on_servers: Option<ServerHook>,
 }
 
 /// Told the applications' servers' process groups.
 pub type ServerHook = Arc<dyn Fn(Vec<i32>) + Send + Sync>;
+
+fn tell_servers(hook: Option<&ServerHook>, servers: &std::collections::BTreeMap<String, i32>) {
+    if let Some(h) = hook {
+        h(servers.values().copied().collect());
+    }
+}
 
 impl LinuxAgent {
     pub fn new(bundle: Arc<Bundle>, exec: Arc<dyn Executor>, root: Option<PathBuf>) -> LinuxAgent {
@@ -63,9 +69,7 @@ impl LinuxAgent {
     }
 
     fn servers_changed(&self, servers: &std::collections::BTreeMap<String, i32>) {
-        if let Some(h) = &self.on_servers {
-            h(servers.values().copied().collect());
-        }
+        tell_servers(self.on_servers.as_ref(), servers);
     }
 
     /// Service addresses go where the topology watch says (an adapter
@@ -136,25 +140,22 @@ impl LinuxAgent {
         };
         // A start command's process group is the server's it leaves.
         let key = format!("{}/{}", ctx.group.name, r.name);
-        let servers = &self.servers;
         let res = if leave_running {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let res = self
-                .exec
+            // Known (to the warden too) as soon as it starts: a daemon that
+            // freezes while the start command runs leaves no server
+            // unknown.
+            let (servers, hook) = (self.servers.clone(), self.on_servers.clone());
+            self.exec
                 .run(
                     spec,
                     Box::new(move |pid| {
-                        let _ = tx.send(pid);
+                        let pgid = i32::try_from(pid).unwrap_or(0);
+                        let mut s = servers.lock().unwrap_or_else(|p| p.into_inner());
+                        s.insert(key, pgid);
+                        tell_servers(hook.as_ref(), &s);
                     }),
                 )
-                .await;
-            if let Ok(pid) = rx.try_recv() {
-                let pgid = i32::try_from(pid).unwrap_or(0);
-                let mut s = servers.lock().unwrap_or_else(|p| p.into_inner());
-                s.insert(key, pgid);
-                self.servers_changed(&s);
-            }
-            res
+                .await
         } else {
             self.exec.run(spec, Box::new(|_| {})).await
         };
