@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_tree, repo};
+use common::{alive, copy_tree, repo};
 
 /// Runs `hacmp ARGS` in `dir`, failing the test if it runs longer than
 /// `secs` (it is killed then).
@@ -322,15 +322,6 @@ fn wait_for(what: &str, secs: u64, f: impl Fn() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie is dead too.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|r| !r.trim_start().starts_with('Z'))
-    })
 }
 
 fn pid_in(p: &Path) -> i32 {

@@ -14,6 +14,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use common::alive;
 use harness::takeover::{logs, Cluster, Fault, SERVICE};
 
 #[test]
@@ -242,12 +243,6 @@ fn every_fault_with_one_second_leases_moves_the_service_without_two_owners_in_ne
         owner = next;
     }
     c.finish();
-}
-
-/// Whether a process runs (exists and is not a zombie).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
 }
 
 /// The application fails on its node: its monitor restarts it once; when it

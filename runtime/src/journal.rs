@@ -99,13 +99,21 @@ impl Record {
 
 /// CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_us() -> u64 {
+    monotonic_ns() / 1000
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the
+/// machine (the daemons' records, the warden's moments).
+pub fn monotonic_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

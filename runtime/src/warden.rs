@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::monotonic_ns;
+
 /// The argument that makes `hacmpd` a warden.
 pub const ARG: &str = "--warden";
 
@@ -59,19 +61,6 @@ pub enum Word {
     Services { addresses: Vec<IpAddr> },
     /// The applications' servers' process groups now.
     Servers { groups: Vec<i32> },
-}
-
-/// Now on CLOCK_MONOTONIC, in nanoseconds.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// The site's service addresses: what a warden takes down.

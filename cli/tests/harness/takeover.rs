@@ -69,8 +69,8 @@ pub struct Cluster {
     stop: Arc<AtomicBool>,
     watchers: Vec<std::thread::JoinHandle<()>>,
     dir: tempfile::TempDir,
-    /// The daemons' lease time to live (`--ttl`).
-    ttl: String,
+    /// The daemons' lease time to live (`--ttl`), in seconds.
+    ttl: u64,
 }
 
 impl Cluster {
@@ -190,7 +190,7 @@ impl Cluster {
             stop: Arc::new(AtomicBool::new(false)),
             watchers: Vec::new(),
             dir,
-            ttl: format!("{ttl}s"),
+            ttl,
         };
         c.watch();
         for n in 1..=3 {
@@ -241,7 +241,7 @@ impl Cluster {
             n,
             &self.etcd_url,
             self.dir.path(),
-            &["--takeover", "--ttl", &self.ttl],
+            &["--takeover", "--ttl", &format!("{}s", self.ttl)],
             Some(&ns),
         );
         self.daemons[n as usize] = Some(d);
@@ -401,10 +401,9 @@ impl Cluster {
         match f {
             Fault::Kill => self.reboot(n),
             Fault::Freeze => {
-                let ttl: u64 = self.ttl.trim_end_matches('s').parse().unwrap_or(2);
                 // The fault's length, not a wait for a condition.
                 if let Some(left) =
-                    (t0 + Duration::from_secs(2 * ttl)).checked_duration_since(Instant::now())
+                    (t0 + Duration::from_secs(2 * self.ttl)).checked_duration_since(Instant::now())
                 {
                     std::thread::sleep(left);
                 }
