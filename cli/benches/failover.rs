@@ -15,8 +15,8 @@
 //! on two nodes at once. Targets: with a 1 s TTL, p50 at most 1.0 s and max
 //! at most 1.5 s for kill, cable and partition; graceful at most 1 s; never
 //! two owners. The baseline of the same run is the failure detection of
-//! the kill rounds (fault to the survivors' node-down), so the takeover's
-//! own cost shows apart.
+//! the kill, cable and partition rounds (fault to the survivors'
+//! node-down), so the takeover's own cost shows apart.
 //!
 //!   cargo bench -p hacmp-cli --bench failover [-- ROUNDS]
 
@@ -54,7 +54,14 @@ struct Tally {
 }
 
 /// One cluster with leases of `ttl` seconds: each fault `rounds` times.
-fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f64>)> {
+/// The tallies, and the failure detections (fault to the survivors'
+/// node-down) of the faults that need one.
+type Run = (
+    BTreeMap<&'static str, Tally>,
+    BTreeMap<&'static str, Vec<f64>>,
+);
+
+fn run(ttl: u64, rounds: usize) -> Option<Run> {
     let mut c = Cluster::with_ttl("failover bench", &format!("b{ttl}"), "rotating", ttl)?;
     let mut owner = c
         .answered_by_other(0, Instant::now() - Duration::from_secs(3600), 60)
@@ -62,7 +69,7 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
     // Node-ups each node has seen of its own (one so far).
     let mut joins = [0, 1, 1, 1];
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
-    let mut detection = Vec::new();
+    let mut detection: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for fault in Fault::ALL {
         for i in 0..rounds {
             let before = c.overlaps();
@@ -75,7 +82,7 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
             let t0 = c.fault(fault, owner);
             let (t1, next) = c.answered_by_other(owner, t0, 60);
             let ms = (t1 - t0).as_secs_f64() * 1000.0;
-            if fault == Fault::Kill {
+            if matches!(fault, Fault::Kill | Fault::Cable | Fault::Partition) {
                 let n = next as usize;
                 c.daemon(next)
                     .until("the node-down in the journal", 60, |d| {
@@ -83,7 +90,10 @@ fn run(ttl: u64, rounds: usize) -> Option<(BTreeMap<&'static str, Tally>, Vec<f6
                     });
                 let e = c.daemon(next).event("TE_FAIL_NODE", owner as u64);
                 let began = e["records"][0]["wall_ms"].as_u64().unwrap_or(0);
-                detection.push(began.saturating_sub(wall_ms(t0)) as f64);
+                detection
+                    .entry(fault.name())
+                    .or_insert_with(Vec::new)
+                    .push(began.saturating_sub(wall_ms(t0)) as f64);
             }
             joins[owner as usize] += 1;
             c.recover(fault, owner, t0, joins[owner as usize]);
@@ -133,13 +143,15 @@ fn main() {
         }
     }
     for (ttl, (tallies, detection)) in &rows {
-        let kill = pct(&tallies["kill"].ms, 0.5);
-        let seen = pct(detection, 0.5);
-        println!(
-            "ttl {ttl} s baseline: kill to the survivors' node-down p50 {seen:.0} ms; takeover after detection p50 {:.0} ms ({:.2}x the detection)",
-            kill - seen,
-            kill / seen.max(1.0)
-        );
+        for (f, seen) in detection {
+            let all = pct(&tallies[f].ms, 0.5);
+            let seen = pct(seen, 0.5);
+            println!(
+                "ttl {ttl} s baseline: {f} to the survivors' node-down p50 {seen:.0} ms; takeover after detection p50 {:.0} ms ({:.2}x the detection)",
+                all - seen,
+                all / seen.max(1.0)
+            );
+        }
     }
     if let Some((_, (t, _))) = rows.iter().find(|(ttl, _)| *ttl == 1) {
         for f in ["kill", "cable", "partition"] {

@@ -1,19 +1,22 @@
 //! `hacmp sim SCENARIO.toml`: a whole cluster in one process.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hacmp_runtime::cluster::Cluster;
+use hacmp_runtime::event::NodeId;
 use hacmp_runtime::exec::real::RealExecutor;
 use hacmp_runtime::exec::sim::SimExecutor;
 use hacmp_runtime::exec::Executor;
-use hacmp_runtime::journal::Journal;
+use hacmp_runtime::journal::{EventEntry, Journal, RecordKind};
 use hacmp_runtime::scenario::{self, Ending, Scenario};
 
 use crate::bundle::{init_logging, load};
 use crate::exit;
+use crate::timeline::Digest;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SimFormat {
@@ -174,6 +177,25 @@ pub fn run(args: &SimArgs) -> u8 {
         None => Journal::in_memory(),
     };
     drop(clock);
+    // The timeline alone needs each event's digest, not its records: a run
+    // of a thousand nodes keeps a few lines per event, not millions of
+    // records (the other outputs show every record).
+    let digested = (matches!(args.format, SimFormat::Human)
+        && args.html.is_none()
+        && args.trace.is_none()
+        && args.svg.is_none())
+    .then(|| {
+        let d = Arc::new(std::sync::Mutex::new(Digested::default()));
+        let to = d.clone();
+        let real = args.real;
+        journal.hand_over(move |mut e| {
+            if !real {
+                simulated_only(&mut e);
+            }
+            to.lock().unwrap_or_else(|p| p.into_inner()).add(e);
+        });
+        d
+    });
     // The site's settle interval, unless the scenario says otherwise: joins
     // started together run in node order, as on the real cluster.
     let settle = sc.settle.unwrap_or(loaded.bundle.site.cluster.settle).0;
@@ -191,30 +213,37 @@ pub fn run(args: &SimArgs) -> u8 {
             Cluster::new(Arc::new(loaded.bundle), exec, journal.clone(), root, settle);
         let (ending, happened) = scenario::run(&mut cluster, &sc, args.real).await;
         let mut events = journal.take_events();
-        events.extend(journal.open_events());
+        let mut open = journal.open_events();
         cluster.shutdown().await;
         if !args.real {
-            // Simulated time only: the same scenario gives the same bytes.
-            // Nodes that act at the same simulated instant are listed in
-            // node order (each node's own records keep their order).
-            for e in &mut events {
-                e.records.sort_by_key(|r| (r.t_ms, r.node));
-                e.queued_at.clear();
-                for r in &mut e.records {
-                    r.wall_ms = 0;
-                    r.mono_us = 0;
-                }
+            for e in events.iter_mut().chain(&mut open) {
+                simulated_only(e);
             }
+        }
+        if let Some(d) = &digested {
+            let mut d = d.lock().unwrap_or_else(|p| p.into_inner());
+            d.sort();
+            for e in open {
+                d.add(e);
+            }
+        } else {
+            events.extend(open);
         }
         (ending, happened, events)
     });
     match args.format {
         SimFormat::Human => {
-            crate::print_out(&crate::timeline::render_with(
-                &events,
-                &happened,
-                crate::timeline::Style::for_stdout(args.width),
-            ));
+            let style = crate::timeline::Style::for_stdout(args.width);
+            let text = match &digested {
+                Some(d) => {
+                    let d = d.lock().unwrap_or_else(|p| p.into_inner());
+                    let after =
+                        hacmp_runtime::resources::view::after_events_seen(&d.skeletons, &d.seen);
+                    crate::timeline::render_digests(&d.digests, &after, &happened, style)
+                }
+                None => crate::timeline::render_with(&events, &happened, style),
+            };
+            crate::print_out(&text);
         }
         SimFormat::Json => {
             // Each event with its groups as it left them (state and node).
@@ -271,5 +300,44 @@ pub fn run(args: &SimArgs) -> u8 {
             eprintln!("the cluster did not settle:\n{report}");
             exit::FINDINGS
         }
+    }
+}
+
+/// Simulated time only: the same scenario gives the same bytes. Nodes
+/// that act at the same simulated instant are listed in node order (each
+/// node's own records keep their order).
+fn simulated_only(e: &mut EventEntry) {
+    e.records.sort_by_key(|r| (r.t_ms, r.node));
+    e.queued_at.clear();
+    for r in &mut e.records {
+        r.wall_ms = 0;
+        r.mono_us = 0;
+    }
+}
+
+/// The ended events of a run whose only output is the timeline: their
+/// digests, and what the groups line needs.
+#[derive(Default)]
+struct Digested {
+    digests: Vec<Digest>,
+    /// Each event with its resource records only.
+    skeletons: Vec<EventEntry>,
+    /// Every node with a record in any event.
+    seen: BTreeSet<NodeId>,
+}
+
+impl Digested {
+    fn add(&mut self, mut e: EventEntry) {
+        self.seen.extend(e.records.iter().map(|r| r.node));
+        self.digests.push(Digest::of(&e));
+        e.records.retain(|r| r.kind == RecordKind::Resource);
+        e.records.shrink_to_fit();
+        self.skeletons.push(e);
+    }
+
+    /// In order, as the journal gives its ended events.
+    fn sort(&mut self) {
+        self.digests.sort_by_key(|d| d.seq);
+        self.skeletons.sort_by_key(|e| e.seq);
     }
 }

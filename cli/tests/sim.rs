@@ -228,6 +228,43 @@ resume = {{ decision = "continue" }}
     );
 }
 
+/// The timeline alone is drawn from each event's digest, made as the event
+/// ends (its records are not kept); with another output every record is
+/// kept and the timeline drawn from them. Both must draw the same.
+#[test]
+fn the_timeline_from_digests_is_the_one_drawn_from_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 40;
+    let nodes: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    let large = scenario_on(
+        &site_with_nodes(dir.path(), n as u32),
+        dir.path(),
+        &format!(
+            "[[at]]\ntime = \"0s\"\nstart = [{}]\n\n[[at]]\ntime = \"1000s\"\nraise = {{ event = \"UE_PGMRWHO_DOWN\", location = 2 }}\n\n[[at]]\ntime = \"1001s\"\ncrash = 5\n\n[[override]]\ncommand = \"/usr/sbin/cluster/local/rwho_msg_remote\"\nnode = 17\nstatus = 4\ntimes = 1\n\n[[at]]\nwhen = {{ failure = true }}\nresume = {{ decision = \"continue\" }}\n",
+            nodes.join(", ")
+        ),
+    );
+    let svg = dir.path().join("run.svg");
+    for sc in [
+        large,
+        repo()
+            .join("examples/ha-web/scenario.toml")
+            .display()
+            .to_string(),
+        repo()
+            .join("examples/rwho/scenario.toml")
+            .display()
+            .to_string(),
+    ] {
+        let alone = hacmp(&["sim", &sc]);
+        let kept = hacmp(&["sim", &sc, "--svg", svg.to_str().unwrap()]);
+        let text = String::from_utf8(alone.stdout).unwrap();
+        assert_eq!(alone.status.code(), kept.status.code(), "{sc}");
+        assert!(text.contains(" events: "), "{sc}: {text}");
+        assert_eq!(text, String::from_utf8(kept.stdout).unwrap(), "{sc}");
+    }
+}
+
 #[test]
 fn a_crash_at_a_barrier_and_an_operator_resume_in_one_scenario() {
     let dir = tempfile::tempdir().unwrap();

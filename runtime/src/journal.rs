@@ -173,9 +173,12 @@ pub struct Journal {
     kept: usize,
     /// Told each event as it ends (metrics).
     on_end: Mutex<Option<EndHook>>,
+    /// Given each event as it ends, instead of keeping it.
+    sink: Mutex<Option<Sink>>,
 }
 
 type EndHook = Box<dyn Fn(&EventEntry) + Send + Sync>;
+type Sink = Box<dyn FnMut(EventEntry) + Send>;
 
 impl Journal {
     /// Keeps every ended event in memory too (a simulation's outputs need
@@ -192,6 +195,12 @@ impl Journal {
         *self.on_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
     }
 
+    /// Ended events go to `f` instead of being kept: a simulation of
+    /// thousands of nodes renders each as it ends, not all at the end.
+    pub fn hand_over(&self, f: impl FnMut(EventEntry) + Send + 'static) {
+        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+    }
+
     /// A journal kept in memory only.
     pub fn in_memory() -> Arc<Journal> {
         Arc::new(Journal {
@@ -203,6 +212,7 @@ impl Journal {
             feed: broadcast::channel(4096).0,
             kept: usize::MAX,
             on_end: Mutex::new(None),
+            sink: Mutex::new(None),
         })
     }
 
@@ -275,11 +285,14 @@ impl Journal {
     pub fn record(&self, seq: u64, record: Record) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let Some(e) = open.get_mut(&seq) else { return };
-        let _ = self.feed.send(Feed {
-            seq,
-            event: e.name.clone(),
-            record: record.clone(),
-        });
+        // (No copy for nobody: a simulation records millions.)
+        if self.feed.receiver_count() > 0 {
+            let _ = self.feed.send(Feed {
+                seq,
+                event: e.name.clone(),
+                record: record.clone(),
+            });
+        }
         e.records.push(record);
     }
 
@@ -294,7 +307,9 @@ impl Journal {
             return;
         };
         e.outcome = Some(outcome);
-        self.write(&Line::Event(e.clone()));
+        if self.file.is_some() {
+            self.write(&Line::Event(e.clone()));
+        }
         if let Some(f) = self
             .on_end
             .lock()
@@ -302,6 +317,10 @@ impl Journal {
             .as_ref()
         {
             f(&e);
+        }
+        if let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            sink(e);
+            return;
         }
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         done.push(e);

@@ -558,7 +558,6 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
     let limit = scenario
         .limit
         .map_or(Duration::from_secs(24 * 3600), |d| d.0);
-    let mut feed = c.journal().subscribe();
     let mut timed: Vec<(Duration, usize)> = scenario
         .timeline
         .iter()
@@ -574,7 +573,14 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
         .filter(|(_, h)| h.when.is_some())
         .map(|(i, _)| i)
         .collect();
+    // Records are followed only while a happening waits for one: each
+    // followed record is a copy, and a run of a thousand nodes makes
+    // millions.
+    let mut feed = (!waiting.is_empty()).then(|| c.journal().subscribe());
     loop {
+        if waiting.is_empty() {
+            feed = None;
+        }
         let next_time = timed.peek().map(|(t, _)| t0 + *t);
         if next_time.is_none() && waiting.is_empty() {
             break;
@@ -595,8 +601,20 @@ async fn drive(c: &mut Cluster, scenario: &Scenario, log: &mut Happened, real: b
                     apply(c, &scenario.timeline[i], log, &mut engines, &scenario.deploys).await;
                 }
             }
-            f = feed.recv() => {
-                let Ok(f) = f else { continue };
+            f = async {
+                match feed.as_mut() {
+                    Some(feed) => feed.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let f = match f {
+                    Ok(f) => f,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("{n} records went by before the scenario's `when` happenings could look at them");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
                 // Happenings triggered by this record, in timeline order.
                 let fired: Vec<usize> = waiting.iter().copied().filter(|i| scenario.timeline[*i].when.as_ref().is_some_and(|w| w.matches(&f))).collect();
                 waiting.retain(|i| !fired.contains(i));

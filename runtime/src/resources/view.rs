@@ -89,6 +89,15 @@ pub fn after_events(events: &[EventEntry]) -> BTreeMap<u64, Vec<GroupView>> {
         .iter()
         .flat_map(|e| e.records.iter().map(|r| r.node))
         .collect();
+    after_events_seen(events, &seen)
+}
+
+/// As [`after_events`], for events that keep only their resource records:
+/// `seen` is every node with a record in any of them.
+pub fn after_events_seen(
+    events: &[EventEntry],
+    seen: &BTreeSet<NodeId>,
+) -> BTreeMap<u64, Vec<GroupView>> {
     let mut states: BTreeMap<NodeId, BTreeMap<String, RgState>> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for e in events {

@@ -5,6 +5,10 @@
 
 use std::collections::HashMap;
 
+pub mod digest;
+
+pub use digest::{Body, Closing, Digest};
+
 use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, Record, RecordKind};
 use hacmp_runtime::scenario::Happened;
@@ -83,8 +87,8 @@ pub(crate) fn what_happened(e: &EventEntry) -> String {
 }
 
 /// Where the event left the resource groups, and in what state.
-fn groups(out: &mut String, e: &EventEntry, after: &GroupsAfter) {
-    if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
+fn groups(out: &mut String, seq: u64, after: &GroupsAfter) {
+    if let Some(g) = after.get(&seq).filter(|g| !g.is_empty()) {
         out.push_str(&format!(
             "   groups: {}\n",
             hacmp_runtime::resources::view::line(g)
@@ -227,48 +231,52 @@ fn cells_by_node(e: &EventEntry) -> std::collections::BTreeMap<u32, Cells> {
 
 pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> String {
     let after = hacmp_runtime::resources::view::after_events(events);
+    let digests: Vec<Digest> = events.iter().map(Digest::of).collect();
+    render_digests(&digests, &after, happened, style)
+}
+
+/// The timeline of events already digested (in order), with their groups
+/// as they left them.
+pub fn render_digests(
+    digests: &[Digest],
+    after: &GroupsAfter,
+    happened: &Happened,
+    style: Style,
+) -> String {
     let mut out = String::new();
+    let mut closing = Closing::default();
     let mut happened = happened.iter().peekable();
-    for e in events {
-        let start = e.records.first().map_or(0, |r| r.t_ms);
+    for d in digests {
+        closing.add(&d.closing);
         while let Some((t, _, what)) = happened.peek() {
-            if *t > start {
+            if *t > d.start {
                 break;
             }
             out.push_str(&format!("── {:>7} ms  {what}\n", t));
             happened.next();
         }
-        let outcome = e.outcome.map_or("running", |o| o.as_str());
-        out.push_str(&format!(
-            "\n#{} {} at node {} (state {}) — members {} — {}{}\n   {}\n",
-            e.seq,
-            e.name,
-            e.location,
-            e.state,
-            node_list(e.membership.iter().copied()),
-            outcome.to_uppercase(),
-            what_happened(e),
-            e.why
-        ));
-        // Nodes that did the same thing share one column.
-        let (columns, nodes) = columns(e);
-        if columns.len() > WIDE {
-            summary(&mut out, e, &nodes, &mut happened);
-            groups(&mut out, e, &after);
-            continue;
-        }
+        out.push_str(&d.heading);
+        let columns = match &d.body {
+            Body::Summary(text) => {
+                out.push_str(text);
+                happenings_until(&mut out, d.end, &mut happened);
+                groups(&mut out, d.seq, after);
+                continue;
+            }
+            Body::Columns(c) => c,
+        };
         let col = style.width.map_or(COL, |w| {
             (w.saturating_sub(13) / columns.len().max(1)).clamp(12, 60)
         });
         let mut header = format!("   {:>8}  ", "t (ms)");
-        for (ns, _) in &columns {
+        for (ns, _) in columns {
             header.push_str(&fit_to(&heading(ns), col));
         }
         out.push_str(header.trim_end());
         out.push('\n');
         // Rows per moment: each column's items go down it, so what
         // happens at the same time lines up.
-        for t in moments(&columns) {
+        for t in moments(columns) {
             while let Some((ht, _, what)) = happened.peek() {
                 if *ht > t {
                     break;
@@ -300,99 +308,30 @@ pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> 
                 out.push('\n');
             }
         }
-        // Failures in full (cells are cut to fit).
-        for r in e.records.iter().filter(|r| r.kind == RecordKind::Failure) {
-            let text = format!(
-                "   node {}: ✗ FAILED `{}`: {}",
-                r.node,
-                r.command.as_deref().unwrap_or(""),
-                r.detail.as_deref().unwrap_or("")
-            );
+        for text in &d.failures {
             if style.colour {
                 out.push_str(&format!("\x1b[31m{text}\x1b[0m\n"));
             } else {
-                out.push_str(&text);
+                out.push_str(text);
                 out.push('\n');
             }
         }
-        groups(&mut out, e, &after);
+        groups(&mut out, d.seq, after);
     }
     for (t, _, what) in happened {
         out.push_str(&format!("── {:>7} ms  {what}\n", t));
     }
-    closing(&mut out, events);
+    out.push_str(&closing.line());
     out
-}
-
-/// The closing summary: events by outcome, failures, the longest event and
-/// the nodes that waited longest at barriers.
-fn closing(out: &mut String, events: &[EventEntry]) {
-    out.push_str(&closing_line(events));
 }
 
 /// The closing summary line (with a blank line before it), or nothing.
 pub(crate) fn closing_line(events: &[EventEntry]) -> String {
-    let mut out = String::new();
-    if events.is_empty() {
-        return out;
-    }
-    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
-    let mut failures = 0;
-    let mut longest: Option<(u64, &EventEntry)> = None;
-    let mut waited: std::collections::BTreeMap<u32, u64> = Default::default();
+    let mut c = Closing::default();
     for e in events {
-        *by.entry(e.outcome.map_or("running", |o| o.as_str()))
-            .or_default() += 1;
-        failures += e
-            .records
-            .iter()
-            .filter(|r| r.kind == RecordKind::Failure)
-            .count();
-        let (a, b) = e
-            .records
-            .iter()
-            .fold((u64::MAX, 0), |(a, b), r| (a.min(r.t_ms), b.max(r.t_ms)));
-        if a <= b && longest.is_none_or(|(d, _)| b - a > d) {
-            longest = Some((b - a, e));
-        }
-        let mut arrived: std::collections::BTreeMap<(u32, Option<&str>), u64> = Default::default();
-        for r in &e.records {
-            match r.kind {
-                RecordKind::BarrierArrive => {
-                    arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
-                }
-                RecordKind::BarrierDone | RecordKind::CbarrierDone => {
-                    if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
-                        *waited.entry(r.node).or_default() += r.t_ms.saturating_sub(t);
-                    }
-                }
-                _ => {}
-            }
-        }
+        c.add(&Closing::of(e));
     }
-    let outcomes: Vec<String> = by.iter().map(|(o, n)| format!("{n} {o}")).collect();
-    out.push_str(&format!(
-        "\n{} events: {}; {} unexpected status{}",
-        events.len(),
-        outcomes.join(", "),
-        failures,
-        if failures == 1 { "" } else { "es" }
-    ));
-    if let Some((d, e)) = longest {
-        out.push_str(&format!("; longest #{} {} ({d} ms)", e.seq, e.name));
-    }
-    let mut w: Vec<(u32, u64)> = waited.into_iter().filter(|(_, t)| *t > 0).collect();
-    w.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    if !w.is_empty() {
-        let top: Vec<String> = w
-            .iter()
-            .take(3)
-            .map(|(n, t)| format!("node {n} {t} ms"))
-            .collect();
-        out.push_str(&format!("; waited longest at barriers: {}", top.join(", ")));
-    }
-    out.push('\n');
-    out
+    c.line()
 }
 
 /// An event on many nodes, in a few lines: how long, how many commands and
@@ -404,6 +343,29 @@ pub(crate) fn summary<'a>(
     nodes: &[u32],
     happened: &mut std::iter::Peekable<impl Iterator<Item = &'a (u64, Option<u32>, String)>>,
 ) {
+    out.push_str(&summary_text(e, nodes));
+    let end = e.records.last().map_or(0, |r| r.t_ms);
+    happenings_until(out, end, happened);
+}
+
+/// The happenings up to `end` (during an event), each on its line.
+fn happenings_until<'a>(
+    out: &mut String,
+    end: u64,
+    happened: &mut std::iter::Peekable<impl Iterator<Item = &'a (u64, Option<u32>, String)>>,
+) {
+    while let Some((ht, _, what)) = happened.peek() {
+        if *ht > end {
+            break;
+        }
+        out.push_str(&format!("   {ht:>8}  ── {what}\n"));
+        happened.next();
+    }
+}
+
+/// The lines of [`summary`] before the happenings.
+pub(crate) fn summary_text(e: &EventEntry, nodes: &[u32]) -> String {
+    let mut out = String::new();
     let start = e.records.first().map_or(0, |r| r.t_ms);
     let end = e.records.last().map_or(start, |r| r.t_ms);
     let (mut commands, mut unexpected, mut passes) = (0usize, 0usize, 0usize);
@@ -472,11 +434,5 @@ pub(crate) fn summary<'a>(
             "             … and {more} more failures, decisions or stops (see --format json)\n"
         ));
     }
-    while let Some((ht, _, what)) = happened.peek() {
-        if *ht > end {
-            break;
-        }
-        out.push_str(&format!("   {ht:>8}  ── {what}\n"));
-        happened.next();
-    }
+    out
 }
