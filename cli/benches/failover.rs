@@ -18,7 +18,7 @@
 //! the kill, cable and partition rounds (fault to the survivors'
 //! node-down), so the takeover's own cost shows apart.
 //!
-//!   cargo bench -p hacmp-cli --bench failover [-- ROUNDS]
+//!   cargo bench -p hacmp-cli --bench failover [-- ROUNDS] [FAULT...]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -61,7 +61,18 @@ type Run = (
     BTreeMap<&'static str, Vec<f64>>,
 );
 
-fn run(ttl: u64, rounds: usize) -> Option<Run> {
+/// The longest time the client waited for one answer between `from` and
+/// `to` (a request in flight to a node that let go waits for its read
+/// timeout).
+fn longest_call(c: &Cluster, from: Instant, to: Instant) -> f64 {
+    let a = c.answers.lock().unwrap();
+    a.windows(2)
+        .filter(|w| w[1].0 >= from && w[0].0 <= to)
+        .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
+        .fold(0.0, f64::max)
+}
+
+fn run(ttl: u64, rounds: usize, only: &[String]) -> Option<Run> {
     let mut c = Cluster::with_ttl("failover bench", &format!("b{ttl}"), "rotating", ttl)?;
     let mut owner = c
         .answered_by_other(0, Instant::now() - Duration::from_secs(3600), 60)
@@ -71,6 +82,9 @@ fn run(ttl: u64, rounds: usize) -> Option<Run> {
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut detection: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for fault in Fault::ALL {
+        if !only.is_empty() && !only.iter().any(|o| o == fault.name()) {
+            continue;
+        }
         for i in 0..rounds {
             let before = c.overlaps();
             let downs: Vec<usize> = (1..=3u32)
@@ -101,10 +115,11 @@ fn run(ttl: u64, rounds: usize) -> Option<Run> {
             t.ms.push(ms);
             t.overlaps += c.overlaps() - before;
             eprintln!(
-                "ttl {ttl} s, {} {}: node {owner} → node {next} answered after {ms:.0} ms, {} overlap samples",
+                "ttl {ttl} s, {} {}: node {owner} → node {next} answered after {ms:.0} ms, {} overlap samples, longest client call {:.0} ms",
                 fault.name(),
                 i + 1,
-                c.overlaps() - before
+                c.overlaps() - before,
+                longest_call(&c, t0, t1)
             );
             owner = next;
         }
@@ -118,9 +133,33 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10);
+    // Fault names given: only those (the summary then lacks the others).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| Fault::ALL.iter().any(|f| f.name() == a))
+        .collect();
+    if !only.is_empty() {
+        let mut rows = Vec::new();
+        for ttl in [1, 2] {
+            if let Some((t, _)) = run(ttl, rounds, &only) {
+                rows.push((ttl, t));
+            }
+        }
+        for (ttl, t) in rows {
+            for (f, t) in t {
+                println!(
+                    "{ttl}s {f:>10} p50 {:.0} ms, max {:.0} ms, {} overlap samples",
+                    pct(&t.ms, 0.5),
+                    pct(&t.ms, 1.0),
+                    t.overlaps
+                );
+            }
+        }
+        return;
+    }
     let mut rows = Vec::new();
     for ttl in [1, 2] {
-        match run(ttl, rounds) {
+        match run(ttl, rounds, &only) {
             Some(r) => rows.push((ttl, r)),
             None => return,
         }

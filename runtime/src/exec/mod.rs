@@ -2,6 +2,7 @@
 //! one takes statuses and durations from a scenario. Everything around them
 //! (node sets, groups, barriers, failure policies) is shared.
 
+pub mod groups;
 pub mod launch;
 pub mod real;
 pub mod sim;

@@ -392,13 +392,17 @@ impl NodeResources {
     /// Takes down every group this node may hold, whatever it believes it
     /// holds: at start (what a crash left behind), and when it fences
     /// itself or stops at once (the others take over). Service addresses
-    /// go first, before the applications have stopped: the others may
-    /// already be taking them over, and clients must not reach two nodes.
+    /// go first, before the applications' stop commands run: the others
+    /// may already be taking them over, and clients must not reach two
+    /// nodes. Just before them, the applications' servers are killed
+    /// (awaited at most 10 ms): their connections close while the
+    /// addresses are there to send from, so their clients are told at once.
     pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
         let _busy = self.busy.lock().await;
         if self.is_dead() {
             return Ok(());
         }
+        self.agent.kill_servers().await;
         let mine: Vec<&ResourceGroup> = site
             .resources
             .start_order()

@@ -407,6 +407,22 @@ impl Agent for LinuxAgent {
         }
     }
 
+    async fn kill_servers(&self) {
+        let groups: Vec<i32> = self
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .copied()
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        // (Kept in the map: the stop commands that run next find them
+        // gone, and take them out.)
+        let _ = tokio::task::spawn_blocking(move || crate::exec::groups::kill(&groups)).await;
+    }
+
     async fn monitor(&self, ctx: &Ctx<'_>, r: &Resource) -> Result<bool, String> {
         match &r.kind {
             ResourceKind::ServiceIp { network, address } => {
