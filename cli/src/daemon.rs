@@ -284,7 +284,9 @@ async fn serve(
             return 2;
         }
     };
-    let mut group = Group::new(shared.clone(), args.node, args.ttl).with_beats();
+    let mut group = Group::new(shared.clone(), args.node, args.ttl).with_renewal(
+        hacmp_runtime::gs::Renewal::beating(args.ttl, args.deadman.is_some()),
+    );
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
     if let Some(w) = &warden {
         let (w1, w2) = (w.clone(), w.clone());

@@ -324,13 +324,22 @@ struct Digested {
     skeletons: Vec<EventEntry>,
     /// Every node with a record in any event.
     seen: BTreeSet<NodeId>,
+    seqs: BTreeSet<u64>,
 }
 
 impl Digested {
     fn add(&mut self, mut e: EventEntry) {
+        // An event that ended after the open ones were listed (`--real`:
+        // the journal's closer runs on another thread) is drawn as ended.
+        if !self.seqs.insert(e.seq) {
+            return;
+        }
         self.seen.extend(e.records.iter().map(|r| r.node));
         self.digests.push(Digest::of(&e));
-        e.records.retain(|r| r.kind == RecordKind::Resource);
+        // The groups line reads the groups' own transitions only.
+        e.records.retain(|r| {
+            r.kind == RecordKind::Resource && !r.command.as_deref().unwrap_or("").contains('/')
+        });
         e.records.shrink_to_fit();
         self.skeletons.push(e);
     }

@@ -244,24 +244,36 @@ fn the_timeline_from_digests_is_the_one_drawn_from_every_record() {
             nodes.join(", ")
         ),
     );
+    // Cut short: the second join is still running at the end.
+    let cut = dir.path().join("cut");
+    std::fs::create_dir(&cut).unwrap();
+    let cut = scenario(
+        &cut,
+        "limit = \"700ms\"\nduration = \"200ms\"\n[[at]]\ntime = \"0s\"\nstart = [1, 2, 3, 4]\n",
+    );
     let svg = dir.path().join("run.svg");
-    for sc in [
-        large,
-        repo()
-            .join("examples/ha-web/scenario.toml")
-            .display()
-            .to_string(),
-        repo()
-            .join("examples/rwho/scenario.toml")
-            .display()
-            .to_string(),
-    ] {
+    let rwho = repo()
+        .join("examples/rwho/scenario.toml")
+        .display()
+        .to_string();
+    let ha_web = repo()
+        .join("examples/ha-web/scenario.toml")
+        .display()
+        .to_string();
+    for sc in [large, cut.clone(), ha_web, rwho.clone()] {
         let alone = hacmp(&["sim", &sc]);
         let kept = hacmp(&["sim", &sc, "--svg", svg.to_str().unwrap()]);
         let text = String::from_utf8(alone.stdout).unwrap();
         assert_eq!(alone.status.code(), kept.status.code(), "{sc}");
         assert!(text.contains(" events: "), "{sc}: {text}");
         assert_eq!(text, String::from_utf8(kept.stdout).unwrap(), "{sc}");
+        if sc == cut {
+            assert_eq!(alone.status.code(), Some(1));
+            assert!(text.contains("— RUNNING"), "{text}");
+        }
+        if sc == rwho {
+            insta::assert_snapshot!("rwho_timeline", text);
+        }
     }
 }
 

@@ -52,9 +52,9 @@ pub struct Group<S: Store> {
     counter: std::sync::atomic::AtomicU64,
     /// Told each incarnation's fence moment (the warden).
     fence_hook: Option<super::FenceHook>,
-    /// Renewals are made known (`s/beat/<n>`) and silent members expelled
-    /// (`gs::expel`).
-    beats: bool,
+    /// How leases are renewed; with beats, renewals are made known
+    /// (`s/beat/<n>`) and silent members expelled (`gs::expel`).
+    renewal: super::lease::Renewal,
 }
 
 fn unavailable(e: StoreError) -> GsError {
@@ -77,15 +77,16 @@ impl<S: Store> Group<S> {
             presence: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
             fence_hook: None,
-            beats: false,
+            renewal: super::lease::Renewal::plain(ttl),
         }
     }
 
-    /// Each renewal is written for the others to see, and this process
-    /// expels members silent for their time to live (`gs::expel`), rather
-    /// than waiting for the store to let their leases lapse.
-    pub fn with_beats(mut self) -> Group<S> {
-        self.beats = true;
+    /// Renews leases as `renewal` says. With beats, each renewal is written
+    /// for the others to see, and this process expels members silent for
+    /// their time to live (`gs::expel`), rather than waiting for the store
+    /// to let their leases lapse.
+    pub fn with_renewal(mut self, renewal: super::lease::Renewal) -> Group<S> {
+        self.renewal = renewal;
         self
     }
 
@@ -355,7 +356,7 @@ impl<S: Store> Group<S> {
             self.ttl,
             lost.clone(),
             self.fence_hook.clone(),
-            self.beats,
+            self.renewal,
             renewed,
         ));
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -15,6 +15,40 @@ use super::store::{Store, StoreError};
 /// it counts (`None` once it is out of the group): the warden's feed.
 pub type FenceHook = Arc<dyn Fn(Option<std::time::Instant>) + Send + Sync>;
 
+/// How an incarnation renews its lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renewal {
+    /// Each renewal writes the node's beat, and counts once it is written
+    /// (`gs::expel`).
+    pub beats: bool,
+    /// Between renewals, while they succeed.
+    pub every: Duration,
+}
+
+impl Renewal {
+    /// Every third of the time to live, without beats (the simulators:
+    /// their store lets leases lapse on time).
+    pub fn plain(ttl: Duration) -> Renewal {
+        Renewal {
+            beats: false,
+            every: (ttl / 3).max(Duration::from_millis(50)),
+        }
+    }
+
+    /// With beats, every half of the time to live: the others expel a
+    /// node a time to live after its last beat, which is on average half
+    /// the interval old when the node falls silent (a quarter of the time
+    /// to live, not a sixth). With a dead man switch, every third: its
+    /// timeout must fit between a frozen node's last renewal and the
+    /// others' takeover, less a renewal interval (`deadman::timeout_for`).
+    pub fn beating(ttl: Duration, deadman: bool) -> Renewal {
+        Renewal {
+            beats: true,
+            every: (ttl / if deadman { 3 } else { 2 }).max(Duration::from_millis(50)),
+        }
+    }
+}
+
 /// Tells the hook `None` however the keeper ends (an abort included).
 struct Disarm(Option<FenceHook>);
 
@@ -26,8 +60,8 @@ impl Drop for Disarm {
     }
 }
 
-/// Keeps an incarnation's lease: renews at a third of its time to live (a
-/// half with beats; after a failed renewal, every twentieth, 50 to 250 ms);
+/// Keeps an incarnation's lease: renews as `renewal` says (after a failed
+/// renewal, every twentieth of the time to live, 50 to 250 ms);
 /// declares the incarnation lost when the store says the lease is gone,
 /// when the followed state shows its alive key gone, or when no renewal
 /// succeeded for the time to live less a guard (the group may be about to
@@ -43,14 +77,10 @@ pub(super) async fn keep<S: Store>(
     ttl: Duration,
     lost: watch::Sender<bool>,
     hook: Option<FenceHook>,
-    beats: bool,
+    renewal: Renewal,
     renewed: Instant,
 ) {
-    // With beats, every half: the others expel a node a time to live after
-    // its last beat, which is on average half this interval old when the
-    // node falls silent. A failed renewal is still tried again every
-    // twentieth until the deadline.
-    let every = (ttl / if beats { 2 } else { 3 }).max(Duration::from_millis(50));
+    let Renewal { beats, every } = renewal;
     let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
     let fence_after = ttl - guard(ttl);
     // From the renewal (or grant) the join was made with, not from now:
@@ -128,8 +158,8 @@ pub(super) async fn keep<S: Store>(
                     Err(_) => {}
                 }
                 // After a failure, try again soon: an etcd leader elected
-                // a moment later must not find the deadline a third of the
-                // time to live away.
+                // a moment later must not find the deadline a renewal
+                // interval away.
                 next = Instant::now() + if told { retry } else { every };
             }
         }

@@ -25,7 +25,7 @@ pub mod etcd_tls;
 mod expel;
 pub mod group;
 mod lease;
-pub use lease::{guard as lease_guard, FenceHook};
+pub use lease::{guard as lease_guard, FenceHook, Renewal};
 pub mod mem;
 pub mod operator;
 mod presence;

@@ -29,9 +29,8 @@ pub trait Agent: Send + Sync {
     /// The node switched to another bundle (a deploy): commands are run
     /// and checked against it from now on.
     fn switch(&self, _bundle: &std::sync::Arc<hacmp_compiler::Bundle>) {}
-    /// The node lets go at once (it fenced itself, or is out of the
-    /// group): the servers its applications' start commands left are
-    /// killed, and awaited briefly, before the service addresses go
-    /// (`exec::groups`). Their stop commands still run after.
+    /// The node fenced itself: the servers its applications' start
+    /// commands left are killed, and awaited briefly, before the service
+    /// addresses go (`exec::groups`). Their stop commands still run after.
     async fn kill_servers(&self) {}
 }

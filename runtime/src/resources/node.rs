@@ -394,15 +394,18 @@ impl NodeResources {
     /// itself or stops at once (the others take over). Service addresses
     /// go first, before the applications' stop commands run: the others
     /// may already be taking them over, and clients must not reach two
-    /// nodes. Just before them, the applications' servers are killed
-    /// (awaited at most 10 ms): their connections close while the
-    /// addresses are there to send from, so their clients are told at once.
+    /// nodes. On a fenced node, the applications' servers are killed just
+    /// before them (awaited at most 10 ms): their connections close while
+    /// the addresses are there to send from, so their clients are told at
+    /// once. Elsewhere (a forced stop) the stop commands stop them.
     pub async fn release_all(&self, site: &Site, report: Report<'_>) -> Result<(), String> {
         let _busy = self.busy.lock().await;
         if self.is_dead() {
             return Ok(());
         }
-        self.agent.kill_servers().await;
+        if self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
+            self.agent.kill_servers().await;
+        }
         let mine: Vec<&ResourceGroup> = site
             .resources
             .start_order()
