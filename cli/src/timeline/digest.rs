@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, RecordKind};
 
-use super::{columns, summary_text, what_happened, Cells, WIDE};
+use super::{columns, summary_text, waits, what_happened, Cells, WIDE};
 
 /// An ended (or still open) event as the timeline draws it.
 pub struct Digest {
@@ -112,19 +112,8 @@ impl Closing {
         if a <= b {
             c.longest = Some((b - a, e.seq, e.name.clone()));
         }
-        let mut arrived: BTreeMap<(u32, Option<&str>), u64> = BTreeMap::new();
-        for r in &e.records {
-            match r.kind {
-                RecordKind::BarrierArrive => {
-                    arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
-                }
-                RecordKind::BarrierDone | RecordKind::CbarrierDone => {
-                    if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
-                        *c.waited.entry(r.node).or_default() += r.t_ms.saturating_sub(t);
-                    }
-                }
-                _ => {}
-            }
+        for (r, wait) in waits(e) {
+            *c.waited.entry(r.node).or_default() += wait;
         }
         c.waited.retain(|_, t| *t > 0);
         c

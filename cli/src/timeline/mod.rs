@@ -363,14 +363,40 @@ fn happenings_until<'a>(
     }
 }
 
+/// Each barrier pass of `e` that follows its node's arrival there, with
+/// how long the node waited (ms), in record order.
+pub(crate) fn waits(e: &EventEntry) -> Vec<(&Record, u64)> {
+    let mut arrived: HashMap<(u32, Option<&str>), u64> = HashMap::new();
+    let mut out = Vec::new();
+    for r in &e.records {
+        match r.kind {
+            RecordKind::BarrierArrive => {
+                arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
+            }
+            RecordKind::BarrierDone | RecordKind::CbarrierDone => {
+                if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
+                    out.push((r, r.t_ms.saturating_sub(t)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The lines of [`summary`] before the happenings.
 pub(crate) fn summary_text(e: &EventEntry, nodes: &[u32]) -> String {
     let mut out = String::new();
     let start = e.records.first().map_or(0, |r| r.t_ms);
     let end = e.records.last().map_or(start, |r| r.t_ms);
     let (mut commands, mut unexpected, mut passes) = (0usize, 0usize, 0usize);
-    let mut arrived: HashMap<(u32, Option<&str>), u64> = HashMap::new();
     let mut longest: Option<(u64, u32, String)> = None;
+    for (r, wait) in waits(e) {
+        if longest.as_ref().is_none_or(|(w, _, _)| wait > *w) {
+            let at = r.detail.clone().unwrap_or_else(|| "cbarrier".into());
+            longest = Some((wait, r.node, at));
+        }
+    }
     let mut notable: Vec<String> = Vec::new();
     let mut more = 0usize;
     for r in &e.records {
@@ -388,19 +414,7 @@ pub(crate) fn summary_text(e: &EventEntry, nodes: &[u32]) -> String {
                     unexpected += 1;
                 }
             }
-            RecordKind::BarrierArrive => {
-                arrived.insert((r.node, r.detail.as_deref()), r.t_ms);
-            }
-            RecordKind::BarrierDone | RecordKind::CbarrierDone => {
-                passes += 1;
-                if let Some(t) = arrived.remove(&(r.node, r.detail.as_deref())) {
-                    let wait = r.t_ms - t.min(r.t_ms);
-                    if longest.as_ref().is_none_or(|(w, _, _)| wait > *w) {
-                        let at = r.detail.clone().unwrap_or_else(|| "cbarrier".into());
-                        longest = Some((wait, r.node, at));
-                    }
-                }
-            }
+            RecordKind::BarrierDone | RecordKind::CbarrierDone => passes += 1,
             RecordKind::Failure
             | RecordKind::Decision
             | RecordKind::Stopped
@@ -409,7 +423,10 @@ pub(crate) fn summary_text(e: &EventEntry, nodes: &[u32]) -> String {
                     note(text);
                 }
             }
-            RecordKind::CommandStart | RecordKind::State | RecordKind::Resource => {}
+            RecordKind::CommandStart
+            | RecordKind::BarrierArrive
+            | RecordKind::State
+            | RecordKind::Resource => {}
         }
     }
     out.push_str(&format!(
