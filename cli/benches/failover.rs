@@ -106,7 +106,7 @@ fn run(ttl: u64, rounds: usize, only: &[String]) -> Option<Run> {
                 let began = e["records"][0]["wall_ms"].as_u64().unwrap_or(0);
                 detection
                     .entry(fault.name())
-                    .or_insert_with(Vec::new)
+                    .or_default()
                     .push(began.saturating_sub(wall_ms(t0)) as f64);
             }
             joins[owner as usize] += 1;
