@@ -9,7 +9,9 @@ use hacmp_runtime::event::node_list;
 use hacmp_runtime::journal::{EventEntry, RecordKind};
 use hacmp_runtime::scenario::Happened;
 
-use crate::timeline::{closing_line, columns, heading, moments, summary, what_happened, WIDE};
+use crate::timeline::{
+    cells_at, closing_line, columns, heading, moments, summary, what_happened, WIDE,
+};
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -142,11 +144,7 @@ fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> S
         }
         body.push_str("</tr></thead><tbody>\n");
         for t in moments(&cols) {
-            let at: Vec<Vec<&String>> = cols
-                .iter()
-                .map(|(_, c)| c.iter().filter(|x| x.0 == t).map(|x| &x.1).collect())
-                .collect();
-            let rows = at.iter().map(Vec::len).max().unwrap_or(0);
+            let (at, rows) = cells_at(&cols, t);
             for k in 0..rows {
                 body.push_str(&format!(
                     "<tr><td class=\"t\">{}</td>",

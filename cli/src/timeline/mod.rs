@@ -124,6 +124,16 @@ pub(crate) fn cut(s: &str, room: usize) -> String {
     }
 }
 
+/// Each column's cells at moment `t`, and the rows they need.
+pub(crate) fn cells_at(cols: &[(Vec<u32>, Cells)], t: u64) -> (Vec<Vec<&String>>, usize) {
+    let at: Vec<Vec<&String>> = cols
+        .iter()
+        .map(|(_, c)| c.iter().filter(|x| x.0 == t).map(|x| &x.1).collect())
+        .collect();
+    let rows = at.iter().map(Vec::len).max().unwrap_or(0);
+    (at, rows)
+}
+
 /// The moments at which something happens in any column, in order.
 pub(crate) fn moments(cols: &[(Vec<u32>, Cells)]) -> Vec<u64> {
     let mut times: Vec<u64> = cols
@@ -284,11 +294,7 @@ pub fn render_digests(
                 out.push_str(&format!("   {ht:>8}  ── {what}\n"));
                 happened.next();
             }
-            let at: Vec<Vec<&String>> = columns
-                .iter()
-                .map(|(_, c)| c.iter().filter(|x| x.0 == t).map(|x| &x.1).collect())
-                .collect();
-            let rows = at.iter().map(Vec::len).max().unwrap_or(0);
+            let (at, rows) = cells_at(columns, t);
             for k in 0..rows {
                 let mut line = format!("   {t:>8}  ");
                 for c in &at {
