@@ -21,7 +21,9 @@
 //! What it takes down: every service address of the site wherever it is
 //! on the node (not only where the daemon put it last: an address being
 //! added when the daemon froze is covered), and the process groups the
-//! applications' start commands left (their servers), by SIGKILL.
+//! applications' start commands left (their servers), by SIGKILL, first:
+//! their connections close while the addresses are still there
+//! (`exec::groups`).
 //! **Decision**: file systems stay mounted (an unmount of a busy file
 //! system fails, and a forced one cannot be undone); `--deadman` resets a
 //! node whose daemon stays frozen, and the warden leaves the watchdog to
