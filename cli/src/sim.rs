@@ -11,7 +11,7 @@ use hacmp_runtime::event::NodeId;
 use hacmp_runtime::exec::real::RealExecutor;
 use hacmp_runtime::exec::sim::SimExecutor;
 use hacmp_runtime::exec::Executor;
-use hacmp_runtime::journal::{EventEntry, Journal, RecordKind};
+use hacmp_runtime::journal::{EventEntry, Journal};
 use hacmp_runtime::scenario::{self, Ending, Scenario};
 
 use crate::bundle::{init_logging, load};
@@ -337,9 +337,7 @@ impl Digested {
         self.seen.extend(e.records.iter().map(|r| r.node));
         self.digests.push(Digest::of(&e));
         // The groups line reads the groups' own transitions only.
-        e.records.retain(|r| {
-            r.kind == RecordKind::Resource && !r.command.as_deref().unwrap_or("").contains('/')
-        });
+        e.records.retain(|r| r.is_group_change());
         e.records.shrink_to_fit();
         self.skeletons.push(e);
     }

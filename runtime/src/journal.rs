@@ -79,6 +79,12 @@ pub fn unix_ms() -> u64 {
 }
 
 impl Record {
+    /// A resource group's own transition (`command` is the group), not one
+    /// of its resources' (`group/resource`).
+    pub fn is_group_change(&self) -> bool {
+        self.kind == RecordKind::Resource && !self.command.as_deref().unwrap_or("").contains('/')
+    }
+
     pub fn new(node: NodeId, kind: RecordKind, t_ms: u64) -> Record {
         Record {
             node,

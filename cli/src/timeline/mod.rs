@@ -57,7 +57,7 @@ pub(crate) fn cell(r: &Record) -> Option<String> {
         RecordKind::Stopped => format!("⏹ {}", r.detail.as_deref().unwrap_or("stopped")),
         RecordKind::Cancelled => format!("⊘ cancelled {}", r.detail.as_deref().unwrap_or("")),
         // The group's own transitions; its resources' are in the journal.
-        RecordKind::Resource if !r.command.as_deref().unwrap_or("").contains('/') => {
+        RecordKind::Resource if r.is_group_change() => {
             format!("◆ {} {}", cmd(), r.detail.as_deref().unwrap_or(""))
         }
         RecordKind::State | RecordKind::Resource => return None,

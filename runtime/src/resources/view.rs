@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::node::RgState;
 use super::placement::{Place, Placement};
 use crate::event::NodeId;
-use crate::journal::{EventEntry, RecordKind};
+use crate::journal::EventEntry;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupView {
@@ -102,11 +102,11 @@ pub fn after_events_seen(
     let mut out = BTreeMap::new();
     for e in events {
         states.retain(|n, _| e.membership.contains(n));
-        for r in e.records.iter().filter(|r| r.kind == RecordKind::Resource) {
+        for r in e.records.iter().filter(|r| r.is_group_change()) {
             let (Some(g), Some(d)) = (r.command.as_deref(), r.detail.as_deref()) else {
                 continue;
             };
-            let Some(st) = (!g.contains('/')).then(|| RgState::parse(d)).flatten() else {
+            let Some(st) = RgState::parse(d) else {
                 continue;
             };
             let mine = states.entry(r.node).or_default();
@@ -162,7 +162,7 @@ pub fn line(groups: &[GroupView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Record;
+    use crate::journal::{Record, RecordKind};
 
     fn event(seq: u64, membership: &[NodeId], place: Place, said: &[(NodeId, &str)]) -> EventEntry {
         let mut p = Placement::default();
