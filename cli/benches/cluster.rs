@@ -185,7 +185,7 @@ fn floor_member(spec: &str) {
             // Watching once etcd says so.
             let created = stream.message().await.unwrap().unwrap();
             assert!(created.created());
-            let put = hacmp_runtime::journal::monotonic_us();
+            let put = hacmp_model::clock::monotonic_us();
             c.put(format!("{prefix}{i}"), "1", None).await.unwrap();
             // Keys put before the watch began are in this read; later
             // ones come through the watch.
@@ -216,7 +216,7 @@ fn floor_member(spec: &str) {
                     }
                 }
             }
-            println!("{put} {}", hacmp_runtime::journal::monotonic_us());
+            println!("{put} {}", hacmp_model::clock::monotonic_us());
         }
     });
 }
@@ -491,8 +491,8 @@ fn main() {
 
 /// `n` events through 3 daemons: etcd keys and daemon memory stay flat.
 fn soak_run(dir: &Path, url: &str, n: u64) {
-    use hacmp_runtime::gs::etcd::EtcdStore;
-    use hacmp_runtime::gs::operator::Operator;
+    use hacmp_etcd::EtcdStore;
+    use hacmp_gs::operator::Operator;
     let id = 200;
     let site_file = site(dir, id);
     let mut daemons = Reap(Vec::new());
@@ -568,7 +568,7 @@ fn soak_run(dir: &Path, url: &str, n: u64) {
             // Keep a short queue: the daemons, not the raising, set the pace.
             if s.queue.len() < 20 {
                 for _ in 0..20 {
-                    op.enqueue(hacmp_runtime::EventRequest::user("UE_BENCH", 0, 1, None))
+                    op.enqueue(hacmp_model::EventRequest::user("UE_BENCH", 0, 1, None))
                         .await
                         .unwrap();
                     raised += 1;

@@ -16,9 +16,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hacmp_runtime::event::node_list;
-use hacmp_runtime::gs::actions::{action_progress, Progress};
-use hacmp_runtime::resources::Place;
+use hacmp_gs::actions::{action_progress, Progress};
+use hacmp_model::event::node_list;
+use hacmp_model::placement::Place;
 
 use crate::exit;
 use crate::ops::{failed, with_operator, Etcd};
@@ -127,7 +127,7 @@ pub fn cleanup(args: &CleanupArgs) -> u8 {
     // Its state on that node, as the node publishes it: within a second
     // of any change (the manager's STATUS_LATEST), so an error still shown
     // after three is the state the cleanup left.
-    use hacmp_runtime::resources::RgState;
+    use hacmp_model::placement::RgState;
     let until = Instant::now() + Duration::from_secs(3);
     let state = loop {
         let read = with_operator(&args.etcd, async |op| op.statuses().await.map_err(failed));
@@ -226,8 +226,8 @@ pub fn maintenance(args: &MaintenanceArgs) -> u8 {
 fn queue<T>(
     e: &Etcd,
     f: impl AsyncFnOnce(
-        std::sync::Arc<hacmp_runtime::gs::operator::Operator<hacmp_runtime::gs::etcd::EtcdStore>>,
-    ) -> Result<T, hacmp_runtime::gs::GsError>,
+        std::sync::Arc<hacmp_gs::operator::Operator<hacmp_etcd::EtcdStore>>,
+    ) -> Result<T, hacmp_gs::GsError>,
 ) -> Result<T, u8> {
     with_operator(e, async |op| f(op).await.map_err(failed)).map_err(|f| f.report())
 }

@@ -3,19 +3,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hacmp_runtime::deadman::Deadman;
-use hacmp_runtime::resources::linux::LinuxAgent;
+use hacmp_linux::deadman::Deadman;
+use hacmp_linux::resources::LinuxAgent;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hacmp_runtime::em::agent::{self, AgentConfig};
-use hacmp_runtime::exec::real::RealExecutor;
-use hacmp_runtime::gs::coordinator::Shared;
-use hacmp_runtime::gs::etcd::EtcdStore;
-use hacmp_runtime::gs::group::Group;
-use hacmp_runtime::gs::GsError;
-use hacmp_runtime::journal::Journal;
-use hacmp_runtime::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+use hacmp_em::agent::{self, AgentConfig};
+use hacmp_etcd::EtcdStore;
+use hacmp_gs::coordinator::Shared;
+use hacmp_gs::group::Group;
+use hacmp_gs::GsError;
+use hacmp_node::exec::real::RealExecutor;
+use hacmp_node::journal::Journal;
+use hacmp_node::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::bundle::{init_logging, load};
@@ -169,7 +169,7 @@ pub fn run(args: &DaemonArgs) -> u8 {
         return 2;
     }
     if args.deadman.is_some() {
-        if let Err(e) = hacmp_runtime::deadman::timeout_for(args.ttl) {
+        if let Err(e) = hacmp_linux::deadman::timeout_for(args.ttl) {
             eprintln!("hacmpd: refusing to start: {e}");
             return 2;
         }
@@ -267,10 +267,10 @@ async fn serve(
         store.clone(),
         bundle.site.cluster.id,
         settle,
-        hacmp_runtime::resources::placer(&bundle),
+        hacmp_model::placement::placer(&bundle),
     );
     // Takes the node's addresses and servers down if this daemon freezes.
-    let warden = match hacmp_runtime::warden::Warden::start(
+    let warden = match hacmp_linux::warden::Warden::start(
         &bundle.site,
         args.ttl,
         &state_dir.join("warden.pid"),
@@ -284,9 +284,8 @@ async fn serve(
             return 2;
         }
     };
-    let mut group = Group::new(shared.clone(), args.node, args.ttl).with_renewal(
-        hacmp_runtime::gs::Renewal::beating(args.ttl, args.deadman.is_some()),
-    );
+    let mut group = Group::new(shared.clone(), args.node, args.ttl)
+        .with_renewal(hacmp_gs::Renewal::beating(args.ttl, args.deadman.is_some()));
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
     if let Some(w) = &warden {
         let (w1, w2) = (w.clone(), w.clone());
@@ -294,14 +293,14 @@ async fn serve(
             w1.fence_at(at);
         }));
         linux = linux.with_server_hook(Arc::new(move |groups| {
-            w2.tell(&hacmp_runtime::warden::Word::Servers { groups });
+            w2.tell(&hacmp_linux::warden::Word::Servers { groups });
         }));
     }
     let gs = Arc::new(group);
-    if !bundle.site.resources.is_empty() && !hacmp_runtime::resources::linux::privileged() {
+    if !bundle.site.resources.is_empty() && !hacmp_linux::resources::privileged() {
         tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
     }
-    let carriers = Arc::new(hacmp_runtime::topology::Carriers::default());
+    let carriers = Arc::new(hacmp_linux::topology::Carriers::default());
     let mcfg = ManagerConfig {
         node: args.node,
         bundle: bundle.clone(),
@@ -315,12 +314,12 @@ async fn serve(
         agent: Arc::new(linux.with_carriers(carriers.clone())),
     };
     let manager = Manager::new(mcfg, gs.clone(), exec);
-    let counted = Arc::new(hacmp_runtime::metrics::Metrics::default());
+    let counted = Arc::new(hacmp_node::metrics::Metrics::default());
     {
         let c = counted.clone();
         journal.on_end(move |e| c.event_ended(e));
     }
-    let agent_stats = Arc::new(hacmp_runtime::em::agent::AgentStats::default());
+    let agent_stats = Arc::new(hacmp_em::agent::AgentStats::default());
     let seen = crate::http::Seen {
         metrics: counted.clone(),
         agent: agent_stats.clone(),
@@ -373,8 +372,8 @@ async fn serve(
             while bundles.changed().await.is_ok() {
                 let b = bundles.borrow_and_update().clone();
                 if let Some(w) = &warden {
-                    w.tell(&hacmp_runtime::warden::Word::Services {
-                        addresses: hacmp_runtime::warden::service_addresses(&b.site),
+                    w.tell(&hacmp_linux::warden::Word::Services {
+                        addresses: hacmp_linux::warden::service_addresses(&b.site),
                     });
                 }
                 if let Err(e) = crate::kept::keep(&dir, &b) {
@@ -475,7 +474,7 @@ async fn watchers(
     mut bundles: tokio::sync::watch::Receiver<Arc<hacmp_compiler::Bundle>>,
     node: u32,
     gs: Arc<Group<EtcdStore>>,
-    carriers: Arc<hacmp_runtime::topology::Carriers>,
+    carriers: Arc<hacmp_linux::topology::Carriers>,
     cfg: impl Fn() -> AgentConfig,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -483,7 +482,7 @@ async fn watchers(
     loop {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let em = tokio::spawn(agent::run(bundle.clone(), gs.clone(), cfg(), rx.clone()));
-        let topology = hacmp_runtime::topology::spawn(
+        let topology = hacmp_linux::topology::spawn(
             &bundle.site.resources,
             bundle.site.cluster.id,
             node,

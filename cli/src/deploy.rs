@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hacmp_compiler::diff::{diff, Difference};
 use hacmp_compiler::Bundle;
-use hacmp_runtime::event::EventKind;
-use hacmp_runtime::gs::state::GroupState;
-use hacmp_runtime::resources::{place, Change, Place, Placement};
+use hacmp_gs::state::GroupState;
+use hacmp_model::event::EventKind;
+use hacmp_node::resources::{place, Change, Place, Placement};
 
 use crate::exit;
 use crate::ops::{failed, with_operator, Etcd};
@@ -74,7 +74,7 @@ pub fn moves(new: &Bundle, placement: &Placement, members: &BTreeSet<u32>) -> Ve
     let show = |p: &Place| match p {
         Place::Online { nodes } => format!(
             "on node {}",
-            hacmp_runtime::event::node_list(nodes.iter().copied())
+            hacmp_model::event::node_list(nodes.iter().copied())
         ),
         Place::Offline => "offline".to_string(),
         Place::Stopped { by } => format!("stopped (node {by} stopped without takeover)"),
@@ -105,7 +105,7 @@ fn changes(old: Option<&Bundle>, new: &Bundle, s: &GroupState) -> Vec<String> {
             let files = s
                 .identity
                 .as_ref()
-                .map(|i| i.value.differing(&hacmp_runtime::gs::Identity::of(new)))
+                .map(|i| i.value.differing(&hacmp_model::Identity::of(new)))
                 .unwrap_or_default();
             let mut v = vec![
                 "(the group does not keep its bundle: only files can be compared)".to_string(),
@@ -183,7 +183,7 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         short(&new.hash),
         short(&running),
         args.etcd.cluster,
-        hacmp_runtime::event::node_list(s.members().iter().copied()),
+        hacmp_model::event::node_list(s.members().iter().copied()),
         signed.unwrap_or_else(|| match &new.signature {
             Some(s) => s.to_string(),
             None => "not signed".into(),
@@ -264,7 +264,7 @@ pub fn deploy(args: &DeployArgs) -> u8 {
         Some(if switched(s, &hash) {
             println!(
                 "every member ({}) runs bundle {} after {}",
-                hacmp_runtime::event::node_list(s.members().iter().copied()),
+                hacmp_model::event::node_list(s.members().iter().copied()),
                 short(&hash),
                 hacmp_stdlib::Duration(t0.elapsed())
             );

@@ -7,11 +7,11 @@ use clap::{Args, ValueEnum};
 use hacmp_compiler::ir::Rule;
 use hacmp_compiler::predicate::Observation as Obs;
 use hacmp_compiler::{lint, render, LintOptions};
-use hacmp_runtime::em::engine::{matches, EmRule};
-use hacmp_runtime::em::feed::{append, FeedReader};
-use hacmp_runtime::em::monitor::Monitor;
-use hacmp_runtime::em::testfile::{self, TestFile};
-use hacmp_runtime::em::{instance_string, parse_instance, value_string, Observation};
+use hacmp_em::engine::{matches, EmRule};
+use hacmp_em::feed::{append, FeedReader};
+use hacmp_em::monitor::Monitor;
+use hacmp_em::testfile::{self, TestFile};
+use hacmp_em::{instance_string, parse_instance, value_string, Observation};
 
 use crate::bundle::LoadError;
 use crate::exit;
@@ -168,7 +168,7 @@ pub fn plan(args: &PlanArgs) -> u8 {
     if let Some(f) = &args.feed {
         // A feed that cannot be read (missing, a FIFO, too large) is a
         // usage error, said before anything is planned.
-        if let Err(e) = hacmp_compiler::input::open(f, hacmp_runtime::em::feed::FEED) {
+        if let Err(e) = hacmp_compiler::input::open(f, hacmp_em::feed::FEED) {
             eprintln!("error: cannot read the feed `{}`: {e}", f.display());
             return crate::exit::USAGE;
         }
@@ -288,7 +288,7 @@ pub fn observe(args: &ObserveArgs) -> u8 {
     } else {
         args.value.clone()
     };
-    let value = match hacmp_runtime::em::series::parse(&quoted, &var.value_type()) {
+    let value = match hacmp_em::series::parse(&quoted, &var.value_type()) {
         Ok(mut v) if v.len() == 1 => v.remove(0),
         Ok(_) => {
             eprintln!("error: give one value");

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
-use hacmp_runtime::faultsim::{self, Schedule};
+use hacmp_sim::faultsim::{self, Schedule};
 
 use crate::exit;
 

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
-use hacmp_runtime::gs::state::OutcomeRecord;
-use hacmp_runtime::journal::{EventEntry, RecordKind};
+use hacmp_gs::state::OutcomeRecord;
+use hacmp_node::journal::{EventEntry, RecordKind};
 use serde::Serialize;
 
 use crate::exit;
@@ -228,7 +228,7 @@ pub fn run(args: &HistoryArgs) -> u8 {
     let mut entries = Vec::new();
     for d in &args.dirs {
         let path = d.join("journal.jsonl");
-        match hacmp_runtime::journal::read_journal(&path) {
+        match hacmp_node::journal::read_journal(&path) {
             Ok((ended, _)) => entries.extend(ended),
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());
@@ -236,7 +236,7 @@ pub fn run(args: &HistoryArgs) -> u8 {
             }
         }
     }
-    let now = hacmp_runtime::journal::unix_ms();
+    let now = hacmp_model::clock::unix_ms();
     let oldest = args
         .since
         .map_or(0, |s| now.saturating_sub(s.as_millis() as u64));
@@ -279,8 +279,8 @@ pub fn run(args: &HistoryArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hacmp_runtime::journal::Record;
-    use hacmp_runtime::Outcome;
+    use hacmp_model::Outcome;
+    use hacmp_node::journal::Record;
 
     fn record(node: u32, kind: RecordKind, wall_ms: u64, command: &str, detail: &str) -> Record {
         serde_json::from_value(serde_json::json!({

@@ -5,9 +5,9 @@
 //! the same reason as the text timeline: columns are collapsed, and an
 //! event with more distinct columns than fit is summarised.
 
-use hacmp_runtime::event::node_list;
-use hacmp_runtime::journal::{EventEntry, RecordKind};
-use hacmp_runtime::scenario::Happened;
+use hacmp_model::event::node_list;
+use hacmp_node::journal::{EventEntry, RecordKind};
+use hacmp_sim::scenario::Happened;
 
 use crate::timeline::{
     cells_at, closing_line, columns, heading, moments, summary, what_happened, WIDE,
@@ -47,7 +47,7 @@ pre{margin:.2em 0}";
 
 /// The page.
 pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String {
-    let after = hacmp_runtime::resources::view::after_events(events);
+    let after = hacmp_node::resources::view::after_events(events);
     let mut body = String::new();
     let mut happened_iter = happened.iter().peekable();
     // A run of plain events (joins that completed without a failure, in a
@@ -85,7 +85,7 @@ pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String
             happened_iter.next();
         }
         let plain = events.len() > 8
-            && e.outcome == Some(hacmp_runtime::Outcome::Completed)
+            && e.outcome == Some(hacmp_model::Outcome::Completed)
             && !e.records.iter().any(|r| r.kind == RecordKind::Failure)
             && e.name == "TE_JOIN_NODE";
         if !before.is_empty() || !plain {
@@ -175,7 +175,7 @@ fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> S
     if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
         body.push_str(&format!(
             "<div class=\"groups\">groups: {}</div>\n",
-            esc(&hacmp_runtime::resources::view::line(g))
+            esc(&hacmp_node::resources::view::line(g))
         ));
     }
     body.push_str("</details>\n");

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use hacmp_runtime::gs::coordinator::Shared;
-use hacmp_runtime::gs::group::Group;
-use hacmp_runtime::gs::GroupServices;
-use hacmp_runtime::manager::Manager;
-use hacmp_runtime::metrics::{Gauges, Metrics};
+use hacmp_gs::coordinator::Shared;
+use hacmp_gs::group::Group;
+use hacmp_gs::GroupServices;
+use hacmp_node::manager::Manager;
+use hacmp_node::metrics::{Gauges, Metrics};
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::serve::{reply, Active, Limits, Reply};
@@ -20,7 +20,7 @@ use crate::serve::{reply, Active, Limits, Reply};
 #[derive(Clone)]
 pub struct Seen {
     pub metrics: Arc<Metrics>,
-    pub agent: Arc<hacmp_runtime::em::agent::AgentStats>,
+    pub agent: Arc<hacmp_em::agent::AgentStats>,
     pub store: Arc<dyn Fn() -> (u64, u64, f64) + Send + Sync>,
 }
 
@@ -34,7 +34,7 @@ pub enum Pages {
 
 /// Serves until the task is aborted, within `Limits::PAGES`. A listener
 /// that cannot be bound is reported and the daemon goes on without it.
-pub async fn serve<S: hacmp_runtime::gs::store::Store>(
+pub async fn serve<S: hacmp_gs::store::Store>(
     addr: String,
     pages: Pages,
     seen: Seen,
@@ -67,7 +67,7 @@ pub async fn serve<S: hacmp_runtime::gs::store::Store>(
     crate::serve::serve(listener, Limits::PAGES, active, handle).await;
 }
 
-async fn answer<S: hacmp_runtime::gs::store::Store>(
+async fn answer<S: hacmp_gs::store::Store>(
     path: &str,
     pages: Pages,
     seen: &Seen,

@@ -12,8 +12,8 @@
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use hacmp_runtime::gs::control::{node_progress, NodeProgress, StopMode};
-use hacmp_runtime::gs::state::GroupState;
+use hacmp_gs::control::{node_progress, NodeProgress, StopMode};
+use hacmp_gs::state::GroupState;
 
 use crate::exit;
 use crate::ops::{failed, with_operator, Etcd};

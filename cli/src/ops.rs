@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hacmp_runtime::event::EventKind;
-use hacmp_runtime::gs::etcd::{EtcdStore, EtcdTls};
-use hacmp_runtime::gs::operator::Operator;
-use hacmp_runtime::gs::state::GroupState;
-use hacmp_runtime::gs::{Decision, GsError, NodeStatus};
-use hacmp_runtime::EventRequest;
+use hacmp_etcd::{EtcdStore, EtcdTls};
+use hacmp_gs::operator::Operator;
+use hacmp_gs::state::GroupState;
+use hacmp_gs::{Decision, GsError, NodeStatus};
+use hacmp_model::event::EventKind;
+use hacmp_model::EventRequest;
 use serde_json::json;
 
 use crate::exit;
@@ -267,7 +267,7 @@ pub(crate) fn with_operator<T>(
     })
 }
 
-use hacmp_runtime::journal::unix_ms as now_ms;
+use hacmp_model::clock::unix_ms as now_ms;
 
 /// The status of the group as one JSON value (what `--format json` prints).
 pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serde_json::Value {
@@ -315,7 +315,7 @@ pub fn status_json(group: &str, s: &GroupState, statuses: &[NodeStatus]) -> serd
     let mut groups = serde_json::to_value(
         s.placement
             .as_ref()
-            .map(|p| hacmp_runtime::resources::view::views(p, &states))
+            .map(|p| hacmp_node::resources::view::views(p, &states))
             .unwrap_or_default(),
     )
     .unwrap_or_default();

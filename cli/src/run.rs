@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use hacmp_runtime::cluster::Cluster;
-use hacmp_runtime::exec::real::RealExecutor;
-use hacmp_runtime::gs::Decision;
-use hacmp_runtime::journal::{Journal, RecordKind};
-use hacmp_runtime::{EventRequest, Outcome};
+use hacmp_gs::Decision;
+use hacmp_model::{EventRequest, Outcome};
+use hacmp_node::exec::real::RealExecutor;
+use hacmp_node::journal::{Journal, RecordKind};
+use hacmp_sim::cluster::Cluster;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::bundle::{init_logging, load};
@@ -54,11 +54,11 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     };
     let b = &loaded.bundle;
-    let named = hacmp_runtime::names::event(b, &args.event, args.state).and_then(|()| {
+    let named = hacmp_sim::names::event(b, &args.event, args.state).and_then(|()| {
         if b.site.nodes.is_empty() {
             Ok(())
         } else {
-            hacmp_runtime::names::node(b, args.location)
+            hacmp_sim::names::node(b, args.location)
         }
     });
     if let Err(e) = named {
@@ -105,7 +105,7 @@ pub fn run(args: &RunArgs) -> u8 {
             name: args.event.clone(),
             state: args.state,
             location: args.location,
-            kind: hacmp_runtime::EventKind::User,
+            kind: hacmp_model::EventKind::User,
             em: None,
         };
         if let Err(e) = c.raise(req).await {

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hacmp_runtime::cluster::Cluster;
-use hacmp_runtime::event::NodeId;
-use hacmp_runtime::exec::real::RealExecutor;
-use hacmp_runtime::exec::sim::SimExecutor;
-use hacmp_runtime::exec::Executor;
-use hacmp_runtime::journal::{EventEntry, Journal};
-use hacmp_runtime::scenario::{self, Ending, Scenario};
+use hacmp_model::event::NodeId;
+use hacmp_node::exec::real::RealExecutor;
+use hacmp_node::exec::sim::SimExecutor;
+use hacmp_node::exec::Executor;
+use hacmp_node::journal::{EventEntry, Journal};
+use hacmp_sim::cluster::Cluster;
+use hacmp_sim::scenario::{self, Ending, Scenario};
 
 use crate::bundle::{init_logging, load};
 use crate::exit;
@@ -56,8 +56,8 @@ pub struct SimArgs {
 }
 
 /// The line of a scenario's happening or override, and what to call it.
-fn place(text: &str, at: hacmp_runtime::names::Place) -> (usize, String) {
-    use hacmp_runtime::names::Place;
+fn place(text: &str, at: hacmp_sim::names::Place) -> (usize, String) {
+    use hacmp_sim::names::Place;
     let (table, n, what) = match at {
         Place::Happening(i) => ("[[at]]", i, format!("happening {}", i + 1)),
         Place::Override(i) => ("[[override]]", i, format!("override {}", i + 1)),
@@ -95,7 +95,7 @@ pub fn run(args: &SimArgs) -> u8 {
     let invalid = sc.validate();
     if !invalid.is_empty() {
         for (i, e) in &invalid {
-            let (line, what) = place(&text, hacmp_runtime::names::Place::Happening(*i));
+            let (line, what) = place(&text, hacmp_sim::names::Place::Happening(*i));
             eprintln!("error: {}:{line}:1: {what}: {e}", args.scenario.display());
         }
         return exit::FINDINGS;
@@ -132,7 +132,7 @@ pub fn run(args: &SimArgs) -> u8 {
             }
         }
     }
-    let wrong = hacmp_runtime::names::scenario(&sc, &loaded.bundle);
+    let wrong = hacmp_sim::names::scenario(&sc, &loaded.bundle);
     if !wrong.is_empty() {
         for (at, e) in &wrong {
             let (line, what) = place(&text, *at);
@@ -238,7 +238,7 @@ pub fn run(args: &SimArgs) -> u8 {
                 Some(d) => {
                     let d = d.lock().unwrap_or_else(|p| p.into_inner());
                     let after =
-                        hacmp_runtime::resources::view::after_events_seen(&d.skeletons, &d.seen);
+                        hacmp_node::resources::view::after_events_seen(&d.skeletons, &d.seen);
                     crate::timeline::render_digests(&d.digests, &after, &happened, style)
                 }
                 None => crate::timeline::render_with(&events, &happened, style),
@@ -247,7 +247,7 @@ pub fn run(args: &SimArgs) -> u8 {
         }
         SimFormat::Json => {
             // Each event with its groups as it left them (state and node).
-            let after = hacmp_runtime::resources::view::after_events(&events);
+            let after = hacmp_node::resources::view::after_events(&events);
             let mut evs = serde_json::to_value(&events).unwrap_or_default();
             if let Some(list) = evs.as_array_mut() {
                 for (v, e) in list.iter_mut().zip(&events) {

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use hacmp_runtime::journal::{EventEntry, RecordKind};
-use hacmp_runtime::scenario::Happened;
+use hacmp_node::journal::{EventEntry, RecordKind};
+use hacmp_sim::scenario::Happened;
 
 const LANE: f64 = 34.0;
 /// Lanes of a picture of many nodes.
@@ -96,7 +96,7 @@ fn base(command: &str) -> &str {
 }
 
 pub fn render(events: &[EventEntry], happened: &Happened) -> String {
-    let after = hacmp_runtime::resources::view::after_events(events);
+    let after = hacmp_node::resources::view::after_events(events);
     let nodes: Vec<u32> = events
         .iter()
         .flat_map(|e| {
@@ -216,7 +216,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         );
         // Where the event leaves the resource groups, along its band.
         if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
-            let line = hacmp_runtime::resources::view::line(g);
+            let line = hacmp_node::resources::view::line(g);
             let _ = writeln!(
                 s,
                 r##"<text x="{x0:.1}" y="{:.0}" font-size="11" fill="#1a5fb4">{}<title>{}</title></text>"##,

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use hacmp_runtime::journal::{EventEntry, Record, RecordKind};
-use hacmp_runtime::scenario::Happened;
+use hacmp_node::journal::{EventEntry, Record, RecordKind};
+use hacmp_sim::scenario::Happened;
 use serde_json::{json, Value};
 
 /// Which clock places the records.
@@ -169,7 +169,7 @@ pub fn journal(args: &JournalArgs) -> u8 {
     let mut events = Vec::new();
     for d in dirs {
         let path = d.join("journal.jsonl");
-        match hacmp_runtime::journal::read_journal(&path) {
+        match hacmp_node::journal::read_journal(&path) {
             Ok((ended, _)) => events.extend(ended),
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());

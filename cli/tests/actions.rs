@@ -3,8 +3,7 @@
 //! mark a file per node). Without an `etcd` binary the tests skip loudly,
 //! unless `HACMP_REQUIRE_ETCD=1`.
 
-mod common;
-mod harness;
+use crate::harness;
 
 use harness::*;
 

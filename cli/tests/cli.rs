@@ -1,6 +1,6 @@
 //! The real binaries, run like a user would.
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, hacmp, repo, stderr, stdout};
 
@@ -926,7 +926,7 @@ fn split_records(b: &[u8]) -> Vec<&[u8]> {
 /// old warden cannot take down what the new daemon acquires).
 #[test]
 fn a_crashed_daemons_warden_acts_when_the_next_daemon_starts() {
-    use hacmp_runtime::warden::{end_previous, Warden, Word};
+    use hacmp_linux::warden::{end_previous, Warden, Word};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();

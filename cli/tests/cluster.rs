@@ -3,8 +3,7 @@
 //! directory. Without an `etcd` binary the tests say loudly that they were
 //! skipped, unless `HACMP_REQUIRE_ETCD=1`, under which they fail.
 
-mod common;
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 use std::time::Duration;

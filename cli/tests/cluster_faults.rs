@@ -7,8 +7,7 @@
 //! the daemons' journals. Without an `etcd` binary they are skipped loudly,
 //! unless `HACMP_REQUIRE_ETCD=1`.
 
-mod common;
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

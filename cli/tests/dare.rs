@@ -4,8 +4,7 @@
 //! the deployed site adds node 4 and puts `app` on node 2 first. Without an
 //! `etcd` binary the tests skip loudly, unless `HACMP_REQUIRE_ETCD=1`.
 
-mod common;
-mod harness;
+use crate::harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

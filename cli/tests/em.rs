@@ -1,6 +1,6 @@
 //! `hacmp test`, `hacmp plan`, `hacmp observe`.
 
-mod common;
+use crate::common;
 
 use common::{hacmp, repo, stdout as out};
 

@@ -5,7 +5,7 @@
 //! `hacmp --help` lists has its row. Refusals by a running cluster (1) and
 //! `hacmpd`'s 3 need etcd: `cluster.rs` and `cluster_faults.rs` drive them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! is bounded: a command that does not end in time fails the test instead
 //! of hanging it.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

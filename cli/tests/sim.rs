@@ -1,6 +1,6 @@
 //! `hacmp sim` and `hacmp run`, as a user runs them.
 
-mod common;
+use crate::common;
 
 use common::{hacmp, repo};
 

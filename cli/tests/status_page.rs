@@ -2,8 +2,8 @@
 //! `chromium`; skipped loudly without it, failed under
 //! `HACMP_REQUIRE_BROWSER=1`), and its JSON, which is `hacmp status`'s.
 
-mod common;
-mod harness;
+use crate::common;
+use crate::harness;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -9,8 +9,8 @@
 //! Root only: skipped loudly without it, failed under
 //! `HACMP_REQUIRE_NETNS=1`.
 
-mod common;
-mod harness;
+use crate::common;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

@@ -6,8 +6,7 @@
 //! events. Root only: skipped loudly without it, failed under
 //! `HACMP_REQUIRE_NETNS=1`.
 
-mod common;
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

@@ -50,13 +50,13 @@ pub fn toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(s) = hacmp_runtime::scenario::Scenario::from_toml(text) {
+    if let Ok(s) = hacmp_sim::scenario::Scenario::from_toml(text) {
         let _ = s.validate();
     }
     let _ = hacmp_stdlib::Catalog::from_toml(text);
-    if let Ok(t) = hacmp_runtime::em::testfile::TestFile::parse(text) {
+    if let Ok(t) = hacmp_em::testfile::TestFile::parse(text) {
         let site = lint_texts(&[("rules.hacmprd", REFERENCE_RULES)], &offline());
-        let outcomes = hacmp_runtime::em::testfile::run(&t, &site.rules, &site.site.full_catalog());
+        let outcomes = hacmp_em::testfile::run(&t, &site.rules, &site.site.full_catalog());
         assert_eq!(outcomes.len(), t.tests.len(), "one outcome per test");
     }
 }
@@ -71,11 +71,11 @@ pub fn feed(data: &[u8]) {
     };
     let catalog = hacmp_stdlib::catalog();
     for (i, line) in text.split('\n').enumerate() {
-        let Ok(obs) = hacmp_runtime::em::feed::parse_line(line, &catalog, "feed", i + 1) else {
+        let Ok(obs) = hacmp_em::feed::parse_line(line, &catalog, "feed", i + 1) else {
             continue;
         };
-        let again = hacmp_runtime::em::feed::line(&obs);
-        match hacmp_runtime::em::feed::parse_line(&again, &catalog, "feed", 1) {
+        let again = hacmp_em::feed::line(&obs);
+        match hacmp_em::feed::parse_line(&again, &catalog, "feed", 1) {
             Ok(back) => assert_eq!(back, obs, "`{line}` written back as `{again}`"),
             Err(e) => panic!(
                 "`{line}` written back as `{again}`, which does not parse: {}",

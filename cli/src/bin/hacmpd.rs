@@ -4,9 +4,9 @@ use clap::Parser;
 use hacmp_cli::{bins::HacmpdCli, daemon};
 
 fn main() -> ExitCode {
-    // The daemon's warden is this binary too (hacmp_runtime::warden).
-    if std::env::args_os().nth(1).as_deref() == Some(hacmp_runtime::warden::ARG.as_ref()) {
-        return ExitCode::from(hacmp_runtime::warden::run());
+    // The daemon's warden is this binary too (hacmp_linux::warden).
+    if std::env::args_os().nth(1).as_deref() == Some(hacmp_linux::warden::ARG.as_ref()) {
+        return ExitCode::from(hacmp_linux::warden::run());
     }
     if let Err(e) = hacmp_cli::config::apply() {
         eprintln!("hacmpd: {e}");

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use hacmp_runtime::event::node_list;
-use hacmp_runtime::journal::{EventEntry, RecordKind};
+use hacmp_model::event::node_list;
+use hacmp_node::journal::{EventEntry, RecordKind};
 
 use super::{columns, summary_text, waits, what_happened, Cells, WIDE};
 

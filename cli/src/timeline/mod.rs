@@ -9,9 +9,9 @@ pub mod digest;
 
 pub use digest::{Body, Closing, Digest};
 
-use hacmp_runtime::event::node_list;
-use hacmp_runtime::journal::{EventEntry, Record, RecordKind};
-use hacmp_runtime::scenario::Happened;
+use hacmp_model::event::node_list;
+use hacmp_node::journal::{EventEntry, Record, RecordKind};
+use hacmp_sim::scenario::Happened;
 
 const COL: usize = 24;
 /// The most node columns an event is drawn with.
@@ -91,14 +91,13 @@ fn groups(out: &mut String, seq: u64, after: &GroupsAfter) {
     if let Some(g) = after.get(&seq).filter(|g| !g.is_empty()) {
         out.push_str(&format!(
             "   groups: {}\n",
-            hacmp_runtime::resources::view::line(g)
+            hacmp_node::resources::view::line(g)
         ));
     }
 }
 
 /// Each event's groups as it left them, by sequence number.
-pub type GroupsAfter =
-    std::collections::BTreeMap<u64, Vec<hacmp_runtime::resources::view::GroupView>>;
+pub type GroupsAfter = std::collections::BTreeMap<u64, Vec<hacmp_node::resources::view::GroupView>>;
 
 /// `s` in a column of `col` characters: cut with `…`, or padded.
 fn fit_to(s: &str, col: usize) -> String {
@@ -240,7 +239,7 @@ fn cells_by_node(e: &EventEntry) -> std::collections::BTreeMap<u32, Cells> {
 }
 
 pub fn render_with(events: &[EventEntry], happened: &Happened, style: Style) -> String {
-    let after = hacmp_runtime::resources::view::after_events(events);
+    let after = hacmp_node::resources::view::after_events(events);
     let digests: Vec<Digest> = events.iter().map(Digest::of).collect();
     render_digests(&digests, &after, happened, style)
 }

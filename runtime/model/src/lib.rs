@@ -1,0 +1,23 @@
+//! What every part of the runtime speaks of, with no behaviour of its own
+//! beyond pure functions: the leaf the other runtime crates build on.
+//!
+//! ```text
+//!   event      EventKind · EventRequest · QueuedEvent · NodeId · Outcome
+//!   state      ManagerState (the redbook's states of a cluster manager)
+//!   claimed    ClaimedEvent: the next event, its membership, its placement
+//!   placement  where resource groups go: one pure function of the site
+//!   identity   what a node presents when it joins
+//!   clock      the machine's wall and monotonic clocks
+//! ```
+
+pub mod claimed;
+pub mod clock;
+pub mod event;
+pub mod identity;
+pub mod placement;
+pub mod state;
+
+pub use claimed::ClaimedEvent;
+pub use event::{EventKind, EventRequest, NodeId, Outcome, QueuedEvent};
+pub use identity::Identity;
+pub use state::ManagerState;
