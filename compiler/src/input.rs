@@ -168,7 +168,7 @@ pub fn hash_open(mut f: impl Read, limit: Limit) -> io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(crate::ir::hex(&h.finalize()))
+    Ok(crate::digest::hex(&h.finalize()))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub struct Bundle {
     pub sources: BTreeMap<String, String>,
     /// Who deployed it: over the hash, so not part of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<crate::signing::Signature>,
+    pub signature: Option<crate::signature::Signature>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,20 +154,6 @@ struct Canonical<'a> {
     sources: &'a BTreeMap<String, String>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Bytes as lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 impl Bundle {
     pub fn new(
         site: Site,
@@ -211,7 +197,7 @@ impl Bundle {
         let mut h = Hashing(Sha256::new());
         // Serialising plain data cannot fail, nor can this writer.
         let _ = serde_json::to_writer(&mut h, &c);
-        hex(&h.0.finalize())
+        crate::digest::hex(&h.0.finalize())
     }
 
     /// Whether the stored hash matches the content (a bundle edited by hand

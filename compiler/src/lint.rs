@@ -13,8 +13,9 @@ use crate::check_rp::check_rp;
 use crate::check_rules::RulesCheck;
 use crate::code::{Code, Severity};
 use crate::diagnostic::{Diagnostic, Summary};
+use crate::digest::sha256_hex;
 use crate::fscheck::{check_command, resolve, safety, Problem};
-use crate::ir::{sha256_hex, Bundle, Command, Program, Rule};
+use crate::ir::{Bundle, Command, Program, Rule};
 use crate::site::{parse_site, Site};
 use crate::source::{FileId, SourceMap};
 

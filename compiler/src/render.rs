@@ -285,7 +285,7 @@ fn fingerprint(sources: &SourceMap, d: &Diagnostic) -> String {
         .unwrap_or("")
         .trim();
     let text = format!("{}\0{}\0{line}", d.code.as_str(), f.name);
-    crate::ir::sha256_hex(text.as_bytes())[..16].to_string()
+    crate::digest::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 fn positions(sources: &SourceMap, d: &Diagnostic) -> (u32, u32, u32, u32) {

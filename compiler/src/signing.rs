@@ -19,10 +19,11 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ring::signature::{self, Ed25519KeyPair, KeyPair as _};
-use serde::{Deserialize, Serialize};
 
 use crate::input::{Limit, CONFIG};
 use crate::ir::Bundle;
+use crate::signature::shown;
+pub use crate::signature::Signature;
 
 const PUBLIC: &str = "hacmp-ed25519";
 const SECRET: &str = "hacmp-ed25519-secret";
@@ -37,33 +38,10 @@ const KEY_FILE: Limit = Limit {
     ..CONFIG
 };
 
-/// The signature a bundle carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// The signing key's id (see [`key_id`]).
-    pub key: String,
-    /// The name the key was made with: shown, never trusted.
-    pub by: String,
-    /// Ed25519 over [`DOMAIN`] and the hash, base64.
-    pub ed25519: String,
-}
-
-impl fmt::Display for Signature {
-    /// What the signature claims (nothing checked): for operators.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "signed by key {} (made as `{}`)",
-            shown(&self.key),
-            shown(&self.by)
-        )
-    }
-}
-
 /// A short, stable name for a public key: the first 16 hex digits of its
 /// SHA-256.
 pub fn key_id(public: &[u8]) -> String {
-    crate::ir::sha256_hex(public)[..16].to_string()
+    crate::digest::sha256_hex(public)[..16].to_string()
 }
 
 /// A public key a node may trust.
@@ -138,11 +116,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-}
-
-/// Text from a key file or a bundle, for a message: short, escaped.
-fn shown(s: &str) -> String {
-    s.chars().take(64).flat_map(char::escape_default).collect()
 }
 
 fn message(hash: &str) -> Vec<u8> {

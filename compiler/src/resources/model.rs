@@ -100,8 +100,12 @@ pub struct Heartbeat {
     pub misses: u32,
 }
 
+/// How long an adapter's link must stay changed before the change is an
+/// event (a flapping link queues nothing until it settles).
+pub const DEFAULT_HOLD_DOWN: Duration = Duration(std::time::Duration::from_secs(1));
+
 fn default_hold_down() -> Duration {
-    super::parse::DEFAULT_HOLD_DOWN
+    DEFAULT_HOLD_DOWN
 }
 
 /// How a node takes a service address over (redbook chapter 14, A.1).

@@ -9,8 +9,6 @@
 //! stopped stays out too: a machine rebooted during maintenance does not
 //! come back into the cluster by itself.
 
-use serde::{Deserialize, Serialize};
-
 use super::actions::node_named;
 use super::operator::Operator;
 use super::protocol::keys::control as key;
@@ -20,37 +18,7 @@ use super::{GsError, NodeStatus};
 use hacmp_model::event::NodeId;
 use hacmp_model::state::ManagerState;
 
-/// How an operator stops a node (redbook 5.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopMode {
-    /// The node releases its groups; the others do not take them over.
-    Graceful,
-    /// The node releases its groups; the others take them over.
-    Takeover,
-    /// The node stops at once, releasing what it holds without an event;
-    /// the others see a failure and take over (5.3's forced stop is
-    /// treated as a failure: the others cannot tell it from one).
-    Forced,
-}
-
-impl StopMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopMode::Graceful => "graceful",
-            StopMode::Takeover => "takeover",
-            StopMode::Forced => "forced",
-        }
-    }
-}
-
-/// `s/control/<n>`: an operator stopped node n.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeControl {
-    pub mode: StopMode,
-    /// When the stop was asked for (Unix ms).
-    pub at_ms: u64,
-}
+pub use super::state::{NodeControl, StopMode};
 
 /// Where an operator's stop or start of a node is, as the group and the
 /// node's status show it.

@@ -126,7 +126,10 @@ impl<S: Store> Shared<S> {
     pub(crate) fn watch_beats(shared: &Arc<Shared<S>>) {
         let mut e = shared.expel.lock().unwrap_or_else(|p| p.into_inner());
         if e.is_none() {
-            *e = Some(tokio::spawn(super::expel::run(Arc::downgrade(shared))));
+            *e = Some(tokio::spawn(super::expel::run(
+                Arc::downgrade(&shared.store),
+                Arc::downgrade(&shared.view),
+            )));
         }
     }
 

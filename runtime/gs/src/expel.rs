@@ -18,16 +18,15 @@
 //! silent one); only one deletion takes effect.
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::coordinator::Shared;
 use super::protocol;
 use super::state::GroupState;
 use super::store::{Compare, LeaseId, Op, Revision, Store, Txn};
-use super::view::Topic;
+use super::view::{Topic, View};
 use hacmp_model::event::NodeId;
 
 /// Beats seen by this process: by node, the beat's revision and when it
@@ -97,14 +96,24 @@ pub fn expel(node: NodeId, inc: Revision, beat: Revision) -> Txn {
         .then(Op::delete(protocol::keys::beat(node)))
 }
 
-/// Watches the beats of the group's members until the group is dropped.
-pub(super) async fn run<S: Store>(me: Weak<Shared<S>>) {
-    let Some(shared) = me.upgrade() else { return };
-    let mut any = shared.view.subscribe(Topic::Any);
-    drop(shared);
+/// What the watch holds while it acts (never across a wait).
+struct Watched<S: Store> {
+    store: Arc<S>,
+    view: Arc<View>,
+}
+
+/// Watches the beats of the group's members until the group (its store
+/// and the state it follows) is dropped.
+pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
+    let Some(v) = view.upgrade() else { return };
+    let mut any = v.subscribe(Topic::Any);
+    drop(v);
     let mut seen = Seen::new();
     loop {
-        let Some(shared) = me.upgrade() else { return };
+        let (Some(store), Some(view)) = (store.upgrade(), view.upgrade()) else {
+            return;
+        };
+        let shared = Watched { store, view };
         // Read under the view's lock: a beat applied meanwhile by another
         // thread is not seen before it arrived.
         let (due, wake) = shared

@@ -23,7 +23,7 @@ use super::{
     BarrierOutcome, FailureReport, GroupServices, GsError, Leaving, NodeStatus, SyncPoint, View,
     Wake,
 };
-use hacmp_model::event::{EventRequest, NodeId, Outcome, QueuedEvent};
+use hacmp_model::event::{EventRequest, NodeId, Outcome};
 use hacmp_model::{ClaimedEvent, Identity};
 
 /// One incarnation's lease and its keeper.
@@ -56,14 +56,6 @@ pub struct Group<S: Store> {
     /// How leases are renewed; with beats, renewals are made known
     /// (`s/beat/<n>`) and silent members expelled (`gs::expel`).
     renewal: super::lease::Renewal,
-}
-
-fn unavailable(e: StoreError) -> GsError {
-    match e {
-        StoreError::Unavailable(w) => GsError::Unavailable(w),
-        StoreError::LeaseNotFound => GsError::Expelled,
-        StoreError::Closed => GsError::Closed,
-    }
 }
 
 impl<S: Store> Group<S> {
@@ -173,7 +165,7 @@ impl<S: Store> Group<S> {
                             self.shared.store.describe()
                         );
                     }
-                    return other.map_err(unavailable);
+                    return other.map_err(GsError::from);
                 }
             }
         }
@@ -491,7 +483,7 @@ impl<S: Store> GroupServices for Group<S> {
     }
 
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
-        enqueue(&*self.shared.store, self.node, &self.counter, request).await
+        super::queue::enqueue(&*self.shared.store, self.node, &self.counter, request).await
     }
 
     async fn queued(&self) -> Result<usize, GsError> {
@@ -619,7 +611,7 @@ impl<S: Store> GroupServices for Group<S> {
             .txn(t)
             .await
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(GsError::from)
     }
 
     async fn stay_shown(&self, status: Option<NodeStatus>) {
@@ -662,7 +654,7 @@ impl<S: Store> GroupServices for Group<S> {
     }
 
     async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
-        statuses(&*self.shared.store).await
+        super::operator::statuses(&*self.shared.store).await
     }
 
     async fn group_bundle_hash(&self) -> Result<Option<String>, GsError> {
@@ -753,47 +745,4 @@ impl<S: Store> super::Raiser for Group<S> {
     async fn raise(&self, request: EventRequest) -> Result<(), GsError> {
         GroupServices::enqueue(self, request).await
     }
-}
-
-/// Queues an event under a fresh key (anyone: nodes, agents, operators).
-pub(crate) async fn enqueue<S: Store + ?Sized>(
-    store: &S,
-    from: NodeId,
-    counter: &std::sync::atomic::AtomicU64,
-    request: EventRequest,
-) -> Result<(), GsError> {
-    let q = QueuedEvent::new(request, 0);
-    loop {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let id = format!("u-{t:024}-{from}-{}-{n}", std::process::id());
-        let mut delay = Duration::from_millis(100);
-        let r = loop {
-            match store.txn(protocol::enqueue(&id, &q)).await {
-                Err(StoreError::Unavailable(e)) => {
-                    tracing::warn!(
-                        "{} unreachable ({e}) while queuing an event: trying again",
-                        store.describe()
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                other => break other.map_err(unavailable)?,
-            }
-        };
-        if r.succeeded {
-            return Ok(());
-        }
-    }
-}
-
-/// What every node shows operators (live nodes only: statuses are leased).
-pub(crate) async fn statuses<S: Store + ?Sized>(store: &S) -> Result<Vec<NodeStatus>, GsError> {
-    let (_, kvs) = store.get_prefix(keys::STATUS).await.map_err(unavailable)?;
-    Ok(kvs
-        .iter()
-        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-        .collect())
 }

@@ -29,6 +29,7 @@ pub mod operator;
 mod presence;
 pub mod process;
 pub mod protocol;
+mod queue;
 pub mod state;
 pub mod store;
 pub mod view;
@@ -67,6 +68,16 @@ impl std::fmt::Display for GsError {
 }
 
 impl std::error::Error for GsError {}
+
+impl From<store::StoreError> for GsError {
+    fn from(e: store::StoreError) -> GsError {
+        match e {
+            store::StoreError::Unavailable(w) => GsError::Unavailable(w),
+            store::StoreError::LeaseNotFound => GsError::Expelled,
+            store::StoreError::Closed => GsError::Closed,
+        }
+    }
+}
 
 /// A synchronisation point of a recovery program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

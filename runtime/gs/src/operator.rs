@@ -8,21 +8,13 @@ use std::sync::Arc;
 
 use super::protocol;
 use super::state::{Ended, GroupState, SHARED};
-use super::store::{Store, StoreError};
+use super::store::Store;
 use super::{Decision, GsError, NodeStatus, Raiser};
 use hacmp_model::event::{EventKind, EventRequest, NodeId, Outcome};
 
 pub struct Operator<S: Store + ?Sized> {
     store: Arc<S>,
     counter: AtomicU64,
-}
-
-fn unavailable(e: StoreError) -> GsError {
-    match e {
-        StoreError::Unavailable(w) => GsError::Unavailable(w),
-        StoreError::LeaseNotFound => GsError::Expelled,
-        StoreError::Closed => GsError::Closed,
-    }
 }
 
 /// What a resume did.
@@ -44,19 +36,19 @@ impl<S: Store + ?Sized> Operator<S> {
 
     /// The group's state, read once.
     pub async fn state(&self) -> Result<GroupState, GsError> {
-        let (rev, kvs) = self.store.get_prefix(SHARED).await.map_err(unavailable)?;
+        let (rev, kvs) = self.store.get_prefix(SHARED).await.map_err(GsError::from)?;
         Ok(GroupState::from_kvs(rev, &kvs))
     }
 
     pub async fn statuses(&self) -> Result<Vec<NodeStatus>, GsError> {
-        super::group::statuses(&*self.store).await
+        statuses(&*self.store).await
     }
 
     /// The finished events the group keeps (the last
     /// [`super::state::OUTCOMES_KEPT`]), by sequence number.
     pub async fn finished(&self) -> Result<Vec<(u64, super::state::OutcomeRecord)>, GsError> {
         let prefix = "s/outcome/";
-        let (_, kvs) = self.store.get_prefix(prefix).await.map_err(unavailable)?;
+        let (_, kvs) = self.store.get_prefix(prefix).await.map_err(GsError::from)?;
         Ok(kvs
             .iter()
             .filter_map(|kv| {
@@ -71,12 +63,12 @@ impl<S: Store + ?Sized> Operator<S> {
         &self,
         t: super::store::Txn,
     ) -> Result<super::store::TxnResult, GsError> {
-        self.store.txn(t).await.map_err(unavailable)
+        self.store.txn(t).await.map_err(GsError::from)
     }
 
     /// Queues an event as given, unchecked (the simulators, agents).
     pub async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
-        super::group::enqueue(&*self.store, 0, &self.counter, request).await
+        super::queue::enqueue(&*self.store, 0, &self.counter, request).await
     }
 
     /// Queues an event after checking it against the site the group runs:
@@ -93,7 +85,7 @@ impl<S: Store + ?Sized> Operator<S> {
             s = self.state().await?;
         }
         check_raise(&s, &request)?;
-        super::group::enqueue(&*self.store, 0, &self.counter, request).await
+        super::queue::enqueue(&*self.store, 0, &self.counter, request).await
     }
 
     /// An operator's decision on the failed commands of event `seq` (of
@@ -161,7 +153,7 @@ impl<S: Store + ?Sized> Operator<S> {
                         .store
                         .txn(protocol::end(None, c.seq, &ended, &keys))
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(GsError::from)?;
                     if r.succeeded {
                         return Ok(Resumed {
                             nodes: targets,
@@ -176,7 +168,7 @@ impl<S: Store + ?Sized> Operator<S> {
                             .store
                             .txn(protocol::decide(seq, *n, report, decision))
                             .await
-                            .map_err(unavailable)?;
+                            .map_err(GsError::from)?;
                         all &= r.succeeded;
                     }
                     if all {
@@ -261,7 +253,7 @@ impl<S: Store + ?Sized> Operator<S> {
     /// The bundle the group runs (JSON), when the group keeps it.
     pub async fn running_bundle(&self) -> Result<Option<Vec<u8>>, GsError> {
         let key = super::dare::BUNDLE;
-        let (_, kvs) = self.store.get_prefix(key).await.map_err(unavailable)?;
+        let (_, kvs) = self.store.get_prefix(key).await.map_err(GsError::from)?;
         Ok(kvs.into_iter().find(|kv| kv.key == key).map(|kv| kv.value))
     }
 
@@ -292,7 +284,7 @@ impl<S: Store + ?Sized> Operator<S> {
         self.store
             .txn(super::dare::stage(hash, bundle))
             .await
-            .map_err(unavailable)?;
+            .map_err(GsError::from)?;
         for resources in [false, true] {
             let kind = EventKind::Dare {
                 bundle: hash.to_string(),
@@ -302,4 +294,16 @@ impl<S: Store + ?Sized> Operator<S> {
         }
         Ok(Deployed { location })
     }
+}
+
+/// What every node shows operators (live nodes only: statuses are leased).
+pub(crate) async fn statuses<S: Store + ?Sized>(store: &S) -> Result<Vec<NodeStatus>, GsError> {
+    let (_, kvs) = store
+        .get_prefix(protocol::keys::STATUS)
+        .await
+        .map_err(GsError::from)?;
+    Ok(kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
 }

@@ -22,7 +22,7 @@ pub struct ClaimedEvent {
     /// Where resource groups are before and after it (none when the site
     /// has no resource groups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<crate::placement::PlacementChange>,
+    pub placement: Option<crate::groups::PlacementChange>,
     /// `HACMP_MEMBERSHIP`, made once for every node that takes it.
     #[serde(skip)]
     pub membership_env: std::sync::OnceLock<String>,

@@ -5,7 +5,8 @@
 //!   event      EventKind · EventRequest · QueuedEvent · NodeId · Outcome
 //!   state      ManagerState (the redbook's states of a cluster manager)
 //!   claimed    ClaimedEvent: the next event, its membership, its placement
-//!   placement  where resource groups go: one pure function of the site
+//!   groups     where resource groups are, and their states (data)
+//!   placement  where they go: one pure function of the site
 //!   identity   what a node presents when it joins
 //!   clock      the machine's wall and monotonic clocks
 //! ```
@@ -13,6 +14,7 @@
 pub mod claimed;
 pub mod clock;
 pub mod event;
+pub mod groups;
 pub mod identity;
 pub mod placement;
 pub mod state;

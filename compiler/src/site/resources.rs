@@ -9,9 +9,9 @@ use hacmp_stdlib::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::*;
+use super::{Errors, Node};
 use crate::code::Code;
-use crate::site::{Errors, Node};
+use crate::resources::model::*;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,10 +84,6 @@ struct RawResource {
     interval: Option<Duration>,
     restarts: Option<u32>,
 }
-
-/// How long an adapter's link must stay changed before the change is an
-/// event (a flapping link queues nothing until it settles).
-pub const DEFAULT_HOLD_DOWN: Duration = Duration(std::time::Duration::from_secs(1));
 
 /// Heartbeats missed in a row before an adapter counts as cut off.
 pub const DEFAULT_MISSES: u32 = 4;

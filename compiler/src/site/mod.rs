@@ -2,6 +2,8 @@
 //! definitions over the standard defaults, failure policies, catalog
 //! extensions. Bad values are reported with their place in the file (S001).
 
+mod resources;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -12,9 +14,9 @@ use toml::Spanned;
 
 use crate::code::Code;
 use crate::diagnostic::Diagnostic;
-use crate::resources::parse::{RawAdapter, RawGroup, RawNetwork};
 use crate::resources::Resources;
 use crate::source::{FileId, SourceMap};
+use resources::{RawAdapter, RawGroup, RawNetwork};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Site {
@@ -482,8 +484,7 @@ pub fn parse_site(sources: &SourceMap, file: FileId) -> Result<Site, Vec<Diagnos
         }
         site.catalog.push(v);
     }
-    let parsed =
-        crate::resources::parse::parse(&mut errs, &site.nodes, raw.networks, adapters, raw.groups);
+    let parsed = resources::parse(&mut errs, &site.nodes, raw.networks, adapters, raw.groups);
     site.resources = parsed.resources;
     site.resource_commands = parsed
         .commands
