@@ -167,8 +167,9 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
     let mut told_unavailable = false;
     loop {
         let Some(shared) = me.upgrade() else { return };
-        let now = Instant::now();
-        let settled_at = protocol::settled_at(shared.view.queue_changed(), settle);
+        // The protocol is pure and reads no clock: it is given the time.
+        let now = Instant::now().into_std();
+        let settled_at = protocol::settled_at(shared.view.queue_changed().into_std(), settle);
         let plan = shared
             .view
             .read(|s| {
@@ -204,7 +205,7 @@ async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
             compacted = revision - COMPACT_KEEP;
         }
         if let Some(plan) = plan {
-            wake_at = plan.wake_at;
+            wake_at = plan.wake_at.map(Instant::from_std);
             for chore in plan.chores {
                 match shared.store.txn(chore.txn).await {
                     Ok(r) if r.succeeded => {

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::protocol;
 use super::state::GroupState;
@@ -118,14 +118,14 @@ pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
         // thread is not seen before it arrived.
         let (due, wake) = shared
             .view
-            .read(|s| silent(s, &mut seen, Instant::now()))
+            .read(|s| silent(s, &mut seen, tokio::time::Instant::now().into_std()))
             .unwrap_or_default();
         let mut wake = wake;
         for d in due {
             let r = shared.store.txn(d.txn).await;
             if let Err(super::store::StoreError::Unavailable(_)) = r {
                 // Tried again soon: no change of the group may come.
-                let again = Instant::now() + Duration::from_millis(300);
+                let again = tokio::time::Instant::now().into_std() + Duration::from_millis(300);
                 wake = Some(wake.map_or(again, |w| w.min(again)));
             }
             if let Ok(r) = r {
@@ -148,7 +148,7 @@ pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
             r = any.changed() => if r.is_err() { return },
             _ = async {
                 match wake {
-                    Some(t) => tokio::time::sleep_until(t).await,
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
                     None => std::future::pending().await,
                 }
             } => {}
@@ -187,8 +187,8 @@ mod tests {
         s
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_node_is_expelled_a_ttl_after_its_last_beat_was_first_seen() {
+    #[test]
+    fn a_node_is_expelled_a_ttl_after_its_last_beat_was_first_seen() {
         let mut seen = Seen::new();
         let t0 = Instant::now();
         let (due, wake) = silent(&state(7, 10), &mut seen, t0);
@@ -209,8 +209,8 @@ mod tests {
         assert_eq!(due[0].txn, expel(2, 7, 11));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_beat_of_another_incarnation_expels_nobody() {
+    #[test]
+    fn a_beat_of_another_incarnation_expels_nobody() {
         let mut seen = Seen::new();
         let t0 = Instant::now();
         let (due, wake) = silent(&state(6, 10), &mut seen, t0 + Duration::from_secs(60));

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 
 use super::coordinator::Shared;
 use super::process::{Liveness, Process};
-use super::protocol::{self, keys, Incarnation, Refusal};
+use super::protocol::{self, keys, Incarnation};
+use super::session::{JoinStep, Joining};
 use super::state::{Ended, GroupState};
 use super::store::{Store, StoreError, Txn, TxnResult};
 use super::view::Topic;
@@ -219,10 +220,8 @@ impl<S: Store> Group<S> {
         let mut lease: Option<i64> = None;
         // When the lease the join is made with was last granted or renewed.
         let mut renewed;
-        // A previous incarnation still up: it goes within its time to live
-        // (a restart), or it is another daemon with our number.
-        let patience = Instant::now() + self.ttl * 3;
-        let mut told = false;
+        let mut joining = Joining::new(self.node, ttl, Instant::now().into_std());
+        let patience = Instant::from_std(joining.patience());
         let give_up = |lease: Option<i64>, why: String| {
             let store = store.clone();
             async move {
@@ -234,73 +233,35 @@ impl<S: Store> Group<S> {
         };
         let (inc, lease) = loop {
             let mut rx = self.shared.view.subscribe(Topic::Membership);
-            let refused = self
+            let answer = self
                 .shared
                 .view
                 .read(|s| protocol::refusal(s, self.node, identity));
-            match refused {
-                None => {
+            let step = joining.step(
+                answer,
+                &self.process,
+                |p| (self.liveness)(p),
+                &self.shared.group_name(),
+                identity,
+                Instant::now().into_std(),
+            );
+            match step {
+                JoinStep::Unread => {
                     rx.changed().await.map_err(|_| GsError::Closed)?;
                     continue;
                 }
-                Some(Some(Refusal::Differs(files, group))) => {
-                    // Its members may be the dead of a whole-cluster stop
-                    // whose leases have yet to lapse: give them the time.
-                    if Instant::now() >= patience {
-                        let why = differs(
-                            self.node,
-                            &self.shared.group_name(),
-                            identity,
-                            &files,
-                            &group,
-                        );
-                        return give_up(lease, why).await;
-                    }
-                    if !told {
-                        tracing::warn!(node = self.node, "the group runs another site ({}): waiting up to {} in case its members are going", short(&group), humantime::format_duration(patience - Instant::now()));
-                        told = true;
+                JoinStep::GiveUp(why) => return give_up(lease, why).await,
+                JoinStep::Wait { warn } => {
+                    if let Some(w) = warn {
+                        tracing::warn!(node = self.node, "{w}");
                     }
                 }
-                Some(Some(Refusal::Stopped)) => {
-                    let why = format!("node {} is stopped by an operator", self.node);
-                    return give_up(lease, why).await;
+                JoinStep::EndPredecessor { lease: old, warn } => {
+                    tracing::warn!(node = self.node, "{warn}");
+                    let _ = self.retry("joining", false, || store.revoke(old)).await;
+                    continue;
                 }
-                Some(Some(Refusal::NodeUp(old, process))) => {
-                    // Our own earlier incarnation (fenced) is ended too.
-                    let mine = process == self.process && !process.boot.is_empty();
-                    match (self.liveness)(&process).map(|up| up && !mine) {
-                        Some(false) => {
-                            // Our predecessor on this machine, gone: end it.
-                            tracing::warn!(node = self.node, "ending the previous incarnation of node {} (pid {}, no longer running)", self.node, process.pid);
-                            let _ = self.retry("joining", false, || store.revoke(old)).await;
-                            continue;
-                        }
-                        Some(true) => {
-                            let why = format!(
-                                "another hacmpd (pid {}) runs node {} on this machine",
-                                process.pid, self.node
-                            );
-                            return give_up(lease, why).await;
-                        }
-                        // On another machine: it goes within its time to
-                        // live, or it is a second daemon.
-                        None if Instant::now() >= patience => {
-                            let why = format!(
-                                "node {} is already up in the group {} (another hacmpd with the same node number?)",
-                                self.node,
-                                self.shared.group_name()
-                            );
-                            return give_up(lease, why).await;
-                        }
-                        None => {
-                            if !told {
-                                tracing::warn!(node = self.node, "an earlier incarnation of node {} is still in the group: waiting for it to go (its lease lapses within its time to live)", self.node);
-                                told = true;
-                            }
-                        }
-                    }
-                }
-                Some(None) => {
+                JoinStep::Join => {
                     renewed = Instant::now();
                     let l = match lease {
                         Some(l)
@@ -372,27 +333,6 @@ impl<S: Store> Group<S> {
     fn ended(s: &GroupState, seq: u64) -> Option<Ended> {
         protocol::ended_of(s, seq)
     }
-}
-
-fn differs(node: NodeId, group: &str, mine: &Identity, files: &[String], theirs: &str) -> String {
-    format!(
-        "node {node} has a different site ({}) from the group {group}'s ({}); files that differ: {}. \
-         The group may have been deployed a new site (hacmp deploy): fetch the bundle it runs with \
-         `hacmp bundle fetch --etcd URL --cluster {cluster} --output bundle.json` and start with `hacmpd --site bundle.json`; \
-         or change a running group's site with `hacmp deploy` (stopping every node also lets it take another site)",
-        short(&mine.hash),
-        short(theirs),
-        if files.is_empty() {
-            "none listed (the site configuration differs)".to_string()
-        } else {
-            files.join(", ")
-        },
-        cluster = mine.cluster,
-    )
-}
-
-fn short(h: &str) -> &str {
-    &h[..h.len().min(12)]
 }
 
 async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::coordinator::Shared;
 use super::protocol::Incarnation;
+use super::session::{Failed, Keeper, Kept, Reach};
 use super::store::{Store, StoreError};
 
 /// Told the moment this node would fence itself, at each renewal before
@@ -60,17 +61,11 @@ impl Drop for Disarm {
     }
 }
 
-/// Keeps an incarnation's lease: renews as `renewal` says (after a failed
-/// renewal, every twentieth of the time to live, 50 to 250 ms);
-/// declares the incarnation lost when the store says the lease is gone,
-/// when the followed state shows its alive key gone, or when no renewal
-/// succeeded for the time to live less a guard (the group may be about to
-/// declare it failed: it must fence itself). The guard, a twentieth of
-/// the time to live (at most 500 ms), lets a fenced node take its
-/// resources down before the store can expire its lease and the others
-/// take them over. With `beats`, each renewal counts once its beat is
-/// written (`gs::expel`). A renewal answered later than half the guard after
-/// the deadline does not count: the warden may have acted by then.
+/// Keeps an incarnation's lease as its `Keeper` says (`session`): renews,
+/// tells the warden each fence moment, and declares the incarnation lost
+/// when the store says the lease is gone, when the followed state shows
+/// its alive key gone, or when no renewal succeeded in time. With beats,
+/// each renewal counts once its beat is written (`gs::expel`).
 pub(super) async fn keep<S: Store>(
     shared: Arc<Shared<S>>,
     me: Incarnation,
@@ -80,33 +75,25 @@ pub(super) async fn keep<S: Store>(
     renewal: Renewal,
     renewed: Instant,
 ) {
-    let Renewal { beats, every } = renewal;
-    let retry = (ttl / 20).clamp(Duration::from_millis(50), Duration::from_millis(250));
-    let fence_after = ttl - guard(ttl);
-    // From the renewal (or grant) the join was made with, not from now:
-    // the lease has run since.
-    let mut deadline = renewed + fence_after;
-    let tell = |at: Instant| {
+    let beats = renewal.beats;
+    let mut keeper = Keeper::new(ttl, renewal, renewed.into_std(), Instant::now().into_std());
+    let tell = |at: std::time::Instant| {
         if let Some(h) = &hook {
-            h(Some(at.into_std()));
+            h(Some(at));
         }
     };
-    tell(deadline);
+    tell(keeper.deadline());
     let mut disarm = Disarm(hook.clone());
     let mut members = shared.view.subscribe_alive(me.node);
-    // With beats, the first one at once: the others can count from it.
-    let mut next = if beats {
+    if beats {
         Shared::watch_beats(&shared);
-        Instant::now()
-    } else {
-        Instant::now() + every
-    };
-    let mut told = false;
+    }
     let why = loop {
+        let deadline = Instant::from_std(keeper.deadline());
         tokio::select! {
             biased;
             _ = tokio::time::sleep_until(deadline) => {
-                break format!("no renewal of its lease for {} ({} unreachable): fencing itself, since the group may have declared it failed", humantime::format_duration(ttl), shared.store.describe());
+                break keeper.expired(&shared.store.describe());
             }
             r = members.changed() => {
                 if r.is_err() {
@@ -121,46 +108,35 @@ pub(super) async fn keep<S: Store>(
                     break "its alive key is gone: the group declared it failed, or it left".to_string();
                 }
             }
-            _ = tokio::time::sleep_until(next) => {
-                let sent = Instant::now();
+            _ = tokio::time::sleep_until(Instant::from_std(keeper.next_renewal())) => {
+                let sent = Instant::now().into_std();
                 let renewal = async {
                     shared.store.keep_alive(me.lease).await?;
                     // Counted only once the others can see it (gs::expel).
                     Ok(!beats || shared.store.txn(super::expel::beat(&me, ttl)).await?.succeeded)
                 };
-                match tokio::time::timeout_at(deadline, renewal).await {
-                    Ok(Ok(false)) => {
-                        break "its alive key is gone: the group declared it failed".to_string();
-                    }
+                let kept = match tokio::time::timeout_at(deadline, renewal).await {
                     Ok(Ok(true)) => {
-                        // Told before it counts; checked after the telling,
-                        // so the warden had it before its moment.
-                        tell(sent + fence_after);
-                        if Instant::now() > deadline + guard(ttl) / 2 {
-                            break "its lease was renewed too late (the renewal was answered after the moment to fence itself)".to_string();
-                        }
-                        deadline = sent + fence_after;
-                        if told {
-                            tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
-                            told = false;
-                        }
+                        // Told before it counts.
+                        tell(keeper.counted(sent));
+                        keeper.told(sent, Instant::now().into_std())
                     }
-                    Ok(Err(StoreError::LeaseNotFound)) => {
-                        break "its lease lapsed: the group declared it failed".to_string();
-                    }
+                    Ok(Ok(false)) => keeper.failed(Failed::AliveGone, Instant::now().into_std()),
+                    Ok(Err(StoreError::LeaseNotFound)) => keeper.failed(Failed::LeaseGone, Instant::now().into_std()),
                     Ok(Err(StoreError::Closed)) => return,
-                    Ok(Err(StoreError::Unavailable(e))) => {
-                        if !told {
-                            tracing::error!(node = me.node, "cannot renew this node's lease ({e}): it is fenced if that lasts {}", humantime::format_duration(ttl));
-                            told = true;
-                        }
+                    Ok(Err(StoreError::Unavailable(e))) => keeper.failed(Failed::Unavailable(e), Instant::now().into_std()),
+                    Err(_) => keeper.failed(Failed::TimedOut, Instant::now().into_std()),
+                };
+                match kept {
+                    Kept::Fence(why) => break why,
+                    Kept::Renewing { log: Some(Reach::Lost(e)) } => {
+                        tracing::error!(node = me.node, "cannot renew this node's lease ({e}): it is fenced if that lasts {}", humantime::format_duration(ttl));
                     }
-                    Err(_) => {}
+                    Kept::Renewing { log: Some(Reach::Again) } => {
+                        tracing::info!(node = me.node, "{} reachable again: lease renewed", shared.store.describe());
+                    }
+                    Kept::Renewing { log: None } => {}
                 }
-                // After a failure, try again soon: an etcd leader elected
-                // a moment later must not find the deadline a renewal
-                // interval away.
-                next = Instant::now() + if told { retry } else { every };
             }
         }
     };
@@ -177,10 +153,8 @@ pub(super) async fn keep<S: Store>(
     shared.unregister(&me);
     lost.send_replace(true);
     // The group must see this incarnation gone even if the store still
-    // holds its lease (a stall that ended with renewals first); but not
-    // before the lease could lapse anyway: the others must not take over
-    // before this node (or its warden) let go.
-    tokio::time::sleep_until(deadline + guard(ttl)).await;
+    // holds its lease (a stall that ended with renewals first).
+    tokio::time::sleep_until(Instant::from_std(keeper.revoke_at())).await;
     let mut delay = Duration::from_millis(200);
     for _ in 0..20 {
         match shared.store.revoke(me.lease).await {

@@ -30,6 +30,7 @@ mod presence;
 pub mod process;
 pub mod protocol;
 mod queue;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod view;

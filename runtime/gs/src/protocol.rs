@@ -28,7 +28,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::state::{
     AliveRecord, DecisionRecord, DownRecord, Ended, GroupState, OutcomeRecord, RosterRecord,

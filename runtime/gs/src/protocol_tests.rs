@@ -153,8 +153,8 @@ fn claimed(notes: &[Note]) -> Vec<(String, NodeId)> {
         .collect()
 }
 
-#[tokio::test(start_paused = true)]
-async fn one_failure_is_declared_once_however_often_it_is_looked_at() {
+#[test]
+fn one_failure_is_declared_once_however_often_it_is_looked_at() {
     let mut m = Model::new();
     let a = m.join(1);
     m.settle(&a);
@@ -187,8 +187,8 @@ async fn one_failure_is_declared_once_however_often_it_is_looked_at() {
     assert!(m.state.idle());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_rejoin_waits_for_the_node_down_of_its_earlier_incarnation() {
+#[test]
+fn a_rejoin_waits_for_the_node_down_of_its_earlier_incarnation() {
     let mut m = Model::new();
     let a = m.join(1);
     m.settle(&a);
@@ -210,8 +210,8 @@ async fn a_rejoin_waits_for_the_node_down_of_its_earlier_incarnation() {
     assert_eq!(c.membership, [1, 2]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn when_the_whole_group_died_its_running_event_is_interrupted_and_no_node_down_runs() {
+#[test]
+fn when_the_whole_group_died_its_running_event_is_interrupted_and_no_node_down_runs() {
     let mut m = Model::new();
     let a = m.join(1);
     m.settle(&a);
@@ -247,8 +247,8 @@ async fn when_the_whole_group_died_its_running_event_is_interrupted_and_no_node_
     assert_eq!(claimed(&notes), [("UE_Y".to_string(), 1)]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_stop_of_a_node_that_then_died_is_dropped_for_its_failure() {
+#[test]
+fn a_stop_of_a_node_that_then_died_is_dropped_for_its_failure() {
     let mut m = Model::new();
     let a = m.join(1);
     m.settle(&a);
@@ -270,8 +270,8 @@ async fn a_stop_of_a_node_that_then_died_is_dropped_for_its_failure() {
         .any(|n| matches!(n, Note::Dropped { event, .. } if matches!(event.request.kind, EventKind::NodeStop { .. }))));
 }
 
-#[tokio::test(start_paused = true)]
-async fn writes_of_a_dead_incarnation_change_nothing() {
+#[test]
+fn writes_of_a_dead_incarnation_change_nothing() {
     let mut m = Model::new();
     let a = m.join(1);
     m.settle(&a);
@@ -285,8 +285,8 @@ async fn writes_of_a_dead_incarnation_change_nothing() {
 /// only the latest runs, and its claim takes the others off the queue
 /// (by priority an up would otherwise run before an earlier down and leave
 /// the network taken for down).
-#[tokio::test(start_paused = true)]
-async fn only_the_latest_state_of_a_network_runs() {
+#[test]
+fn only_the_latest_state_of_a_network_runs() {
     for (order, last) in [
         (&["down", "up"][..], "TE_JOIN_NETWORK"),
         (&["up", "down"][..], "TE_FAIL_NETWORK"),
