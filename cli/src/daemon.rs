@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use hacmp_em::agent::{self, AgentConfig};
 use hacmp_etcd::EtcdStore;
-use hacmp_gs::coordinator::Shared;
-use hacmp_gs::group::Group;
+use hacmp_gs::coordinator::GroupLink;
+use hacmp_gs::group::GroupHandle;
 use hacmp_gs::GsError;
 use hacmp_node::exec::real::RealExecutor;
 use hacmp_node::journal::Journal;
@@ -263,7 +263,7 @@ async fn serve(
     };
     let settle = args.settle.unwrap_or(bundle.site.cluster.settle.0);
     let exec: Arc<RealExecutor> = Arc::new(RealExecutor::new());
-    let shared = Shared::new(
+    let shared = GroupLink::new(
         store.clone(),
         bundle.site.cluster.id,
         settle,
@@ -284,7 +284,7 @@ async fn serve(
             return 2;
         }
     };
-    let mut group = Group::new(shared.clone(), args.node, args.ttl)
+    let mut group = GroupHandle::new(shared.clone(), args.node, args.ttl)
         .with_renewal(hacmp_gs::Renewal::beating(args.ttl, args.deadman.is_some()));
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
     if let Some(w) = &warden {
@@ -473,7 +473,7 @@ async fn serve(
 async fn watchers(
     mut bundles: tokio::sync::watch::Receiver<Arc<hacmp_compiler::Bundle>>,
     node: u32,
-    gs: Arc<Group<EtcdStore>>,
+    gs: Arc<GroupHandle<EtcdStore>>,
     carriers: Arc<hacmp_linux::topology::Carriers>,
     cfg: impl Fn() -> AgentConfig,
     mut stop: tokio::sync::watch::Receiver<bool>,

@@ -18,7 +18,7 @@ use hacmp_compiler::diff::{diff, Difference};
 use hacmp_compiler::Bundle;
 use hacmp_gs::state::GroupState;
 use hacmp_model::event::EventKind;
-use hacmp_node::resources::{place, Change, Place, Placement};
+use hacmp_node::resources::{place, MembershipChange, Place, Placement};
 
 use crate::exit;
 use crate::ops::{failed, with_operator, Etcd};
@@ -68,7 +68,7 @@ pub fn moves(new: &Bundle, placement: &Placement, members: &BTreeSet<u32>) -> Ve
         &new.site.resources,
         placement,
         members,
-        Change::Reconfigure,
+        MembershipChange::Reconfigure,
         None,
     );
     let show = |p: &Place| match p {

@@ -9,25 +9,10 @@ use hacmp_model::event::node_list;
 use hacmp_node::journal::{EventEntry, RecordKind};
 use hacmp_sim::scenario::Happened;
 
+use crate::markup::escape;
 use crate::timeline::{
     cells_at, closing_line, columns, heading, moments, summary, what_happened, WIDE,
 };
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font:14px/1.35 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.3em;margin:0 0 .3em}
@@ -80,7 +65,7 @@ pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String
             }
             before.push_str(&format!(
                 "<div class=\"happening\">── {t} ms {}</div>\n",
-                esc(what)
+                escape(what)
             ));
             happened_iter.next();
         }
@@ -103,14 +88,14 @@ pub fn render(title: &str, events: &[EventEntry], happened: &Happened) -> String
     for (t, _, what) in happened_iter {
         body.push_str(&format!(
             "<div class=\"happening\">── {t} ms {}</div>\n",
-            esc(what)
+            escape(what)
         ));
     }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body>\n<h1>{}</h1>\n<p class=\"summary\">{}</p>\n<p><label>zoom <input type=\"range\" id=\"zoom\" min=\"40\" max=\"200\" value=\"100\"></label> <button id=\"fold\">fold all</button> <button id=\"unfold\">unfold all</button></p>\n<div id=\"timeline\">\n{body}</div>\n<script>\n\"use strict\";\nconst tl = document.getElementById(\"timeline\");\ndocument.getElementById(\"zoom\").addEventListener(\"input\", function (e) {{ tl.style.fontSize = e.target.value + \"%\"; }});\nfor (const [id, open] of [[\"fold\", false], [\"unfold\", true]]) {{\n  document.getElementById(id).addEventListener(\"click\", function () {{ for (const d of tl.querySelectorAll(\"details\")) d.open = open; }});\n}}\n</script>\n</body></html>\n",
-        esc(title),
-        esc(title),
-        esc(closing_line(events).trim())
+        escape(title),
+        escape(title),
+        escape(closing_line(events).trim())
     )
 }
 
@@ -123,24 +108,24 @@ fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> S
     body.push_str(&format!(
         "<details{open}><summary>#{} {} at node {} (state {}) — members {} — <span class=\"{outcome}\">{}</span>{}</summary>\n<p class=\"why\">{}</p>\n",
         e.seq,
-        esc(&e.name),
+        escape(&e.name),
         e.location,
         e.state,
         node_list(e.membership.iter().copied()),
         outcome.to_uppercase(),
-        esc(&what_happened(e)),
-        esc(&e.why)
+        escape(&what_happened(e)),
+        escape(&e.why)
     ));
     let (cols, nodes) = columns(e);
     if cols.len() > WIDE {
         let mut text = String::new();
         let none: Happened = Vec::new();
         summary(&mut text, e, &nodes, &mut none.iter().peekable());
-        body.push_str(&format!("<pre>{}</pre>\n", esc(&text)));
+        body.push_str(&format!("<pre>{}</pre>\n", escape(&text)));
     } else {
         body.push_str("<table><thead><tr><th>t (ms)</th>");
         for (ns, _) in &cols {
-            body.push_str(&format!("<th>{}</th>", esc(&heading(ns))));
+            body.push_str(&format!("<th>{}</th>", escape(&heading(ns))));
         }
         body.push_str("</tr></thead><tbody>\n");
         for t in moments(&cols) {
@@ -157,7 +142,7 @@ fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> S
                     } else {
                         ""
                     };
-                    body.push_str(&format!("<td{cls}>{}</td>", esc(text)));
+                    body.push_str(&format!("<td{cls}>{}</td>", escape(text)));
                 }
                 body.push_str("</tr>\n");
             }
@@ -168,14 +153,14 @@ fn event(e: &EventEntry, plain: bool, after: &crate::timeline::GroupsAfter) -> S
         body.push_str(&format!(
             "<div class=\"failed\">node {}: ✗ FAILED `{}`: {}</div>\n",
             r.node,
-            esc(r.command.as_deref().unwrap_or("")),
-            esc(r.detail.as_deref().unwrap_or(""))
+            escape(r.command.as_deref().unwrap_or("")),
+            escape(r.detail.as_deref().unwrap_or(""))
         ));
     }
     if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
         body.push_str(&format!(
             "<div class=\"groups\">groups: {}</div>\n",
-            esc(&hacmp_node::resources::view::line(g))
+            escape(&hacmp_node::resources::view::line(g))
         ));
     }
     body.push_str("</details>\n");

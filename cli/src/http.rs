@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use hacmp_gs::coordinator::Shared;
-use hacmp_gs::group::Group;
+use hacmp_gs::coordinator::GroupLink;
+use hacmp_gs::group::GroupHandle;
 use hacmp_gs::GroupServices;
 use hacmp_node::manager::Manager;
 use hacmp_node::metrics::{Gauges, Metrics};
@@ -38,8 +38,8 @@ pub async fn serve<S: hacmp_gs::store::Store>(
     addr: String,
     pages: Pages,
     seen: Seen,
-    manager: Arc<Manager<Group<S>>>,
-    shared: Arc<Shared<S>>,
+    manager: Arc<Manager<GroupHandle<S>>>,
+    shared: Arc<GroupLink<S>>,
     active: Active,
 ) {
     let listener = match tokio::net::TcpListener::bind(&addr).await {
@@ -71,8 +71,8 @@ async fn answer<S: hacmp_gs::store::Store>(
     path: &str,
     pages: Pages,
     seen: &Seen,
-    manager: &Manager<Group<S>>,
-    shared: &Shared<S>,
+    manager: &Manager<GroupHandle<S>>,
+    shared: &GroupLink<S>,
 ) -> Reply {
     match (path, pages) {
         ("/metrics", _) => {

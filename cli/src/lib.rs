@@ -19,6 +19,7 @@ pub mod kept;
 pub mod key;
 pub mod lint;
 pub mod located;
+pub mod markup;
 pub mod nodes;
 pub mod ops;
 pub mod run;

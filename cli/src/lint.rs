@@ -231,7 +231,7 @@ pub fn run_cmd(c: &LintCmd) -> u8 {
 /// What `new` changes from `old`, and the groups that move with every node
 /// of `old` up and its groups where `old` puts them at start.
 pub fn against_report(old: &hacmp_compiler::Bundle, new: &hacmp_compiler::Bundle) -> String {
-    use hacmp_node::resources::{place, Change, Placement};
+    use hacmp_node::resources::{place, MembershipChange, Placement};
     let mut out = format!(
         "against bundle {} (this site is bundle {}):\n",
         &old.hash[..12.min(old.hash.len())],
@@ -250,7 +250,13 @@ pub fn against_report(old: &hacmp_compiler::Bundle, new: &hacmp_compiler::Bundle
     let mut p = Placement::default();
     for n in old.site.nodes.iter().map(|n| n.number) {
         live.insert(n);
-        p = place(&old.site.resources, &p, &live, Change::Join(n), None);
+        p = place(
+            &old.site.resources,
+            &p,
+            &live,
+            MembershipChange::Join(n),
+            None,
+        );
     }
     let moved = crate::deploy::moves(new, &p, &live);
     if moved.is_empty() {

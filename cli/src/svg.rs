@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use crate::markup::escape;
 use hacmp_node::journal::{EventEntry, RecordKind};
 use hacmp_sim::scenario::Happened;
 
@@ -81,13 +82,6 @@ impl Axis {
             x + (b - a).max(1) as f64 * self.scale
         }) + 20.0
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn base(command: &str) -> &str {
@@ -211,8 +205,8 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
         let _ = writeln!(
             s,
             r#"<text x="{x0:.1}" y="{y:.0}" font-weight="bold">{}<title>{}</title></text>"#,
-            esc(shown),
-            esc(label)
+            escape(shown),
+            escape(label)
         );
         // Where the event leaves the resource groups, along its band.
         if let Some(g) = after.get(&e.seq).filter(|g| !g.is_empty()) {
@@ -221,8 +215,8 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 s,
                 r##"<text x="{x0:.1}" y="{:.0}" font-size="11" fill="#1a5fb4">{}<title>{}</title></text>"##,
                 height - 24.0 - if k % 2 == 0 { 0.0 } else { 12.0 },
-                esc(&line),
-                esc(&line)
+                escape(&line),
+                escape(&line)
             );
         }
         // Commands: pair each start with its end on the same node.
@@ -263,12 +257,12 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                         r#"<rect x="{a:.1}" y="{y:.1}" width="{:.1}" height="{:.0}" rx="3" fill="{fill}"><title>{} on node {} ({}, group {}): {} ms, {}</title></rect>"#,
                         b - a,
                         (lh - 12.0).max(8.0),
-                        esc(&cmd),
+                        escape(&cmd),
                         r.node,
                         r.nodeset.as_deref().unwrap_or(""),
                         r.group.unwrap_or(0),
                         r.t_ms.saturating_sub(start),
-                        esc(&status)
+                        escape(&status)
                     );
                     // The command's name in its bar, cut to fit.
                     let label = base(&cmd);
@@ -280,7 +274,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                             r#"<text x="{:.1}" y="{:.1}" fill="white">{}</text>"#,
                             a + 3.0,
                             y + lh / 2.0,
-                            esc(&shown)
+                            escape(&shown)
                         );
                     }
                 }
@@ -290,7 +284,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                         s,
                         r##"<text x="{x:.1}" y="{:.1}" fill="#d93025" font-size="18" font-weight="bold" text-anchor="middle">✗<title>{}</title></text>"##,
                         y + 6.0,
-                        esc(r.detail.as_deref().unwrap_or("failure"))
+                        escape(r.detail.as_deref().unwrap_or("failure"))
                     );
                 }
                 _ => {}
@@ -317,7 +311,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
                 r##"<line x1="{x:.1}" y1="{:.0}" x2="{x:.1}" y2="{:.0}" stroke="#5f6368" stroke-width="1.5"{dash}><title>{}</title></line>"##,
                 TOP - 4.0,
                 TOP + nodes.len() as f64 * lh + 4.0,
-                esc(&at)
+                escape(&at)
             );
         }
     }
@@ -332,7 +326,7 @@ pub fn render(events: &[EventEntry], happened: &Happened) -> String {
             s,
             r#"<text x="{x:.1}" y="{y:.1}" font-size="14" text-anchor="middle">{mark}<title>{} ms: {}</title></text>"#,
             t,
-            esc(what)
+            escape(what)
         );
     }
     let _ = writeln!(

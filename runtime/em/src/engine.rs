@@ -33,7 +33,7 @@ struct InstanceState {
 
 /// What one observation did to one rule.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Step {
+pub struct Evaluation {
     pub rule: String,
     pub instance: String,
     pub predicate: Option<bool>,
@@ -113,7 +113,7 @@ impl Engine {
 
     /// Feeds one observation; returns the events raised and what each
     /// matching rule did.
-    pub fn observe(&mut self, obs: &Observation) -> (Vec<EventRequest>, Vec<Step>) {
+    pub fn observe(&mut self, obs: &Observation) -> (Vec<EventRequest>, Vec<Evaluation>) {
         let mut raised = Vec::new();
         let mut steps = Vec::new();
         let node: Option<NodeId> = obs.instance.get("NodeNum").and_then(|n| n.parse().ok());
@@ -138,7 +138,7 @@ impl Engine {
                 current: &obs.value,
                 previous: st.previous.as_deref(),
             };
-            let mut step = Step {
+            let mut step = Evaluation {
                 rule: rule.name.clone(),
                 instance: key.clone(),
                 predicate: None,

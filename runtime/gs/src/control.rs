@@ -16,7 +16,7 @@ use super::state::GroupState;
 use super::store::{Compare, Op, Store, Txn};
 use super::{GsError, NodeStatus};
 use hacmp_model::event::NodeId;
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 
 pub use super::state::{NodeControl, StopMode};
 

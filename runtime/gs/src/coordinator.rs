@@ -23,9 +23,9 @@ use super::view::{Topic, View};
 use hacmp_model::event::NodeId;
 use hacmp_model::Identity;
 
-/// The store, the followed state and the coordinator of one group in this
-/// process; every node of the process shares it.
-pub struct Shared<S: Store> {
+/// This process's link to one group: the store, the state it follows and
+/// the coordinator; every node of the process shares it.
+pub struct GroupLink<S: Store> {
     pub store: Arc<S>,
     pub view: Arc<View>,
     pub cluster_id: u32,
@@ -42,7 +42,7 @@ pub struct Shared<S: Store> {
 
 type NoteHook = Box<dyn Fn(&Note) + Send + Sync>;
 
-impl<S: Store> Shared<S> {
+impl<S: Store> GroupLink<S> {
     /// Follows the group on `store` and starts the coordinator, which
     /// places resource groups with `placer` when it claims an event.
     pub fn new(
@@ -50,10 +50,10 @@ impl<S: Store> Shared<S> {
         cluster_id: u32,
         settle: Duration,
         placer: Option<Arc<hacmp_model::placement::Placer>>,
-    ) -> Arc<Shared<S>> {
+    ) -> Arc<GroupLink<S>> {
         let view = Arc::new(View::default());
         store.subscribe(super::state::SHARED, view.clone());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(GroupLink {
             store,
             view,
             cluster_id,
@@ -123,7 +123,7 @@ impl<S: Store> Shared<S> {
     }
 
     /// Starts watching the members' beats, once.
-    pub(crate) fn watch_beats(shared: &Arc<Shared<S>>) {
+    pub(crate) fn watch_beats(shared: &Arc<GroupLink<S>>) {
         let mut e = shared.expel.lock().unwrap_or_else(|p| p.into_inner());
         if e.is_none() {
             *e = Some(tokio::spawn(super::expel::run(
@@ -143,7 +143,7 @@ impl<S: Store> Shared<S> {
     }
 }
 
-impl<S: Store> Drop for Shared<S> {
+impl<S: Store> Drop for GroupLink<S> {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -156,7 +156,7 @@ const COMPACT_EVERY: Revision = 10_000;
 /// watch; one that lags more reads the group again).
 const COMPACT_KEEP: Revision = 1_000;
 
-async fn run<S: Store>(me: std::sync::Weak<Shared<S>>, settle: Duration) {
+async fn run<S: Store>(me: std::sync::Weak<GroupLink<S>>, settle: Duration) {
     let Some(shared) = me.upgrade() else { return };
     let mut any = shared.view.subscribe(Topic::Any);
     drop(shared);

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::coordinator::Shared;
+use super::coordinator::GroupLink;
 use super::process::{Liveness, Process};
 use super::protocol::{self, keys, Incarnation};
 use super::session::{JoinStep, Joining};
@@ -21,8 +21,8 @@ use super::state::{Ended, GroupState};
 use super::store::{Store, StoreError, Txn, TxnResult};
 use super::view::Topic;
 use super::{
-    BarrierOutcome, FailureReport, GroupServices, GsError, Leaving, NodeStatus, SyncPoint, View,
-    Wake,
+    BarrierOutcome, FailureReport, GroupServices, GsError, Leaving, Membership, NodeStatus,
+    SyncPoint, Wake,
 };
 use hacmp_model::event::{EventRequest, NodeId, Outcome};
 use hacmp_model::{ClaimedEvent, Identity};
@@ -41,8 +41,8 @@ impl Drop for Session {
     }
 }
 
-pub struct Group<S: Store> {
-    shared: Arc<Shared<S>>,
+pub struct GroupHandle<S: Store> {
+    shared: Arc<GroupLink<S>>,
     node: NodeId,
     ttl: Duration,
     process: Process,
@@ -59,9 +59,9 @@ pub struct Group<S: Store> {
     renewal: super::lease::Renewal,
 }
 
-impl<S: Store> Group<S> {
-    pub fn new(shared: Arc<Shared<S>>, node: NodeId, ttl: Duration) -> Group<S> {
-        Group {
+impl<S: Store> GroupHandle<S> {
+    pub fn new(shared: Arc<GroupLink<S>>, node: NodeId, ttl: Duration) -> GroupHandle<S> {
+        GroupHandle {
             shared,
             node,
             ttl,
@@ -79,26 +79,26 @@ impl<S: Store> Group<S> {
     /// for the others to see, and this process expels members silent for
     /// their time to live (`gs::expel`), rather than waiting for the store
     /// to let their leases lapse.
-    pub fn with_renewal(mut self, renewal: super::lease::Renewal) -> Group<S> {
+    pub fn with_renewal(mut self, renewal: super::lease::Renewal) -> GroupHandle<S> {
         self.renewal = renewal;
         self
     }
 
     /// Tells `hook` the moment this node would fence itself, at each
     /// renewal, and `None` once out of the group.
-    pub fn with_fence_hook(mut self, hook: super::FenceHook) -> Group<S> {
+    pub fn with_fence_hook(mut self, hook: super::FenceHook) -> GroupHandle<S> {
         self.fence_hook = Some(hook);
         self
     }
 
     /// Another process identity (the simulators' processes share one).
-    pub fn with_process(mut self, process: Process, liveness: Liveness) -> Group<S> {
+    pub fn with_process(mut self, process: Process, liveness: Liveness) -> GroupHandle<S> {
         self.process = process;
         self.liveness = liveness;
         self
     }
 
-    pub fn shared(&self) -> &Arc<Shared<S>> {
+    pub fn shared(&self) -> &Arc<GroupLink<S>> {
         &self.shared
     }
 
@@ -345,7 +345,7 @@ async fn wait_lost(l: Option<&mut watch::Receiver<bool>>) {
 }
 
 #[async_trait]
-impl<S: Store> GroupServices for Group<S> {
+impl<S: Store> GroupServices for GroupHandle<S> {
     fn group_name(&self) -> String {
         self.shared.group_name()
     }
@@ -411,9 +411,9 @@ impl<S: Store> GroupServices for Group<S> {
         }
     }
 
-    async fn view(&self) -> Result<View, GsError> {
+    async fn view(&self) -> Result<Membership, GsError> {
         self.wait(Topic::Membership, false, |s| {
-            Some(Ok(View {
+            Some(Ok(Membership {
                 version: s.revision as u64,
                 members: s.members().iter().copied().collect(),
                 joining: s.joining().into_iter().collect(),
@@ -681,7 +681,7 @@ impl<S: Store> GroupServices for Group<S> {
 }
 
 #[async_trait]
-impl<S: Store> super::Raiser for Group<S> {
+impl<S: Store> super::Raiser for GroupHandle<S> {
     async fn raise(&self, request: EventRequest) -> Result<(), GsError> {
         GroupServices::enqueue(self, request).await
     }

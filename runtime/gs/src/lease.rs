@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::coordinator::Shared;
+use super::coordinator::GroupLink;
 use super::protocol::Incarnation;
 use super::session::{Failed, Keeper, Kept, Reach};
 use super::store::{Store, StoreError};
@@ -67,7 +67,7 @@ impl Drop for Disarm {
 /// its alive key gone, or when no renewal succeeded in time. With beats,
 /// each renewal counts once its beat is written (`gs::expel`).
 pub(super) async fn keep<S: Store>(
-    shared: Arc<Shared<S>>,
+    shared: Arc<GroupLink<S>>,
     me: Incarnation,
     ttl: Duration,
     lost: watch::Sender<bool>,
@@ -86,7 +86,7 @@ pub(super) async fn keep<S: Store>(
     let mut disarm = Disarm(hook.clone());
     let mut members = shared.view.subscribe_alive(me.node);
     if beats {
-        Shared::watch_beats(&shared);
+        GroupLink::watch_beats(&shared);
     }
     let why = loop {
         let deadline = Instant::from_std(keeper.deadline());

@@ -19,7 +19,7 @@
 pub mod actions;
 pub mod control;
 pub mod coordinator;
-pub mod dare;
+mod dare;
 mod expel;
 pub mod group;
 mod lease;
@@ -28,9 +28,9 @@ pub mod mem;
 pub mod operator;
 mod presence;
 pub mod process;
-pub mod protocol;
+mod protocol;
 mod queue;
-pub mod session;
+mod session;
 pub mod state;
 pub mod store;
 pub mod view;
@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use hacmp_model::event::{EventRequest, NodeId, Outcome};
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 use hacmp_model::{ClaimedEvent, Identity};
 
 /// Why a group-services call failed.
@@ -229,7 +229,7 @@ pub struct RunningCommand {
 
 /// The membership as the group sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct View {
+pub struct Membership {
     /// Increases with every change.
     pub version: u64,
     /// Nodes that completed their join.
@@ -274,7 +274,7 @@ pub enum Leaving {
 }
 
 /// The operations a cluster manager needs from its group, for one node.
-/// One implementation ([`group::Group`]) over any [`store::Store`].
+/// One implementation ([`group::GroupHandle`]) over any [`store::Store`].
 #[async_trait]
 pub trait GroupServices: Send + Sync + 'static {
     /// `clstrmgr_<cluster id>`.
@@ -300,7 +300,7 @@ pub trait GroupServices: Send + Sync + 'static {
     /// lapsed or it fenced itself), never while it is.
     async fn lost(&self);
 
-    async fn view(&self) -> Result<View, GsError>;
+    async fn view(&self) -> Result<Membership, GsError>;
 
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError>;
 

@@ -23,7 +23,7 @@ pub use crate::groups::{Place, Placement, PlacementChange, RgState};
 
 /// What the event does to membership, as placement sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
+pub enum MembershipChange {
     Join(NodeId),
     /// A failure (`takeover`) or a graceful stop.
     Leave {
@@ -61,36 +61,36 @@ pub enum Change {
 }
 
 /// The live nodes after the event and its change.
-pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, Change) {
+pub fn change_of(ev: &ClaimedEvent) -> (BTreeSet<NodeId>, MembershipChange) {
     let r = &ev.event.request;
     let mut live: BTreeSet<NodeId> = ev.membership.iter().copied().collect();
     let change = match r.kind {
-        EventKind::NodeJoin => Change::Join(r.location),
+        EventKind::NodeJoin => MembershipChange::Join(r.location),
         EventKind::NodeFailure => {
             live.remove(&r.location);
-            Change::Leave {
+            MembershipChange::Leave {
                 node: r.location,
                 takeover: true,
             }
         }
         EventKind::NodeStop { takeover } => {
             live.remove(&r.location);
-            Change::Leave {
+            MembershipChange::Leave {
                 node: r.location,
                 takeover,
             }
         }
-        EventKind::GroupFailure { .. } => Change::GroupFailed { node: r.location },
-        EventKind::GroupMove { to, .. } => Change::Moved {
+        EventKind::GroupFailure { .. } => MembershipChange::GroupFailed { node: r.location },
+        EventKind::GroupMove { to, .. } => MembershipChange::Moved {
             from: r.location,
             to,
         },
-        EventKind::GroupIntent { offline, .. } => Change::Intent { offline },
-        EventKind::NetworkDown { .. } => Change::NetworkDown { node: r.location },
+        EventKind::GroupIntent { offline, .. } => MembershipChange::Intent { offline },
+        EventKind::NetworkDown { .. } => MembershipChange::NetworkDown { node: r.location },
         EventKind::Dare {
             resources: true, ..
-        } => Change::Reconfigure,
-        _ => Change::Other,
+        } => MembershipChange::Reconfigure,
+        _ => MembershipChange::Other,
     };
     (live, change)
 }
@@ -101,11 +101,11 @@ pub fn place(
     res: &Resources,
     before: &Placement,
     live: &BTreeSet<NodeId>,
-    change: Change,
+    change: MembershipChange,
     failed_group: Option<&str>,
 ) -> Placement {
     let mut offline = before.offline.clone();
-    if let (Change::Intent { offline: off }, Some(g)) = (change, failed_group) {
+    if let (MembershipChange::Intent { offline: off }, Some(g)) = (change, failed_group) {
         if off {
             offline.insert(g.to_string());
         } else {
@@ -155,11 +155,11 @@ pub fn networks_after(
     res: &Resources,
     before: &Placement,
     r: &crate::event::EventRequest,
-    change: Change,
+    change: MembershipChange,
 ) -> Placement {
     let mut before = before.clone();
     match (&r.kind, change) {
-        (_, Change::Join(n)) | (_, Change::Leave { node: n, .. }) => {
+        (_, MembershipChange::Join(n)) | (_, MembershipChange::Leave { node: n, .. }) => {
             before.networks_down.remove(&n);
         }
         (EventKind::NetworkDown { network }, _) => {
@@ -190,7 +190,7 @@ fn place_group(
     g: &ResourceGroup,
     before: &Placement,
     live: &BTreeSet<NodeId>,
-    change: Change,
+    change: MembershipChange,
     failed_group: Option<&str>,
     after: &Placement,
 ) -> Place {
@@ -218,7 +218,11 @@ fn place_group(
     // off, may not hold it.
     let named = failed_group == Some(g.name.as_str());
     let barred = match change {
-        Change::GroupFailed { node } | Change::Moved { from: node, .. } if named => Some(node),
+        MembershipChange::GroupFailed { node } | MembershipChange::Moved { from: node, .. }
+            if named =>
+        {
+            Some(node)
+        }
         _ => None,
     };
     let net = g.network();
@@ -232,8 +236,8 @@ fn place_group(
         // Only the survivors of the stop leave it alone: any node of its
         // list that joins later claims it by the normal priorities
         // (redbook 5.2.2 step 5), the stopped node or another.
-        let lifted =
-            matches!(change, Change::Join(x) if g.nodes.contains(&x)) || !g.nodes.contains(by);
+        let lifted = matches!(change, MembershipChange::Join(x) if g.nodes.contains(&x))
+            || !g.nodes.contains(by);
         if !lifted {
             return prev.clone();
         }
@@ -245,7 +249,7 @@ fn place_group(
     if !deps_online {
         return Place::Offline;
     }
-    if let Change::Moved { to: Some(t), .. } = change {
+    if let MembershipChange::Moved { to: Some(t), .. } = change {
         if named && g.policy != Policy::Concurrent {
             // The node named, if it may hold the group; else it stays.
             let free =
@@ -276,11 +280,11 @@ fn place_group(
             let primary = g.nodes.first().copied();
             let back_home = g.policy == Policy::Cascading
                 && g.fallback == Fallback::OnRejoin
-                && matches!(change, Change::Join(x) if Some(x) == primary && x != n);
+                && matches!(change, MembershipChange::Join(x) if Some(x) == primary && x != n);
             let first = eligible.first().copied();
             let reordered = g.policy == Policy::Cascading
                 && g.fallback == Fallback::OnRejoin
-                && change == Change::Reconfigure
+                && change == MembershipChange::Reconfigure
                 && first != Some(n);
             if back_home {
                 Place::one(primary.expect("checked"))
@@ -292,7 +296,7 @@ fn place_group(
         }
         Some(n) => {
             if change
-                == (Change::Leave {
+                == (MembershipChange::Leave {
                     node: n,
                     takeover: false,
                 })
@@ -340,7 +344,7 @@ fn choose(
     res: &Resources,
     g: &ResourceGroup,
     eligible: &[NodeId],
-    change: Change,
+    change: MembershipChange,
     before: &Placement,
     after: &Placement,
     from_offline: bool,
@@ -372,7 +376,7 @@ fn choose(
                 };
             }
             let joining = match change {
-                Change::Join(x) if eligible.contains(&x) => Some(x),
+                MembershipChange::Join(x) if eligible.contains(&x) => Some(x),
                 _ => None,
             };
             joining

@@ -44,22 +44,22 @@ impl Run {
         }
     }
 
-    fn apply(&mut self, c: Change) -> &mut Self {
+    fn apply(&mut self, c: MembershipChange) -> &mut Self {
         match c {
-            Change::Join(n) => {
+            MembershipChange::Join(n) => {
                 self.live.insert(n);
             }
-            Change::Leave { node, .. } => {
+            MembershipChange::Leave { node, .. } => {
                 self.live.remove(&node);
             }
             _ => {}
         }
         let kind = match c {
-            Change::Join(_) => crate::event::EventKind::NodeJoin,
+            MembershipChange::Join(_) => crate::event::EventKind::NodeJoin,
             _ => crate::event::EventKind::NodeFailure,
         };
         let node = match c {
-            Change::Join(n) | Change::Leave { node: n, .. } => n,
+            MembershipChange::Join(n) | MembershipChange::Leave { node: n, .. } => n,
             _ => 0,
         };
         let req = crate::event::EventRequest::system(kind, node);
@@ -69,11 +69,11 @@ impl Run {
     }
 
     fn join(&mut self, n: NodeId) -> &mut Self {
-        self.apply(Change::Join(n))
+        self.apply(MembershipChange::Join(n))
     }
 
     fn fail(&mut self, n: NodeId) -> &mut Self {
-        self.apply(Change::Leave {
+        self.apply(MembershipChange::Leave {
             node: n,
             takeover: true,
         })
@@ -239,7 +239,7 @@ fn home_startup_of_a_rotating_group_waits_for_its_first_node() {
 fn graceful_stop_without_takeover_binds_the_survivors_only() {
     let mut r = Run::new(res(vec![group("rg", Policy::Cascading, &[1, 2])]));
     r.join(1).join(2);
-    r.apply(Change::Leave {
+    r.apply(MembershipChange::Leave {
         node: 1,
         takeover: false,
     });
@@ -262,7 +262,7 @@ fn graceful_stop_without_takeover_binds_the_survivors_only() {
     assert_eq!(r.on("rg"), 2);
     r.join(1);
     assert_eq!(r.on("rg"), 1, "cascading: back to its first node");
-    r.apply(Change::Leave {
+    r.apply(MembershipChange::Leave {
         node: 1,
         takeover: true,
     });
@@ -311,7 +311,7 @@ fn a_failed_group_moves_off_its_node() {
         &r.res,
         &r.p,
         &r.live,
-        Change::GroupFailed { node: 1 },
+        MembershipChange::GroupFailed { node: 1 },
         Some("rg"),
     );
     assert_eq!(r.on("rg"), 2);
@@ -324,7 +324,7 @@ impl Run {
             &self.res,
             &self.p,
             &self.live,
-            Change::Moved { from, to },
+            MembershipChange::Moved { from, to },
             Some(g),
         );
         self.on(g)
@@ -386,7 +386,7 @@ fn a_group_an_operator_took_offline_stays_offline_until_brought_online() {
             &r.res,
             &r.p,
             &r.live,
-            Change::Intent { offline },
+            MembershipChange::Intent { offline },
             Some("rg"),
         );
     };
@@ -422,7 +422,7 @@ fn a_group_in_maintenance_keeps_its_place_whatever_happens() {
     assert_eq!(r.fail(1).on("rg"), 0);
     assert_eq!(r.join(1).on("rg"), 0);
     r.p.maintenance.clear();
-    r.p = place(&r.res, &r.p, &r.live, Change::Other, None);
+    r.p = place(&r.res, &r.p, &r.live, MembershipChange::Other, None);
     assert_eq!(
         r.on("rg"),
         1,
@@ -494,9 +494,9 @@ proptest! {
         let mut p = Placement::default();
         for s in steps {
             let change = match s {
-                Step::Join(n) if !live.contains(&n) => { live.insert(n); Change::Join(n) }
-                Step::Leave(n, t) if live.contains(&n) => { live.remove(&n); Change::Leave { node: n, takeover: t } }
-                _ => Change::Other,
+                Step::Join(n) if !live.contains(&n) => { live.insert(n); MembershipChange::Join(n) }
+                Step::Leave(n, t) if live.contains(&n) => { live.remove(&n); MembershipChange::Leave { node: n, takeover: t } }
+                _ => MembershipChange::Other,
             };
             let next = place(&site, &p, &live, change, None);
             prop_assert_eq!(&next, &place(&site, &p, &live, change, None), "deterministic");
@@ -524,8 +524,8 @@ proptest! {
                     Place::Stopped { by } => {
                         let was_stopped = matches!(before, Place::Stopped { .. });
                         prop_assert!(!live.contains(by) || was_stopped, "stopped by a live node");
-                        prop_assert!(was_stopped || change == Change::Leave { node: *by, takeover: false }, "stopped without a stop");
-                        prop_assert!(!matches!(change, Change::Join(x) if g.nodes.contains(&x)), "{} still stopped when a node of its list joined", g.name);
+                        prop_assert!(was_stopped || change == MembershipChange::Leave { node: *by, takeover: false }, "stopped without a stop");
+                        prop_assert!(!matches!(change, MembershipChange::Join(x) if g.nodes.contains(&x)), "{} still stopped when a node of its list joined", g.name);
                     }
                 }
                 // No move without a reason.
@@ -534,7 +534,7 @@ proptest! {
                         let n = nodes[0];
                         if live.contains(&n) {
                             let home = g.policy == Policy::Cascading && g.fallback == Fallback::OnRejoin
-                                && change == Change::Join(g.nodes[0]);
+                                && change == MembershipChange::Join(g.nodes[0]);
                             if home {
                                 prop_assert!(after.holds(g.nodes[0]));
                             } else {
@@ -583,8 +583,8 @@ fn network_down_moves_the_groups_that_need_it() {
     let net = |run: &mut Run, kind: EventKind, node: NodeId| {
         let req = EventRequest::system(kind.clone(), node);
         let change = match kind {
-            EventKind::NetworkDown { .. } => Change::NetworkDown { node },
-            _ => Change::Other,
+            EventKind::NetworkDown { .. } => MembershipChange::NetworkDown { node },
+            _ => MembershipChange::Other,
         };
         let before = networks_after(&run.res, &run.p, &req, change);
         run.p = place(&run.res, &before, &run.live, change, None);

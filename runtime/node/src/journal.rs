@@ -133,7 +133,7 @@ pub enum Line {
 /// A record as it happens, for watchers (the simulator's triggers, live
 /// progress).
 #[derive(Clone, Debug)]
-pub struct Feed {
+pub struct LiveRecord {
     pub seq: u64,
     pub event: String,
     pub record: Record,
@@ -148,7 +148,7 @@ pub struct Journal {
     path: Option<std::path::PathBuf>,
     open: Mutex<BTreeMap<u64, EventEntry>>,
     done: Mutex<Vec<EventEntry>>,
-    feed: broadcast::Sender<Feed>,
+    feed: broadcast::Sender<LiveRecord>,
     /// Ended events kept in memory (a daemon's file has its history).
     kept: usize,
     /// Told each event as it ends (metrics).
@@ -215,7 +215,7 @@ impl Journal {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Feed> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveRecord> {
         self.feed.subscribe()
     }
 
@@ -267,7 +267,7 @@ impl Journal {
         let Some(e) = open.get_mut(&seq) else { return };
         // (No copy for nobody: a simulation records millions.)
         if self.feed.receiver_count() > 0 {
-            let _ = self.feed.send(Feed {
+            let _ = self.feed.send(LiveRecord {
                 seq,
                 event: e.name.clone(),
                 record: record.clone(),

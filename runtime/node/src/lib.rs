@@ -19,7 +19,7 @@
 //! through an `Agent`; `env` is what a command's environment says;
 //! `journal` records every step; `metrics` counts them.
 
-pub mod env;
+mod env;
 pub mod exec;
 pub mod journal;
 pub mod manager;

@@ -17,7 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::journal::{EventEntry, RecordKind};
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 
 /// Upper bounds of the duration buckets, in seconds.
 const BUCKETS: [f64; 14] = [

@@ -12,8 +12,8 @@ use hacmp_compiler::Bundle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use hacmp_gs::coordinator::Shared;
-use hacmp_gs::group::Group;
+use hacmp_gs::coordinator::GroupLink;
+use hacmp_gs::group::GroupHandle;
 use hacmp_gs::mem::MemStore;
 use hacmp_gs::operator::{Operator, Resumed};
 use hacmp_gs::process::Process;
@@ -26,7 +26,7 @@ use hacmp_node::journal::Journal;
 use hacmp_node::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
 use hacmp_node::resources::sim::SimAgent;
 
-type Node = Manager<Group<MemStore>>;
+type Node = Manager<GroupHandle<MemStore>>;
 
 struct NodeHandle {
     manager: Arc<Node>,
@@ -38,7 +38,7 @@ pub type Current = (ClaimedEvent, BTreeMap<SyncPoint, Vec<NodeId>>, Vec<NodeId>)
 
 pub struct Cluster {
     store: Arc<MemStore>,
-    shared: Arc<Shared<MemStore>>,
+    shared: Arc<GroupLink<MemStore>>,
     operator: Arc<Operator<MemStore>>,
     bundle: Arc<Bundle>,
     /// Bundles deployed while it runs, by hash: a node started later runs
@@ -69,7 +69,7 @@ impl Cluster {
         settle: Duration,
     ) -> Cluster {
         let store = MemStore::new();
-        let shared = Shared::new(
+        let shared = GroupLink::new(
             store.clone(),
             bundle.site.cluster.id,
             settle,
@@ -118,7 +118,7 @@ impl Cluster {
         self.operator.clone()
     }
 
-    pub fn shared(&self) -> &Arc<Shared<MemStore>> {
+    pub fn shared(&self) -> &Arc<GroupLink<MemStore>> {
         &self.shared
     }
 
@@ -185,7 +185,7 @@ impl Cluster {
         // Simulated nodes share this process: none can tell another's
         // process apart.
         let gs = Arc::new(
-            Group::new(self.shared.clone(), node, self.ttl)
+            GroupHandle::new(self.shared.clone(), node, self.ttl)
                 .with_process(Process::default(), Arc::new(|_: &Process| None)),
         );
         let m = Manager::new(cfg, gs, self.exec.clone());
@@ -359,7 +359,7 @@ impl Cluster {
 /// Closes the journal's record of each event once the group says how it
 /// ended (one journal for every node of the process).
 async fn close_records(
-    shared: Arc<Shared<MemStore>>,
+    shared: Arc<GroupLink<MemStore>>,
     journal: Arc<Journal>,
     done: watch::Sender<u64>,
 ) {

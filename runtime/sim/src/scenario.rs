@@ -12,7 +12,7 @@ use crate::cluster::Cluster;
 use hacmp_gs::{Decision, OperatorCommand, SyncPoint};
 use hacmp_model::event::{EventKind, EventRequest, NodeId};
 use hacmp_node::exec::sim::Override;
-use hacmp_node::journal::{Feed, RecordKind};
+use hacmp_node::journal::{LiveRecord, RecordKind};
 use hacmp_node::resources::sim::Failing;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -236,7 +236,7 @@ impl Scenario {
 }
 
 impl When {
-    fn matches(&self, f: &Feed) -> bool {
+    fn matches(&self, f: &LiveRecord) -> bool {
         let r = &f.record;
         if self.node.is_some_and(|n| n != r.node)
             || self.event.as_ref().is_some_and(|e| *e != f.event)

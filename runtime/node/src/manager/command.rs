@@ -14,14 +14,14 @@ use super::Manager;
 use crate::env::{command_env, EnvContext};
 use crate::exec::{CommandResult, CommandSpec, Status, Tags};
 use crate::journal::RecordKind;
-use crate::resources::Step;
+use crate::resources::ScriptStep;
 use hacmp_gs::GroupServices;
 use hacmp_model::ClaimedEvent;
 
 /// What a standard script does in place of its command.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Builtin {
-    Resources(Step),
+    Resources(ScriptStep),
     Dare(super::dare::DareStep),
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::{stop_now, Exit, Manager, Stop};
 use hacmp_gs::control::StopMode;
 use hacmp_gs::{GroupServices, GsError};
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 
 impl<G: GroupServices> Manager<G> {
     /// Waits out an operator's stop of this node, out of the group and

@@ -31,7 +31,7 @@ use hacmp_gs::{
     FailureReport, GroupServices, GsError, Leaving, NodeStatus, RunningCommand, SyncPoint,
 };
 use hacmp_model::event::{EventKind, EventRequest, NodeId, Outcome};
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 use hacmp_model::{ClaimedEvent, Identity};
 
 /// Who closes journal records: one observer of the group (in one process,

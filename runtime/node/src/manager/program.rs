@@ -14,7 +14,7 @@ use crate::env::runs_on;
 use crate::journal::RecordKind;
 use hacmp_gs::{BarrierOutcome, Decision, FailureReport, GroupServices, GsError, SyncPoint, Wake};
 use hacmp_model::event::Outcome;
-use hacmp_model::state::ManagerState;
+use hacmp_model::manager_state::ManagerState;
 use hacmp_model::ClaimedEvent;
 
 /// What to do after a failure.

@@ -16,7 +16,8 @@ pub mod view;
 
 pub use agent::{Agent, Ctx};
 pub use hacmp_model::placement::{
-    change_of, place, place_event, placer, Change, Place, Placement, PlacementChange, RgState,
+    change_of, place, place_event, placer, MembershipChange, Place, Placement, PlacementChange,
+    RgState,
 };
 pub use node::{NodeResources, Verdict};
 
@@ -25,7 +26,7 @@ use hacmp_model::ClaimedEvent;
 
 /// What a standard event script does with resources on one node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum ScriptStep {
     /// Take down what this node must no longer hold.
     Release,
     /// Bring up what the placement gives this node.
@@ -35,12 +36,12 @@ pub enum Step {
     Swap { network: u32 },
 }
 
-impl Step {
+impl ScriptStep {
     pub fn as_str(self) -> &'static str {
         match self {
-            Step::Release => "release",
-            Step::Acquire => "acquire",
-            Step::Swap { .. } => "swap",
+            ScriptStep::Release => "release",
+            ScriptStep::Acquire => "acquire",
+            ScriptStep::Swap { .. } => "swap",
         }
     }
 }
@@ -52,23 +53,23 @@ impl Step {
 /// the leaving node releases, then the survivors acquire; in network_down
 /// the node that lost the network releases what needs it, then the others
 /// acquire; swap_adapter moves the event node's service addresses.
-pub fn step(script: &str, ev: &ClaimedEvent, node: NodeId) -> Option<Step> {
+pub fn step(script: &str, ev: &ClaimedEvent, node: NodeId) -> Option<ScriptStep> {
     let at_event_node = ev.event.request.location == node;
     Some(match script {
         "swap_adapter" if at_event_node => match ev.event.request.kind {
-            hacmp_model::event::EventKind::AdapterSwap { network } => Step::Swap { network },
+            hacmp_model::event::EventKind::AdapterSwap { network } => ScriptStep::Swap { network },
             _ => return None,
         },
-        "network_down" if at_event_node => Step::Release,
-        "network_down_complete" | "network_up_complete" => Step::Acquire,
-        "node_up" if at_event_node => Step::Acquire,
-        "node_up" => Step::Release,
-        "node_down" => Step::Release,
-        "node_up_complete" | "node_down_complete" => Step::Acquire,
-        "reconfig_resource_release" => Step::Release,
-        "reconfig_resource_acquire" | "reconfig_resource_complete" => Step::Acquire,
-        "rg_move_release" => Step::Release,
-        "rg_move_acquire" | "rg_move_complete" => Step::Acquire,
+        "network_down" if at_event_node => ScriptStep::Release,
+        "network_down_complete" | "network_up_complete" => ScriptStep::Acquire,
+        "node_up" if at_event_node => ScriptStep::Acquire,
+        "node_up" => ScriptStep::Release,
+        "node_down" => ScriptStep::Release,
+        "node_up_complete" | "node_down_complete" => ScriptStep::Acquire,
+        "reconfig_resource_release" => ScriptStep::Release,
+        "reconfig_resource_acquire" | "reconfig_resource_complete" => ScriptStep::Acquire,
+        "rg_move_release" => ScriptStep::Release,
+        "rg_move_acquire" | "rg_move_complete" => ScriptStep::Acquire,
         _ => return None,
     })
 }

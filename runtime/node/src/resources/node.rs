@@ -9,7 +9,7 @@ use hacmp_compiler::resources::{ResourceGroup, ResourceKind};
 use hacmp_compiler::Site;
 
 use super::agent::{Agent, Ctx};
-use super::Step;
+use super::ScriptStep;
 use hacmp_model::event::NodeId;
 use hacmp_model::placement::{Placement, RgState};
 
@@ -208,7 +208,7 @@ impl NodeResources {
     pub async fn step(
         &self,
         site: &Site,
-        step: Step,
+        step: ScriptStep,
         target: &Placement,
         report: Report<'_>,
     ) -> Result<(), String> {
@@ -216,7 +216,7 @@ impl NodeResources {
         if self.is_dead() {
             return Err("this node crashed".into());
         }
-        if step == Step::Acquire && self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
+        if step == ScriptStep::Acquire && self.fenced.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("this node is out of the group: it acquires nothing".into());
         }
         *self.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = target.maintenance.clone();
@@ -227,11 +227,11 @@ impl NodeResources {
             .resources
             .start_order()
             .into_iter()
-            .filter(|g| step == Step::Release || !target.maintenance.contains(&g.name))
+            .filter(|g| step == ScriptStep::Release || !target.maintenance.contains(&g.name))
             .collect();
         let mut failed = Vec::new();
         match step {
-            Step::Release => {
+            ScriptStep::Release => {
                 for g in order.into_iter().rev() {
                     if target.get(&g.name).holds(self.node)
                         || self.state(&g.name) == RgState::Offline
@@ -243,7 +243,7 @@ impl NodeResources {
                     }
                 }
             }
-            Step::Acquire => {
+            ScriptStep::Acquire => {
                 for g in order {
                     if !target.get(&g.name).holds(self.node)
                         || self.state(&g.name) == RgState::Online
@@ -255,7 +255,7 @@ impl NodeResources {
                     }
                 }
             }
-            Step::Swap { network } => {
+            ScriptStep::Swap { network } => {
                 let Some(net) = site.resources.network_numbered(network) else {
                     return Err(format!("the site has no network {network}"));
                 };

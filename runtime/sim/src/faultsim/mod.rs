@@ -20,7 +20,7 @@ mod held;
 mod schedule;
 pub mod world;
 
-pub use schedule::{Fault, Rng, Schedule, Step};
+pub use schedule::{Fault, Rng, Schedule, TimedFault};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,8 +29,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use hacmp_gs::coordinator::Shared;
-use hacmp_gs::group::Group;
+use hacmp_gs::coordinator::GroupLink;
+use hacmp_gs::group::GroupHandle;
 use hacmp_gs::mem::MemStore;
 use hacmp_gs::operator::Operator;
 use hacmp_gs::process::{Liveness, Process};
@@ -56,11 +56,11 @@ pub struct Report {
     pub resource_failures: usize,
 }
 
-type Node = Manager<Checked<Group<CutStore>>>;
+type Node = Manager<Checked<GroupHandle<CutStore>>>;
 
 struct Proc {
     store: Arc<CutStore>,
-    shared: Arc<Shared<CutStore>>,
+    shared: Arc<GroupLink<CutStore>>,
     manager: Arc<Node>,
     task: JoinHandle<Result<Exit, GsError>>,
     journal: Arc<Journal>,
@@ -108,7 +108,7 @@ impl World {
             .unwrap_or(&self.bundles[0])
             .clone();
         let store = CutStore::new(self.store.clone());
-        let shared = Shared::new(
+        let shared = GroupLink::new(
             store.clone(),
             1,
             bundle.site.cluster.settle.0,
@@ -136,7 +136,7 @@ impl World {
             })
         });
         let gs = Arc::new(Checked {
-            inner: Group::new(shared.clone(), node, self.ttl).with_process(process, liveness),
+            inner: GroupHandle::new(shared.clone(), node, self.ttl).with_process(process, liveness),
             checker: self.checker.clone(),
         });
         let journal = Journal::in_memory();

@@ -180,7 +180,7 @@ impl std::fmt::Display for Fault {
 
 /// A fault at a time since the start.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub struct TimedFault {
     pub at_ms: u64,
     pub fault: Fault,
 }
@@ -196,7 +196,7 @@ pub struct Schedule {
     pub policy: FailurePolicy,
     /// Commands that fail.
     pub failing: Vec<Override>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<TimedFault>,
 }
 
 impl Schedule {
@@ -269,14 +269,14 @@ impl Schedule {
                     },
                 },
             };
-            steps.push(Step { at_ms: t, fault });
+            steps.push(TimedFault { at_ms: t, fault });
         }
         // Deploys from a stream of their own: the other faults of a seed
         // stay what they were.
         let mut d = Rng::new(seed ^ 0xda2e_da2e_da2e_da2e);
         for k in 0..d.below(3) {
             let at_ms = 500 + d.below(t.max(1));
-            steps.push(Step {
+            steps.push(TimedFault {
                 at_ms,
                 fault: Fault::Deploy {
                     reshaped: k % 2 == 0,
@@ -289,12 +289,12 @@ impl Schedule {
         for _ in 0..n.below(3) {
             let node = 1 + n.below(nodes as u64) as u32;
             let at_ms = 500 + n.below(t.max(1));
-            steps.push(Step {
+            steps.push(TimedFault {
                 at_ms,
                 fault: Fault::Network { node, up: false },
             });
             if n.chance(80) {
-                steps.push(Step {
+                steps.push(TimedFault {
                     at_ms: at_ms + 200 + n.below(5000),
                     fault: Fault::Network { node, up: true },
                 });
@@ -317,7 +317,7 @@ impl Schedule {
                 3 => ("app", Failing::Stop),
                 _ => ("app", Failing::Monitor),
             };
-            steps.push(Step {
+            steps.push(TimedFault {
                 at_ms: 500 + r.below(t.max(1)),
                 fault: Fault::Resource {
                     node,
@@ -359,12 +359,12 @@ impl Schedule {
                 ),
                 _ => (GroupAction::Cleanup { group }, None),
             };
-            steps.push(Step {
+            steps.push(TimedFault {
                 at_ms,
                 fault: Fault::Group(now),
             });
             if let Some(u) = undo {
-                steps.push(Step {
+                steps.push(TimedFault {
                     at_ms: later,
                     fault: Fault::Group(u),
                 });
@@ -378,7 +378,7 @@ impl Schedule {
             let at_ms = 500 + c.below(t.max(1));
             let mode =
                 [StopMode::Graceful, StopMode::Takeover, StopMode::Forced][c.below(3) as usize];
-            steps.push(Step {
+            steps.push(TimedFault {
                 at_ms,
                 fault: Fault::Node {
                     node,
@@ -386,7 +386,7 @@ impl Schedule {
                 },
             });
             if c.chance(80) {
-                steps.push(Step {
+                steps.push(TimedFault {
                     at_ms: at_ms + 500 + c.below(8000),
                     fault: Fault::Node { node, stop: None },
                 });

@@ -19,8 +19,8 @@ use hacmp_gs::store::{
     Feed, FeedSink, KeyValue, LeaseId, Revision, Store, StoreError, Txn, TxnResult,
 };
 use hacmp_gs::{
-    BarrierOutcome, FailureReport, GroupServices, GsError, Leaving, NodeStatus, SyncPoint, View,
-    Wake,
+    BarrierOutcome, FailureReport, GroupServices, GsError, Leaving, Membership, NodeStatus,
+    SyncPoint, Wake,
 };
 use hacmp_model::event::{EventRequest, NodeId, Outcome, QueuedEvent};
 use hacmp_model::{ClaimedEvent, Identity};
@@ -467,7 +467,7 @@ impl<G: GroupServices> GroupServices for Checked<G> {
     async fn lost(&self) {
         self.inner.lost().await
     }
-    async fn view(&self) -> Result<View, GsError> {
+    async fn view(&self) -> Result<Membership, GsError> {
         self.inner.view().await
     }
     async fn enqueue(&self, request: EventRequest) -> Result<(), GsError> {
