@@ -15,7 +15,8 @@ use hacmp_gs::group::GroupHandle;
 use hacmp_gs::GsError;
 use hacmp_node::exec::real::RealExecutor;
 use hacmp_node::journal::Journal;
-use hacmp_node::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+use hacmp_node::manager::{Exit, JournalMode, Stop};
+use hacmp_node::NodeBuilder;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::bundle::{init_logging, load};
@@ -284,36 +285,37 @@ async fn serve(
             return 2;
         }
     };
-    let mut group = GroupHandle::new(shared.clone(), args.node, args.ttl)
-        .with_renewal(hacmp_gs::Renewal::beating(args.ttl, args.deadman.is_some()));
     let mut linux = LinuxAgent::new(bundle.clone(), exec.clone(), root.clone());
     if let Some(w) = &warden {
-        let (w1, w2) = (w.clone(), w.clone());
-        group = group.with_fence_hook(Arc::new(move |at| {
-            w1.fence_at(at);
-        }));
+        let w = w.clone();
         linux = linux.with_server_hook(Arc::new(move |groups| {
-            w2.tell(&hacmp_linux::warden::Word::Servers { groups });
+            w.tell(&hacmp_linux::warden::Word::Servers { groups });
         }));
     }
-    let gs = Arc::new(group);
     if !bundle.site.resources.is_empty() && !hacmp_linux::resources::privileged() {
         tracing::warn!(node = args.node, "not running as root: service addresses and file systems cannot be changed; their groups will go to error");
     }
     let carriers = Arc::new(hacmp_linux::topology::Carriers::default());
-    let mcfg = ManagerConfig {
-        node: args.node,
-        bundle: bundle.clone(),
-        root: root.clone(),
-        journal: journal.clone(),
-        journal_mode: JournalMode::Own,
-        remind_after: Duration::from_secs(30),
-        member: false,
-        rejoin: true,
-        trusted: hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone()),
-        agent: Arc::new(linux.with_carriers(carriers.clone())),
-    };
-    let manager = Manager::new(mcfg, gs.clone(), exec);
+    let mut node = NodeBuilder::new(
+        shared.clone(),
+        args.node,
+        args.ttl,
+        bundle.clone(),
+        exec,
+        Arc::new(linux.with_carriers(carriers.clone())),
+        hacmp_compiler::signing::TrustedKeys::Dir(args.trusted_keys.clone()),
+    )
+    .renewal(hacmp_gs::Renewal::beating(args.ttl, args.deadman.is_some()))
+    .journal(journal.clone(), JournalMode::Own)
+    .root(root.clone());
+    if let Some(w) = &warden {
+        let w = w.clone();
+        node = node.fence_hook(Arc::new(move |at| {
+            w.fence_at(at);
+        }));
+    }
+    let manager = node.build();
+    let gs = manager.group().clone();
     let counted = Arc::new(hacmp_node::metrics::Metrics::default());
     {
         let c = counted.clone();

@@ -56,7 +56,7 @@ pub struct GroupHandle<S: Store> {
     fence_hook: Option<super::FenceHook>,
     /// How leases are renewed; with beats, renewals are made known
     /// (`s/beat/<n>`) and silent members expelled (`gs::expel`).
-    renewal: super::lease::Renewal,
+    renewal: super::session::Renewal,
 }
 
 impl<S: Store> GroupHandle<S> {
@@ -71,7 +71,7 @@ impl<S: Store> GroupHandle<S> {
             presence: Mutex::new(None),
             counter: std::sync::atomic::AtomicU64::new(0),
             fence_hook: None,
-            renewal: super::lease::Renewal::plain(ttl),
+            renewal: super::session::Renewal::plain(ttl),
         }
     }
 
@@ -79,7 +79,7 @@ impl<S: Store> GroupHandle<S> {
     /// for the others to see, and this process expels members silent for
     /// their time to live (`gs::expel`), rather than waiting for the store
     /// to let their leases lapse.
-    pub fn with_renewal(mut self, renewal: super::lease::Renewal) -> GroupHandle<S> {
+    pub fn with_renewal(mut self, renewal: super::session::Renewal) -> GroupHandle<S> {
         self.renewal = renewal;
         self
     }

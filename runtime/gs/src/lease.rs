@@ -9,46 +9,12 @@ use tokio::time::Instant;
 
 use super::coordinator::GroupLink;
 use super::protocol::Incarnation;
-use super::session::{Failed, Keeper, Kept, Reach};
+use super::session::{Failed, Keeper, Kept, Reach, Renewal};
 use super::store::{Store, StoreError};
 
 /// Told the moment this node would fence itself, at each renewal before
 /// it counts (`None` once it is out of the group): the warden's feed.
 pub type FenceHook = Arc<dyn Fn(Option<std::time::Instant>) + Send + Sync>;
-
-/// How an incarnation renews its lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Renewal {
-    /// Each renewal writes the node's beat, and counts once it is written
-    /// (`gs::expel`).
-    pub beats: bool,
-    /// Between renewals, while they succeed.
-    pub every: Duration,
-}
-
-impl Renewal {
-    /// Every third of the time to live, without beats (the simulators:
-    /// their store lets leases lapse on time).
-    pub fn plain(ttl: Duration) -> Renewal {
-        Renewal {
-            beats: false,
-            every: (ttl / 3).max(Duration::from_millis(50)),
-        }
-    }
-
-    /// With beats, every half of the time to live: the others expel a
-    /// node a time to live after its last beat, which is on average half
-    /// the interval old when the node falls silent (a quarter of the time
-    /// to live, not a sixth). With a dead man switch, every third: its
-    /// timeout must fit between a frozen node's last renewal and the
-    /// others' takeover, less a renewal interval (`deadman::timeout_for`).
-    pub fn beating(ttl: Duration, deadman: bool) -> Renewal {
-        Renewal {
-            beats: true,
-            every: (ttl / if deadman { 3 } else { 2 }).max(Duration::from_millis(50)),
-        }
-    }
-}
 
 /// Tells the hook `None` however the keeper ends (an abort included).
 struct Disarm(Option<FenceHook>);
@@ -165,10 +131,4 @@ pub(super) async fn keep<S: Store>(
             _ => return,
         }
     }
-}
-
-/// Between the moment a node fences itself and the earliest its lease can
-/// lapse: a twentieth of the time to live, at most 500 ms.
-pub fn guard(ttl: Duration) -> Duration {
-    (ttl / 20).min(Duration::from_millis(500))
 }

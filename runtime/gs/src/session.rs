@@ -2,7 +2,7 @@
 //! of quinn-proto's `Connection` and raft-rs's `RawNode`: it is given the
 //! time and what the group and the store answered, and says what to do
 //! next. Nothing here reads a clock, awaits or touches the store; the
-//! async drivers (`Group::begin` for joining, `lease::keep` for a
+//! async drivers (`GroupHandle::begin` for joining, `lease::keep` for a
 //! member's lease) carry out what it says, so the rules (how long a
 //! joining node waits and for what, when a member renews, when it must
 //! fence itself) are tested with plain `#[test]`s.
@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use hacmp_model::event::NodeId;
 use hacmp_model::Identity;
 
-use super::lease::{guard, Renewal};
 use super::process::Process;
 use super::protocol::Refusal;
 use super::store::LeaseId;
@@ -302,6 +301,46 @@ impl Keeper {
     pub fn revoke_at(&self) -> Instant {
         self.deadline + guard(self.ttl)
     }
+}
+
+/// How an incarnation renews its lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renewal {
+    /// Each renewal writes the node's beat, and counts once it is written
+    /// (`gs::expel`).
+    pub beats: bool,
+    /// Between renewals, while they succeed.
+    pub every: Duration,
+}
+
+impl Renewal {
+    /// Every third of the time to live, without beats (the simulators:
+    /// their store lets leases lapse on time).
+    pub fn plain(ttl: Duration) -> Renewal {
+        Renewal {
+            beats: false,
+            every: (ttl / 3).max(Duration::from_millis(50)),
+        }
+    }
+
+    /// With beats, every half of the time to live: the others expel a
+    /// node a time to live after its last beat, which is on average half
+    /// the interval old when the node falls silent (a quarter of the time
+    /// to live, not a sixth). With a dead man switch, every third: its
+    /// timeout must fit between a frozen node's last renewal and the
+    /// others' takeover, less a renewal interval (`deadman::timeout_for`).
+    pub fn beating(ttl: Duration, deadman: bool) -> Renewal {
+        Renewal {
+            beats: true,
+            every: (ttl / if deadman { 3 } else { 2 }).max(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Between the moment a node fences itself and the earliest its lease can
+/// lapse: a twentieth of the time to live, at most 500 ms.
+pub fn guard(ttl: Duration) -> Duration {
+    (ttl / 20).min(Duration::from_millis(500))
 }
 
 #[cfg(test)]

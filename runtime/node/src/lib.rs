@@ -19,6 +19,7 @@
 //! through an `Agent`; `env` is what a command's environment says;
 //! `journal` records every step; `metrics` counts them.
 
+pub mod build;
 mod env;
 pub mod exec;
 pub mod journal;
@@ -26,4 +27,5 @@ pub mod manager;
 pub mod metrics;
 pub mod resources;
 
+pub use build::NodeBuilder;
 pub use manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};

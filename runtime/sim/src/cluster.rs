@@ -12,6 +12,7 @@ use hacmp_compiler::Bundle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use hacmp_compiler::signing::TrustedKeys;
 use hacmp_gs::coordinator::GroupLink;
 use hacmp_gs::group::GroupHandle;
 use hacmp_gs::mem::MemStore;
@@ -23,8 +24,9 @@ use hacmp_model::event::{EventRequest, NodeId};
 use hacmp_model::ClaimedEvent;
 use hacmp_node::exec::Executor;
 use hacmp_node::journal::Journal;
-use hacmp_node::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+use hacmp_node::manager::{Exit, JournalMode, Manager, Stop};
 use hacmp_node::resources::sim::SimAgent;
+use hacmp_node::NodeBuilder;
 
 type Node = Manager<GroupHandle<MemStore>>;
 
@@ -168,27 +170,23 @@ impl Cluster {
         let bundle = running
             .and_then(|h| self.deployed.get(&h).cloned())
             .unwrap_or_else(|| self.bundle.clone());
-        let cfg = ManagerConfig {
-            node,
-            bundle,
-            root: self.root.clone(),
-            journal: self.journal.clone(),
-            journal_mode: JournalMode::Shared,
-            remind_after: self.remind_after,
-            member,
-            rejoin: true,
-            agent: self.agent.clone(),
-            trusted: hacmp_compiler::signing::TrustedKeys::Keys(Arc::new(vec![self
-                .signer
-                .public()])),
-        };
         // Simulated nodes share this process: none can tell another's
         // process apart.
-        let gs = Arc::new(
-            GroupHandle::new(self.shared.clone(), node, self.ttl)
-                .with_process(Process::default(), Arc::new(|_: &Process| None)),
-        );
-        let m = Manager::new(cfg, gs, self.exec.clone());
+        let m = NodeBuilder::new(
+            self.shared.clone(),
+            node,
+            self.ttl,
+            bundle,
+            self.exec.clone(),
+            self.agent.clone(),
+            TrustedKeys::Keys(Arc::new(vec![self.signer.public()])),
+        )
+        .process(Process::default(), Arc::new(|_: &Process| None))
+        .journal(self.journal.clone(), JournalMode::Shared)
+        .root(self.root.clone())
+        .remind_after(self.remind_after)
+        .member(member)
+        .build();
         let joined = m.on_joined();
         let runner = m.clone();
         let task = tokio::spawn(async move {

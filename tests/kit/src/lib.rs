@@ -1,5 +1,6 @@
 //! Fixtures the workspace's tests share.
 
+pub mod modules;
 pub mod netns;
 
 use std::path::PathBuf;

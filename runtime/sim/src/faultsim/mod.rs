@@ -38,7 +38,8 @@ use hacmp_gs::{Decision, GsError};
 use hacmp_model::event::{EventKind, EventRequest, NodeId};
 use hacmp_node::exec::sim::SimExecutor;
 use hacmp_node::journal::{EventEntry, Journal};
-use hacmp_node::manager::{Exit, JournalMode, Manager, ManagerConfig, Stop};
+use hacmp_node::manager::{Exit, JournalMode, Manager, Stop};
+use hacmp_node::NodeBuilder;
 
 use check::Checker;
 use world::{Checked, CutStore};
@@ -135,24 +136,21 @@ impl World {
                     .contains(&p.pid)
             })
         });
-        let gs = Arc::new(Checked {
-            inner: GroupHandle::new(shared.clone(), node, self.ttl).with_process(process, liveness),
-            checker: self.checker.clone(),
-        });
         let journal = Journal::in_memory();
-        let cfg = ManagerConfig {
+        let checker = self.checker.clone();
+        let manager = NodeBuilder::new(
+            shared.clone(),
             node,
+            self.ttl,
             bundle,
-            root: None,
-            journal: journal.clone(),
-            journal_mode: JournalMode::Own,
-            remind_after: Duration::from_secs(3600),
-            member: false,
-            rejoin: true,
-            agent: self.agent.clone(),
-            trusted: self.trusted.clone(),
-        };
-        let manager = Manager::new(cfg, gs, self.exec.clone());
+            self.exec.clone(),
+            self.agent.clone(),
+            self.trusted.clone(),
+        )
+        .process(process, liveness)
+        .journal(journal.clone(), JournalMode::Own)
+        .remind_after(Duration::from_secs(3600))
+        .build_with(|inner| Checked { inner, checker });
         let task = tokio::spawn(manager.clone().run());
         self.procs.insert(
             node,
