@@ -57,8 +57,9 @@ pub fn stopping(status: &str) {
 
 /// Pings the service manager's watchdog at half its period, from the
 /// daemon's runtime: a runtime that stops turning stops the pings and
-/// systemd restarts the daemon. `None` without a watchdog.
-pub fn watchdog() -> Option<tokio::task::JoinHandle<()>> {
+/// systemd restarts the daemon. `None` without a watchdog; the daemon
+/// runs it as one of its parts.
+pub fn watchdog() -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let period = sd_notify::watchdog_enabled()?;
     let every = (period / 2).max(Duration::from_millis(100));
     tracing::info!(
@@ -66,11 +67,11 @@ pub fn watchdog() -> Option<tokio::task::JoinHandle<()>> {
         humantime::format_duration(period),
         humantime::format_duration(every)
     );
-    Some(tokio::spawn(async move {
+    Some(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             let _ = sd_notify::notify(&[NotifyState::Watchdog]);
         }
-    }))
+    })
 }

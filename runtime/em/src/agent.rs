@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hacmp_compiler::Bundle;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::engine::Engine;
 use super::feed::FeedReader;
@@ -37,13 +37,13 @@ pub struct AgentStats {
     pub samples: std::sync::atomic::AtomicU64,
 }
 
-/// Runs until `stop` changes; sampling happens on a blocking thread so that
+/// Runs until `stop` is cancelled; sampling happens on a blocking thread so that
 /// a hung file system cannot stall the node.
 pub async fn run<R: Raiser + ?Sized>(
     bundle: Arc<Bundle>,
     gs: Arc<R>,
     cfg: AgentConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut engine = Engine::for_bundle(&bundle, Some(cfg.node));
     if engine.rules().is_empty() {
@@ -63,7 +63,7 @@ pub async fn run<R: Raiser + ?Sized>(
         tokio::select! {
             biased;
             _ = tick.tick() => {}
-            _ = stop.changed() => return,
+            _ = stop.cancelled() => return,
         }
         let mut observations = Vec::new();
         if let Some(m) = &mut monitor {

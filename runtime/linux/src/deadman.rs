@@ -24,8 +24,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 /// `_IOWR('W', 6, int)` of `linux/watchdog.h`.
 const WDIOC_SETTIMEOUT: libc::c_ulong = 0xC004_5706;
 
@@ -143,15 +141,15 @@ impl Deadman {
         }
     }
 
-    /// Keeps the watchdog alive until `stop` says so, then disarms it. A
+    /// Keeps the watchdog alive until `stop` is cancelled, then disarms it. A
     /// failed write is said once; the next ones are tried all the same.
-    pub async fn keep(mut self, mut stop: watch::Receiver<bool>) {
+    pub async fn keep(mut self, stop: tokio_util::sync::CancellationToken) {
         let mut told = false;
         let mut tick = tokio::time::interval(self.every());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     match self.pet() {
                         Ok(()) => told = false,
@@ -198,12 +196,12 @@ mod tests {
         let d = Deadman::open(&path, Duration::from_secs(5)).unwrap();
         assert_eq!(d.timeout(), 3);
         assert_eq!(d.every(), Duration::from_millis(750));
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(d.keep(rx));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(d.keep(stop.clone()));
         tokio::time::sleep(Duration::from_millis(3100)).await;
         // One pet at open, then at 0, 750, 1500, 2250, 3000 ms.
         assert_eq!(std::fs::read(&path).unwrap(), b"......");
-        tx.send(true).unwrap();
+        stop.cancel();
         task.await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"......V");
     }

@@ -76,9 +76,10 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
 
         // Node 2 on a thread in its namespace (spawned from this one, in
         // this mount namespace, where the name is).
-        let (stop2, stop2_rx) = tokio::sync::watch::channel(false);
+        let stop2 = tokio_util::sync::CancellationToken::new();
         let node2 = {
             let (res, other, path) = (res.clone(), other, format!("/run/netns/{ns}"));
+            let stop2 = stop2.clone();
             std::thread::spawn(move || {
                 let f = std::fs::File::open(path).unwrap();
                 // SAFETY: this thread alone joins the namespace.
@@ -90,8 +91,8 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
                 let (tx7, _rx7) = tokio::sync::mpsc::unbounded_channel();
                 rt.block_on(async {
-                    let seven = tokio::spawn(heartbeat::run(7, 2, other, tx7, stop2_rx.clone()));
-                    heartbeat::run(1, 2, res, tx, stop2_rx).await;
+                    let seven = tokio::spawn(heartbeat::run(7, 2, other, tx7, stop2.clone()));
+                    heartbeat::run(1, 2, res, tx, stop2.clone()).await;
                     let _ = seven.await;
                 });
             })
@@ -102,9 +103,9 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
             .build()
             .unwrap();
         let (tx, mut verdicts) = tokio::sync::mpsc::unbounded_channel();
-        let (stop1, stop1_rx) = tokio::sync::watch::channel(false);
+        let stop1 = tokio_util::sync::CancellationToken::new();
         let got = rt.block_on(async {
-            let node1 = tokio::spawn(heartbeat::run(1, 1, res, tx, stop1_rx));
+            let node1 = tokio::spawn(heartbeat::run(1, 1, res, tx, stop1.clone()));
             // Each adapter's first verdict (reachable), then the changes.
             // Link-local addresses wait for duplicate detection (about a
             // second) before anything is sent.
@@ -119,11 +120,11 @@ fn ipv6_heartbeats_find_an_adapter_that_hears_nobody() {
                 (None, seen)
             })
             .await;
-            let _ = stop1.send(true);
+            stop1.cancel();
             let _ = node1.await;
             got
         });
-        let _ = stop2.send(true);
+        stop2.cancel();
         node2.join().unwrap();
         let (cut, before) = got.expect("a verdict within 15 s");
         assert_eq!(

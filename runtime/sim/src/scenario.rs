@@ -525,7 +525,7 @@ fn describe(h: &Happening) -> (Option<NodeId>, String) {
 /// `monitor` sample this machine.
 pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, Happened) {
     let mut log = Happened::new();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
     let mut agents = Vec::new();
     if let (true, Some(m)) = (real, &scenario.monitor) {
         for n in &m.nodes {
@@ -540,12 +540,12 @@ pub async fn run(c: &mut Cluster, scenario: &Scenario, real: bool) -> (Ending, H
                 c.bundle().clone(),
                 c.operator(),
                 cfg,
-                stop_rx.clone(),
+                stop.clone(),
             )));
         }
     }
     let ending = drive(c, scenario, &mut log, real).await;
-    let _ = stop_tx.send(true);
+    stop.cancel();
     for a in agents {
         let _ = a.await;
     }

@@ -133,7 +133,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
     until("the daemon", 10, || daemons(&root).len() == 1).await;
     let first = daemons(&root)[0];
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
     let cfg = AgentConfig {
         node: 3,
         interval: Duration::from_millis(200),
@@ -141,7 +141,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
         feed: None,
         stats: Default::default(),
     };
-    let agent = tokio::spawn(agent::run(bundle.clone(), c.operator(), cfg, stop_rx));
+    let agent = tokio::spawn(agent::run(bundle.clone(), c.operator(), cfg, stop.clone()));
     // Let the monitor see it running, then kill it.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(ue_events(c.journal()).is_empty(), "no event while it runs");
@@ -240,7 +240,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
     .await;
 
     // Tidy up: stop the monitor, then anything the restart started again.
-    let _ = stop_tx.send(true);
+    stop.cancel();
     let _ = agent.await;
     c.wait_idle().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;

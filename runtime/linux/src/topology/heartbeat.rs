@@ -195,7 +195,7 @@ fn socket(
     Ok((tokio::net::UdpSocket::from_std(s)?, to))
 }
 
-/// Sends and hears heartbeats of cluster `cluster` until `stop`; tells
+/// Sends and hears heartbeats of cluster `cluster` until `stop` is cancelled; tells
 /// each change of an adapter's verdict as (interface, reachable). Other
 /// clusters' heartbeats on the same link are not heard.
 pub async fn run(
@@ -203,7 +203,7 @@ pub async fn run(
     node: NodeId,
     res: Resources,
     tx: tokio::sync::mpsc::UnboundedSender<(String, bool)>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let mut locals = Vec::new();
     let mut tick = Duration::from_secs(3600);
@@ -266,7 +266,7 @@ pub async fn run(
                 hearing.heard(&i, v6, Instant::now());
                 continue;
             }
-            _ = stop.changed() => break,
+            _ = stop.cancelled() => break,
         }
         for l in &locals {
             let key = (l.interface.clone(), l.broadcast.is_none());

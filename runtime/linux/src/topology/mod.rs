@@ -16,6 +16,7 @@ pub mod watch;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use hacmp_compiler::resources::Resources;
 
@@ -56,7 +57,7 @@ pub struct Inputs {
     pub heard: Links,
 }
 
-/// Watches this node's adapters until `stop` turns true: the links at
+/// Watches this node's adapters until `stop` is cancelled: the links at
 /// start, every change after, and the heartbeats' verdicts. Each decided event is
 /// queued through `raiser`; the carriers follow the watch.
 pub async fn run(
@@ -65,7 +66,7 @@ pub async fn run(
     carriers: Arc<Carriers>,
     raiser: Arc<dyn Raiser>,
     inputs: Inputs,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let Inputs {
         initial,
@@ -116,7 +117,7 @@ pub async fn run(
                 let up = link.get(&i).copied().unwrap_or(false);
                 w.observe(&i, up && ok, Instant::now());
             }
-            _ = stop.changed() => return,
+            _ = stop.cancelled() => return,
         }
         decided = w.due(Instant::now());
         carriers.set(w.carriers());
@@ -124,7 +125,7 @@ pub async fn run(
 }
 
 /// Starts watching this node's adapters through the kernel, when the site
-/// gives it any: the task ends when `stop` turns true. Without netlink
+/// gives it any: the task ends when `stop` is cancelled. Without netlink
 /// (an error says why) nothing is watched and the node runs on.
 pub async fn spawn(
     res: &Resources,
@@ -132,7 +133,7 @@ pub async fn spawn(
     node: NodeId,
     carriers: Arc<Carriers>,
     raiser: Arc<dyn Raiser>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let interfaces: Vec<String> = res
         .adapters
