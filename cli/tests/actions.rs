@@ -32,10 +32,9 @@ fn app_cluster(
     nodes: &[u32],
     edit: impl FnOnce(&Site, String) -> String,
 ) -> Option<AppCluster> {
-    let bin = etcd_binary(test)?;
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
+    let Lab {
+        base, etcd, url, ..
+    } = Lab::start(test, 1)?;
     let site = Site::new(base.path(), "site");
     site.app_scripts();
     let text = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();

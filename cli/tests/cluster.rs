@@ -13,12 +13,15 @@ use serde_json::Value;
 
 #[test]
 fn four_daemons_join_one_by_one_in_the_documented_order() {
-    let Some(bin) = etcd_binary("four_daemons_join_one_by_one_in_the_documented_order") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("four_daemons_join_one_by_one_in_the_documented_order", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let ds = join_one_by_one(&site, &url, base.path(), 4, |_| vec!["--no-monitor"]);
     // Every node took part in node 4's join, in the order of node_up.rp.
@@ -70,13 +73,15 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
 
 #[test]
 fn a_killed_daemon_releases_the_barrier_and_rejoins_after_restart() {
-    let Some(bin) = etcd_binary("a_killed_daemon_releases_the_barrier_and_rejoins_after_restart")
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start(
+        "a_killed_daemon_releases_the_barrier_and_rejoins_after_restart",
+        1,
+    )
     else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Node 3 is slow in group 1 of rwho.rp.
     site.script(
@@ -160,13 +165,18 @@ fn a_killed_daemon_releases_the_barrier_and_rejoins_after_restart() {
 
 #[test]
 fn a_daemon_with_different_rules_is_refused_with_the_file_named() {
-    let Some(bin) = etcd_binary("a_daemon_with_different_rules_is_refused_with_the_file_named")
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start(
+        "a_daemon_with_different_rules_is_refused_with_the_file_named",
+        1,
+    )
     else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
     until("node 1's node-up", 30, || d1.has("TE_JOIN_NODE", 1));
@@ -190,12 +200,15 @@ fn a_daemon_with_different_rules_is_refused_with_the_file_named() {
 
 #[test]
 fn a_user_event_from_a_real_process_death_runs_everywhere() {
-    let Some(bin) = etcd_binary("a_user_event_from_a_real_process_death_runs_everywhere") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("a_user_event_from_a_real_process_death_runs_everywhere", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let me = std::env::var("USER")
         .ok()
@@ -278,12 +291,18 @@ fn a_user_event_from_a_real_process_death_runs_everywhere() {
 
 #[test]
 fn etcd_restarts_and_outages_never_make_daemons_go_on_blind() {
-    let Some(bin) = etcd_binary("etcd_restarts_and_outages_never_make_daemons_go_on_blind") else {
+    let Some(Lab {
+        base,
+        mut etcd,
+        url,
+        ..
+    }) = Lab::start(
+        "etcd_restarts_and_outages_never_make_daemons_go_on_blind",
+        1,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mut etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Node 2's part of group 1 takes 3 s.
     site.script("rwho_msg_local", "sleep 3\necho local");
@@ -380,12 +399,18 @@ const DEFAULT_TTL: &[&str] = &["--no-monitor", "--ttl", "5s"];
 
 #[test]
 fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
-    let Some(bin) = etcd_binary("a_three_member_etcd_keeps_working_with_one_member_stopped") else {
+    let Some(Lab {
+        base,
+        mut etcd,
+        url,
+        ..
+    }) = Lab::start(
+        "a_three_member_etcd_keeps_working_with_one_member_stopped",
+        3,
+    )
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mut etcd = Etcd::members(&bin, base.path(), 3);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let d1 = Daemon::spawn(&site, 1, &url, base.path(), DEFAULT_TTL);
     until("node 1", 40, || d1.has("TE_JOIN_NODE", 1));
@@ -434,12 +459,12 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
 
 #[test]
 fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
-    let Some(bin) = etcd_binary("status_shows_a_stopped_command_and_resume_ends_the_wait") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("status_shows_a_stopped_command_and_resume_ends_the_wait", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Fails once on node 3, then works: a re-run succeeds.
     site.script(
@@ -580,12 +605,15 @@ fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
 
 #[test]
 fn sigterm_is_a_graceful_stop_in_which_the_node_takes_part() {
-    let Some(bin) = etcd_binary("sigterm_is_a_graceful_stop_in_which_the_node_takes_part") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("sigterm_is_a_graceful_stop_in_which_the_node_takes_part", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
     until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
@@ -624,12 +652,15 @@ fn sigterm_is_a_graceful_stop_in_which_the_node_takes_part() {
 /// `STOPPING=1` when it leaves.
 #[test]
 fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
-    let Some(bin) = etcd_binary("the_daemon_tells_systemd_it_is_ready_alive_and_stopping") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("the_daemon_tells_systemd_it_is_ready_alive_and_stopping", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let path = base.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
@@ -698,12 +729,12 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
 /// the events that ended, their durations and the membership.
 #[test]
 fn the_daemon_serves_metrics_that_prometheus_parses() {
-    let Some(bin) = etcd_binary("the_daemon_serves_metrics_that_prometheus_parses") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("the_daemon_serves_metrics_that_prometheus_parses", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -833,12 +864,12 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
 /// (`V`) when it stops. A time to live too short for it is refused.
 #[test]
 fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_exit() {
-    let Some(bin) = etcd_binary("the_dead_man_switch_is_kept_alive") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("the_dead_man_switch_is_kept_alive", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let wd = base.path().join("watchdog");
     std::fs::write(&wd, "").unwrap();
@@ -1146,13 +1177,15 @@ fn etcd_access_control_by_certificate_name() {
 #[test]
 fn a_flood_on_the_status_page_changes_nothing_for_the_cluster() {
     use std::io::{Read, Write};
-    let Some(bin) = etcd_binary("a_flood_on_the_status_page_changes_nothing_for_the_cluster")
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start(
+        "a_flood_on_the_status_page_changes_nothing_for_the_cluster",
+        1,
+    )
     else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let addr = format!("127.0.0.1:{}", free_port());
     let d1 = Daemon::spawn(

@@ -78,12 +78,15 @@ fn journals_agree(ds: &[&Daemon]) {
 
 #[test]
 fn a_node_killed_at_a_barrier_gets_exactly_one_node_down_and_is_not_shown_as_arrived() {
-    let Some(bin) = etcd_binary("a_node_killed_at_a_barrier_gets_exactly_one_node_down") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("a_node_killed_at_a_barrier_gets_exactly_one_node_down", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Node 4's part of group 1 goes on until told; 1, 2 and 3 wait at
     // barrier 1.
@@ -124,13 +127,15 @@ fn a_node_killed_at_a_barrier_gets_exactly_one_node_down_and_is_not_shown_as_arr
 
 #[test]
 fn sigterm_during_an_event_leaves_after_it_through_its_node_down() {
-    let Some(bin) = etcd_binary("sigterm_during_an_event_leaves_after_it_through_its_node_down")
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start(
+        "sigterm_during_an_event_leaves_after_it_through_its_node_down",
+        1,
+    )
     else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     site.script(
         "rwho_msg_remote",
@@ -185,12 +190,12 @@ fn sigterm_during_an_event_leaves_after_it_through_its_node_down() {
 
 #[test]
 fn skip_and_cancel_keeps_queued_node_events_and_records_what_it_cancelled() {
-    let Some(bin) = etcd_binary("skip_and_cancel_keeps_queued_node_events") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("skip_and_cancel_keeps_queued_node_events", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Node 3's part of group 1 fails: it waits for an operator.
     site.script(
@@ -256,12 +261,15 @@ fn skip_and_cancel_keeps_queued_node_events_and_records_what_it_cancelled() {
 
 #[test]
 fn a_whole_cluster_killed_mid_event_restarts_with_no_node_down_and_nothing_lost() {
-    let Some(bin) = etcd_binary("a_whole_cluster_killed_mid_event_restarts") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("a_whole_cluster_killed_mid_event_restarts", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     // Slow while the marker is there (the site itself stays the same).
     site.script(
@@ -349,12 +357,12 @@ fn a_whole_cluster_killed_mid_event_restarts_with_no_node_down_and_nothing_lost(
 
 #[test]
 fn an_etcd_stall_past_the_ttl_fences_the_nodes_and_they_rejoin_with_nothing_run_twice() {
-    let Some(bin) = etcd_binary("an_etcd_stall_past_the_ttl_fences_the_nodes") else {
+    let Some(Lab {
+        base, etcd, url, ..
+    }) = Lab::start("an_etcd_stall_past_the_ttl_fences_the_nodes", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     site.script(
         "rwho_msg_local",
@@ -398,12 +406,15 @@ fn an_etcd_stall_past_the_ttl_fences_the_nodes_and_they_rejoin_with_nothing_run_
 
 #[test]
 fn a_short_etcd_outage_within_the_ttl_changes_nothing() {
-    let Some(bin) = etcd_binary("a_short_etcd_outage_within_the_ttl_changes_nothing") else {
+    let Some(Lab {
+        base,
+        mut etcd,
+        url,
+        ..
+    }) = Lab::start("a_short_etcd_outage_within_the_ttl_changes_nothing", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mut etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     site.script("rwho_msg_local", "sleep 2\necho local");
     let ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
@@ -436,12 +447,12 @@ fn a_short_etcd_outage_within_the_ttl_changes_nothing() {
 
 #[test]
 fn an_identical_site_elsewhere_joins_and_a_changed_site_is_accepted_once_the_group_emptied() {
-    let Some(bin) = etcd_binary("an_identical_site_elsewhere_joins") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("an_identical_site_elsewhere_joins", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let a = Site::new(base.path(), "a");
     let b = Site::new(&base.path().join("elsewhere"), "copy");
     let mut d1 = Daemon::spawn(&a, 1, &url, base.path(), &["--no-monitor"]);
@@ -511,12 +522,12 @@ fn an_identical_site_elsewhere_joins_and_a_changed_site_is_accepted_once_the_gro
 
 #[test]
 fn operator_commands_check_events_nodes_and_clusters_and_never_hang() {
-    let Some(bin) = etcd_binary("operator_commands_check_events_nodes_and_clusters") else {
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start("operator_commands_check_events_nodes_and_clusters", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let d1 = Daemon::spawn(&site, 1, &url, base.path(), &["--no-monitor"]);
     until("node 1", 30, || d1.has("TE_JOIN_NODE", 1));
@@ -611,12 +622,15 @@ fn operator_commands_check_events_nodes_and_clusters_and_never_hang() {
 
 #[test]
 fn one_etcd_member_down_of_three_costs_operators_nothing() {
-    let Some(bin) = etcd_binary("one_etcd_member_down_of_three_costs_operators_nothing") else {
+    let Some(Lab {
+        base,
+        mut etcd,
+        url,
+        ..
+    }) = Lab::start("one_etcd_member_down_of_three_costs_operators_nothing", 3)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mut etcd = Etcd::members(&bin, base.path(), 3);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
         // A leader change outlasts the tests' usual 2 s.
@@ -661,12 +675,15 @@ fn one_etcd_member_down_of_three_costs_operators_nothing() {
 /// group runs its node-down and its new node-up.
 #[test]
 fn a_node_fenced_with_one_etcd_member_down_joins_again() {
-    let Some(bin) = etcd_binary("a_node_fenced_with_one_etcd_member_down_joins_again") else {
+    let Some(Lab {
+        base,
+        mut etcd,
+        url,
+        ..
+    }) = Lab::start("a_node_fenced_with_one_etcd_member_down_joins_again", 3)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mut etcd = Etcd::members(&bin, base.path(), 3);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let mut ds = join_one_by_one(&site, &url, base.path(), 2, |_| {
         // A leader change outlasts the tests' usual 2 s; a loaded machine
@@ -697,12 +714,15 @@ fn a_node_fenced_with_one_etcd_member_down_joins_again() {
 
 #[test]
 fn eight_daemons_started_at_once_all_join() {
-    let Some(bin) = etcd_binary("eight_daemons_started_at_once_all_join") else {
+    let Some(Lab {
+        base,
+        etcd: _etcd,
+        url,
+        ..
+    }) = Lab::start("eight_daemons_started_at_once_all_join", 1)
+    else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
     let site = Site::new(base.path(), "site");
     let toml = std::fs::read_to_string(site.dir.join("site.toml")).unwrap();
     let more: String = (5..=8)

@@ -54,10 +54,9 @@ struct Running {
 }
 
 fn running(test: &str, nodes: u32, slow: bool) -> Option<Running> {
-    let bin = etcd_binary(test)?;
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
+    let Lab {
+        base, etcd, url, ..
+    } = Lab::start(test, 1)?;
     let site = staged(base.path(), slow);
     let ds = join_one_by_one(&site, &url, base.path(), nodes, |_| vec!["--no-monitor"]);
     let all: Vec<u32> = (1..=nodes).collect();

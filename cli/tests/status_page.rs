@@ -57,10 +57,12 @@ fn the_status_page_shows_the_cluster_and_a_raised_event() {
     let Some(chromium) = browser(test) else {
         return;
     };
-    let Some(bin) = etcd_binary(test) else { return };
-    let base = tempfile::tempdir().unwrap();
-    let etcd = Etcd::members(&bin, base.path(), 1);
-    let url = urls(&etcd);
+    let Some(Lab {
+        base, etcd: _etcd, url, ..
+    }) = Lab::start(test, 1)
+    else {
+        return;
+    };
     let site = Site::new(base.path(), "site");
     // The event's first command takes a while: the page can show it run.
     site.script("rwho_msg_local", "sleep 4\necho local");

@@ -213,6 +213,31 @@ impl Drop for Etcd {
         self.stop();
     }
 }
+/// etcd of a test's own: `members` members on loopback ports in a
+/// temporary directory, and their URLs. `None` without an etcd binary
+/// (the test is skipped loudly, or fails under `HACMP_REQUIRE_ETCD=1`).
+/// Destructured in this field order, etcd stops before its directory goes.
+pub struct Lab {
+    pub bin: PathBuf,
+    pub base: tempfile::TempDir,
+    pub etcd: Vec<Etcd>,
+    pub url: String,
+}
+
+impl Lab {
+    pub fn start(test: &str, members: usize) -> Option<Lab> {
+        let bin = etcd_binary(test)?;
+        let base = tempfile::tempdir().unwrap();
+        let etcd = Etcd::members(&bin, base.path(), members);
+        let url = urls(&etcd);
+        Some(Lab {
+            bin,
+            base,
+            etcd,
+            url,
+        })
+    }
+}
 
 pub fn urls(es: &[Etcd]) -> String {
     es.iter()
