@@ -169,7 +169,7 @@ impl Failed {
 
 pub(crate) fn failed(e: GsError) -> Failed {
     match e {
-        GsError::Refused(why) => Failed::Refused(why),
+        GsError::Refused(why) | GsError::OtherSite(why) => Failed::Refused(why),
         other => Failed::Unreachable(other.to_string()),
     }
 }

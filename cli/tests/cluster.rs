@@ -74,7 +74,10 @@ fn four_daemons_join_one_by_one_in_the_documented_order() {
 #[test]
 fn a_killed_daemon_releases_the_barrier_and_rejoins_after_restart() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start(
         "a_killed_daemon_releases_the_barrier_and_rejoins_after_restart",
         1,
@@ -460,7 +463,10 @@ fn a_three_member_etcd_keeps_working_with_one_member_stopped() {
 #[test]
 fn status_shows_a_stopped_command_and_resume_ends_the_wait() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("status_shows_a_stopped_command_and_resume_ends_the_wait", 1)
     else {
         return;
@@ -730,7 +736,10 @@ fn the_daemon_tells_systemd_it_is_ready_alive_and_stopping() {
 #[test]
 fn the_daemon_serves_metrics_that_prometheus_parses() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("the_daemon_serves_metrics_that_prometheus_parses", 1)
     else {
         return;
@@ -865,7 +874,10 @@ fn the_daemon_serves_metrics_that_prometheus_parses() {
 #[test]
 fn the_dead_man_switch_is_kept_alive_until_the_daemon_freezes_and_disarmed_at_exit() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("the_dead_man_switch_is_kept_alive", 1)
     else {
         return;
@@ -1178,7 +1190,10 @@ fn etcd_access_control_by_certificate_name() {
 fn a_flood_on_the_status_page_changes_nothing_for_the_cluster() {
     use std::io::{Read, Write};
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start(
         "a_flood_on_the_status_page_changes_nothing_for_the_cluster",
         1,

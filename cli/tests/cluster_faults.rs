@@ -128,7 +128,10 @@ fn a_node_killed_at_a_barrier_gets_exactly_one_node_down_and_is_not_shown_as_arr
 #[test]
 fn sigterm_during_an_event_leaves_after_it_through_its_node_down() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start(
         "sigterm_during_an_event_leaves_after_it_through_its_node_down",
         1,
@@ -191,7 +194,10 @@ fn sigterm_during_an_event_leaves_after_it_through_its_node_down() {
 #[test]
 fn skip_and_cancel_keeps_queued_node_events_and_records_what_it_cancelled() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("skip_and_cancel_keeps_queued_node_events", 1)
     else {
         return;
@@ -448,7 +454,10 @@ fn a_short_etcd_outage_within_the_ttl_changes_nothing() {
 #[test]
 fn an_identical_site_elsewhere_joins_and_a_changed_site_is_accepted_once_the_group_emptied() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("an_identical_site_elsewhere_joins", 1)
     else {
         return;
@@ -523,7 +532,10 @@ fn an_identical_site_elsewhere_joins_and_a_changed_site_is_accepted_once_the_gro
 #[test]
 fn operator_commands_check_events_nodes_and_clusters_and_never_hang() {
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start("operator_commands_check_events_nodes_and_clusters", 1)
     else {
         return;

@@ -58,7 +58,10 @@ fn the_status_page_shows_the_cluster_and_a_raised_event() {
         return;
     };
     let Some(Lab {
-        base, etcd: _etcd, url, ..
+        base,
+        etcd: _etcd,
+        url,
+        ..
     }) = Lab::start(test, 1)
     else {
         return;

@@ -34,8 +34,7 @@ pub enum Problem {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Ownership and mode problems of a file that runs as root.

@@ -35,7 +35,7 @@ impl DaemonError {
 impl From<GsError> for DaemonError {
     fn from(e: GsError) -> DaemonError {
         match e {
-            GsError::Refused(why) => DaemonError::Refused(why),
+            GsError::Refused(why) | GsError::OtherSite(why) => DaemonError::Refused(why),
             e => DaemonError::Lost(e),
         }
     }

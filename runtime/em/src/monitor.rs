@@ -2,7 +2,6 @@
 //! the rules use, for this node's own instances only.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ffi::CString;
 
 use hacmp_compiler::predicate::Scalar;
 use hacmp_grammar::ast::Pattern;
@@ -414,12 +413,7 @@ fn read_cpu() -> Option<(u64, u64)> {
 
 /// Percent of blocks used, as `df` computes it.
 pub fn percent_used(path: &str) -> Option<f64> {
-    let c = CString::new(path).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct; c is a valid C string.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 {
-        return None;
-    }
+    let s = rustix::fs::statvfs(path).ok().filter(|s| s.f_blocks != 0)?;
     let used = (s.f_blocks - s.f_bfree) as f64;
     let avail = s.f_bavail as f64;
     Some(if used + avail == 0.0 {

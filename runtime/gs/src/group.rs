@@ -222,13 +222,13 @@ impl<S: Store> GroupHandle<S> {
         let mut renewed;
         let mut joining = Joining::new(self.node, ttl, Instant::now().into_std());
         let patience = Instant::from_std(joining.patience());
-        let give_up = |lease: Option<i64>, why: String| {
+        let give_up = |lease: Option<i64>, refused: GsError| {
             let store = store.clone();
             async move {
                 if let Some(l) = lease {
                     let _ = store.revoke(l).await;
                 }
-                Err(GsError::Refused(why))
+                Err(refused)
             }
         };
         let (inc, lease) = loop {

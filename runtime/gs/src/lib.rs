@@ -44,10 +44,13 @@ use hacmp_model::manager_state::ManagerState;
 use hacmp_model::{ClaimedEvent, Identity};
 
 /// Why a group-services call failed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GsError {
-    /// The group refused the node (e.g. its bundle differs).
+    /// The group refused the node or the request: why.
     Refused(String),
+    /// The group runs another site: this node's bundle differs (a deploy
+    /// it missed can be caught up with).
+    OtherSite(String),
     /// The coordination store cannot be reached; the caller must not go on
     /// blind.
     Unavailable(String),
@@ -61,7 +64,9 @@ pub enum GsError {
 impl std::fmt::Display for GsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GsError::Refused(why) => write!(f, "refused by the cluster group: {why}"),
+            GsError::Refused(why) | GsError::OtherSite(why) => {
+                write!(f, "refused by the cluster group: {why}")
+            }
             GsError::Unavailable(why) => write!(f, "group services unavailable: {why}"),
             GsError::Expelled => f.write_str("this node is no longer a member of the group"),
             GsError::Closed => f.write_str("group services closed"),

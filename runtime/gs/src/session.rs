@@ -22,6 +22,7 @@ use hacmp_model::Identity;
 use super::process::Process;
 use super::protocol::Refusal;
 use super::store::LeaseId;
+use super::GsError;
 
 /// What a joining node does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub enum JoinStep {
     /// then look again at once.
     EndPredecessor { lease: LeaseId, warn: String },
     /// Refused for good (the lease granted for the join is revoked).
-    GiveUp(String),
+    GiveUp(GsError),
     /// Nothing stands in the way: make the join transaction.
     Join,
 }
@@ -86,10 +87,14 @@ impl Joining {
             Some(Some(r)) => r,
         };
         match refusal {
-            Refusal::Stopped => JoinStep::GiveUp(format!("node {node} is stopped by an operator")),
+            Refusal::Stopped => JoinStep::GiveUp(GsError::Refused(format!(
+                "node {node} is stopped by an operator"
+            ))),
             Refusal::Differs(files, theirs) => {
                 if now >= self.patience {
-                    return JoinStep::GiveUp(differs(node, group, identity, &files, &theirs));
+                    return JoinStep::GiveUp(GsError::OtherSite(differs(
+                        node, group, identity, &files, &theirs,
+                    )));
                 }
                 self.wait(format!(
                     "the group runs another site ({}): waiting up to {} in case its members are going",
@@ -108,15 +113,15 @@ impl Joining {
                             process.pid
                         ),
                     },
-                    Some(true) => JoinStep::GiveUp(format!(
+                    Some(true) => JoinStep::GiveUp(GsError::Refused(format!(
                         "another hacmpd (pid {}) runs node {node} on this machine",
                         process.pid
-                    )),
+                    ))),
                     // On another machine: it goes within its time to live,
                     // or it is a second daemon.
-                    None if now >= self.patience => JoinStep::GiveUp(format!(
+                    None if now >= self.patience => JoinStep::GiveUp(GsError::Refused(format!(
                         "node {node} is already up in the group {group} (another hacmpd with the same node number?)"
-                    )),
+                    ))),
                     None => self.wait(format!(
                         "an earlier incarnation of node {node} is still in the group: waiting for it to go (its lease lapses within its time to live)"
                     )),
@@ -390,7 +395,7 @@ mod tests {
             JoinStep::Wait { warn: None }
         );
         assert_eq!(j.patience(), t0 + TTL * 3);
-        let JoinStep::GiveUp(why) = step(&mut j, up(), None, t0 + TTL * 3) else {
+        let JoinStep::GiveUp(GsError::Refused(why)) = step(&mut j, up(), None, t0 + TTL * 3) else {
             panic!("gives up at the end of its patience")
         };
         assert!(why.contains("already up in the group clstrmgr_7"), "{why}");
@@ -406,7 +411,8 @@ mod tests {
             step(&mut j, up(proc(2)), Some(false), t0),
             JoinStep::EndPredecessor { lease: 9, .. }
         ));
-        let JoinStep::GiveUp(why) = step(&mut j, up(proc(2)), Some(true), t0) else {
+        let JoinStep::GiveUp(GsError::Refused(why)) = step(&mut j, up(proc(2)), Some(true), t0)
+        else {
             panic!("another daemon runs the node here")
         };
         assert!(why.contains("another hacmpd (pid 2)"), "{why}");
@@ -431,15 +437,16 @@ mod tests {
             step(&mut j, differs(), None, t0),
             JoinStep::Wait { warn: Some(_) }
         ));
-        let JoinStep::GiveUp(why) = step(&mut j, differs(), None, t0 + TTL * 3) else {
-            panic!("refused after its patience")
+        let JoinStep::GiveUp(GsError::OtherSite(why)) = step(&mut j, differs(), None, t0 + TTL * 3)
+        else {
+            panic!("refused after its patience, as another site")
         };
         assert!(why.contains("files that differ: rules.hacmprd"), "{why}");
         assert!(why.contains("--cluster 7"), "{why}");
         let mut j = Joining::new(3, TTL, t0);
         assert_eq!(
             step(&mut j, Some(Some(Refusal::Stopped)), None, t0),
-            JoinStep::GiveUp("node 3 is stopped by an operator".into())
+            JoinStep::GiveUp(GsError::Refused("node 3 is stopped by an operator".into()))
         );
     }
 

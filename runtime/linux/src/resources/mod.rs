@@ -456,6 +456,5 @@ impl Agent for LinuxAgent {
 /// Whether this process may change addresses and mounts (root or
 /// CAP_NET_ADMIN and CAP_SYS_ADMIN): `hacmpd` says so at start.
 pub fn privileged() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }

@@ -111,7 +111,11 @@ pub async fn subnet_route(
         };
         return match handle.route().add(route).execute().await {
             Ok(()) => Ok(()),
-            Err(e) if e.to_string().contains("File exists") => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.to_io().kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Ok(())
+            }
             Err(e) => Err(format!(
                 "cannot give {interface} its route to {subnet}: {e}"
             )),

@@ -497,7 +497,7 @@ impl<G: GroupServices> Manager<G> {
             if joined.is_err() && self.gs.control(None).await.is_ok_and(|c| c.is_some()) {
                 continue;
             }
-            if let Err(GsError::Refused(why)) = &joined {
+            if let Err(GsError::Refused(why) | GsError::OtherSite(why)) = &joined {
                 // A member cut off during a deploy catches up with it; any
                 // other refusal stands.
                 let group = self.gs.group_bundle_hash().await.ok().flatten();

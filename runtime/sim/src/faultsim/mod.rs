@@ -210,7 +210,7 @@ impl World {
             // it was started with a bundle a deploy replaced meanwhile
             // (refused: its operator starts it again with the group's).
             match futures::FutureExt::now_or_never(p.task) {
-                Some(Ok(Err(GsError::Refused(why)))) if why.contains("different site") => {}
+                Some(Ok(Err(GsError::OtherSite(_)))) => {}
                 Some(Ok(Err(e))) => self
                     .violations
                     .push(format!("node {node}'s manager ended with an error: {e}")),
