@@ -5,6 +5,8 @@ use std::ffi::CString;
 use std::path::Path;
 use std::time::Duration;
 
+use rustix::mount::{MountFlags, UnmountFlags};
+
 /// Whether something is mounted at `target` (read from the kernel's table
 /// of this thread's mount namespace: a thread may have one of its own).
 pub fn is_mounted(target: &Path) -> Result<bool, String> {
@@ -41,25 +43,25 @@ fn unescape(s: &str) -> String {
 
 /// Flags mount(2) takes for the usual options; the rest goes to the file
 /// system as data.
-fn flags(fstype: &str, options: &str) -> (libc::c_ulong, String) {
-    let mut f: libc::c_ulong = 0;
+fn flags(fstype: &str, options: &str) -> (MountFlags, String) {
+    let mut f = MountFlags::empty();
     let mut data = Vec::new();
     if fstype == "bind" || fstype == "none" {
-        f |= libc::MS_BIND;
+        f |= MountFlags::BIND;
     }
     for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         match o {
-            "ro" => f |= libc::MS_RDONLY,
+            "ro" => f |= MountFlags::RDONLY,
             "rw" | "defaults" => {}
-            "nosuid" => f |= libc::MS_NOSUID,
-            "nodev" => f |= libc::MS_NODEV,
-            "noexec" => f |= libc::MS_NOEXEC,
-            "noatime" => f |= libc::MS_NOATIME,
-            "nodiratime" => f |= libc::MS_NODIRATIME,
-            "relatime" => f |= libc::MS_RELATIME,
-            "sync" => f |= libc::MS_SYNCHRONOUS,
-            "bind" => f |= libc::MS_BIND,
-            "rbind" => f |= libc::MS_BIND | libc::MS_REC,
+            "nosuid" => f |= MountFlags::NOSUID,
+            "nodev" => f |= MountFlags::NODEV,
+            "noexec" => f |= MountFlags::NOEXEC,
+            "noatime" => f |= MountFlags::NOATIME,
+            "nodiratime" => f |= MountFlags::NODIRATIME,
+            "relatime" => f |= MountFlags::RELATIME,
+            "sync" => f |= MountFlags::SYNCHRONOUS,
+            "bind" => f |= MountFlags::BIND,
+            "rbind" => f |= MountFlags::BIND | MountFlags::REC,
             other => data.push(other),
         }
     }
@@ -105,36 +107,20 @@ pub fn mount(device: &Path, target: &Path, fstype: &str, options: &str) -> Resul
         return Ok(false);
     }
     let (flags, data) = flags(fstype, options);
-    let dev = cstr("device", &device.to_string_lossy())?;
-    let tgt = cstr("mount point", &target.to_string_lossy())?;
-    let ty = cstr(
-        "type",
-        if flags & libc::MS_BIND != 0 {
-            "none"
-        } else {
-            fstype
-        },
-    )?;
-    let data = cstr("options", &data)?;
-    // SAFETY: every pointer is a NUL-terminated string that outlives the
-    // call.
-    let r = unsafe {
-        libc::mount(
-            dev.as_ptr(),
-            tgt.as_ptr(),
-            ty.as_ptr(),
-            flags,
-            data.as_ptr().cast(),
-        )
+    let ty = if flags.contains(MountFlags::BIND) {
+        "none"
+    } else {
+        fstype
     };
-    if r != 0 {
-        return Err(format!(
+    let data = cstr("options", &data)?;
+    rustix::mount::mount(device, target, ty, flags, data.as_c_str()).map_err(|e| {
+        format!(
             "cannot mount {} on {}: {}",
             device.display(),
             target.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
+            std::io::Error::from(e)
+        )
+    })?;
     Ok(true)
 }
 
@@ -144,15 +130,13 @@ pub fn unmount(target: &Path) -> Result<bool, String> {
     if !is_mounted(target)? {
         return Ok(false);
     }
-    let tgt = cstr("mount point", &target.to_string_lossy())?;
-    // SAFETY: a NUL-terminated string that outlives the call.
-    if unsafe { libc::umount2(tgt.as_ptr(), 0) } != 0 {
-        return Err(format!(
+    rustix::mount::unmount(target, UnmountFlags::empty()).map_err(|e| {
+        format!(
             "cannot unmount {}: {}",
             target.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
+            std::io::Error::from(e)
+        )
+    })?;
     Ok(true)
 }
 
@@ -246,8 +230,8 @@ mod tests {
         assert_eq!(unescape("/srv/a\\040b"), "/srv/a b");
         assert_eq!(unescape("/srv\\"), "/srv\\");
         let (f, d) = flags("ext4", "noatime,ro,data=ordered");
-        assert_eq!(f, libc::MS_NOATIME | libc::MS_RDONLY);
+        assert_eq!(f, MountFlags::NOATIME | MountFlags::RDONLY);
         assert_eq!(d, "data=ordered");
-        assert_eq!(flags("bind", "").0, libc::MS_BIND);
+        assert_eq!(flags("bind", "").0, MountFlags::BIND);
     }
 }
