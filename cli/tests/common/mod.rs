@@ -36,7 +36,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&e.path(), &dest);
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
         } else {
-            std::fs::copy(e.path(), &dest).unwrap();
+            hacmp_testkit::copy_executable(&e.path(), &dest);
         }
     }
 }

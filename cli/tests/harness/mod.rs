@@ -295,8 +295,7 @@ impl Site {
 
     pub fn script(&self, name: &str, body: &str) {
         let p = self.dir.join("root/usr/sbin/cluster/local").join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hacmp_testkit::write_executable(&p, &format!("#!/bin/sh\n{body}\n"));
     }
 
     pub fn root(&self) -> PathBuf {

@@ -159,13 +159,10 @@ impl Cluster {
         // Holds each network_down while `root/hold-network-down` exists
         // (at most 20 s), so other events queue behind it.
         let hold = site.join("root/usr/local/ha-web/hold");
-        std::fs::write(
+        hacmp_testkit::write_executable(
             &hold,
             "#!/bin/sh\ni=0\nwhile [ -e \"$HACMP_ROOT/hold-network-down\" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\nexit 0\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&hold, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        );
         let (service, url) = if two {
             (SERVICE2, URL2)
         } else {

@@ -2,7 +2,6 @@
 //! `statvfs` on the test's own directory, the feed with malformed lines, and
 //! evaluation errors reported once.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -47,8 +46,7 @@ fn the_monitor_counts_a_real_process_and_sees_it_die() {
     // A program with a name of its own, so other processes do not count.
     let name = format!("hm{}", std::process::id() % 1_000_000);
     let prog = dir.path().join(&name);
-    std::fs::copy("/bin/sleep", &prog).unwrap();
-    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    hacmp_testkit::copy_executable(std::path::Path::new("/bin/sleep"), &prog);
     let rule = xpcount_rule("UE_T_DOWN", &name, &hacmp_testkit::user_name());
     let mut monitor = Monitor::new(std::slice::from_ref(&rule), 4);
     let mut engine = Engine::new(vec![rule], Some(4));
@@ -193,8 +191,7 @@ fn long_names_left_out_elements_and_the_first_cpu_sample() {
     let name = format!("hacmp_long_program_{}", std::process::id() % 1_000_000);
     assert!(name.len() > 15);
     let prog = dir.path().join(&name);
-    std::fs::copy("/bin/sleep", &prog).unwrap();
-    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    hacmp_testkit::copy_executable(std::path::Path::new("/bin/sleep"), &prog);
     let exact = xpcount_rule("UE_LONG", &name, &hacmp_testkit::user_name());
     let mut any_user = xpcount_rule("UE_LONG_ANY", &name, "x");
     any_user.condition.instance.retain(|(n, _)| n != "UserName");

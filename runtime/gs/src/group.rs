@@ -686,3 +686,56 @@ impl<S: Store> super::Raiser for GroupHandle<S> {
         GroupServices::enqueue(self, request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::coordinator::GroupLink;
+    use crate::mem::MemStore;
+    use crate::store::Change;
+    use crate::GroupServices;
+    use crate::Renewal;
+
+    /// The cadence the failover times rest on: a beating member renews
+    /// (and beats) at once when it joins, then every half of its time to
+    /// live, and no more often.
+    #[tokio::test(start_paused = true)]
+    async fn a_beating_member_beats_at_once_then_every_half_ttl() {
+        let store = MemStore::new();
+        let beats = Arc::new(Mutex::new(Vec::new()));
+        {
+            let beats = beats.clone();
+            store.on_commit(move |_, changes| {
+                let beat = changes.iter().any(
+                    |c| matches!(c, Change::Put(kv) if kv.key.ends_with(&protocol::keys::beat(1))),
+                );
+                if beat {
+                    beats.lock().unwrap().push(Instant::now());
+                }
+            });
+        }
+        let ttl = Duration::from_secs(2);
+        let link = GroupLink::new(store.clone(), 1, Duration::from_millis(10), None);
+        let handle = GroupHandle::new(link, 1, ttl).with_renewal(Renewal::beating(ttl, false));
+        handle
+            .join(&hacmp_model::Identity::default())
+            .await
+            .unwrap();
+        let joined = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let beats = beats.lock().unwrap().clone();
+        assert!(beats[0] <= joined, "the first beat comes with the join");
+        let gaps: Vec<Duration> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.len() >= 9 && gaps.iter().all(|g| *g >= ttl / 2),
+            "beats every half TTL: {gaps:?}"
+        );
+        assert!(
+            gaps.iter()
+                .all(|g| *g < ttl / 2 + Duration::from_millis(50)),
+            "{gaps:?}"
+        );
+    }
+}

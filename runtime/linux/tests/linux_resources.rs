@@ -361,13 +361,11 @@ fn an_ext4_file_system_on_a_loop_device_is_checked_mounted_and_unmounted() {
 /// fails so that the step's status says so. No root needed.
 #[test]
 fn an_application_whose_stop_fails_has_its_process_group_killed() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let script = |name: &str, body: &str| {
         let p = dir.path().join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hacmp_testkit::write_executable(&p, &format!("#!/bin/sh\n{body}\n"));
         p.display().to_string()
     };
     let start = script(

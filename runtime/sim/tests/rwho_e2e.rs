@@ -26,7 +26,7 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&e.path(), &dest);
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
         } else {
-            std::fs::copy(e.path(), &dest).unwrap();
+            hacmp_testkit::copy_executable(&e.path(), &dest);
         }
     }
 }
@@ -103,12 +103,7 @@ async fn rwhod_dies_on_node_3_and_the_cluster_restarts_it() {
     std::fs::create_dir_all(root.join("out")).unwrap();
     // rwho_msg_local also records the environment it was given.
     let dump = "#!/bin/sh\ntr '\\0' '\\n' < /proc/$$/environ > \"$HACMP_ROOT/out/local.env\"\necho \"$TIMESTAMP $EVNAME detected a failure of rwhod on node $EVLOCATION\"\n";
-    std::fs::write(local.join("rwho_msg_local"), dump).unwrap();
-    std::fs::set_permissions(
-        local.join("rwho_msg_local"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    hacmp_testkit::write_executable(&local.join("rwho_msg_local"), dump);
 
     let bundle = bundle_of(&site.join("site.toml"), |_| {});
     let bundle = Arc::new(bundle);

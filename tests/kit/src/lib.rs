@@ -24,3 +24,43 @@ pub fn user_name() -> String {
         })
         .unwrap_or_else(|| uid.to_string())
 }
+
+/// Writes `text` to `path` as an executable (mode 755), from a child
+/// process. A file this process held open for writing can be inherited, for
+/// the instant between fork and exec, by a child another test of the same
+/// binary starts; executing the file then fails with ETXTBSY ("Text file
+/// busy"). Written by a child, it is never open in this process.
+pub fn write_executable(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("/bin/sh");
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(text.as_bytes()).expect("the script's text");
+    drop(stdin);
+    assert!(
+        child.wait().expect("sh").success(),
+        "cannot write {}",
+        path.display()
+    );
+}
+
+/// Copies `from` to `to` keeping its mode, from a child process (see
+/// `write_executable`).
+pub fn copy_executable(from: &std::path::Path, to: &std::path::Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-p")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(
+        ok.success(),
+        "cannot copy {} to {}",
+        from.display(),
+        to.display()
+    );
+}
