@@ -25,21 +25,7 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Copies a directory tree (files keep their modes; directories get 755).
-pub fn copy_tree(from: &Path, to: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
-        } else {
-            hacmp_testkit::copy_executable(&e.path(), &dest);
-        }
-    }
-}
+pub use hacmp_testkit::copy_tree;
 
 /// Whether a process runs: it exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {

@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,19 +16,7 @@ use hacmp_node::exec::real::RealExecutor;
 use hacmp_node::journal::{Journal, RecordKind};
 use hacmp_sim::cluster::Cluster;
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
-        } else {
-            hacmp_testkit::copy_executable(&e.path(), &dest);
-        }
-    }
-}
+use hacmp_testkit::copy_tree;
 
 /// Pids of our stand-in daemon (named `rwhod`, started from our tree).
 fn daemons(root: &Path) -> Vec<i32> {

@@ -64,3 +64,20 @@ pub fn copy_executable(from: &std::path::Path, to: &std::path::Path) {
         to.display()
     );
 }
+
+/// Copies a directory tree: files keep their modes (copied as
+/// `copy_executable` does), directories get 755.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            copy_executable(&e.path(), &dest);
+        }
+    }
+}
