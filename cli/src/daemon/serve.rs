@@ -22,9 +22,9 @@ use hacmp_gs::group::GroupHandle;
 use hacmp_linux::resources::LinuxAgent;
 use hacmp_node::exec::real::RealExecutor;
 use hacmp_node::journal::Journal;
-use hacmp_node::manager::{Exit, JournalMode, Stop};
+use hacmp_node::manager::{Exit, JournalMode, Manager, Stop};
 use hacmp_node::NodeBuilder;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -163,26 +163,16 @@ pub(super) async fn serve(
     };
     // Each bundle a deploy switches this node to is kept: a restart
     // starts from it.
-    {
-        let (mut bundles, dir, node) = (manager.bundles(), state_dir.clone(), args.node);
-        let warden = warden.clone();
-        part(&tasks, &stop, async move {
-            while bundles.changed().await.is_ok() {
-                let b = bundles.borrow_and_update().clone();
-                warden.tell(&hacmp_linux::warden::Word::Services {
-                    addresses: hacmp_linux::warden::service_addresses(&b.site),
-                });
-                if let Err(e) = crate::kept::keep(&dir, &b) {
-                    tracing::warn!(
-                        node,
-                        "cannot keep bundle {} in `{}`: {e}",
-                        &b.hash[..12],
-                        dir.display()
-                    );
-                }
-            }
-        });
-    }
+    part(
+        &tasks,
+        &stop,
+        keep_bundles(
+            manager.bundles(),
+            state_dir.clone(),
+            args.node,
+            warden.clone(),
+        ),
+    );
     // Ends by itself once `stop` is cancelled, after its own parts.
     tasks.spawn(watchers(
         manager.bundles(),
@@ -192,35 +182,11 @@ pub(super) async fn serve(
         acfg,
         stop.clone(),
     ));
-    {
-        let takeover = args.takeover;
-        let stopper = manager.clone();
-        let tasks2 = tasks.clone();
-        part(&tasks, &stop, async move {
-            let (Some(mut term), Some(mut int)) = signals else {
-                return;
-            };
-            let mut first = true;
-            loop {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                if first {
-                    first = false;
-                    crate::systemd::stopping("stopping gracefully");
-                    tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
-                    // Queued now; the manager leaves after the current event.
-                    let s = stopper.clone();
-                    tasks2.spawn(async move { s.stop(Stop::Graceful { takeover }).await });
-                } else {
-                    tracing::warn!("stopping at once");
-                    stopper.stop(Stop::Now).await;
-                    return;
-                }
-            }
-        });
-    }
+    part(
+        &tasks,
+        &stop,
+        on_signals(signals, manager.clone(), args.takeover, tasks.clone()),
+    );
     tracing::info!(node = args.node, group = %link.group_name(), bundle = %&bundle.hash[..12], etcd = %args.etcd.join(","), "hacmpd started");
     // Ready for systemd once the node joined or waits to (its node-up
     // behind others, or an operator's stop); refused, it exits instead.
@@ -256,6 +222,61 @@ pub(super) async fn serve(
         Exit::Stopped => {}
     }
     Ok(())
+}
+
+/// Keeps each bundle a deploy switches the node to in `dir`, and tells the
+/// warden its service addresses.
+async fn keep_bundles(
+    mut bundles: tokio::sync::watch::Receiver<Arc<hacmp_compiler::Bundle>>,
+    dir: PathBuf,
+    node: u32,
+    warden: Arc<hacmp_linux::warden::Warden>,
+) {
+    while bundles.changed().await.is_ok() {
+        let b = bundles.borrow_and_update().clone();
+        warden.tell(&hacmp_linux::warden::Word::Services {
+            addresses: hacmp_linux::warden::service_addresses(&b.site),
+        });
+        if let Err(e) = crate::kept::keep(&dir, &b) {
+            tracing::warn!(
+                node,
+                "cannot keep bundle {} in `{}`: {e}",
+                &b.hash[..12],
+                dir.display()
+            );
+        }
+    }
+}
+
+/// SIGTERM or SIGINT: a graceful stop (queued on `tasks`: the manager
+/// leaves after the current event); a second: at once.
+async fn on_signals(
+    signals: (Option<Signal>, Option<Signal>),
+    manager: Arc<Manager<GroupHandle<EtcdStore>>>,
+    takeover: bool,
+    tasks: TaskTracker,
+) {
+    let (Some(mut term), Some(mut int)) = signals else {
+        return;
+    };
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        if first {
+            first = false;
+            crate::systemd::stopping("stopping gracefully");
+            tracing::warn!("stopping gracefully{}: after the current event, this node takes part in its node-down, then exits; a second signal stops at once", if takeover { " with takeover" } else { "" });
+            let m = manager.clone();
+            tasks.spawn(async move { m.stop(Stop::Graceful { takeover }).await });
+        } else {
+            tracing::warn!("stopping at once");
+            manager.stop(Stop::Now).await;
+            return;
+        }
+    }
 }
 
 /// Event Management and the adapter watch of the bundle the node runs,
