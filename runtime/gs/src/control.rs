@@ -18,7 +18,7 @@ use super::{GsError, NodeStatus};
 use hacmp_model::event::NodeId;
 use hacmp_model::manager_state::ManagerState;
 
-pub use super::state::{NodeControl, StopMode};
+pub use super::stop_word::{NodeControl, StopMode};
 
 /// Where an operator's stop or start of a node is, as the group and the
 /// node's status show it.

@@ -33,6 +33,7 @@ mod protocol;
 mod queue;
 mod session;
 pub mod state;
+mod stop_word;
 pub mod store;
 pub mod view;
 
