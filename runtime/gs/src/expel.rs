@@ -18,7 +18,7 @@
 //! silent one); only one deletion takes effect.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use std::time::Instant;
@@ -96,12 +96,6 @@ pub fn expel(node: NodeId, inc: Revision, beat: Revision) -> Txn {
         .then(Op::delete(protocol::keys::beat(node)))
 }
 
-/// What the watch holds while it acts (never across a wait).
-struct Watched<S: Store> {
-    store: Arc<S>,
-    view: Arc<View>,
-}
-
 /// Watches the beats of the group's members until the group (its store
 /// and the state it follows) is dropped.
 pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
@@ -113,16 +107,14 @@ pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
         let (Some(store), Some(view)) = (store.upgrade(), view.upgrade()) else {
             return;
         };
-        let shared = Watched { store, view };
         // Read under the view's lock: a beat applied meanwhile by another
         // thread is not seen before it arrived.
-        let (due, wake) = shared
-            .view
+        let (due, wake) = view
             .read(|s| silent(s, &mut seen, tokio::time::Instant::now().into_std()))
             .unwrap_or_default();
         let mut wake = wake;
         for d in due {
-            let r = shared.store.txn(d.txn).await;
+            let r = store.txn(d.txn).await;
             if let Err(super::store::StoreError::Unavailable(_)) = r {
                 // Tried again soon: no change of the group may come.
                 let again = tokio::time::Instant::now().into_std() + Duration::from_millis(300);
@@ -137,11 +129,12 @@ pub(super) async fn run<S: Store>(store: Weak<S>, view: Weak<View>) {
                         humantime::format_duration(Duration::from_millis(d.silent_for.as_millis() as u64))
                     );
                     // Its other keys go as with a lapsed lease.
-                    let _ = shared.store.revoke(d.lease).await;
+                    let _ = store.revoke(d.lease).await;
                 }
             }
         }
-        drop(shared);
+        // Held only while it acts, never across a wait.
+        drop((store, view));
         // Biased: the simulators replay a seed exactly.
         tokio::select! {
             biased;
